@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what astha's tests and demo need on a Debian machine (idempotent).
+# Runs apt only when something is missing, and only as root; otherwise it says what to install.
+set -euo pipefail
+
+APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+  else
+    echo "setup: installing ${missing[*]}" >&2
+    # Another apt may hold the dpkg lock on a shared machine: wait for it rather than fail.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest

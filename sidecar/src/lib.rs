@@ -1,0 +1,1 @@
+//! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).

@@ -1,0 +1,1 @@
+//! astha-tests: tools for end-to-end tests (Asterisk emulator, relay simulators, namespace harness).
