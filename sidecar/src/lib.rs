@@ -1,1 +1,4 @@
 //! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).
+
+pub mod node;
+pub mod verdict;
