@@ -1,6 +1,7 @@
 //! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).
 
 pub mod control;
+pub mod metrics;
 pub mod node;
 pub mod status;
 pub mod verdict;

@@ -277,3 +277,123 @@ impl StatusReport {
         out
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A report as a standby node would give it, with one failing probe.
+    pub(crate) fn sample_report() -> StatusReport {
+        let probe = |kind: &str, ok: bool, ms: f64, error: Option<&str>| ProbeStatus {
+            kind: kind.into(),
+            ok: Some(ok),
+            latency_ms: Some(ms),
+            error: error.map(str::to_string),
+            age_ms: Some(120),
+            consecutive_failures: u32::from(!ok),
+        };
+        StatusReport {
+            format: STATUS_FORMAT_VERSION,
+            node: NodeStatus {
+                side: "b".into(),
+                name: "pbx-b".into(),
+                role: "standby".into(),
+                term: 7,
+                maintenance: false,
+                uptime_s: 3600,
+                version: "0.1.0".into(),
+                last_decision: Some("peer active and healthy".into()),
+            },
+            peer: PeerStatus {
+                side: "a".into(),
+                name: "pbx-a".into(),
+                links_up: vec!["lan".into()],
+                links_down: vec!["crossover".into()],
+                role: Some("active".into()),
+                term: Some(7),
+                last_message_age_ms: Some(180),
+                rejected: vec![("bad_mac".into(), 3), ("replay".into(), 0)],
+            },
+            targets: vec![
+                TargetStatus {
+                    target: "local".into(),
+                    verdict: "healthy".into(),
+                    verdict_since_s: Some(3500),
+                    ami_state: "logged-in".into(),
+                    probes: vec![
+                        probe("ping", true, 0.4, None),
+                        probe("call", true, 1012.0, None),
+                    ],
+                },
+                TargetStatus {
+                    target: "peer".into(),
+                    verdict: "degraded".into(),
+                    verdict_since_s: Some(12),
+                    ami_state: "logged-in".into(),
+                    probes: vec![
+                        probe("ping", true, 0.9, None),
+                        probe("sip", false, 0.0, Some("timeout after 1000 ms")),
+                    ],
+                },
+            ],
+            relay: RelayStatus {
+                driver: "numato".into(),
+                position: Some("a".into()),
+                read_back: true,
+                error: None,
+            },
+            floating_ip: FloatingIpStatus {
+                addresses: vec!["192.0.2.100/24".into()],
+                held_here: false,
+            },
+            drbd: Some(DrbdStatus {
+                resource: "r0".into(),
+                role: "Secondary".into(),
+                mounted: false,
+            }),
+            last_takeover: Some(TakeoverRecordStatus {
+                reason: "peer asterisk hung".into(),
+                term: 7,
+                started_unix_ms: 1_795_666_364_000,
+                outcome: "done".into(),
+                total_ms: 84.2,
+                steps: vec![StepStatus {
+                    step: "relay".into(),
+                    ms: 12.5,
+                    outcome: "ok".into(),
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let report = sample_report();
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), report);
+    }
+
+    #[test]
+    fn table_shows_what_an_admin_needs() {
+        let text = sample_report().render(Style { colour: false });
+        for needle in [
+            "role standby",
+            "term 7",
+            "links up [lan] down [crossover]",
+            "rejected datagrams: 3 (bad_mac=3)",
+            "timeout after 1000 ms",
+            "position a (read back)",
+            "floating ip 192.0.2.100/24  not here",
+            "relay 12.5ms ok",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains('\x1b'),
+            "no colour codes when not on a terminal"
+        );
+        assert!(sample_report()
+            .render(Style { colour: true })
+            .contains("\x1b[32mstandby"));
+    }
+}
