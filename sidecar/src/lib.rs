@@ -3,5 +3,6 @@
 pub mod control;
 pub mod metrics;
 pub mod node;
+pub mod sd_notify;
 pub mod status;
 pub mod verdict;
