@@ -1,0 +1,11 @@
+//! Health probes of an Asterisk target: one module per probe kind, a sans-IO scheduler and monitor, and their tokio driver.
+
+mod kind;
+pub mod monitor;
+mod outcome;
+pub mod schedule;
+
+pub use kind::ProbeKind;
+pub use monitor::{Monitor, Output};
+pub use outcome::{ProbeError, ProbeOutcome};
+pub use schedule::{RunId, Schedule, StartProbe};
