@@ -4,6 +4,7 @@ mod kind;
 pub mod monitor;
 mod outcome;
 pub mod schedule;
+pub mod sim;
 
 pub use kind::ProbeKind;
 pub use monitor::{Monitor, Output};
