@@ -1,10 +1,13 @@
 //! Health probes of an Asterisk target: one module per probe kind, a sans-IO scheduler and monitor, and their tokio driver.
 
+pub mod ari;
 mod kind;
 pub mod monitor;
 mod outcome;
 pub mod schedule;
 pub mod sim;
+pub mod sip;
+mod unique;
 
 pub use kind::ProbeKind;
 pub use monitor::{Monitor, Output};
