@@ -4,6 +4,7 @@ pub mod ari;
 mod kind;
 pub mod monitor;
 mod outcome;
+pub mod runner;
 pub mod schedule;
 pub mod sim;
 pub mod sip;
@@ -12,4 +13,8 @@ mod unique;
 pub use kind::ProbeKind;
 pub use monitor::{Monitor, Output};
 pub use outcome::{ProbeError, ProbeOutcome};
+pub use runner::{
+    spawn_monitor, MonitorEvent, MonitorHandle, ProbeBackend, ProbeFuture, ProbeStatus,
+    TargetSignal, TargetStatus,
+};
 pub use schedule::{RunId, Schedule, StartProbe};
