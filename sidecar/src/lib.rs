@@ -1,4 +1,5 @@
 //! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).
 
+pub mod actuate;
 pub mod node;
 pub mod verdict;
