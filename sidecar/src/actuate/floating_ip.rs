@@ -176,20 +176,39 @@ impl FloatingIp {
                 Err(source) => return Err(self.netlink_error("add", cidr, source)),
             }
         }
-        self.announce_burst().await?;
-        let repeat_after = Duration::from_millis(inner.cfg.garp_repeat_after_ms);
-        if !repeat_after.is_zero() {
-            let this = self.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(repeat_after).await;
-                if this.inner.generation.load(Ordering::SeqCst) == generation {
-                    if let Err(e) = this.announce_burst().await {
-                        tracing::warn!(error = %e, "repeat gratuitous ARP failed");
-                    }
+        // The first announcement goes out before returning (it is what moves the traffic);
+        // the rest of the burst and the delayed repeat follow in the background.
+        self.announce_once()?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let cfg = &this.inner.cfg;
+            let interval = Duration::from_millis(cfg.garp_interval_ms);
+            for _ in 1..cfg.garp_count {
+                tokio::time::sleep(interval).await;
+                if !this.still_current(generation) {
+                    return;
                 }
-            });
-        }
+                if let Err(e) = this.announce_once() {
+                    tracing::warn!(error = %e, "gratuitous ARP failed");
+                }
+            }
+            let repeat_after = Duration::from_millis(cfg.garp_repeat_after_ms);
+            if repeat_after.is_zero() {
+                return;
+            }
+            tokio::time::sleep(repeat_after).await;
+            if this.still_current(generation) {
+                if let Err(e) = this.announce_burst().await {
+                    tracing::warn!(error = %e, "repeat gratuitous ARP failed");
+                }
+            }
+        });
         Ok(())
+    }
+
+    /// No add or remove happened since the add that started `generation`.
+    fn still_current(&self, generation: u64) -> bool {
+        self.inner.generation.load(Ordering::SeqCst) == generation
     }
 
     /// Remove every configured address (already absent is fine) and cancel pending announcements.
@@ -245,35 +264,41 @@ impl FloatingIp {
             .all(|c| present.contains(&(c.addr, c.prefix_len))))
     }
 
-    /// Send the announcement burst for every address now.
+    /// Send the whole announcement burst for every address now (`garp_count` rounds).
     pub async fn announce_burst(&self) -> Result<(), IpError> {
-        let inner = &self.inner;
-        let interval = Duration::from_millis(inner.cfg.garp_interval_ms);
-        for round in 0..inner.cfg.garp_count {
+        let interval = Duration::from_millis(self.inner.cfg.garp_interval_ms);
+        for round in 0..self.inner.cfg.garp_count {
             if round > 0 && !interval.is_zero() {
                 tokio::time::sleep(interval).await;
             }
-            for cidr in &inner.cfg.addresses {
-                let sent = match cidr.addr {
-                    IpAddr::V4(v4) => garp::send_frame(
-                        &inner.packet,
-                        inner.ifindex,
-                        garp::BROADCAST,
-                        &garp::arp_announcement(inner.mac, v4),
-                    ),
-                    IpAddr::V6(v6) => garp::send_frame(
-                        &inner.packet,
-                        inner.ifindex,
-                        garp::ALL_NODES_MAC,
-                        &garp::unsolicited_na(inner.mac, v6),
-                    ),
-                };
-                sent.map_err(|source| IpError::Announce {
-                    addr: cidr.addr,
-                    interface: inner.cfg.interface.clone(),
-                    source,
-                })?;
-            }
+            self.announce_once()?;
+        }
+        Ok(())
+    }
+
+    /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) per address.
+    pub fn announce_once(&self) -> Result<(), IpError> {
+        let inner = &self.inner;
+        for cidr in &inner.cfg.addresses {
+            let sent = match cidr.addr {
+                IpAddr::V4(v4) => garp::send_frame(
+                    &inner.packet,
+                    inner.ifindex,
+                    garp::BROADCAST,
+                    &garp::arp_announcement(inner.mac, v4),
+                ),
+                IpAddr::V6(v6) => garp::send_frame(
+                    &inner.packet,
+                    inner.ifindex,
+                    garp::ALL_NODES_MAC,
+                    &garp::unsolicited_na(inner.mac, v6),
+                ),
+            };
+            sent.map_err(|source| IpError::Announce {
+                addr: cidr.addr,
+                interface: inner.cfg.interface.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
