@@ -2,3 +2,5 @@
 
 pub mod node;
 pub mod verdict;
+pub mod decide;
+pub mod peer;
