@@ -30,7 +30,10 @@ pub struct Core {
     active_term: u64,
     maintenance: bool,
     boot_at: Millis,
+    /// The core's own time (never goes back).
     now: Millis,
+    /// The caller's clock at the last call.
+    caller_now: Millis,
     local: Verdict,
     peer_asterisk: Verdict,
     urgent_probe_sent: bool,
@@ -61,6 +64,8 @@ pub struct Core {
     /// Current takeover answers a handover from the peer.
     takeover_by_handover: bool,
     designated_since: Option<Millis>,
+    /// Since when an active peer with an older term has been heard without it hearing us.
+    deaf_peer_since: Option<Millis>,
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
@@ -80,6 +85,7 @@ impl Core {
             maintenance: false,
             boot_at: now,
             now,
+            caller_now: now,
             local: Verdict::Unknown,
             peer_asterisk: Verdict::Unknown,
             urgent_probe_sent: false,
@@ -102,6 +108,7 @@ impl Core {
             release_request: None,
             takeover_by_handover: false,
             designated_since: None,
+            deaf_peer_since: None,
             last_sent: None,
             last_sent_at: None,
             last_decision: None,
@@ -154,12 +161,14 @@ impl Core {
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
+        candidates.extend(self.deaf_peer_since.map(|t| t.plus(c.peer_deaf_after_ms)));
         for t in candidates {
             if t > self.now && t < next {
                 next = t;
             }
         }
-        next.max(self.now)
+        // Back to the caller's clock.
+        self.caller_now.plus(next.max(self.now).since(self.now))
     }
 
     pub fn status(&self) -> CoreStatus {
@@ -199,9 +208,13 @@ impl Core {
 
     // ----- inputs -------------------------------------------------------------------------
 
+    /// Move the core's own clock by the time elapsed on the caller's clock. If the caller's clock
+    /// goes back (it should be monotonic), no time passes and the core keeps working from there,
+    /// instead of freezing until the caller's clock catches up.
     fn advance(&mut self, now: Millis) {
-        // A monotonic clock never goes back; if a caller's does, keep our own order of events.
-        self.now = self.now.max(now);
+        let elapsed = now.since(self.caller_now);
+        self.caller_now = now;
+        self.now = self.now.plus(elapsed);
     }
 
     fn apply(&mut self, input: Input, out: &mut Vec<Command>) {
@@ -533,6 +546,23 @@ impl Core {
             self.begin_release(DecisionKind::StepDown, reason, false, out);
             return;
         }
+        // An older active that keeps claiming the calls without ever learning our term cannot
+        // hear us; it will never step down, so we do (it is alive and serving).
+        let deaf = self
+            .peer_alive()
+            .then_some(self.peer_last)
+            .flatten()
+            .is_some_and(|p| p.role == Role::Active && p.term < self.active_term && p.seen_term < self.active_term);
+        if !deaf {
+            self.deaf_peer_since = None;
+        } else {
+            let since = *self.deaf_peer_since.get_or_insert(self.now);
+            if self.now.since(since) >= self.cfg.peer_deaf_after_ms {
+                self.deaf_peer_since = None;
+                self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
+                return;
+            }
+        }
         let peer = self.cfg.me.other();
         let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();
         if let Some(p) = alive_peer {
@@ -720,7 +750,8 @@ impl Core {
         } else {
             None
         };
-        if designated != Some(self.cfg.me) || self.held_down() {
+        // No hold-down here: with nobody active there is nothing to flap from, only an outage.
+        if designated != Some(self.cfg.me) {
             self.designated_since = None;
             return;
         }
@@ -738,6 +769,8 @@ impl Core {
             || p.role != Role::Active
             || self.local != Verdict::Healthy
             || self.held_down()
+            // A node that just (re)started has not seen how long the peer has been active.
+            || self.now.since(self.boot_at) < self.cfg.hold_down_ms
             || self.release_request.is_some()
             || p.maintenance
         {
@@ -827,6 +860,7 @@ impl Core {
             from: self.cfg.me,
             role: self.role,
             term: if self.role.claims_calls() { self.active_term } else { self.term },
+            seen_term: self.term,
             maintenance: self.maintenance,
             own_verdict: self.local,
             peer_verdict: self.peer_asterisk,

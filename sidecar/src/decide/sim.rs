@@ -428,17 +428,26 @@ struct Sim {
     report: SimReport,
     watches: Vec<Watch>,
     /// Takeover start times that count as switches, for the flapping check.
-    switches: Vec<u64>,
+    switches: Vec<(u64, u64)>,
+    takeover_started_at: [Option<u64>; 2],
     last_fault_at: u64,
     double_ip_since: Option<u64>,
     /// Last time the two nodes could not talk at all (no link, no AMI path, or one frozen).
     last_cut_off_at: Option<u64>,
+    /// Per node: last time its Asterisk could not be seen healthy from the peer.
+    last_unreachable_at: [Option<u64>; 2],
+    /// Last time datagrams could not pass in both directions.
+    last_one_way_at: Option<u64>,
     hold_down_ms: u64,
 }
 
 /// After two nodes that could not talk can talk again, the stale active must be gone within one
 /// peer interval, link delay and its release time.
 pub const HEAL_GRACE_MS: u64 = 200 + 3 + 150 + 50;
+
+/// With datagrams passing one way only, the newer active must notice the older one is deaf
+/// (`peer_deaf_after_ms`, after at most one interval to hear it) and release.
+pub const ONE_WAY_GRACE_MS: u64 = 200 + 450 + 3 + 150 + 50;
 
 fn idx(side: Side) -> usize {
     match side {
@@ -503,9 +512,12 @@ impl Sim {
             report: SimReport { seed: schedule.seed, ..Default::default() },
             watches: Vec::new(),
             switches: Vec::new(),
+            takeover_started_at: [None, None],
             last_fault_at: 0,
             double_ip_since: None,
             last_cut_off_at: None,
+            last_one_way_at: None,
+            last_unreachable_at: [None, None],
             hold_down_ms,
         };
         sim.push(0, Ev::Start { node: 0 });
@@ -644,6 +656,7 @@ impl Sim {
                 }
                 self.nodes[node].holds_ip = true;
                 self.trace(|| format!("{} holds the IP", side_of(node)));
+                self.on_switch_completed(node);
                 self.feed(node, Input::TakeoverDone);
             }
             Ev::ReleaseStepsDone { node, inc } => {
@@ -1042,8 +1055,18 @@ impl Sim {
         if self.cut_off() {
             self.last_cut_off_at = Some(self.now);
         }
+        for n in 0..2 {
+            if !(self.live(n) && self.asterisk_healthy(n) && self.probe_path_up(1 - n)) {
+                self.last_unreachable_at[n] = Some(self.now);
+            }
+        }
+        let two_way = (0..self.world.links).any(|l| self.link_passes(l, 0)) && (0..self.world.links).any(|l| self.link_passes(l, 1));
+        if !two_way {
+            self.last_one_way_at = Some(self.now);
+        }
         let both = (0..2).all(|n| self.live(n) && self.nodes[n].holds_ip && self.nodes[n].lan_up);
-        let excused = self.last_cut_off_at.is_some_and(|t| self.now <= t + HEAL_GRACE_MS);
+        let excused = self.last_cut_off_at.is_some_and(|t| self.now <= t + HEAL_GRACE_MS)
+            || self.last_one_way_at.is_some_and(|t| self.now <= t + ONE_WAY_GRACE_MS);
         if both {
             if self.double_ip_since.is_none() {
                 self.double_ip_since = Some(self.now);
@@ -1138,6 +1161,7 @@ impl Sim {
 
     fn on_takeover_started(&mut self, n: usize, reason: &Reason) {
         self.report.takeovers += 1;
+        self.takeover_started_at[n] = Some(self.now);
         for w in self.watches.iter_mut() {
             if w.standby == n && !w.done {
                 w.done = true;
@@ -1149,16 +1173,23 @@ impl Sim {
         // (2) No automatic takeover while the active's Asterisk is healthy and reachable from here.
         let p = 1 - n;
         let automatic = matches!(reason, Reason::PeerDead | Reason::NoActiveNode);
-        if automatic && self.live(p) && self.nodes[p].holds_ip && self.asterisk_healthy(p) && self.probe_path_up(n) {
+        // A probe started while the path was cut may still report its failure a deadline later.
+        let reachable_long_enough = self.last_unreachable_at[p].is_none_or(|t| self.now > t + PING_DEADLINE + 10);
+        if automatic && self.nodes[p].holds_ip && reachable_long_enough {
             self.violation(format!("{} took over ({reason}) while the active's Asterisk is healthy and reachable", side_of(n)));
         }
-        // (4) Flapping: two switches within hold-down with no fault in between.
-        if let Some(&prev) = self.switches.last() {
-            if self.now - prev < self.hold_down_ms && self.last_fault_at <= prev {
-                self.violation(format!("second switch {} ms after the previous one with no new fault", self.now - prev));
+    }
+
+    /// (4) Flapping: two completed switches within hold-down with no new fault (or heal) since
+    /// the previous switch started.
+    fn on_switch_completed(&mut self, n: usize) {
+        let started = self.takeover_started_at[n].unwrap_or(self.now);
+        if let Some(&(prev_start, prev_done)) = self.switches.last() {
+            if self.now - prev_done < self.hold_down_ms && self.last_fault_at <= prev_start {
+                self.violation(format!("second switch {} ms after the previous one with no new fault", self.now - prev_done));
             }
         }
-        self.switches.push(self.now);
+        self.switches.push((started, self.now));
     }
 }
 

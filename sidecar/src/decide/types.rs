@@ -57,6 +57,8 @@ pub struct DecideConfig {
     pub max_takeover_failures: u32,
     /// How long a relay read-back stays meaningful (ms).
     pub relay_fresh_ms: u64,
+    /// How long an active node tolerates an active peer that evidently does not hear it (ms).
+    pub peer_deaf_after_ms: u64,
 }
 
 impl DecideConfig {
@@ -76,6 +78,7 @@ impl DecideConfig {
             takeover_retry_ms: 1_000,
             max_takeover_failures: 3,
             relay_fresh_ms: 2_000,
+            peer_deaf_after_ms: 450,
         }
     }
 }
@@ -142,7 +145,10 @@ pub enum Handover {
 pub struct PeerState {
     pub from: Side,
     pub role: Role,
+    /// The term the sender is active under (when claiming the calls), else the highest it knows.
     pub term: u64,
+    /// Highest term the sender knows, including ours: shows whether it hears us.
+    pub seen_term: u64,
     pub maintenance: bool,
     /// The sender's verdict on its own Asterisk.
     pub own_verdict: Verdict,
@@ -202,6 +208,9 @@ pub enum Reason {
     PeerHigherTerm { peer_term: u64 },
     /// The relay is on the peer's side.
     PeerHoldsRelay,
+    /// The peer claims the calls under an older term and does not hear this node (one-way link):
+    /// it cannot step down, so this node yields.
+    PeerCannotHearUs,
     Operator { reason: String, forced: bool },
     Failback,
     /// Clean-up after a takeover that failed.
@@ -218,6 +227,7 @@ impl fmt::Display for Reason {
             Reason::PeerRequested { forced } => write!(f, "peer requested the calls{}", if *forced { " (forced)" } else { "" }),
             Reason::PeerHigherTerm { peer_term } => write!(f, "met an active peer with term {peer_term}"),
             Reason::PeerHoldsRelay => f.write_str("the relay is on the peer's side"),
+            Reason::PeerCannotHearUs => f.write_str("an active peer with an older term does not hear this node (one-way link): yielding"),
             Reason::Operator { reason, forced } => {
                 write!(f, "operator failover{}: {reason}", if *forced { " (forced)" } else { "" })
             }
@@ -314,6 +324,7 @@ pub struct PeerView {
 pub struct CoreStatus {
     pub me: Side,
     pub role: Role,
+    /// Highest term used or seen (persisted).
     pub term: u64,
     pub maintenance: bool,
     pub local_verdict: Verdict,
