@@ -36,7 +36,9 @@ pub struct Core {
     caller_now: Millis,
     local: Verdict,
     peer_asterisk: Verdict,
-    urgent_probe_sent: bool,
+    /// When the last urgent probe was requested during the current silence.
+    urgent_probe_at: Option<Millis>,
+    urgent_probe_pending: bool,
     urgent_probe_failed: bool,
     /// When the peer's Asterisk verdict last turned failed.
     peer_asterisk_failed_at: Option<Millis>,
@@ -46,7 +48,8 @@ pub struct Core {
     witness: Option<bool>,
     relay: Option<Side>,
     relay_at: Option<Millis>,
-    /// When the relay was last seen moving to the peer's side: proof the peer is alive and acting.
+    /// When the relay was last read elsewhere before a reading showed it on the peer's side: if that
+    /// is after the peer went silent, the silent peer moved it (proof it is alive and acting).
     relay_moved_to_peer_at: Option<Millis>,
     last_switch_at: Option<Millis>,
     /// Last time the peer was seen switching (its claim on the calls started or ended).
@@ -88,7 +91,8 @@ impl Core {
             caller_now: now,
             local: Verdict::Unknown,
             peer_asterisk: Verdict::Unknown,
-            urgent_probe_sent: false,
+            urgent_probe_at: None,
+            urgent_probe_pending: false,
             urgent_probe_failed: false,
             peer_asterisk_failed_at: None,
             peer_last: None,
@@ -158,6 +162,7 @@ impl Core {
             self.boot_at.plus(c.peer_dead_after_ms),
         ];
         candidates.extend(self.retry_after);
+        candidates.extend(self.urgent_probe_at.map(|t| t.plus(c.peer_interval_ms)));
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
@@ -231,15 +236,18 @@ impl Core {
                 }
             }
             Input::UrgentProbeResult { ok } => {
-                if !self.peer_alive() {
+                self.urgent_probe_pending = false;
+                // A message since the request makes the answer moot.
+                if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
                 }
             }
             Input::PeerMessage { link, state, newest } => self.on_peer_message(link, state, newest, out),
             Input::RelayPosition(side) => {
                 let peer = Some(self.cfg.me.other());
-                if side == peer && self.relay != peer && self.relay_at.is_some() {
-                    self.relay_moved_to_peer_at = Some(self.now);
+                if side == peer && self.relay != peer {
+                    // Remember when the reading that still showed it elsewhere was taken.
+                    self.relay_moved_to_peer_at = self.relay_at;
                 }
                 self.relay = side;
                 self.relay_at = Some(self.now);
@@ -270,7 +278,7 @@ impl Core {
         }
         self.peer_last = Some(state);
         self.peer_last_at = Some(self.now);
-        self.urgent_probe_sent = false;
+        self.urgent_probe_at = None;
         self.urgent_probe_failed = false;
         if state.term > self.term {
             self.term = state.term;
@@ -487,8 +495,16 @@ impl Core {
                 });
             }
         }
-        if !self.peer_alive() && !self.urgent_probe_sent && self.peer_silent_ms() >= self.cfg.suspect_after_ms {
-            self.urgent_probe_sent = true;
+        // While the peer is silent, keep asking for fresh evidence about its Asterisk (one probe
+        // in flight at a time, at most one per interval) until a probe fails or the peer speaks.
+        let probe_due = self.urgent_probe_at.is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
+        if !self.urgent_probe_pending
+            && !self.urgent_probe_failed
+            && probe_due
+            && self.peer_silent_ms() >= self.cfg.suspect_after_ms
+        {
+            self.urgent_probe_at = Some(self.now);
+            self.urgent_probe_pending = true;
             out.push(Command::ProbePeerNow { deadline_ms: self.cfg.urgent_probe_deadline_ms });
         }
         match self.role {
@@ -543,6 +559,10 @@ impl Core {
 
     fn evaluate_active(&mut self, out: &mut Vec<Command>) {
         if let Some(reason) = self.step_down_reason(true) {
+            if reason == Reason::PeerHoldsRelay {
+                // The relay was ours when our takeover completed: the peer moved it since.
+                self.relay_moved_to_peer_at = self.relay_moved_to_peer_at.max(self.last_switch_at);
+            }
             self.begin_release(DecisionKind::StepDown, reason, false, out);
             return;
         }
@@ -665,7 +685,8 @@ impl Core {
                 && self.peer_asterisk_failed_at.is_some_and(|t| t >= silent_since);
             let peer_failed = failed_during_silence || self.urgent_probe_failed;
             if self.relay_moved_to_peer_at.is_some_and(|t| t >= silent_since) {
-                // The silent peer moved the relay: it is alive, the links are cut.
+                // The relay was still elsewhere after the peer went silent and is on its side
+                // now: the peer is alive and took over behind cut links.
                 self.raise(
                     AlertKey::BrokenLink,
                     Severity::Critical,

@@ -672,6 +672,7 @@ impl Sim {
                     return;
                 }
                 let pos = if self.relay_faults > 0 { None } else { self.relay };
+                self.trace(|| format!("{} reads relay: {pos:?}", side_of(node)));
                 self.feed(node, Input::RelayPosition(pos));
                 self.push(self.now + RELAY_POLL_EVERY, Ev::RelayPoll { node, inc });
             }
@@ -758,6 +759,7 @@ impl Sim {
                 }
                 Command::SendPeer(state) => self.send(n, state),
                 Command::ProbePeerNow { deadline_ms } => {
+                    self.trace(|| format!("{me} asks for an urgent probe of the peer's Asterisk"));
                     let (ok, latency) = self.probe_outcome(n, 1, deadline_ms, ProbeKind::Ping);
                     self.push(self.now + latency, Ev::UrgentDone { node: n, inc, ok });
                 }
@@ -924,6 +926,9 @@ impl Sim {
                 if self.nodes[n].core.is_some() && self.nodes[n].frozen_until.is_none() {
                     self.nodes[n].core = None;
                     self.nodes[n].inc += 1;
+                    // The service manager's stop hook removes the floating IP of a dead sidecar
+                    // (a sidecar that cannot decide must not keep the calls' address).
+                    self.nodes[n].holds_ip = false;
                     let _ = down_ms;
                     self.push(end, Ev::Heal(Heal::SidecarRestart { node: n }));
                 }
@@ -1184,9 +1189,10 @@ impl Sim {
     /// the previous switch started.
     fn on_switch_completed(&mut self, n: usize) {
         let started = self.takeover_started_at[n].unwrap_or(self.now);
-        if let Some(&(prev_start, prev_done)) = self.switches.last() {
-            if self.now - prev_done < self.hold_down_ms && self.last_fault_at <= prev_start {
-                self.violation(format!("second switch {} ms after the previous one with no new fault", self.now - prev_done));
+        // Switches are timed from their decisions (that is where hold-down counts from).
+        if let Some(&(prev_start, _)) = self.switches.last() {
+            if started.saturating_sub(prev_start) < self.hold_down_ms && self.last_fault_at <= prev_start {
+                self.violation(format!("second switch {} ms after the previous one with no new fault", started.saturating_sub(prev_start)));
             }
         }
         self.switches.push((started, self.now));

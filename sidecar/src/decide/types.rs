@@ -37,9 +37,11 @@ pub struct DecideConfig {
     pub peer_interval_ms: u64,
     /// Silence on every link after which the peer counts as silent (ms).
     pub peer_dead_after_ms: u64,
-    /// Silence after which an urgent probe of the peer's Asterisk is requested (ms).
+    /// Silence after which urgent probes of the peer's Asterisk are requested (ms), repeated every
+    /// `peer_interval_ms` while the silence lasts and they succeed.
     pub suspect_after_ms: u64,
-    /// Deadline given to the urgent probe (ms).
+    /// Deadline given to the urgent probe (ms). Keep it equal to the regular ping deadline: a
+    /// shorter one would call a slow but working Asterisk failed.
     pub urgent_probe_deadline_ms: u64,
     /// Minimum time between two automatic non-emergency switches (ms).
     pub hold_down_ms: u64,
@@ -68,8 +70,8 @@ impl DecideConfig {
             links: 2,
             peer_interval_ms: 200,
             peer_dead_after_ms: 600,
-            suspect_after_ms: 350,
-            urgent_probe_deadline_ms: 200,
+            suspect_after_ms: 250,
+            urgent_probe_deadline_ms: 500,
             hold_down_ms: 10_000,
             witness: false,
             preferred: Side::A,
