@@ -11,3 +11,5 @@ pub mod probe;
 pub mod sd_notify;
 pub mod status;
 pub mod verdict;
+pub mod decide;
+pub mod peer;
