@@ -34,6 +34,8 @@ pub struct Core {
     now: Millis,
     /// The caller's clock at the last call.
     caller_now: Millis,
+    /// When the core last resumed after not being run for longer than `peer_dead_after_ms`.
+    resumed_at: Option<Millis>,
     local: Verdict,
     peer_asterisk: Verdict,
     /// When the last urgent probe was requested during the current silence.
@@ -89,6 +91,7 @@ impl Core {
             boot_at: now,
             now,
             caller_now: now,
+            resumed_at: None,
             local: Verdict::Unknown,
             peer_asterisk: Verdict::Unknown,
             urgent_probe_at: None,
@@ -155,7 +158,7 @@ impl Core {
     pub fn next_tick_at(&self) -> Millis {
         let c = &self.cfg;
         let mut next = self.last_sent_at.map_or(self.now, |t| t.plus(c.peer_interval_ms));
-        let silent_since = self.peer_last_at.unwrap_or(self.boot_at);
+        let silent_since = self.silent_since();
         let mut candidates = vec![
             silent_since.plus(c.suspect_after_ms),
             silent_since.plus(c.peer_dead_after_ms),
@@ -220,6 +223,14 @@ impl Core {
         let elapsed = now.since(self.caller_now);
         self.caller_now = now;
         self.now = self.now.plus(elapsed);
+        if elapsed > self.cfg.peer_dead_after_ms {
+            // We were not run for a long while (process or VM stall, clock jump): whatever we
+            // concluded before is stale and the peer's messages may be waiting in the socket.
+            // Measure silence and gather evidence afresh from now.
+            self.resumed_at = Some(self.now);
+            self.urgent_probe_failed = false;
+            self.urgent_probe_at = None;
+        }
     }
 
     fn apply(&mut self, input: Input, out: &mut Vec<Command>) {
@@ -461,8 +472,13 @@ impl Core {
         self.peer_last_at.is_some_and(|t| self.now.since(t) < self.cfg.peer_dead_after_ms)
     }
 
+    /// Start of the current silence as far as decisions go (a stall restarts it).
+    fn silent_since(&self) -> Millis {
+        self.peer_last_at.unwrap_or(self.boot_at).max(self.resumed_at.unwrap_or(self.boot_at))
+    }
+
     fn peer_silent_ms(&self) -> u64 {
-        self.now.since(self.peer_last_at.unwrap_or(self.boot_at))
+        self.now.since(self.silent_since())
     }
 
     /// Hold-down is cluster-wide: a switch by either node counts.
@@ -680,7 +696,10 @@ impl Core {
             self.designated_since = None;
             // Only evidence gathered during this silence counts: a verdict that failed before
             // the peer went silent may be stale (the urgent probe re-checks it).
-            let silent_since = self.peer_last_at.unwrap_or(self.boot_at);
+            let silent_since = self.silent_since();
+            if self.now.since(silent_since) < self.cfg.peer_dead_after_ms {
+                return; // resumed from a stall: wait for the peer's queued messages first
+            }
             let failed_during_silence = self.peer_asterisk == Verdict::Failed
                 && self.peer_asterisk_failed_at.is_some_and(|t| t >= silent_since);
             let peer_failed = failed_during_silence || self.urgent_probe_failed;
@@ -709,6 +728,9 @@ impl Core {
             self.clear(AlertKey::BrokenLink);
             if self.peer_last.is_some_and(|p| p.maintenance) {
                 return; // the peer was in maintenance: no automatic decisions
+            }
+            if self.handover_offer.is_some() {
+                return; // we just handed over: the silent peer is expected to be taking over
             }
             if self.cfg.witness && self.witness != Some(true) {
                 self.raise(
@@ -752,7 +774,8 @@ impl Core {
             return;
         }
         self.clear(AlertKey::PeerFaulted);
-        if p.maintenance {
+        if p.maintenance || self.handover_offer.is_some() {
+            // Our own offer to hand over is still open: give the peer its time to take over.
             self.designated_since = None;
             return;
         }

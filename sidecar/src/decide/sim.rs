@@ -1109,8 +1109,9 @@ impl Sim {
         if !self.live(0) || !self.live(1) {
             return self.nodes.iter().any(|n| n.frozen_until.is_some());
         }
+        // A network that drops most datagrams is as good as cut for timely step-downs.
         let any_link = (0..self.world.links).any(|l| self.link_passes(l, 0) || self.link_passes(l, 1));
-        !any_link && !self.probe_path_up(0)
+        self.loss >= 0.5 || (!any_link && !self.probe_path_up(0))
     }
 
     fn finish_watches(&mut self) {
