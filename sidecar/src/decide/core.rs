@@ -251,6 +251,10 @@ impl Core {
                 // A message since the request makes the answer moot.
                 if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
+                    if ok {
+                        // The latest evidence wins: an older failed verdict no longer counts.
+                        self.peer_asterisk_failed_at = None;
+                    }
                 }
             }
             Input::PeerMessage { link, state, newest } => self.on_peer_message(link, state, newest, out),
