@@ -8,6 +8,9 @@ use super::types::*;
 /// How long a starting pair waits for the peer to report a verdict before designating without it.
 const STARTUP_VERDICT_WAIT_MS: u64 = 5_000;
 
+/// Messages in a row from an older active that evidently does not hear us before we yield to it.
+const DEAF_PEER_MESSAGES: u32 = 3;
+
 /// Alerts that would otherwise repeat on every tick; each is raised once until its condition ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AlertKey {
@@ -69,8 +72,8 @@ pub struct Core {
     /// Current takeover answers a handover from the peer.
     takeover_by_handover: bool,
     designated_since: Option<Millis>,
-    /// Since when an active peer with an older term has been heard without it hearing us.
-    deaf_peer_since: Option<Millis>,
+    /// Consecutive messages from an active peer with an older term that has not seen ours.
+    deaf_peer_messages: u32,
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
@@ -115,7 +118,7 @@ impl Core {
             release_request: None,
             takeover_by_handover: false,
             designated_since: None,
-            deaf_peer_since: None,
+            deaf_peer_messages: 0,
             last_sent: None,
             last_sent_at: None,
             last_decision: None,
@@ -169,7 +172,6 @@ impl Core {
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
-        candidates.extend(self.deaf_peer_since.map(|t| t.plus(c.peer_deaf_after_ms)));
         for t in candidates {
             if t > self.now && t < next {
                 next = t;
@@ -287,6 +289,11 @@ impl Core {
             self.peer_last_at = Some(self.now);
             return;
         }
+        let deaf = self.role == Role::Active
+            && state.role == Role::Active
+            && state.term < self.active_term
+            && state.seen_term < self.active_term;
+        self.deaf_peer_messages = if deaf { self.deaf_peer_messages + 1 } else { 0 };
         let was_claiming = self.peer_last.is_some_and(|p| p.role.claims_calls());
         if self.peer_last.is_some() && was_claiming != state.role.claims_calls() {
             self.peer_switch_at = Some(self.now);
@@ -588,20 +595,10 @@ impl Core {
         }
         // An older active that keeps claiming the calls without ever learning our term cannot
         // hear us; it will never step down, so we do (it is alive and serving).
-        let deaf = self
-            .peer_alive()
-            .then_some(self.peer_last)
-            .flatten()
-            .is_some_and(|p| p.role == Role::Active && p.term < self.active_term && p.seen_term < self.active_term);
-        if !deaf {
-            self.deaf_peer_since = None;
-        } else {
-            let since = *self.deaf_peer_since.get_or_insert(self.now);
-            if self.now.since(since) >= self.cfg.peer_deaf_after_ms {
-                self.deaf_peer_since = None;
-                self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
-                return;
-            }
+        if self.deaf_peer_messages >= DEAF_PEER_MESSAGES {
+            self.deaf_peer_messages = 0;
+            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
+            return;
         }
         let peer = self.cfg.me.other();
         let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();

@@ -451,8 +451,8 @@ pub const FAULT_DETECTION_MS: u64 = PING_EVERY + PING_DEADLINE;
 pub const HEAL_GRACE_MS: u64 = 200 + 3 + 150 + 50;
 
 /// With datagrams passing one way only, the newer active must notice the older one is deaf
-/// (`peer_deaf_after_ms`, after at most one interval to hear it) and release.
-pub const ONE_WAY_GRACE_MS: u64 = 200 + 450 + 3 + 150 + 50;
+/// (three of its messages in a row, the first within an interval) and release.
+pub const ONE_WAY_GRACE_MS: u64 = 4 * 200 + 3 + 150 + 50;
 
 fn idx(side: Side) -> usize {
     match side {

@@ -59,8 +59,6 @@ pub struct DecideConfig {
     pub max_takeover_failures: u32,
     /// How long a relay read-back stays meaningful (ms).
     pub relay_fresh_ms: u64,
-    /// How long an active node tolerates an active peer that evidently does not hear it (ms).
-    pub peer_deaf_after_ms: u64,
 }
 
 impl DecideConfig {
@@ -80,7 +78,6 @@ impl DecideConfig {
             takeover_retry_ms: 1_000,
             max_takeover_failures: 3,
             relay_fresh_ms: 2_000,
-            peer_deaf_after_ms: 450,
         }
     }
 }
