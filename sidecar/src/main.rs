@@ -5,6 +5,9 @@ fn main() {
         println!("astha {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    eprintln!("astha {}: the daemon and CLI are not built yet; try `astha --version`", env!("CARGO_PKG_VERSION"));
+    eprintln!(
+        "astha {}: the daemon and CLI are not built yet; try `astha --version`",
+        env!("CARGO_PKG_VERSION")
+    );
     std::process::exit(3);
 }
