@@ -384,8 +384,8 @@ fn random_fault(r: &mut SimRng, links: usize) -> Fault {
 
 // ----- the world -----------------------------------------------------------------------------
 
-const PING_EVERY: u64 = 1_000;
-const PING_DEADLINE: u64 = 500;
+pub const PING_EVERY: u64 = 1_000;
+pub const PING_DEADLINE: u64 = 500;
 const CORE_EVERY: u64 = 2_000;
 const CORE_DEADLINE: u64 = 500;
 const CALL_EVERY: u64 = 10_000;
