@@ -8,6 +8,9 @@
 use astha::decide::sim::{run_schedule, FailureKind, Fault, Schedule, SimRng, World};
 use astha::node::Side;
 
+/// How to inject one failure of a kind, given a random source.
+type MakeFault = fn(&mut SimRng) -> Fault;
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -21,7 +24,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000);
-    let kinds: [(FailureKind, fn(&mut SimRng) -> Fault); 6] = [
+    let kinds: [(FailureKind, MakeFault); 6] = [
         (FailureKind::NodeDeath, |r| Fault::HostCrash {
             node: Side::A,
             down_ms: r.range(5_000, 9_000),
