@@ -12,4 +12,6 @@ pub mod sd_notify;
 pub mod status;
 pub mod verdict;
 pub mod decide;
+pub mod node;
 pub mod peer;
+pub mod verdict;
