@@ -580,6 +580,40 @@ pub fn encode_message(message: &Message, dst: &mut BytesMut) -> Result<(), Codec
     Ok(())
 }
 
+/// Writes `message` with its `ActionID` headers replaced by `action_id` (put last), or nothing
+/// if any header is unencodable.
+pub(crate) fn encode_with_action_id(
+    message: &Message,
+    action_id: &str,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    check_message(message)?;
+    check_header("ActionID", action_id)?;
+    for (name, value) in message.iter() {
+        if name.eq_ignore_ascii_case("ActionID") {
+            continue;
+        }
+        dst.put_slice(name.as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"ActionID: ");
+    dst.put_slice(action_id.as_bytes());
+    dst.put_slice(b"\r\n\r\n");
+    Ok(())
+}
+
+/// Checks that every header of `message` can be encoded (no CR/LF, no empty name, ...).
+pub fn check_message(message: &Message) -> Result<(), CodecError> {
+    if message.is_empty() {
+        return Err(CodecError::EmptyMessage);
+    }
+    message
+        .iter()
+        .try_for_each(|(name, value)| check_header(name, value))
+}
+
 impl Encoder<&Message> for AmiCodec {
     type Error = CodecError;
 
