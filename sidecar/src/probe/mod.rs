@@ -10,6 +10,7 @@ pub mod runner;
 pub mod schedule;
 pub mod sim;
 pub mod sip;
+pub mod snapshot;
 pub mod target;
 mod unique;
 

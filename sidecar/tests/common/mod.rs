@@ -64,10 +64,9 @@ pub fn target_of(asterisk: &FakeAsterisk) -> AsteriskTarget {
 pub fn scaled_probes() -> ProbesConfig {
     let mut p = ProbesConfig::default();
     let mut set = |k: ProbeKind, interval_ms: u64, timeout_ms: u64| {
-        if let Some(t) = p.timing.get_mut(&k) {
-            t.interval = Duration::from_millis(interval_ms);
-            t.timeout = Duration::from_millis(timeout_ms);
-        }
+        let t = p.timing_mut(k);
+        t.interval = Duration::from_millis(interval_ms);
+        t.timeout = Duration::from_millis(timeout_ms);
     };
     set(ProbeKind::Call, 2_000, 1_500);
     set(ProbeKind::Sip, 1_000, 500);
