@@ -4,6 +4,7 @@ pub mod actuate;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod decide;
 pub mod health;
 pub mod metrics;

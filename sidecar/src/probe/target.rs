@@ -128,6 +128,11 @@ impl TargetMonitor {
     pub fn probes(&self) -> &TargetProbes {
         &self.probes
     }
+
+    /// A shared handle on the probes, for tasks that outlive a borrow (urgent probes, readiness).
+    pub fn probes_arc(&self) -> Arc<TargetProbes> {
+        self.probes.clone()
+    }
 }
 
 impl Drop for TargetMonitor {
