@@ -205,7 +205,7 @@ fn find_newline(buf: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const NEWLINES: u64 = ONES * b'\n' as u64;
-    const SHORT: usize = 32;
+    const SHORT: usize = 128;
     let hay = buf.get(from..)?;
     let short = &hay[..hay.len().min(SHORT)];
     let mut chunks = short.chunks_exact(8);
