@@ -196,37 +196,54 @@ fn classify_line(buf: &[u8], start: usize, newline: usize) -> Line {
     }
 }
 
-/// Index of the first `\n` in `buf[from..]`, as an index into `buf`.
-///
-/// AMI lines are short (~25 bytes): an inline 8-bytes-at-a-time scan finds most line ends
-/// faster than a SIMD search can be set up; long lines (command output) go to `memchr`.
+/// Bit masks of the `\n` and of the `:` bytes among the first 64 bytes of `bytes` (bit i is
+/// byte i), and how many bytes they cover (64, or fewer at the end of `bytes`).
 #[inline]
-fn find_newline(buf: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const NEWLINES: u64 = ONES * b'\n' as u64;
-    const SHORT: usize = 128;
-    let hay = buf.get(from..)?;
-    let short = &hay[..hay.len().min(SHORT)];
-    let mut chunks = short.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let x = u64::from_le_bytes(bytes) ^ NEWLINES;
-        // The lowest flagged byte is always a true zero byte of `x`, i.e. a '\n'.
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(from + offset + (found.trailing_zeros() / 8) as usize);
+fn line_masks(bytes: &[u8]) -> (u64, u64, usize) {
+    let Some(block) = bytes.first_chunk::<64>() else {
+        let (mut newlines, mut colons) = (0u64, 0u64);
+        for (i, &b) in bytes.iter().enumerate() {
+            newlines |= u64::from(b == b'\n') << i;
+            colons |= u64::from(b == b':') << i;
         }
-        offset += 8;
+        return (newlines, colons, bytes.len());
+    };
+    let (mut newlines, mut colons) = (0u64, 0u64);
+    for (i, part) in block.chunks_exact(16).enumerate() {
+        let Ok(part) = <&[u8; 16]>::try_from(part) else {
+            continue;
+        };
+        let (n, c) = masks16(part);
+        newlines |= u64::from(n) << (16 * i);
+        colons |= u64::from(c) << (16 * i);
     }
-    if let Some(i) = chunks.remainder().iter().position(|&b| b == b'\n') {
-        return Some(from + offset + i);
+    (newlines, colons, 64)
+}
+
+/// `\n` and `:` masks of 16 bytes with SSE2 (always present on x86_64).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn masks16(part: &[u8; 16]) -> (u16, u16) {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let v = load_unaligned_m128i(part);
+    let newlines = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'\n' as i8)));
+    let colons = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b':' as i8)));
+    // movemask sets only the low 16 bits.
+    (newlines as u16, colons as u16)
+}
+
+/// `\n` and `:` masks of 16 bytes, portable version.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn masks16(part: &[u8; 16]) -> (u16, u16) {
+    let (mut newlines, mut colons) = (0u16, 0u16);
+    for (i, &b) in part.iter().enumerate() {
+        newlines |= u16::from(b == b'\n') << i;
+        colons |= u16::from(b == b':') << i;
     }
-    offset += chunks.remainder().len();
-    memchr(b'\n', &hay[offset..]).map(|i| from + offset + i)
+    (newlines, colons)
 }
 
 fn excerpt(line: &[u8]) -> String {
@@ -399,6 +416,88 @@ impl AmiCodec {
         })
     }
 
+    /// Scans complete lines from `self.scan.pos`; returns the end of the frame if its blank line
+    /// was found, and the start of the first unscanned line.
+    ///
+    /// One pass, 64 bytes at a time: bit masks of the `\n` and `:` bytes of a block give every
+    /// line end and the first colon of every line (AMI lines average ~25 bytes, too short for
+    /// a search per line to pay off).
+    fn scan_lines(&mut self, src: &[u8]) -> (Option<usize>, usize) {
+        let mut line_start = self.scan.pos;
+        let mut colon: Option<usize> = None;
+        let mut block_start = line_start;
+        while block_start < src.len() {
+            let (mut newlines, mut colons, block_len) = line_masks(&src[block_start..]);
+            while newlines != 0 {
+                let bit = newlines.trailing_zeros();
+                let newline = block_start + bit as usize;
+                let before = colons & ((1u64 << bit) - 1);
+                if colon.is_none() && before != 0 {
+                    colon = Some(block_start + before.trailing_zeros() as usize);
+                }
+                if self.on_line(src, line_start, colon, newline) {
+                    return (Some(newline + 1), newline + 1);
+                }
+                line_start = newline + 1;
+                colon = None;
+                // Forget the bytes up to and including this line end.
+                let keep = (u64::MAX << bit) << 1;
+                newlines &= keep;
+                colons &= keep;
+            }
+            if colon.is_none() && colons != 0 {
+                colon = Some(block_start + colons.trailing_zeros() as usize);
+            }
+            block_start += block_len;
+        }
+        (None, line_start)
+    }
+
+    /// Handles the line `src[start..newline]` whose first colon is at `colon`; returns true if
+    /// it is the blank line ending the frame.
+    fn on_line(&mut self, src: &[u8], start: usize, colon: Option<usize>, newline: usize) -> bool {
+        let scan = &mut self.scan;
+        scan.lines += 1;
+        let mut end = newline;
+        if end > start && src[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if end == start {
+            return !scan.legacy_follows || scan.legacy_end_seen;
+        }
+        if scan.legacy_follows {
+            if src[start..end]
+                .windows(END_COMMAND.len())
+                .any(|w| w == END_COMMAND)
+            {
+                scan.legacy_end_seen = true;
+            }
+            return false;
+        }
+        let Some(colon) = colon.filter(|&c| c < end) else {
+            if scan.bad_line.is_none() {
+                scan.bad_line = Some(BadLine {
+                    line: scan.lines,
+                    excerpt: excerpt(&src[start..end]),
+                });
+            }
+            return false;
+        };
+        let mut value_start = colon + 1;
+        if value_start < end && src[value_start] == b' ' {
+            value_start += 1;
+        }
+        if scan.lines == 1
+            && self.legacy_follows_enabled
+            && src[start..colon].eq_ignore_ascii_case(b"Response")
+            && src[value_start..end].eq_ignore_ascii_case(b"Follows")
+        {
+            scan.legacy_follows = true;
+        }
+        scan.spans.push(Span::new(start..colon, value_start..end));
+        false
+    }
+
     fn decode_frame(&mut self, src: &mut BytesMut) -> Option<Frame> {
         if self.scan.pos == 0 {
             // Stray blank lines between frames are not frames.
@@ -412,56 +511,7 @@ impl AmiCodec {
                 }
             }
         }
-        let mut frame_end = None;
-        let mut line_start = self.scan.pos;
-        while let Some(newline) = find_newline(src, line_start) {
-            let scan = &mut self.scan;
-            scan.lines += 1;
-            match classify_line(src, line_start, newline) {
-                Line::Blank => {
-                    if !scan.legacy_follows || scan.legacy_end_seen {
-                        frame_end = Some(newline + 1);
-                        break;
-                    }
-                }
-                Line::Header(span) => {
-                    if scan.legacy_follows {
-                        if src[line_start..newline]
-                            .windows(END_COMMAND.len())
-                            .any(|w| w == END_COMMAND)
-                        {
-                            scan.legacy_end_seen = true;
-                        }
-                    } else {
-                        if scan.lines == 1 && self.legacy_follows_enabled {
-                            let (name, value) = span_bytes(src, span);
-                            if name.eq_ignore_ascii_case(b"Response")
-                                && value.eq_ignore_ascii_case(b"Follows")
-                            {
-                                scan.legacy_follows = true;
-                            }
-                        }
-                        scan.spans.push(span);
-                    }
-                }
-                Line::NoColon => {
-                    if scan.legacy_follows {
-                        if src[line_start..newline]
-                            .windows(END_COMMAND.len())
-                            .any(|w| w == END_COMMAND)
-                        {
-                            scan.legacy_end_seen = true;
-                        }
-                    } else if scan.bad_line.is_none() {
-                        scan.bad_line = Some(BadLine {
-                            line: scan.lines,
-                            excerpt: excerpt(&src[line_start..newline]),
-                        });
-                    }
-                }
-            }
-            line_start = newline + 1;
-        }
+        let (frame_end, line_start) = self.scan_lines(src);
         let Some(end) = frame_end else {
             self.scan.pos = line_start;
             if src.len() > self.max_frame_len {
@@ -521,11 +571,6 @@ fn build_message(frame: &[u8], legacy_follows: bool, spans: Vec<Span>) -> Frame 
             excerpt: bad.excerpt,
         }),
     }
-}
-
-fn span_bytes(buf: &[u8], span: Span) -> (&[u8], &[u8]) {
-    let (name, value) = span.ranges();
-    (&buf[name], &buf[value])
 }
 
 /// The whole line without its line end, lossily decoded.
