@@ -227,3 +227,30 @@ async fn a_client_that_never_reads_is_dropped_like_asterisk_does() {
         "the lazy client was not disconnected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lenient_action_syntax_is_accepted_like_asterisk() {
+    let asterisk = start().await;
+    let mut ami = RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("off")).await;
+    // Bare LF line ends, no space after the colon, lower-case names.
+    ami.send_raw(b"action: ping\nactionid: lf\n\n")
+        .await
+        .expect("send");
+    assert_eq!(get(&ami.response("lf").await, "Ping"), Some("Pong"));
+    ami.send_raw(b"Action:Ping\r\nActionID:nospace\r\n\r\n")
+        .await
+        .expect("send");
+    assert_eq!(get(&ami.response("nospace").await, "Ping"), Some("Pong"));
+    // A frame without Action gets the real error.
+    ami.send_raw(b"ActionID: none\r\n\r\n").await.expect("send");
+    let err = ami.response("none").await;
+    assert_eq!(get(&err, "Message"), Some("Missing action in request"));
+    // Actions before login are refused.
+    let mut anonymous = RawAmi::connect(asterisk.ami_addr()).await.expect("connect");
+    anonymous
+        .send(&[("Action", "CoreStatus"), ("ActionID", "anon")])
+        .await
+        .expect("send");
+    let denied = anonymous.response("anon").await;
+    assert_eq!(get(&denied, "Message"), Some("Permission denied"));
+}
