@@ -48,6 +48,7 @@ fn help_documents_addresses_credentials_dialplan_and_control_commands() {
         "fault crash",
         "fault hang",
         "fault deadlock",
+        "fault deadlock-strict",
         "fault slow MS",
         "fault originate-fail",
         "fault sip-down",

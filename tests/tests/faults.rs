@@ -531,3 +531,30 @@ async fn least_privilege_user_gets_only_its_events() {
     );
     assert!(seen.contains(&"OriginateResponse".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_core_deadlock_leaves_the_session_stuck_behind_its_core_action() {
+    let asterisk = start().await;
+    let mut stuck = RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("off")).await;
+    let mut pinger = RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("off")).await;
+    asterisk.set_fault(Fault::CoreDeadlockStrict).await;
+    assert_eq!(asterisk.status().faults.describe(), "deadlock-strict");
+    stuck
+        .send(&[("Action", "CoreShowChannels"), ("ActionID", "csc")])
+        .await
+        .expect("send");
+    stuck
+        .send(&[("Action", "Ping"), ("ActionID", "behind")])
+        .await
+        .expect("send");
+    let before = stuck.transcript().messages.len();
+    assert!(
+        stuck.read_until_count(before + 2, QUIET).await.is_err(),
+        "a session stuck behind a core action answered"
+    );
+    // Another session that touches no core action still answers Ping.
+    ping(&mut pinger, "free").await;
+    asterisk.clear_faults().await;
+    stuck.response("csc").await;
+    stuck.response("behind").await;
+}

@@ -224,7 +224,9 @@ async fn run_session(
                 }
             }
         }
-        let hung = current.hung;
+        // A strict deadlock leaves a session that sent a core action stuck behind it.
+        let stuck = current.deadlock_blocks_session && !session.parked.is_empty();
+        let hung = current.hung || stuck;
         tokio::select! {
             biased;
             _ = kill.changed() => {

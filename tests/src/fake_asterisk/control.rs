@@ -20,6 +20,7 @@ control commands (one per line; each is answered by one line `ok ...` or `error:
   fault crash            process dies: connections closed, nothing listens (AMI, HTTP, SIP)
   fault hang             everything stuck: connections accepted, nothing answered
   fault deadlock         core deadlock: Ping/Login/Logoff answered, CoreStatus/Command/Originate/... never
+  fault deadlock-strict  same, but a session that sent such an action answers nothing more (real AMI threads)
   fault slow MS          every AMI/SIP/HTTP answer delayed by MS milliseconds
   fault originate-fail   call path broken: every Originate fails (OriginateResponse Failure, fixture 11)
   fault sip-down         SIP OPTIONS silently dropped; AMI and HTTP fine
@@ -88,13 +89,14 @@ pub fn parse(line: &str) -> Result<Command, String> {
                 "crash" => Fault::Crash,
                 "hang" => Fault::Hang,
                 "deadlock" => Fault::CoreDeadlock,
+                "deadlock-strict" => Fault::CoreDeadlockStrict,
                 "slow" => Fault::Slow(parse_ms(words.next(), "fault slow")?),
                 "originate-fail" => Fault::OriginateFail,
                 "sip-down" => Fault::SipDown,
                 "refuse" => Fault::Refuse,
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}: crash, hang, deadlock, slow MS, originate-fail, sip-down, refuse"
+                        "unknown fault {other:?}: crash, hang, deadlock, deadlock-strict, slow MS, originate-fail, sip-down, refuse"
                     ))
                 }
             })

@@ -1,13 +1,29 @@
 //! An Asterisk 22 emulator faithful to the recorded wire (AMI, SIP OPTIONS, ARI), with fault
 //! injection, for testing astha without a real Asterisk.
 //!
+//! What it emulates (every shape taken from `shared/fixtures`, checked by `tests/conformance.rs`):
+//! * AMI: banner; `Login` (plain and MD5 `Challenge`; a wrong secret is answered after
+//!   [`FakeConfig::auth_failure_delay`] and the connection closed); per-user `read`/`write`
+//!   classes and `eventfilter`; `Ping`, `CoreStatus`, `CoreSettings`, `CoreShowChannels`,
+//!   `Command` (`core show version|uptime|channels [concise|count]|calls`, `core stop|restart`),
+//!   `Originate` (sync and async, into the [`Dialplan`]), `Hangup`, `UserEvent`, `Events`,
+//!   `DAHDIShowStatus` (when spans are configured), `Logoff`, unknown actions; `FullyBooted`
+//!   after login and at the end of a boot; `Shutdown` on stop/restart; DAHDI alarm events.
+//! * SIP over UDP: `OPTIONS` answered 200/404 like res_pjsip.
+//! * HTTP: `/ari/asterisk/ping`, `/ari/asterisk/info`, `/ari/channels` with Basic auth.
+//! * Faults switchable at run time ([`Fault`]) and a lifecycle (restart, stop, boot).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), astha_tests::fake_asterisk::FakeError> {
+//! use std::time::Duration;
 //! use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, Fault};
-//! let asterisk = FakeAsterisk::start(FakeConfig::instance_a()).await?;
-//! let ami = asterisk.ami_addr(); // connect an AMI client here
+//! // Instance `a` of the fixtures on 127.0.0.1 with free ports; calls last 50 ms.
+//! let asterisk = FakeAsterisk::start(FakeConfig::instance_a().fast(Duration::from_millis(50))).await?;
+//! let ami = asterisk.ami_addr(); // log in as hasidecar / hasecret
 //! asterisk.set_fault(Fault::CoreDeadlock).await;
 //! asterisk.clear_faults().await;
+//! asterisk.inject_user_event("HAFailover", &[("Reason", "manual")]);
+//! asterisk.restart(Duration::from_millis(500)).await;
 //! asterisk.stop().await;
 //! # Ok(()) }
 //! ```
