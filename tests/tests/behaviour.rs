@@ -266,3 +266,36 @@ async fn cli_channel_counts_and_unknown_commands() {
         Some("1")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_extensions_run_their_behaviour() {
+    use astha_tests::fake_asterisk::Extension;
+    let config = FakeConfig::instance_a()
+        .fast(Duration::from_millis(20))
+        .with_extension(Extension::user_event(
+            "ha-admin",
+            "*998",
+            "HAMaintenance",
+            &[("Mode", "on"), ("Node", "${SYSTEMNAME}")],
+            Duration::from_millis(10),
+        ));
+    let asterisk = FakeAsterisk::start(config).await.expect("starts");
+    let mut ami = RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("on")).await;
+    ami.send(&[
+        ("Action", "Originate"),
+        ("ActionID", "m"),
+        ("Channel", "Local/*998@ha-admin"),
+        ("Application", "Wait"),
+        ("Data", "5"),
+        ("Async", "true"),
+    ])
+    .await
+    .expect("send");
+    let ev = ami
+        .wait_for(WAIT, "UserEvent", |m| get(m, "Event") == Some("UserEvent"))
+        .await;
+    assert_eq!(get(&ev, "UserEvent"), Some("HAMaintenance"));
+    assert_eq!(get(&ev, "Node"), Some("ha-a"));
+    assert!(get(&ev, "Channel")
+        .is_some_and(|c| c.starts_with("Local/*998@ha-admin-") && c.ends_with(";2")));
+}
