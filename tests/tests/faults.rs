@@ -558,3 +558,22 @@ async fn strict_core_deadlock_leaves_the_session_stuck_behind_its_core_action() 
     stuck.response("csc").await;
     stuck.response("behind").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_a_hung_instance_kills_it_and_comes_back_healthy() {
+    let asterisk = start().await;
+    let mut ami = RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("on")).await;
+    asterisk.set_fault(Fault::Hang).await;
+    asterisk.restart(Duration::from_millis(50)).await;
+    assert!(
+        ami.read_to_eof(WAIT).await,
+        "hung connection not dropped by the restart"
+    );
+    assert!(
+        !String::from_utf8_lossy(&ami.received).contains("Event: Shutdown"),
+        "a hung process cannot send Shutdown"
+    );
+    assert_eq!(asterisk.status().faults.describe(), "none");
+    let mut again = RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("off")).await;
+    ping(&mut again, "healthy").await;
+}

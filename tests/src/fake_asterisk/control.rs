@@ -26,7 +26,8 @@ control commands (one per line; each is answered by one line `ok ...` or `error:
   fault sip-down         SIP OPTIONS silently dropped; AMI and HTTP fine
   fault refuse           new TCP connections refused; established ones keep working
   clear                  every fault off (after a crash: a fresh start and boot)
-  restart MS             core restart now: Shutdown event, down for MS ms, boot again
+  restart MS             core restart now: Shutdown event, down for MS ms, boot again, faults cleared
+                         (a hung instance is killed instead: connections drop without Shutdown)
   stop                   core stop now: Shutdown event, everything closed, stays down
   boot                   finish a manual boot (broadcast FullyBooted)
   alarm SPAN on|off      DAHDI red alarm on a configured span (Alarm/SpanAlarm, AlarmClear/SpanAlarmClear)

@@ -308,7 +308,8 @@ impl FakeAsterisk {
 
     /// `core restart now`: `Shutdown` (`Restart: True`) to every session (after the hangups of
     /// calls up, as fixture 23), connections closed, nothing listens for `down_for`, then a fresh
-    /// start that boots as configured. Returns when it listens again.
+    /// start that boots as configured, with every fault cleared (a new process). A hung instance
+    /// is killed instead (connections drop without `Shutdown`). Returns when it listens again.
     pub async fn restart(&self, down_for: Duration) {
         self.inner.restart(down_for).await;
     }
@@ -504,10 +505,22 @@ impl Inner {
         }
     }
 
+    /// The orderly part of a stop or restart. A hung process cannot say goodbye: it is killed,
+    /// so its connections just drop.
+    fn shut_down(&self, restart: bool) {
+        if self.core.fault_set().hung {
+            info!("the process is hung: killed without a Shutdown event");
+            self.core.kill_all();
+            self.core.drop_calls_silently();
+        } else {
+            self.core.shutdown(restart);
+        }
+    }
+
     async fn stop(&self) {
         let _guard = self.transitions.lock().await;
         info!("core stop now: Shutdown event, closing every connection, listeners down");
-        self.core.shutdown(false);
+        self.shut_down(false);
         self.stop_listeners().await;
         self.set_state(RunState::Stopped);
     }
@@ -518,14 +531,12 @@ impl Inner {
             down_ms = down_for.as_millis() as u64,
             "core restart now: Shutdown event, down, then boot again"
         );
-        self.core.shutdown(true);
+        self.shut_down(true);
         self.stop_listeners().await;
         self.set_state(RunState::Restarting);
         tokio::time::sleep(down_for).await;
-        self.core.update_faults(|f| {
-            f.crashed = false;
-            f.refuse = false;
-        });
+        // A new process: whatever was wrong with the old one is gone.
+        self.core.update_faults(|f| *f = FaultSet::default());
         self.core.reset();
         self.relisten(Services {
             tcp: true,
