@@ -322,3 +322,69 @@ async fn ari_keeps_the_connection_alive_between_requests() {
         assert!(String::from_utf8_lossy(&data).starts_with("HTTP/1.1 200 OK\r\n"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ari_channels_with_calls_up_have_the_captured_shape() {
+    let asterisk = start().await;
+    let mut ami =
+        support::RawAmi::login(asterisk.ami_addr(), "hasidecar", "hasecret", Some("off")).await;
+    ami.send(&[
+        ("Action", "Originate"),
+        ("ActionID", "o"),
+        ("Channel", "Local/echo@ha-probe"),
+        ("Application", "Echo"),
+        ("CallerID", "\"HA ARI dialplan\" <9102>"),
+        ("Async", "true"),
+    ])
+    .await
+    .expect("send");
+    ami.response("o").await;
+    let core = asterisk.core().clone();
+    support::eventually(support::WAIT, "call in Echo", || {
+        let core = core.clone();
+        async move {
+            let chans = core.channels();
+            chans.len() == 2 && chans.iter().any(|c| c.application == "Echo")
+        }
+    })
+    .await;
+    let request = format!(
+        "GET /ari/channels HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+        basic("hasidecar:hasecret")
+    );
+    let (status, _, body) = http(asterisk.http_addr().expect("http"), &request).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let recorded: Value =
+        serde_json::from_slice(&fixture("ari/08-get-channels-calls-up.json")).expect("JSON");
+    let raw = recorded["response"]["body_raw"].as_str().expect("body");
+    let want: Value = serde_json::from_str(raw).expect("JSON");
+    let got: Value = serde_json::from_str(&body).expect("emulated JSON");
+    let two = got
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"].as_str().is_some_and(|n| n.ends_with(";2")))
+        .expect(";2 listed")
+        .clone();
+    let recorded_two = want
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"].as_str().is_some_and(|n| n.ends_with(";2")))
+        .expect(";2 recorded")
+        .clone();
+    // Same keys in the same order; same values except identity and time.
+    let first_object = |raw: &str| key_order(&raw[..raw.find('}').map_or(raw.len(), |e| e + 1)]);
+    assert_eq!(first_object(&body), first_object(raw));
+    for key in [
+        "state",
+        "protocol_id",
+        "caller",
+        "connected",
+        "accountcode",
+        "dialplan",
+        "language",
+    ] {
+        assert_eq!(two[key], recorded_two[key], "key {key}");
+    }
+}
