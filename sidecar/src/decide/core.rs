@@ -47,6 +47,8 @@ pub struct Core {
     urgent_probe_failed: bool,
     /// When the peer's Asterisk verdict last turned failed.
     peer_asterisk_failed_at: Option<Millis>,
+    /// When an urgent probe that the peer's Asterisk answered was sent.
+    peer_answered_at: Option<Millis>,
     peer_last: Option<PeerState>,
     peer_last_at: Option<Millis>,
     link_last: Vec<Option<Millis>>,
@@ -101,6 +103,7 @@ impl Core {
             urgent_probe_pending: false,
             urgent_probe_failed: false,
             peer_asterisk_failed_at: None,
+            peer_answered_at: None,
             peer_last: None,
             peer_last_at: None,
             link_last: vec![None; links],
@@ -256,8 +259,9 @@ impl Core {
                 if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
                     if ok {
-                        // The latest evidence wins: an older failed verdict no longer counts.
-                        self.peer_asterisk_failed_at = None;
+                        // The latest evidence wins: a failed verdict from a probe that may have
+                        // started before this one no longer counts.
+                        self.peer_answered_at = self.urgent_probe_at;
                     }
                 }
             }
@@ -761,10 +765,13 @@ impl Core {
             if self.now.since(silent_since) < self.cfg.peer_dead_after_ms {
                 return; // resumed from a stall: wait for the peer's queued messages first
             }
+            // A probe that failed at `t` was sent no earlier than `t - deadline`: count it only
+            // if it was surely sent after the silence began and after the last proof of life.
+            let evidence_after = silent_since.max(self.peer_answered_at.unwrap_or(silent_since));
             let failed_during_silence = self.peer_asterisk == Verdict::Failed
-                && self
-                    .peer_asterisk_failed_at
-                    .is_some_and(|t| t >= silent_since);
+                && self.peer_asterisk_failed_at.is_some_and(|t| {
+                    Millis(t.0.saturating_sub(self.cfg.probe_deadline_ms)) >= evidence_after
+                });
             let peer_failed = failed_during_silence || self.urgent_probe_failed;
             if self
                 .relay_moved_to_peer_at

@@ -43,6 +43,9 @@ pub struct DecideConfig {
     /// Deadline given to the urgent probe (ms). Keep it equal to the regular ping deadline: a
     /// shorter one would call a slow but working Asterisk failed.
     pub urgent_probe_deadline_ms: u64,
+    /// Deadline of the probe layer's regular pings of the peer's Asterisk (ms): a verdict that
+    /// failed at `t` may come from a ping sent at `t - probe_deadline_ms`.
+    pub probe_deadline_ms: u64,
     /// Minimum time between two automatic non-emergency switches (ms).
     pub hold_down_ms: u64,
     /// Whether a witness is configured; when it is, a takeover from a silent peer needs it reachable.
@@ -70,6 +73,7 @@ impl DecideConfig {
             peer_dead_after_ms: 600,
             suspect_after_ms: 250,
             urgent_probe_deadline_ms: 500,
+            probe_deadline_ms: 500,
             hold_down_ms: 10_000,
             witness: false,
             preferred: Side::A,
