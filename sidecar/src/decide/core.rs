@@ -20,6 +20,7 @@ enum AlertKey {
     OwnCallPathFailedNoStandby,
     RelayOnStandbySide,
     PeerFaulted,
+    HeldAfterStepDown,
 }
 
 /// The pure decision core of one node. See the module documentation for the driving contract.
@@ -74,6 +75,8 @@ pub struct Core {
     /// Current takeover answers a handover from the peer.
     takeover_by_handover: bool,
     designated_since: Option<Millis>,
+    /// When this node last gave way to the peer (step-down or aborted takeover).
+    stepped_down_at: Option<Millis>,
     /// Consecutive messages from an active peer with an older term that has not seen ours.
     deaf_peer_messages: u32,
     last_sent: Option<PeerState>,
@@ -122,6 +125,7 @@ impl Core {
             takeover_by_handover: false,
             designated_since: None,
             deaf_peer_messages: 0,
+            stepped_down_at: None,
             last_sent: None,
             last_sent_at: None,
             last_decision: None,
@@ -173,6 +177,7 @@ impl Core {
             self.boot_at.plus(c.peer_dead_after_ms),
         ];
         candidates.extend(self.retry_after);
+        candidates.extend(self.stepped_down_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.urgent_probe_at.map(|t| t.plus(c.peer_interval_ms)));
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
@@ -217,6 +222,7 @@ impl Core {
                 .max()
                 .unwrap_or(0),
             takeover_failures: self.takeover_failures,
+            dead_peer_takeover_held_ms: self.dead_peer_takeover_held_ms(),
             last_decision: self.last_decision.clone(),
         }
     }
@@ -539,6 +545,13 @@ impl Core {
         self.now.since(self.silent_since())
     }
 
+    /// Time left during which a dead-peer takeover is held down because this node gave way to
+    /// the peer (ms).
+    fn dead_peer_takeover_held_ms(&self) -> u64 {
+        self.stepped_down_at
+            .map_or(0, |t| t.plus(self.cfg.hold_down_ms).since(self.now))
+    }
+
     /// Hold-down is cluster-wide: a switch by either node counts.
     fn held_down(&self) -> bool {
         [self.last_switch_at, self.peer_switch_at]
@@ -805,6 +818,18 @@ impl Core {
             if self.handover_offer.is_some() {
                 return; // we just handed over: the silent peer is expected to be taking over
             }
+            if self.dead_peer_takeover_held_ms() > 0 {
+                // We gave way to this peer moments ago: a silence now is far more likely a bad
+                // network than a death, and taking over again would flap.
+                self.raise(
+                    AlertKey::HeldAfterStepDown,
+                    Severity::Critical,
+                    format!("{peer} looks dead but this node stepped down for it recently: holding down"),
+                    out,
+                );
+                return;
+            }
+            self.clear(AlertKey::HeldAfterStepDown);
             if self.cfg.witness && self.witness != Some(true) {
                 self.raise(
                     AlertKey::WitnessUnreachable,
@@ -946,6 +971,10 @@ impl Core {
     ) {
         self.role = Role::Releasing;
         self.release_request = None;
+        if matches!(kind, DecisionKind::StepDown | DecisionKind::AbortTakeover) {
+            // We gave way to the peer: it was alive a moment ago.
+            self.stepped_down_at = Some(self.now);
+        }
         self.last_switch_at = Some(self.now);
         self.record(kind, reason.clone(), out);
         out.push(Command::StartRelease { reason });

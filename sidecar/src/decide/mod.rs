@@ -51,6 +51,8 @@
 //! * Hold-down (`hold_down`) after every switch for automatic, non-emergency switches (handover on
 //!   call-path failure, no-active designation, failback). A takeover from a dead peer or on the
 //!   peer's request is not held down.
+//! * A node that gave way to the peer (stepped down or aborted a takeover) does not take over
+//!   from that peer as "dead" within `hold_down`: under a lossy partition that would flap.
 //! * No automatic failback unless `failback_to` is configured.
 //! * Manual failover ([`OperatorCommand::Failover`]) is graceful (release, then the standby takes
 //!   over) and refused with a clear reason ([`Command::OperatorReply`]) when the standby is not

@@ -1498,6 +1498,7 @@ impl Sim {
             && !as_.maintenance
             && as_.local_verdict == Verdict::Healthy
             && ss.takeover_failures == 0
+            && ss.dead_peer_takeover_held_ms == 0
             && (!self.world.witness || ss.witness == Some(true));
         // Asterisk faults need a handover, which hold-down may delay; node death does not.
         let held = kind != FailureKind::NodeDeath && as_.hold_down_left_ms > 0;

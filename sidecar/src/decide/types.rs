@@ -371,5 +371,8 @@ pub struct CoreStatus {
     /// Milliseconds left in the hold-down period (0: none).
     pub hold_down_left_ms: u64,
     pub takeover_failures: u32,
+    /// Milliseconds left during which a takeover from a silent peer is held down because this
+    /// node recently gave way to that peer (0: none).
+    pub dead_peer_takeover_held_ms: u64,
     pub last_decision: Option<DecisionRecord>,
 }
