@@ -1282,6 +1282,12 @@ impl Sim {
             }
             Fault::Failover { node, force } => {
                 let n = idx(node);
+                if !self.live(n) {
+                    self.trace(|| {
+                        format!("operator: {node} does not answer (host down or frozen)")
+                    });
+                    return;
+                }
                 self.feed(
                     n,
                     Input::Operator(OperatorCommand::Failover {
@@ -1292,6 +1298,12 @@ impl Sim {
             }
             Fault::Maintenance { node, on } => {
                 let n = idx(node);
+                if !self.live(n) {
+                    self.trace(|| {
+                        format!("operator: {node} does not answer (host down or frozen)")
+                    });
+                    return;
+                }
                 self.feed(n, Input::Operator(OperatorCommand::Maintenance { on }));
                 if on {
                     self.push(
@@ -1467,6 +1479,7 @@ impl Sim {
         let a = idx(node);
         let s = 1 - a;
         if self.active_node() != Some(a)
+            || !self.live(a)
             || !self.live(s)
             || !self.nodes[s].lan_up
             || !self.nodes[a].lan_up
