@@ -179,6 +179,8 @@ pub struct World {
     pub failback_to: Option<Side>,
     /// Stagger of the second node's start.
     pub b_starts_at: u64,
+    /// Adjust both nodes' configuration (e.g. to check that the invariants catch a bad one).
+    pub config_tweak: Option<fn(&mut DecideConfig)>,
 }
 
 impl Default for World {
@@ -190,6 +192,7 @@ impl Default for World {
             base_loss: 0.0,
             failback_to: None,
             b_starts_at: 0,
+            config_tweak: None,
         }
     }
 }
@@ -251,6 +254,8 @@ pub struct SimReport {
     /// Total time two nodes held the floating IP (only possible while they could not talk).
     pub double_ip_ms: u64,
     pub events: u64,
+    /// Roles of A and B at the end of the run (None: sidecar down).
+    pub final_roles: [Option<Role>; 2],
     pub trace: Vec<String>,
 }
 
@@ -293,6 +298,7 @@ pub fn schedule_for_seed(seed: u64) -> Schedule {
         },
         failback_to: if r.chance(0.15) { Some(Side::A) } else { None },
         b_starts_at: if r.chance(0.3) { r.range(0, 3_000) } else { 0 },
+        config_tweak: None,
     };
     let duration_ms = 30_000;
     let n = r.range(1, 4);
@@ -637,6 +643,9 @@ fn config_for(side: Side, world: &World) -> DecideConfig {
     c.links = world.links;
     c.witness = world.witness;
     c.failback_to = world.failback_to;
+    if let Some(tweak) = world.config_tweak {
+        tweak(&mut c);
+    }
     c
 }
 
@@ -744,6 +753,9 @@ impl Sim {
         }
         self.now = until;
         self.finish_watches();
+        for n in 0..2 {
+            self.report.final_roles[n] = self.nodes[n].core.as_ref().map(Core::role);
+        }
     }
 
     fn core_time(&self, n: usize) -> Millis {
