@@ -170,7 +170,7 @@ impl Fault {
 }
 
 /// Per-schedule knobs of the simulated installation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct World {
     pub links: usize,
     pub witness: bool,
@@ -198,7 +198,7 @@ impl Default for World {
 }
 
 /// A complete simulated run: installation, faults and duration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Schedule {
     pub seed: u64,
     pub world: World,
