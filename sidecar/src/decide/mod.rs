@@ -29,6 +29,17 @@
 //! immediate, short-deadline probe of the peer's Asterisk; answer with
 //! [`Input::UrgentProbeResult`].
 //!
+//! Contract for the actuators and the daemon (the simulator models exactly this):
+//! * `StartTakeover` may arrive while the peer is still releasing (a handover): move the relay at
+//!   once, and let the DRBD promotion retry until the peer has demoted (with a deadline).
+//! * On start, release everything (IP, DRBD) before feeding the core; have the service manager's
+//!   stop hook remove the floating IP when the sidecar dies.
+//! * Feed `PeerAsteriskVerdict` on every change and answer `ProbePeerNow` with one AMI ping of the
+//!   peer's Asterisk with the given deadline; keep [`DecideConfig::probe_deadline_ms`] equal to the
+//!   regular ping deadline.
+//! * Drain the peer sockets before ticking after a stall; the core detects stalls (no call for
+//!   longer than `peer_dead_after_ms`) and gathers fresh evidence before acting.
+//!
 //! # Rules (see DESIGN.md "Decisions")
 //!
 //! * Roles: [`Role::Standby`], `TakingOver`, `Active`, `Releasing`, `Maintenance`, `Faulted`.

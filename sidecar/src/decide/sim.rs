@@ -19,11 +19,27 @@
 //! * a relay that can fail commands and may or may not read back its position;
 //! * operator failovers (plain and forced) and maintenance.
 //!
-//! Invariants: (1) never two nodes holding the floating IP while both are up and able to reach the
-//! LAN; (2) no automatic takeover while the active's Asterisk is healthy and reachable from the
-//! standby; (3) after the active's host or Asterisk dies with a healthy, settled standby, the
-//! standby commands the relay within the bound for that fault; (4) at most one switch per
-//! hold-down period unless a new fault arrives in between.
+//! Invariants, checked after every event:
+//! 1. **Never two IP holders that can talk.** Both nodes holding the floating IP while both are up
+//!    and on the LAN is a violation, except while they cannot exchange anything at all (every link
+//!    and the AMI path cut, one of them frozen, or > 50 % loss) and for [`HEAL_GRACE_MS`] after
+//!    that ends ([`ONE_WAY_GRACE_MS`] when datagrams pass one way only). Two nodes that cannot
+//!    talk cannot tell a dead peer from a cut; the relay (one position) fences the PSTN side, and
+//!    the stale node must be gone within the grace once they can talk again. (The relay itself
+//!    can never be on both sides.)
+//! 2. **No takeover while the active's Asterisk is healthy and reachable** from the standby (for
+//!    longer than one probe deadline), unless the peer handed over or an operator asked.
+//! 3. **Liveness:** after the active's host dies or its Asterisk crashes/hangs/deadlocks with a
+//!    healthy, settled standby and no other fault, the standby commands the relay within
+//!    [`FailureKind::bound_ms`] (800 ms for a node death).
+//! 4. **No flapping:** two completed switches less than hold-down apart are a violation unless a
+//!    fault (or its end) happened after, or within [`FAULT_DETECTION_MS`] before, the first one
+//!    started.
+//!
+//! Actuator model (the contract the real actuators must keep): a takeover moves the relay first,
+//! then DRBD/IP; DRBD refuses to promote while the connected peer is still primary, so the takeover
+//! completes only after the peer released. A dead sidecar's floating IP is removed by the service
+//! manager's stop hook, and a starting sidecar releases everything before it joins.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
