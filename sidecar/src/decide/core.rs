@@ -83,10 +83,12 @@ pub struct Core {
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
     raised: Vec<AlertKey>,
+    /// Started without a term file: said once in an alert.
+    term_file_missing: bool,
 }
 
 impl Core {
-    /// A node always starts as standby (or in maintenance is never remembered): a restarted node
+    /// A node always starts as standby (maintenance is not remembered either): a restarted node
     /// never resumes being active by itself.
     pub fn new(cfg: DecideConfig, persisted: PersistedState, now: Millis) -> Core {
         let links = cfg.links.max(1);
@@ -130,6 +132,7 @@ impl Core {
             last_sent_at: None,
             last_decision: None,
             raised: Vec::new(),
+            term_file_missing: persisted.missing,
         }
     }
 
@@ -568,6 +571,13 @@ impl Core {
     }
 
     fn evaluate(&mut self, out: &mut Vec<Command>) {
+        if std::mem::take(&mut self.term_file_missing) {
+            out.push(Command::Alert {
+                severity: Severity::Warning,
+                message: "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
+                    .into(),
+            });
+        }
         if let Some((_, until)) = self.handover_offer {
             if self.now >= until {
                 self.handover_offer = None;

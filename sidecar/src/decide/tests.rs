@@ -577,3 +577,169 @@ fn status_shows_role_peer_links_and_the_last_decision_with_its_inputs() {
     assert!(d.inputs.urgent_probe_failed);
     assert!(d.inputs.peer_silent_ms.is_some_and(|ms| ms >= 600));
 }
+
+#[test]
+fn a_missing_term_file_is_reported_once() {
+    let mut h = Harness::with(
+        DecideConfig::new(Side::A),
+        PersistedState {
+            term: 0,
+            missing: true,
+        },
+    );
+    let out = h.wait(1_000);
+    assert_eq!(
+        alerts(&out)
+            .iter()
+            .filter(|a| a.contains("no term file"))
+            .count(),
+        1
+    );
+}
+
+mod contract {
+    //! Random input sequences: whatever happens, the core keeps its driving contract.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_verdict() -> impl Strategy<Value = Verdict> {
+        prop_oneof![
+            Just(Verdict::Unknown),
+            Just(Verdict::Healthy),
+            Just(Verdict::Degraded),
+            Just(Verdict::Failed)
+        ]
+    }
+
+    fn arb_role() -> impl Strategy<Value = Role> {
+        prop_oneof![
+            Just(Role::Standby),
+            Just(Role::TakingOver),
+            Just(Role::Active),
+            Just(Role::Releasing),
+            Just(Role::Maintenance),
+            Just(Role::Faulted)
+        ]
+    }
+
+    fn arb_handover() -> impl Strategy<Value = Handover> {
+        prop_oneof![
+            Just(Handover::None),
+            any::<bool>().prop_map(|forced| Handover::PleaseRelease { forced }),
+            any::<bool>().prop_map(|forced| Handover::ReleasingToYou { forced }),
+            Just(Handover::Ack),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Wait(u64),
+        Input(Input),
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u64..1_500).prop_map(Step::Wait),
+            arb_verdict().prop_map(|v| Step::Input(Input::LocalVerdict(v))),
+            arb_verdict().prop_map(|v| Step::Input(Input::PeerAsteriskVerdict(v))),
+            any::<bool>().prop_map(|ok| Step::Input(Input::UrgentProbeResult { ok })),
+            (
+                arb_role(),
+                0u64..8,
+                arb_verdict(),
+                arb_handover(),
+                0usize..3,
+                any::<bool>()
+            )
+                .prop_map(|(role, term, own, handover, link, newest)| {
+                    let state = PeerState {
+                        role,
+                        term,
+                        seen_term: term,
+                        own_verdict: own,
+                        handover,
+                        ..peer_state(Side::B, role, term, own, handover)
+                    };
+                    Step::Input(Input::PeerMessage {
+                        link,
+                        state,
+                        newest,
+                    })
+                }),
+            prop_oneof![Just(None), Just(Some(Side::A)), Just(Some(Side::B))]
+                .prop_map(|r| Step::Input(Input::RelayPosition(r))),
+            Just(Step::Input(Input::TakeoverDone)),
+            Just(Step::Input(Input::TakeoverFailed { error: "x".into() })),
+            Just(Step::Input(Input::ReleaseDone)),
+            Just(Step::Input(Input::ReleaseFailed { error: "x".into() })),
+            any::<bool>().prop_map(|force| Step::Input(Input::Operator(
+                OperatorCommand::Failover {
+                    force,
+                    reason: "p".into()
+                }
+            ))),
+            any::<bool>()
+                .prop_map(|on| Step::Input(Input::Operator(OperatorCommand::Maintenance { on }))),
+            any::<bool>().prop_map(|ok| Step::Input(Input::Witness(ok))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn the_core_keeps_its_contract(steps in proptest::collection::vec(arb_step(), 1..120)) {
+            let mut core = Core::new(DecideConfig::new(Side::A), PersistedState::default(), Millis(0));
+            let mut now = 0u64;
+            let mut outstanding: Option<&'static str> = None;
+            let mut last_takeover_term = 0u64;
+            let mut last_sent_term = 0u64;
+            for step in steps {
+                let out = match step {
+                    Step::Wait(ms) => { now += ms; core.tick(Millis(now)) }
+                    Step::Input(input) => {
+                        // Actuator answers are only fed for the command that is running.
+                        let answer = match &input {
+                            Input::TakeoverDone | Input::TakeoverFailed { .. } => Some("takeover"),
+                            Input::ReleaseDone | Input::ReleaseFailed { .. } => Some("release"),
+                            _ => None,
+                        };
+                        if let Some(kind) = answer {
+                            if outstanding != Some(kind) { continue; }
+                            outstanding = None;
+                        }
+                        core.handle(Millis(now), input)
+                    }
+                };
+                let mut persisted = Vec::new();
+                for c in &out {
+                    match c {
+                        Command::PersistTerm(t) => persisted.push(*t),
+                        Command::StartTakeover { term, .. } => {
+                            prop_assert!(persisted.contains(term), "takeover term {} not persisted first", term);
+                            prop_assert!(*term > last_takeover_term, "takeover terms must grow");
+                            prop_assert!(outstanding.is_none(), "second actuator command while {:?} runs", outstanding);
+                            last_takeover_term = *term;
+                            outstanding = Some("takeover");
+                        }
+                        Command::StartRelease { .. } => {
+                            prop_assert!(outstanding.is_none(), "second actuator command while {:?} runs", outstanding);
+                            outstanding = Some("release");
+                        }
+                        Command::SendPeer(s) => {
+                            prop_assert_eq!(s.from, Side::A);
+                            prop_assert!(s.term >= last_sent_term, "advertised term went back");
+                            last_sent_term = s.term;
+                        }
+                        _ => {}
+                    }
+                }
+                let role = core.role();
+                match outstanding {
+                    Some("takeover") => prop_assert_eq!(role, Role::TakingOver),
+                    Some(_) => prop_assert_eq!(role, Role::Releasing),
+                    None => prop_assert!(!matches!(role, Role::TakingOver | Role::Releasing), "role {} without a running step", role),
+                }
+            }
+        }
+    }
+}
