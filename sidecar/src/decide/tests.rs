@@ -743,3 +743,27 @@ mod contract {
         }
     }
 }
+
+#[test]
+fn defaults_validate_and_inconsistent_tunables_are_refused() {
+    assert_eq!(DecideConfig::new(Side::A).validate(), Ok(()));
+    let mut c = DecideConfig::new(Side::A);
+    c.peer_dead_after_ms = 300;
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::DeadAfterTooShort { .. })
+    ));
+    let mut c = DecideConfig::new(Side::A);
+    c.urgent_probe_deadline_ms = 200;
+    let err = c.validate().expect_err("short urgent deadline");
+    assert!(err.to_string().contains("slow but working"), "{err}");
+    let mut c = DecideConfig::new(Side::A);
+    c.links = 0;
+    assert_eq!(c.validate(), Err(ConfigError::NoLinks));
+    let mut c = DecideConfig::new(Side::A);
+    c.suspect_after_ms = 700;
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::SuspectOutOfRange { .. })
+    ));
+}

@@ -86,6 +86,59 @@ impl DecideConfig {
     }
 }
 
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("at least one peer link is needed")]
+    NoLinks,
+    #[error("peer_dead_after ({dead} ms) must be at least twice peer_interval ({interval} ms), or one lost datagram declares the peer dead")]
+    DeadAfterTooShort { dead: u64, interval: u64 },
+    #[error("suspect_after ({suspect} ms) must lie between peer_interval ({interval} ms) and peer_dead_after ({dead} ms)")]
+    SuspectOutOfRange {
+        suspect: u64,
+        interval: u64,
+        dead: u64,
+    },
+    #[error("urgent_probe_deadline ({urgent} ms) must not be shorter than the regular probe deadline ({regular} ms): a slow but working Asterisk would look failed")]
+    UrgentDeadlineTooShort { urgent: u64, regular: u64 },
+    #[error("failback_to is set but hold_down is 0: the pair would flap")]
+    FailbackWithoutHoldDown,
+}
+
+impl DecideConfig {
+    /// Check the tunables against each other (for `astha check-config` and start-up).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (interval, dead, suspect) = (
+            self.peer_interval_ms,
+            self.peer_dead_after_ms,
+            self.suspect_after_ms,
+        );
+        if self.links == 0 {
+            return Err(ConfigError::NoLinks);
+        }
+        if dead < 2 * interval {
+            return Err(ConfigError::DeadAfterTooShort { dead, interval });
+        }
+        if suspect <= interval || suspect >= dead {
+            return Err(ConfigError::SuspectOutOfRange {
+                suspect,
+                interval,
+                dead,
+            });
+        }
+        if self.urgent_probe_deadline_ms < self.probe_deadline_ms {
+            return Err(ConfigError::UrgentDeadlineTooShort {
+                urgent: self.urgent_probe_deadline_ms,
+                regular: self.probe_deadline_ms,
+            });
+        }
+        if self.failback_to.is_some() && self.hold_down_ms == 0 {
+            return Err(ConfigError::FailbackWithoutHoldDown);
+        }
+        Ok(())
+    }
+}
+
 /// What survives a restart (see [`super::term_store`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PersistedState {
