@@ -36,12 +36,16 @@ fn ten_thousand_schedules_hold_every_invariant() {
     let mut failures = Vec::new();
     let mut events = 0;
     let mut takeovers = 0;
+    let mut double_ip_ms = 0;
+    let mut double_ip_runs = 0;
     let mut kinds = std::collections::BTreeMap::new();
     let seeds = (1..=fixed_count()).chain(fresh.iter().copied());
     for seed in seeds {
         let report = run_seed(seed, false);
         events += report.events;
         takeovers += report.takeovers;
+        double_ip_ms += report.double_ip_ms;
+        double_ip_runs += u32::from(report.double_ip_ms > 0);
         if !report.ok() {
             failures.push(seed);
             for v in &report.violations {
@@ -61,6 +65,7 @@ fn ten_thousand_schedules_hold_every_invariant() {
         fixed_count() + 5,
         failures.len()
     );
+    println!("two IP holders (only while cut off, and within the grace after): {double_ip_runs} schedules, {double_ip_ms} ms in total");
     for (kind, count) in &kinds {
         println!("{count:>6} x {kind}");
     }

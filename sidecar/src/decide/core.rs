@@ -345,7 +345,7 @@ impl Core {
         }
         self.takeover_by_handover = false;
         if let Some(reason) = self.abort_takeover.take() {
-            self.begin_release(DecisionKind::AbortTakeover, reason, false, out);
+            self.begin_release(DecisionKind::AbortTakeover, reason, out);
             return;
         }
         self.role = Role::Active;
@@ -370,12 +370,7 @@ impl Core {
         });
         self.retry_after = Some(self.now.plus(self.cfg.takeover_retry_ms));
         // Undo whatever part of the takeover happened before trying again.
-        self.begin_release(
-            DecisionKind::Release,
-            Reason::TakeoverFailed { error },
-            false,
-            out,
-        );
+        self.begin_release(DecisionKind::Release, Reason::TakeoverFailed { error }, out);
         self.fault_after_release = give_up;
     }
 
@@ -666,14 +661,14 @@ impl Core {
                 // The relay was ours when our takeover completed: the peer moved it since.
                 self.relay_moved_to_peer_at = self.relay_moved_to_peer_at.max(self.last_switch_at);
             }
-            self.begin_release(DecisionKind::StepDown, reason, false, out);
+            self.begin_release(DecisionKind::StepDown, reason, out);
             return;
         }
         // An older active that keeps claiming the calls without ever learning our term cannot
         // hear us; it will never step down, so we do (it is alive and serving).
         if self.deaf_peer_messages >= DEAF_PEER_MESSAGES {
             self.deaf_peer_messages = 0;
-            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
+            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, out);
             return;
         }
         let peer = self.cfg.me.other();
@@ -969,16 +964,10 @@ impl Core {
     fn begin_handover(&mut self, reason: Reason, forced: bool, out: &mut Vec<Command>) {
         let until = self.now.plus(self.cfg.handover_timeout_ms);
         self.handover_offer = Some((forced, until));
-        self.begin_release(DecisionKind::Release, reason, forced, out);
+        self.begin_release(DecisionKind::Release, reason, out);
     }
 
-    fn begin_release(
-        &mut self,
-        kind: DecisionKind,
-        reason: Reason,
-        _forced: bool,
-        out: &mut Vec<Command>,
-    ) {
+    fn begin_release(&mut self, kind: DecisionKind, reason: Reason, out: &mut Vec<Command>) {
         self.role = Role::Releasing;
         self.release_request = None;
         if matches!(kind, DecisionKind::StepDown | DecisionKind::AbortTakeover) {

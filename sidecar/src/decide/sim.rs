@@ -939,7 +939,6 @@ impl Sim {
                 } else {
                     self.relay
                 };
-                self.trace(|| format!("{} reads relay: {pos:?}", side_of(node)));
                 self.feed(node, Input::RelayPosition(pos));
                 self.push(self.now + RELAY_POLL_EVERY, Ev::RelayPoll { node, inc });
             }
