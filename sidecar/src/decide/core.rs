@@ -8,6 +8,9 @@ use super::types::*;
 /// How long a starting pair waits for the peer to report a verdict before designating without it.
 const STARTUP_VERDICT_WAIT_MS: u64 = 5_000;
 
+/// How late a peer message may be and still count as current knowledge (ms past the interval).
+const FRESH_SLACK_MS: u64 = 100;
+
 /// Messages in a row from an older active that evidently does not hear us before we yield to it.
 const DEAF_PEER_MESSAGES: u32 = 3;
 
@@ -75,6 +78,8 @@ pub struct Core {
     /// Current takeover answers a handover from the peer.
     takeover_by_handover: bool,
     designated_since: Option<Millis>,
+    /// Since when the peer has reported its own verdict as unknown (it just started).
+    peer_unknown_since: Option<Millis>,
     /// When this node last gave way to the peer (step-down or aborted takeover).
     stepped_down_at: Option<Millis>,
     /// Consecutive messages from an active peer with an older term that has not seen ours.
@@ -128,6 +133,7 @@ impl Core {
             designated_since: None,
             deaf_peer_messages: 0,
             stepped_down_at: None,
+            peer_unknown_since: None,
             last_sent: None,
             last_sent_at: None,
             last_decision: None,
@@ -322,6 +328,11 @@ impl Core {
         let was_claiming = self.peer_last.is_some_and(|p| p.role.claims_calls());
         if self.peer_last.is_some() && was_claiming != state.role.claims_calls() {
             self.peer_switch_at = Some(self.now);
+        }
+        if state.own_verdict != Verdict::Unknown {
+            self.peer_unknown_since = None;
+        } else if self.peer_unknown_since.is_none() {
+            self.peer_unknown_since = Some(self.now);
         }
         self.peer_last = Some(state);
         self.peer_last_at = Some(self.now);
@@ -888,9 +899,16 @@ impl Core {
             return;
         }
         // Nobody is active: exactly one side is designated from the verdicts each reports on itself.
-        // Right after start the peer may not have judged its Asterisk yet: give it time.
-        if p.own_verdict == Verdict::Unknown
-            && self.now.since(self.boot_at) < STARTUP_VERDICT_WAIT_MS
+        // Right after its start the peer may not have judged its Asterisk yet: give it time.
+        let peer_unknown_for = self.peer_unknown_since.map_or(0, |t| self.now.since(t));
+        if p.own_verdict == Verdict::Unknown && peer_unknown_for < STARTUP_VERDICT_WAIT_MS {
+            self.designated_since = None;
+            return;
+        }
+        // Designate only on current knowledge of the peer (no message lost in between).
+        if self
+            .peer_last_at
+            .is_none_or(|t| self.now.since(t) > self.cfg.peer_interval_ms + FRESH_SLACK_MS)
         {
             self.designated_since = None;
             return;
@@ -902,6 +920,8 @@ impl Core {
                 p.own_verdict.can_carry_calls()
             }
         };
+        // The configured side, not the relay position: both nodes must reach the same answer
+        // from what they know, and relay readings differ in time between them.
         let preferred = self.cfg.preferred;
         let designated = if side_ok(preferred) {
             Some(preferred)

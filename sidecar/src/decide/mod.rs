@@ -49,7 +49,10 @@
 //!   `peer_dead_after` **and** the peer's Asterisk fails probes from here (a failed verdict or a
 //!   failed urgent probe sent when the silence began) **and**, if configured, the witness is
 //!   reachable; or (3) the peer is alive, nobody is active, and this node is the designated one
-//!   (the preferred side if its Asterisk is healthy, otherwise the other side) after hold-down.
+//!   (the configured preferred side if its Asterisk is healthy, otherwise the other side), after
+//!   one settling interval. (The relay position is not used here: the two nodes read it at
+//!   different times, and a tie-break must give both the same answer; the simulator showed
+//!   double takeovers with it.)
 //!   A silent peer whose Asterisk still answers is a broken link: no takeover, an alert.
 //! * A node never takes over while its own Asterisk cannot carry calls (unless an operator forces
 //!   it), nor in maintenance, nor during the start-up grace (`peer_dead_after` after boot).
@@ -57,8 +60,9 @@
 //!   path has failed and the standby reports itself healthy, after hold-down.
 //! * Terms: every takeover uses `max(own term, highest term seen) + 1`, persisted before use.
 //!   An active or taking-over node steps down when it meets an active/taking-over peer with a
-//!   higher term (equal terms: side A wins), or an active peer that holds the relay, or when the
-//!   relay reads back on the peer's side while the peer is silent or active.
+//!   higher term (equal terms, only possible after simultaneous takeovers behind a cut: side A
+//!   wins), or when the relay, read back after its takeover, is on the peer's side while the
+//!   peer is silent or claims the calls.
 //! * Hold-down (`hold_down`) after every switch for automatic, non-emergency switches (handover on
 //!   call-path failure, no-active designation, failback). A takeover from a dead peer or on the
 //!   peer's request is not held down.

@@ -195,6 +195,8 @@ pub struct World {
     pub failback_to: Option<Side>,
     /// Stagger of the second node's start.
     pub b_starts_at: u64,
+    /// Where the relay is when the simulation starts.
+    pub initial_relay: Option<Side>,
     /// Adjust both nodes' configuration (e.g. to check that the invariants catch a bad one).
     pub config_tweak: Option<fn(&mut DecideConfig)>,
 }
@@ -208,6 +210,7 @@ impl Default for World {
             base_loss: 0.0,
             failback_to: None,
             b_starts_at: 0,
+            initial_relay: None,
             config_tweak: None,
         }
     }
@@ -314,6 +317,7 @@ pub fn schedule_for_seed(seed: u64) -> Schedule {
         },
         failback_to: if r.chance(0.15) { Some(Side::A) } else { None },
         b_starts_at: if r.chance(0.3) { r.range(0, 3_000) } else { 0 },
+        initial_relay: *r.pick(&[None, Some(Side::A), Some(Side::B)]),
         config_tweak: None,
     };
     let duration_ms = 30_000;
@@ -707,7 +711,7 @@ impl Sim {
             cut: vec![[0, 0]; schedule.world.links.max(1)],
             full_partition: 0,
             loss: schedule.world.base_loss,
-            relay: None,
+            relay: schedule.world.initial_relay,
             relay_faults: 0,
             tracing,
             report: SimReport {
@@ -1212,9 +1216,13 @@ impl Sim {
             // A new fault changes what the standby may do: only the first fault is measured.
             w.valid = false;
         }
+        let quiet_since = self.last_fault_at;
         self.last_fault_at = self.now;
         let end = self.now + f.duration();
-        self.maybe_watch(&f);
+        // Only measure a failure that hits a pair settled since the previous fault.
+        if self.now.saturating_sub(quiet_since) >= FAULT_DETECTION_MS {
+            self.maybe_watch(&f);
+        }
         match f {
             Fault::HostCrash {
                 node,
