@@ -48,6 +48,8 @@ pub struct Core {
     /// When the last urgent probe was requested during the current silence.
     urgent_probe_at: Option<Millis>,
     urgent_probe_pending: bool,
+    /// When the last urgent probe answer arrived (a failure is evidence for one deadline).
+    urgent_answered_at: Option<Millis>,
     urgent_probe_failed: bool,
     /// When the peer's Asterisk verdict last turned failed.
     peer_asterisk_failed_at: Option<Millis>,
@@ -111,6 +113,7 @@ impl Core {
             peer_asterisk: Verdict::Unknown,
             urgent_probe_at: None,
             urgent_probe_pending: false,
+            urgent_answered_at: None,
             urgent_probe_failed: false,
             peer_asterisk_failed_at: None,
             peer_answered_at: None,
@@ -188,6 +191,10 @@ impl Core {
         candidates.extend(self.retry_after);
         candidates.extend(self.stepped_down_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.urgent_probe_at.map(|t| t.plus(c.peer_interval_ms)));
+        candidates.extend(
+            self.urgent_answered_at
+                .map(|t| t.plus(c.probe_deadline_ms + 1)),
+        );
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
@@ -273,6 +280,7 @@ impl Core {
                 // A message since the request makes the answer moot.
                 if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
+                    self.urgent_answered_at = Some(self.now);
                     if ok {
                         // The latest evidence wins: a failed verdict from a probe that may have
                         // started before this one no longer counts.
@@ -601,6 +609,14 @@ impl Core {
                 });
             }
         }
+        // A failed urgent probe is evidence for one probe deadline; after that, ask again.
+        if self.urgent_probe_failed
+            && self
+                .urgent_answered_at
+                .is_none_or(|t| self.now.since(t) > self.cfg.probe_deadline_ms)
+        {
+            self.urgent_probe_failed = false;
+        }
         // While the peer is silent, keep asking for fresh evidence about its Asterisk (one probe
         // in flight at a time, at most one per interval) until a probe fails or the peer speaks.
         let probe_due = self
@@ -905,11 +921,13 @@ impl Core {
             self.designated_since = None;
             return;
         }
-        // Designate only on current knowledge of the peer (no message lost in between).
-        if self
-            .peer_last_at
-            .is_none_or(|t| self.now.since(t) > self.cfg.peer_interval_ms + FRESH_SLACK_MS)
-        {
+        // Designate only on current knowledge of the peer (no message lost in between), and
+        // after giving way to the peer only on what it said since.
+        let stale = self.peer_last_at.is_none_or(|t| {
+            self.now.since(t) > self.cfg.peer_interval_ms + FRESH_SLACK_MS
+                || self.stepped_down_at.is_some_and(|s| t <= s)
+        });
+        if stale {
             self.designated_since = None;
             return;
         }

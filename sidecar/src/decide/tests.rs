@@ -9,6 +9,8 @@ struct Harness {
     now: u64,
     /// Everything the core emitted, in order.
     log: Vec<Command>,
+    /// When set, every `ProbePeerNow` is answered at once with this result.
+    urgent_answer: Option<bool>,
 }
 
 fn peer_state(from: Side, role: Role, term: u64, own: Verdict, handover: Handover) -> PeerState {
@@ -41,6 +43,7 @@ impl Harness {
             core: Core::new(cfg, persisted, Millis(0)),
             now: 0,
             log: Vec::new(),
+            urgent_answer: None,
         }
     }
 
@@ -50,7 +53,23 @@ impl Harness {
 
     fn input(&mut self, i: Input) -> Vec<Command> {
         let out = self.core.handle(Millis(self.now), i);
+        let out = self.answer_probes(out);
         self.log.extend(out.iter().cloned());
+        out
+    }
+
+    fn answer_probes(&mut self, mut out: Vec<Command>) -> Vec<Command> {
+        if let Some(ok) = self.urgent_answer {
+            if out
+                .iter()
+                .any(|c| matches!(c, Command::ProbePeerNow { .. }))
+            {
+                let more = self
+                    .core
+                    .handle(Millis(self.now), Input::UrgentProbeResult { ok });
+                out.extend(more);
+            }
+        }
         out
     }
 
@@ -61,6 +80,7 @@ impl Harness {
         while self.now < end {
             self.now = (self.now + 10).min(end);
             let out = self.core.tick(Millis(self.now));
+            let out = self.answer_probes(out);
             all.extend(out);
         }
         self.log.extend(all.iter().cloned());
@@ -232,8 +252,7 @@ fn a_configured_witness_must_be_reachable() {
     let mut h = Harness::with(cfg, PersistedState::default());
     h.input(Input::Witness(false));
     h.settle(Role::Active, 1);
-    h.wait(300);
-    h.input(Input::UrgentProbeResult { ok: false });
+    h.urgent_answer = Some(false);
     h.wait(1_000);
     assert!(takeover(&h.log).is_none(), "took over without the witness");
     let out = h.input(Input::Witness(true));
@@ -439,8 +458,7 @@ fn maintenance_stops_automatic_decisions_until_turned_off() {
     let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: true }));
     assert!(reply(&out).expect("reply").is_ok());
     assert_eq!(b.core.role(), Role::Maintenance);
-    b.wait(300);
-    b.input(Input::UrgentProbeResult { ok: false });
+    b.urgent_answer = Some(false);
     b.wait(2_000);
     assert!(takeover(&b.log).is_none());
     let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: false }));
@@ -450,8 +468,8 @@ fn maintenance_stops_automatic_decisions_until_turned_off() {
 #[test]
 fn failed_takeovers_are_undone_retried_and_finally_faulted() {
     let mut b = standby_with_silent_active();
+    b.urgent_answer = Some(false);
     b.wait(300);
-    b.input(Input::UrgentProbeResult { ok: false });
     for attempt in 1..=3 {
         let out = b.wait(1_100);
         assert!(takeover(&out).is_some() || attempt == 1 && takeover(&b.log).is_some());
@@ -466,6 +484,7 @@ fn failed_takeovers_are_undone_retried_and_finally_faulted() {
     }
     assert_eq!(b.core.role(), Role::Faulted);
     let out = b.wait(3_000);
+    assert!(b.core.status().takeover_failures >= 3);
     assert!(
         takeover(&out).is_none(),
         "a faulted node waits for the operator"
