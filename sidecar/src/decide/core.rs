@@ -48,7 +48,8 @@ pub struct Core {
     /// When the last urgent probe was requested during the current silence.
     urgent_probe_at: Option<Millis>,
     urgent_probe_pending: bool,
-    /// When the last urgent probe answer arrived (a failure is evidence for one deadline).
+    /// When the last answered urgent probe was sent (a failure says how the peer's Asterisk was
+    /// somewhere between then and its deadline, so it ages from then).
     urgent_answered_at: Option<Millis>,
     urgent_probe_failed: bool,
     /// When the peer's Asterisk verdict last turned failed.
@@ -280,7 +281,7 @@ impl Core {
                 // A message since the request makes the answer moot.
                 if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
-                    self.urgent_answered_at = Some(self.now);
+                    self.urgent_answered_at = self.urgent_probe_at;
                     if ok {
                         // The latest evidence wins: a failed verdict from a probe that may have
                         // started before this one no longer counts.
@@ -609,11 +610,13 @@ impl Core {
                 });
             }
         }
-        // A failed urgent probe is evidence for one probe deadline; after that, ask again.
+        // A failed urgent probe is evidence for one deadline and one interval from when it was
+        // sent; after that, ask again.
+        let evidence_life = self.cfg.probe_deadline_ms + self.cfg.peer_interval_ms;
         if self.urgent_probe_failed
             && self
                 .urgent_answered_at
-                .is_none_or(|t| self.now.since(t) > self.cfg.probe_deadline_ms)
+                .is_none_or(|t| self.now.since(t) > evidence_life)
         {
             self.urgent_probe_failed = false;
         }
