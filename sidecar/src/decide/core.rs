@@ -8,6 +8,9 @@ use super::types::*;
 /// How long a starting pair waits for the peer to report a verdict before designating without it.
 const STARTUP_VERDICT_WAIT_MS: u64 = 5_000;
 
+/// How long after its deadline a failed urgent probe still counts as evidence (ms).
+const EVIDENCE_SLACK_MS: u64 = 50;
+
 /// How late a peer message may be and still count as current knowledge (ms past the interval).
 const FRESH_SLACK_MS: u64 = 100;
 
@@ -194,7 +197,7 @@ impl Core {
         candidates.extend(self.urgent_probe_at.map(|t| t.plus(c.peer_interval_ms)));
         candidates.extend(
             self.urgent_answered_at
-                .map(|t| t.plus(c.probe_deadline_ms + 1)),
+                .map(|t| t.plus(c.probe_deadline_ms + EVIDENCE_SLACK_MS + 1)),
         );
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
@@ -610,9 +613,9 @@ impl Core {
                 });
             }
         }
-        // A failed urgent probe is evidence for one deadline and one interval from when it was
-        // sent; after that, ask again.
-        let evidence_life = self.cfg.probe_deadline_ms + self.cfg.peer_interval_ms;
+        // A failed urgent probe is evidence until shortly after its deadline, counted from when
+        // it was sent (it tells how the peer was somewhere in between); after that, ask again.
+        let evidence_life = self.cfg.probe_deadline_ms + EVIDENCE_SLACK_MS;
         if self.urgent_probe_failed
             && self
                 .urgent_answered_at

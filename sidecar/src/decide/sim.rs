@@ -639,6 +639,9 @@ struct Sim {
     hold_down_ms: u64,
 }
 
+/// Slack after a probe's deadline during which its failure may still drive a decision.
+pub const EVIDENCE_GRACE_MS: u64 = 60;
+
 /// Longest time a fault takes to show in the verdicts that drive an automatic switch
 /// (one ping period plus its deadline).
 pub const FAULT_DETECTION_MS: u64 = PING_EVERY + PING_DEADLINE;
@@ -1578,9 +1581,10 @@ impl Sim {
         // (2) No automatic takeover while the active's Asterisk is healthy and reachable from here.
         let p = 1 - n;
         let automatic = matches!(reason, Reason::PeerDead | Reason::NoActiveNode);
-        // A probe started while the path was cut may still report its failure a deadline later.
-        let reachable_long_enough =
-            self.last_unreachable_at[p].is_none_or(|t| self.now > t + PING_DEADLINE + 10);
+        // A probe sent while the path was cut may still report its failure a deadline later, and
+        // the core may act on it shortly after (EVIDENCE_GRACE_MS).
+        let reachable_long_enough = self.last_unreachable_at[p]
+            .is_none_or(|t| self.now > t + PING_DEADLINE + EVIDENCE_GRACE_MS);
         if automatic && self.nodes[p].holds_ip && reachable_long_enough {
             self.violation(format!(
                 "{} took over ({reason}) while the active's Asterisk is healthy and reachable",
