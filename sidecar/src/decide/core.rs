@@ -8,6 +8,12 @@ use super::types::*;
 /// How long a starting pair waits for the peer to report a verdict before designating without it.
 const STARTUP_VERDICT_WAIT_MS: u64 = 5_000;
 
+/// How long after its deadline a failed urgent probe still counts as evidence (ms).
+const EVIDENCE_SLACK_MS: u64 = 50;
+
+/// How late a peer message may be and still count as current knowledge (ms past the interval).
+const FRESH_SLACK_MS: u64 = 100;
+
 /// Messages in a row from an older active that evidently does not hear us before we yield to it.
 const DEAF_PEER_MESSAGES: u32 = 3;
 
@@ -20,6 +26,7 @@ enum AlertKey {
     OwnCallPathFailedNoStandby,
     RelayOnStandbySide,
     PeerFaulted,
+    HeldAfterStepDown,
 }
 
 /// The pure decision core of one node. See the module documentation for the driving contract.
@@ -44,9 +51,14 @@ pub struct Core {
     /// When the last urgent probe was requested during the current silence.
     urgent_probe_at: Option<Millis>,
     urgent_probe_pending: bool,
+    /// When the last answered urgent probe was sent (a failure says how the peer's Asterisk was
+    /// somewhere between then and its deadline, so it ages from then).
+    urgent_answered_at: Option<Millis>,
     urgent_probe_failed: bool,
     /// When the peer's Asterisk verdict last turned failed.
     peer_asterisk_failed_at: Option<Millis>,
+    /// When an urgent probe that the peer's Asterisk answered was sent.
+    peer_answered_at: Option<Millis>,
     peer_last: Option<PeerState>,
     peer_last_at: Option<Millis>,
     link_last: Vec<Option<Millis>>,
@@ -72,16 +84,22 @@ pub struct Core {
     /// Current takeover answers a handover from the peer.
     takeover_by_handover: bool,
     designated_since: Option<Millis>,
+    /// Since when the peer has reported its own verdict as unknown (it just started).
+    peer_unknown_since: Option<Millis>,
+    /// When this node last gave way to the peer (step-down or aborted takeover).
+    stepped_down_at: Option<Millis>,
     /// Consecutive messages from an active peer with an older term that has not seen ours.
     deaf_peer_messages: u32,
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
     raised: Vec<AlertKey>,
+    /// Started without a term file: said once in an alert.
+    term_file_missing: bool,
 }
 
 impl Core {
-    /// A node always starts as standby (or in maintenance is never remembered): a restarted node
+    /// A node always starts as standby (maintenance is not remembered either): a restarted node
     /// never resumes being active by itself.
     pub fn new(cfg: DecideConfig, persisted: PersistedState, now: Millis) -> Core {
         let links = cfg.links.max(1);
@@ -99,8 +117,10 @@ impl Core {
             peer_asterisk: Verdict::Unknown,
             urgent_probe_at: None,
             urgent_probe_pending: false,
+            urgent_answered_at: None,
             urgent_probe_failed: false,
             peer_asterisk_failed_at: None,
+            peer_answered_at: None,
             peer_last: None,
             peer_last_at: None,
             link_last: vec![None; links],
@@ -119,10 +139,13 @@ impl Core {
             takeover_by_handover: false,
             designated_since: None,
             deaf_peer_messages: 0,
+            stepped_down_at: None,
+            peer_unknown_since: None,
             last_sent: None,
             last_sent_at: None,
             last_decision: None,
             raised: Vec::new(),
+            term_file_missing: persisted.missing,
         }
     }
 
@@ -170,7 +193,12 @@ impl Core {
             self.boot_at.plus(c.peer_dead_after_ms),
         ];
         candidates.extend(self.retry_after);
+        candidates.extend(self.stepped_down_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.urgent_probe_at.map(|t| t.plus(c.peer_interval_ms)));
+        candidates.extend(
+            self.urgent_answered_at
+                .map(|t| t.plus(c.probe_deadline_ms + EVIDENCE_SLACK_MS + 1)),
+        );
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
@@ -214,6 +242,7 @@ impl Core {
                 .max()
                 .unwrap_or(0),
             takeover_failures: self.takeover_failures,
+            dead_peer_takeover_held_ms: self.dead_peer_takeover_held_ms(),
             last_decision: self.last_decision.clone(),
         }
     }
@@ -255,9 +284,11 @@ impl Core {
                 // A message since the request makes the answer moot.
                 if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
+                    self.urgent_answered_at = self.urgent_probe_at;
                     if ok {
-                        // The latest evidence wins: an older failed verdict no longer counts.
-                        self.peer_asterisk_failed_at = None;
+                        // The latest evidence wins: a failed verdict from a probe that may have
+                        // started before this one no longer counts.
+                        self.peer_answered_at = self.urgent_probe_at;
                     }
                 }
             }
@@ -310,6 +341,11 @@ impl Core {
         if self.peer_last.is_some() && was_claiming != state.role.claims_calls() {
             self.peer_switch_at = Some(self.now);
         }
+        if state.own_verdict != Verdict::Unknown {
+            self.peer_unknown_since = None;
+        } else if self.peer_unknown_since.is_none() {
+            self.peer_unknown_since = Some(self.now);
+        }
         self.peer_last = Some(state);
         self.peer_last_at = Some(self.now);
         self.urgent_probe_at = None;
@@ -332,7 +368,7 @@ impl Core {
         }
         self.takeover_by_handover = false;
         if let Some(reason) = self.abort_takeover.take() {
-            self.begin_release(DecisionKind::AbortTakeover, reason, false, out);
+            self.begin_release(DecisionKind::AbortTakeover, reason, out);
             return;
         }
         self.role = Role::Active;
@@ -357,12 +393,7 @@ impl Core {
         });
         self.retry_after = Some(self.now.plus(self.cfg.takeover_retry_ms));
         // Undo whatever part of the takeover happened before trying again.
-        self.begin_release(
-            DecisionKind::Release,
-            Reason::TakeoverFailed { error },
-            false,
-            out,
-        );
+        self.begin_release(DecisionKind::Release, Reason::TakeoverFailed { error }, out);
         self.fault_after_release = give_up;
     }
 
@@ -539,6 +570,13 @@ impl Core {
         self.now.since(self.silent_since())
     }
 
+    /// Time left during which a dead-peer takeover is held down because this node gave way to
+    /// the peer (ms).
+    fn dead_peer_takeover_held_ms(&self) -> u64 {
+        self.stepped_down_at
+            .map_or(0, |t| t.plus(self.cfg.hold_down_ms).since(self.now))
+    }
+
     /// Hold-down is cluster-wide: a switch by either node counts.
     fn held_down(&self) -> bool {
         [self.last_switch_at, self.peer_switch_at]
@@ -555,6 +593,13 @@ impl Core {
     }
 
     fn evaluate(&mut self, out: &mut Vec<Command>) {
+        if std::mem::take(&mut self.term_file_missing) {
+            out.push(Command::Alert {
+                severity: Severity::Warning,
+                message: "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
+                    .into(),
+            });
+        }
         if let Some((_, until)) = self.handover_offer {
             if self.now >= until {
                 self.handover_offer = None;
@@ -571,6 +616,16 @@ impl Core {
                     ),
                 });
             }
+        }
+        // A failed urgent probe is evidence until shortly after its deadline, counted from when
+        // it was sent (it tells how the peer was somewhere in between); after that, ask again.
+        let evidence_life = self.cfg.probe_deadline_ms + EVIDENCE_SLACK_MS;
+        if self.urgent_probe_failed
+            && self
+                .urgent_answered_at
+                .is_none_or(|t| self.now.since(t) > evidence_life)
+        {
+            self.urgent_probe_failed = false;
         }
         // While the peer is silent, keep asking for fresh evidence about its Asterisk (one probe
         // in flight at a time, at most one per interval) until a probe fails or the peer speaks.
@@ -643,14 +698,14 @@ impl Core {
                 // The relay was ours when our takeover completed: the peer moved it since.
                 self.relay_moved_to_peer_at = self.relay_moved_to_peer_at.max(self.last_switch_at);
             }
-            self.begin_release(DecisionKind::StepDown, reason, false, out);
+            self.begin_release(DecisionKind::StepDown, reason, out);
             return;
         }
         // An older active that keeps claiming the calls without ever learning our term cannot
         // hear us; it will never step down, so we do (it is alive and serving).
         if self.deaf_peer_messages >= DEAF_PEER_MESSAGES {
             self.deaf_peer_messages = 0;
-            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
+            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, out);
             return;
         }
         let peer = self.cfg.me.other();
@@ -765,10 +820,13 @@ impl Core {
             if self.now.since(silent_since) < self.cfg.peer_dead_after_ms {
                 return; // resumed from a stall: wait for the peer's queued messages first
             }
+            // A probe that failed at `t` was sent no earlier than `t - deadline`: count it only
+            // if it was surely sent after the silence began and after the last proof of life.
+            let evidence_after = silent_since.max(self.peer_answered_at.unwrap_or(silent_since));
             let failed_during_silence = self.peer_asterisk == Verdict::Failed
-                && self
-                    .peer_asterisk_failed_at
-                    .is_some_and(|t| t >= silent_since);
+                && self.peer_asterisk_failed_at.is_some_and(|t| {
+                    Millis(t.0.saturating_sub(self.cfg.probe_deadline_ms)) >= evidence_after
+                });
             let peer_failed = failed_during_silence || self.urgent_probe_failed;
             if self
                 .relay_moved_to_peer_at
@@ -802,6 +860,18 @@ impl Core {
             if self.handover_offer.is_some() {
                 return; // we just handed over: the silent peer is expected to be taking over
             }
+            if self.dead_peer_takeover_held_ms() > 0 {
+                // We gave way to this peer moments ago: a silence now is far more likely a bad
+                // network than a death, and taking over again would flap.
+                self.raise(
+                    AlertKey::HeldAfterStepDown,
+                    Severity::Critical,
+                    format!("{peer} looks dead but this node stepped down for it recently: holding down"),
+                    out,
+                );
+                return;
+            }
+            self.clear(AlertKey::HeldAfterStepDown);
             if self.cfg.witness && self.witness != Some(true) {
                 self.raise(
                     AlertKey::WitnessUnreachable,
@@ -855,10 +925,19 @@ impl Core {
             return;
         }
         // Nobody is active: exactly one side is designated from the verdicts each reports on itself.
-        // Right after start the peer may not have judged its Asterisk yet: give it time.
-        if p.own_verdict == Verdict::Unknown
-            && self.now.since(self.boot_at) < STARTUP_VERDICT_WAIT_MS
-        {
+        // Right after its start the peer may not have judged its Asterisk yet: give it time.
+        let peer_unknown_for = self.peer_unknown_since.map_or(0, |t| self.now.since(t));
+        if p.own_verdict == Verdict::Unknown && peer_unknown_for < STARTUP_VERDICT_WAIT_MS {
+            self.designated_since = None;
+            return;
+        }
+        // Designate only on current knowledge of the peer (no message lost in between), and
+        // after giving way to the peer only on what it said since.
+        let stale = self.peer_last_at.is_none_or(|t| {
+            self.now.since(t) > self.cfg.peer_interval_ms + FRESH_SLACK_MS
+                || self.stepped_down_at.is_some_and(|s| t <= s)
+        });
+        if stale {
             self.designated_since = None;
             return;
         }
@@ -869,6 +948,8 @@ impl Core {
                 p.own_verdict.can_carry_calls()
             }
         };
+        // The configured side, not the relay position: both nodes must reach the same answer
+        // from what they know, and relay readings differ in time between them.
         let preferred = self.cfg.preferred;
         let designated = if side_ok(preferred) {
             Some(preferred)
@@ -931,18 +1012,16 @@ impl Core {
     fn begin_handover(&mut self, reason: Reason, forced: bool, out: &mut Vec<Command>) {
         let until = self.now.plus(self.cfg.handover_timeout_ms);
         self.handover_offer = Some((forced, until));
-        self.begin_release(DecisionKind::Release, reason, forced, out);
+        self.begin_release(DecisionKind::Release, reason, out);
     }
 
-    fn begin_release(
-        &mut self,
-        kind: DecisionKind,
-        reason: Reason,
-        _forced: bool,
-        out: &mut Vec<Command>,
-    ) {
+    fn begin_release(&mut self, kind: DecisionKind, reason: Reason, out: &mut Vec<Command>) {
         self.role = Role::Releasing;
         self.release_request = None;
+        if matches!(kind, DecisionKind::StepDown | DecisionKind::AbortTakeover) {
+            // We gave way to the peer: it was alive a moment ago.
+            self.stepped_down_at = Some(self.now);
+        }
         self.last_switch_at = Some(self.now);
         self.record(kind, reason.clone(), out);
         out.push(Command::StartRelease { reason });

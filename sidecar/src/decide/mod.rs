@@ -29,6 +29,17 @@
 //! immediate, short-deadline probe of the peer's Asterisk; answer with
 //! [`Input::UrgentProbeResult`].
 //!
+//! Contract for the actuators and the daemon (the simulator models exactly this):
+//! * `StartTakeover` may arrive while the peer is still releasing (a handover): move the relay at
+//!   once, and let the DRBD promotion retry until the peer has demoted (with a deadline).
+//! * On start, release everything (IP, DRBD) before feeding the core; have the service manager's
+//!   stop hook remove the floating IP when the sidecar dies.
+//! * Feed `PeerAsteriskVerdict` on every change and answer `ProbePeerNow` with one AMI ping of the
+//!   peer's Asterisk with the given deadline; keep [`DecideConfig::probe_deadline_ms`] equal to the
+//!   regular ping deadline.
+//! * Drain the peer sockets before ticking after a stall; the core detects stalls (no call for
+//!   longer than `peer_dead_after_ms`) and gathers fresh evidence before acting.
+//!
 //! # Rules (see DESIGN.md "Decisions")
 //!
 //! * Roles: [`Role::Standby`], `TakingOver`, `Active`, `Releasing`, `Maintenance`, `Faulted`.
@@ -38,7 +49,10 @@
 //!   `peer_dead_after` **and** the peer's Asterisk fails probes from here (a failed verdict or a
 //!   failed urgent probe sent when the silence began) **and**, if configured, the witness is
 //!   reachable; or (3) the peer is alive, nobody is active, and this node is the designated one
-//!   (the preferred side if its Asterisk is healthy, otherwise the other side) after hold-down.
+//!   (the configured preferred side if its Asterisk is healthy, otherwise the other side), after
+//!   one settling interval. (The relay position is not used here: the two nodes read it at
+//!   different times, and a tie-break must give both the same answer; the simulator showed
+//!   double takeovers with it.)
 //!   A silent peer whose Asterisk still answers is a broken link: no takeover, an alert.
 //! * A node never takes over while its own Asterisk cannot carry calls (unless an operator forces
 //!   it), nor in maintenance, nor during the start-up grace (`peer_dead_after` after boot).
@@ -46,11 +60,14 @@
 //!   path has failed and the standby reports itself healthy, after hold-down.
 //! * Terms: every takeover uses `max(own term, highest term seen) + 1`, persisted before use.
 //!   An active or taking-over node steps down when it meets an active/taking-over peer with a
-//!   higher term (equal terms: side A wins), or an active peer that holds the relay, or when the
-//!   relay reads back on the peer's side while the peer is silent or active.
+//!   higher term (equal terms, only possible after simultaneous takeovers behind a cut: side A
+//!   wins), or when the relay, read back after its takeover, is on the peer's side while the
+//!   peer is silent or claims the calls.
 //! * Hold-down (`hold_down`) after every switch for automatic, non-emergency switches (handover on
 //!   call-path failure, no-active designation, failback). A takeover from a dead peer or on the
 //!   peer's request is not held down.
+//! * A node that gave way to the peer (stepped down or aborted a takeover) does not take over
+//!   from that peer as "dead" within `hold_down`: under a lossy partition that would flap.
 //! * No automatic failback unless `failback_to` is configured.
 //! * Manual failover ([`OperatorCommand::Failover`]) is graceful (release, then the standby takes
 //!   over) and refused with a clear reason ([`Command::OperatorReply`]) when the standby is not

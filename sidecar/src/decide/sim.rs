@@ -19,11 +19,27 @@
 //! * a relay that can fail commands and may or may not read back its position;
 //! * operator failovers (plain and forced) and maintenance.
 //!
-//! Invariants: (1) never two nodes holding the floating IP while both are up and able to reach the
-//! LAN; (2) no automatic takeover while the active's Asterisk is healthy and reachable from the
-//! standby; (3) after the active's host or Asterisk dies with a healthy, settled standby, the
-//! standby commands the relay within the bound for that fault; (4) at most one switch per
-//! hold-down period unless a new fault arrives in between.
+//! Invariants, checked after every event:
+//! 1. **Never two IP holders that can talk.** Both nodes holding the floating IP while both are up
+//!    and on the LAN is a violation, except while they cannot exchange anything at all (every link
+//!    and the AMI path cut, one of them frozen, or > 50 % loss) and for [`HEAL_GRACE_MS`] after
+//!    that ends ([`ONE_WAY_GRACE_MS`] when datagrams pass one way only). Two nodes that cannot
+//!    talk cannot tell a dead peer from a cut; the relay (one position) fences the PSTN side, and
+//!    the stale node must be gone within the grace once they can talk again. (The relay itself
+//!    can never be on both sides.)
+//! 2. **No takeover while the active's Asterisk is healthy and reachable** from the standby (for
+//!    longer than one probe deadline), unless the peer handed over or an operator asked.
+//! 3. **Liveness:** after the active's host dies or its Asterisk crashes/hangs/deadlocks with a
+//!    healthy, settled standby and no other fault, the standby commands the relay within
+//!    [`FailureKind::bound_ms`] (800 ms for a node death).
+//! 4. **No flapping:** two completed switches less than hold-down apart are a violation unless a
+//!    fault (or its end) happened after, or within [`FAULT_DETECTION_MS`] before, the first one
+//!    started.
+//!
+//! Actuator model (the contract the real actuators must keep): a takeover moves the relay first,
+//! then DRBD/IP; DRBD refuses to promote while the connected peer is still primary, so the takeover
+//! completes only after the peer released. A dead sidecar's floating IP is removed by the service
+//! manager's stop hook, and a starting sidecar releases everything before it joins.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -170,7 +186,7 @@ impl Fault {
 }
 
 /// Per-schedule knobs of the simulated installation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct World {
     pub links: usize,
     pub witness: bool,
@@ -179,6 +195,10 @@ pub struct World {
     pub failback_to: Option<Side>,
     /// Stagger of the second node's start.
     pub b_starts_at: u64,
+    /// Where the relay is when the simulation starts.
+    pub initial_relay: Option<Side>,
+    /// Adjust both nodes' configuration (e.g. to check that the invariants catch a bad one).
+    pub config_tweak: Option<fn(&mut DecideConfig)>,
 }
 
 impl Default for World {
@@ -190,12 +210,14 @@ impl Default for World {
             base_loss: 0.0,
             failback_to: None,
             b_starts_at: 0,
+            initial_relay: None,
+            config_tweak: None,
         }
     }
 }
 
 /// A complete simulated run: installation, faults and duration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Schedule {
     pub seed: u64,
     pub world: World,
@@ -251,6 +273,8 @@ pub struct SimReport {
     /// Total time two nodes held the floating IP (only possible while they could not talk).
     pub double_ip_ms: u64,
     pub events: u64,
+    /// Roles of A and B at the end of the run (None: sidecar down).
+    pub final_roles: [Option<Role>; 2],
     pub trace: Vec<String>,
 }
 
@@ -293,6 +317,8 @@ pub fn schedule_for_seed(seed: u64) -> Schedule {
         },
         failback_to: if r.chance(0.15) { Some(Side::A) } else { None },
         b_starts_at: if r.chance(0.3) { r.range(0, 3_000) } else { 0 },
+        initial_relay: *r.pick(&[None, Some(Side::A), Some(Side::B)]),
+        config_tweak: None,
     };
     let duration_ms = 30_000;
     let n = r.range(1, 4);
@@ -613,6 +639,9 @@ struct Sim {
     hold_down_ms: u64,
 }
 
+/// Slack after a probe's deadline during which its failure may still drive a decision.
+pub const EVIDENCE_GRACE_MS: u64 = 60;
+
 /// Longest time a fault takes to show in the verdicts that drive an automatic switch
 /// (one ping period plus its deadline).
 pub const FAULT_DETECTION_MS: u64 = PING_EVERY + PING_DEADLINE;
@@ -637,6 +666,9 @@ fn config_for(side: Side, world: &World) -> DecideConfig {
     c.links = world.links;
     c.witness = world.witness;
     c.failback_to = world.failback_to;
+    if let Some(tweak) = world.config_tweak {
+        tweak(&mut c);
+    }
     c
 }
 
@@ -682,7 +714,7 @@ impl Sim {
             cut: vec![[0, 0]; schedule.world.links.max(1)],
             full_partition: 0,
             loss: schedule.world.base_loss,
-            relay: None,
+            relay: schedule.world.initial_relay,
             relay_faults: 0,
             tracing,
             report: SimReport {
@@ -744,6 +776,9 @@ impl Sim {
         }
         self.now = until;
         self.finish_watches();
+        for n in 0..2 {
+            self.report.final_roles[n] = self.nodes[n].core.as_ref().map(Core::role);
+        }
     }
 
     fn core_time(&self, n: usize) -> Millis {
@@ -911,7 +946,6 @@ impl Sim {
                 } else {
                     self.relay
                 };
-                self.trace(|| format!("{} reads relay: {pos:?}", side_of(node)));
                 self.feed(node, Input::RelayPosition(pos));
                 self.push(self.now + RELAY_POLL_EVERY, Ev::RelayPoll { node, inc });
             }
@@ -1185,9 +1219,13 @@ impl Sim {
             // A new fault changes what the standby may do: only the first fault is measured.
             w.valid = false;
         }
+        let quiet_since = self.last_fault_at;
         self.last_fault_at = self.now;
         let end = self.now + f.duration();
-        self.maybe_watch(&f);
+        // Only measure a failure that hits a pair settled since the previous fault.
+        if self.now.saturating_sub(quiet_since) >= FAULT_DETECTION_MS {
+            self.maybe_watch(&f);
+        }
         match f {
             Fault::HostCrash {
                 node,
@@ -1282,6 +1320,12 @@ impl Sim {
             }
             Fault::Failover { node, force } => {
                 let n = idx(node);
+                if !self.live(n) {
+                    self.trace(|| {
+                        format!("operator: {node} does not answer (host down or frozen)")
+                    });
+                    return;
+                }
                 self.feed(
                     n,
                     Input::Operator(OperatorCommand::Failover {
@@ -1292,6 +1336,12 @@ impl Sim {
             }
             Fault::Maintenance { node, on } => {
                 let n = idx(node);
+                if !self.live(n) {
+                    self.trace(|| {
+                        format!("operator: {node} does not answer (host down or frozen)")
+                    });
+                    return;
+                }
                 self.feed(n, Input::Operator(OperatorCommand::Maintenance { on }));
                 if on {
                     self.push(
@@ -1467,6 +1517,7 @@ impl Sim {
         let a = idx(node);
         let s = 1 - a;
         if self.active_node() != Some(a)
+            || !self.live(a)
             || !self.live(s)
             || !self.nodes[s].lan_up
             || !self.nodes[a].lan_up
@@ -1498,6 +1549,7 @@ impl Sim {
             && !as_.maintenance
             && as_.local_verdict == Verdict::Healthy
             && ss.takeover_failures == 0
+            && ss.dead_peer_takeover_held_ms == 0
             && (!self.world.witness || ss.witness == Some(true));
         // Asterisk faults need a handover, which hold-down may delay; node death does not.
         let held = kind != FailureKind::NodeDeath && as_.hold_down_left_ms > 0;
@@ -1529,9 +1581,10 @@ impl Sim {
         // (2) No automatic takeover while the active's Asterisk is healthy and reachable from here.
         let p = 1 - n;
         let automatic = matches!(reason, Reason::PeerDead | Reason::NoActiveNode);
-        // A probe started while the path was cut may still report its failure a deadline later.
-        let reachable_long_enough =
-            self.last_unreachable_at[p].is_none_or(|t| self.now > t + PING_DEADLINE + 10);
+        // A probe sent while the path was cut may still report its failure a deadline later, and
+        // the core may act on it shortly after (EVIDENCE_GRACE_MS).
+        let reachable_long_enough = self.last_unreachable_at[p]
+            .is_none_or(|t| self.now > t + PING_DEADLINE + EVIDENCE_GRACE_MS);
         if automatic && self.nodes[p].holds_ip && reachable_long_enough {
             self.violation(format!(
                 "{} took over ({reason}) while the active's Asterisk is healthy and reachable",

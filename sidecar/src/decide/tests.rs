@@ -9,6 +9,8 @@ struct Harness {
     now: u64,
     /// Everything the core emitted, in order.
     log: Vec<Command>,
+    /// When set, every `ProbePeerNow` is answered at once with this result.
+    urgent_answer: Option<bool>,
 }
 
 fn peer_state(from: Side, role: Role, term: u64, own: Verdict, handover: Handover) -> PeerState {
@@ -41,6 +43,7 @@ impl Harness {
             core: Core::new(cfg, persisted, Millis(0)),
             now: 0,
             log: Vec::new(),
+            urgent_answer: None,
         }
     }
 
@@ -50,7 +53,23 @@ impl Harness {
 
     fn input(&mut self, i: Input) -> Vec<Command> {
         let out = self.core.handle(Millis(self.now), i);
+        let out = self.answer_probes(out);
         self.log.extend(out.iter().cloned());
+        out
+    }
+
+    fn answer_probes(&mut self, mut out: Vec<Command>) -> Vec<Command> {
+        if let Some(ok) = self.urgent_answer {
+            if out
+                .iter()
+                .any(|c| matches!(c, Command::ProbePeerNow { .. }))
+            {
+                let more = self
+                    .core
+                    .handle(Millis(self.now), Input::UrgentProbeResult { ok });
+                out.extend(more);
+            }
+        }
         out
     }
 
@@ -61,6 +80,7 @@ impl Harness {
         while self.now < end {
             self.now = (self.now + 10).min(end);
             let out = self.core.tick(Millis(self.now));
+            let out = self.answer_probes(out);
             all.extend(out);
         }
         self.log.extend(all.iter().cloned());
@@ -232,8 +252,7 @@ fn a_configured_witness_must_be_reachable() {
     let mut h = Harness::with(cfg, PersistedState::default());
     h.input(Input::Witness(false));
     h.settle(Role::Active, 1);
-    h.wait(300);
-    h.input(Input::UrgentProbeResult { ok: false });
+    h.urgent_answer = Some(false);
     h.wait(1_000);
     assert!(takeover(&h.log).is_none(), "took over without the witness");
     let out = h.input(Input::Witness(true));
@@ -439,8 +458,7 @@ fn maintenance_stops_automatic_decisions_until_turned_off() {
     let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: true }));
     assert!(reply(&out).expect("reply").is_ok());
     assert_eq!(b.core.role(), Role::Maintenance);
-    b.wait(300);
-    b.input(Input::UrgentProbeResult { ok: false });
+    b.urgent_answer = Some(false);
     b.wait(2_000);
     assert!(takeover(&b.log).is_none());
     let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: false }));
@@ -450,8 +468,8 @@ fn maintenance_stops_automatic_decisions_until_turned_off() {
 #[test]
 fn failed_takeovers_are_undone_retried_and_finally_faulted() {
     let mut b = standby_with_silent_active();
+    b.urgent_answer = Some(false);
     b.wait(300);
-    b.input(Input::UrgentProbeResult { ok: false });
     for attempt in 1..=3 {
         let out = b.wait(1_100);
         assert!(takeover(&out).is_some() || attempt == 1 && takeover(&b.log).is_some());
@@ -466,6 +484,7 @@ fn failed_takeovers_are_undone_retried_and_finally_faulted() {
     }
     assert_eq!(b.core.role(), Role::Faulted);
     let out = b.wait(3_000);
+    assert!(b.core.status().takeover_failures >= 3);
     assert!(
         takeover(&out).is_none(),
         "a faulted node waits for the operator"
@@ -576,4 +595,194 @@ fn status_shows_role_peer_links_and_the_last_decision_with_its_inputs() {
     assert_eq!(d.reason, Reason::PeerDead);
     assert!(d.inputs.urgent_probe_failed);
     assert!(d.inputs.peer_silent_ms.is_some_and(|ms| ms >= 600));
+}
+
+#[test]
+fn a_missing_term_file_is_reported_once() {
+    let mut h = Harness::with(
+        DecideConfig::new(Side::A),
+        PersistedState {
+            term: 0,
+            missing: true,
+        },
+    );
+    let out = h.wait(1_000);
+    assert_eq!(
+        alerts(&out)
+            .iter()
+            .filter(|a| a.contains("no term file"))
+            .count(),
+        1
+    );
+}
+
+mod contract {
+    //! Random input sequences: whatever happens, the core keeps its driving contract.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_verdict() -> impl Strategy<Value = Verdict> {
+        prop_oneof![
+            Just(Verdict::Unknown),
+            Just(Verdict::Healthy),
+            Just(Verdict::Degraded),
+            Just(Verdict::Failed)
+        ]
+    }
+
+    fn arb_role() -> impl Strategy<Value = Role> {
+        prop_oneof![
+            Just(Role::Standby),
+            Just(Role::TakingOver),
+            Just(Role::Active),
+            Just(Role::Releasing),
+            Just(Role::Maintenance),
+            Just(Role::Faulted)
+        ]
+    }
+
+    fn arb_handover() -> impl Strategy<Value = Handover> {
+        prop_oneof![
+            Just(Handover::None),
+            any::<bool>().prop_map(|forced| Handover::PleaseRelease { forced }),
+            any::<bool>().prop_map(|forced| Handover::ReleasingToYou { forced }),
+            Just(Handover::Ack),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Wait(u64),
+        Input(Input),
+    }
+
+    fn arb_step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u64..1_500).prop_map(Step::Wait),
+            arb_verdict().prop_map(|v| Step::Input(Input::LocalVerdict(v))),
+            arb_verdict().prop_map(|v| Step::Input(Input::PeerAsteriskVerdict(v))),
+            any::<bool>().prop_map(|ok| Step::Input(Input::UrgentProbeResult { ok })),
+            (
+                arb_role(),
+                0u64..8,
+                arb_verdict(),
+                arb_handover(),
+                0usize..3,
+                any::<bool>()
+            )
+                .prop_map(|(role, term, own, handover, link, newest)| {
+                    let state = PeerState {
+                        role,
+                        term,
+                        seen_term: term,
+                        own_verdict: own,
+                        handover,
+                        ..peer_state(Side::B, role, term, own, handover)
+                    };
+                    Step::Input(Input::PeerMessage {
+                        link,
+                        state,
+                        newest,
+                    })
+                }),
+            prop_oneof![Just(None), Just(Some(Side::A)), Just(Some(Side::B))]
+                .prop_map(|r| Step::Input(Input::RelayPosition(r))),
+            Just(Step::Input(Input::TakeoverDone)),
+            Just(Step::Input(Input::TakeoverFailed { error: "x".into() })),
+            Just(Step::Input(Input::ReleaseDone)),
+            Just(Step::Input(Input::ReleaseFailed { error: "x".into() })),
+            any::<bool>().prop_map(|force| Step::Input(Input::Operator(
+                OperatorCommand::Failover {
+                    force,
+                    reason: "p".into()
+                }
+            ))),
+            any::<bool>()
+                .prop_map(|on| Step::Input(Input::Operator(OperatorCommand::Maintenance { on }))),
+            any::<bool>().prop_map(|ok| Step::Input(Input::Witness(ok))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn the_core_keeps_its_contract(steps in proptest::collection::vec(arb_step(), 1..120)) {
+            let mut core = Core::new(DecideConfig::new(Side::A), PersistedState::default(), Millis(0));
+            let mut now = 0u64;
+            let mut outstanding: Option<&'static str> = None;
+            let mut last_takeover_term = 0u64;
+            let mut last_sent_term = 0u64;
+            for step in steps {
+                let out = match step {
+                    Step::Wait(ms) => { now += ms; core.tick(Millis(now)) }
+                    Step::Input(input) => {
+                        // Actuator answers are only fed for the command that is running.
+                        let answer = match &input {
+                            Input::TakeoverDone | Input::TakeoverFailed { .. } => Some("takeover"),
+                            Input::ReleaseDone | Input::ReleaseFailed { .. } => Some("release"),
+                            _ => None,
+                        };
+                        if let Some(kind) = answer {
+                            if outstanding != Some(kind) { continue; }
+                            outstanding = None;
+                        }
+                        core.handle(Millis(now), input)
+                    }
+                };
+                let mut persisted = Vec::new();
+                for c in &out {
+                    match c {
+                        Command::PersistTerm(t) => persisted.push(*t),
+                        Command::StartTakeover { term, .. } => {
+                            prop_assert!(persisted.contains(term), "takeover term {} not persisted first", term);
+                            prop_assert!(*term > last_takeover_term, "takeover terms must grow");
+                            prop_assert!(outstanding.is_none(), "second actuator command while {:?} runs", outstanding);
+                            last_takeover_term = *term;
+                            outstanding = Some("takeover");
+                        }
+                        Command::StartRelease { .. } => {
+                            prop_assert!(outstanding.is_none(), "second actuator command while {:?} runs", outstanding);
+                            outstanding = Some("release");
+                        }
+                        Command::SendPeer(s) => {
+                            prop_assert_eq!(s.from, Side::A);
+                            prop_assert!(s.term >= last_sent_term, "advertised term went back");
+                            last_sent_term = s.term;
+                        }
+                        _ => {}
+                    }
+                }
+                let role = core.role();
+                match outstanding {
+                    Some("takeover") => prop_assert_eq!(role, Role::TakingOver),
+                    Some(_) => prop_assert_eq!(role, Role::Releasing),
+                    None => prop_assert!(!matches!(role, Role::TakingOver | Role::Releasing), "role {} without a running step", role),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn defaults_validate_and_inconsistent_tunables_are_refused() {
+    assert_eq!(DecideConfig::new(Side::A).validate(), Ok(()));
+    let mut c = DecideConfig::new(Side::A);
+    c.peer_dead_after_ms = 300;
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::DeadAfterTooShort { .. })
+    ));
+    let mut c = DecideConfig::new(Side::A);
+    c.urgent_probe_deadline_ms = 200;
+    let err = c.validate().expect_err("short urgent deadline");
+    assert!(err.to_string().contains("slow but working"), "{err}");
+    let mut c = DecideConfig::new(Side::A);
+    c.links = 0;
+    assert_eq!(c.validate(), Err(ConfigError::NoLinks));
+    let mut c = DecideConfig::new(Side::A);
+    c.suspect_after_ms = 700;
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::SuspectOutOfRange { .. })
+    ));
 }

@@ -43,6 +43,9 @@ pub struct DecideConfig {
     /// Deadline given to the urgent probe (ms). Keep it equal to the regular ping deadline: a
     /// shorter one would call a slow but working Asterisk failed.
     pub urgent_probe_deadline_ms: u64,
+    /// Deadline of the probe layer's regular pings of the peer's Asterisk (ms): a verdict that
+    /// failed at `t` may come from a ping sent at `t - probe_deadline_ms`.
+    pub probe_deadline_ms: u64,
     /// Minimum time between two automatic non-emergency switches (ms).
     pub hold_down_ms: u64,
     /// Whether a witness is configured; when it is, a takeover from a silent peer needs it reachable.
@@ -70,6 +73,7 @@ impl DecideConfig {
             peer_dead_after_ms: 600,
             suspect_after_ms: 250,
             urgent_probe_deadline_ms: 500,
+            probe_deadline_ms: 500,
             hold_down_ms: 10_000,
             witness: false,
             preferred: Side::A,
@@ -79,6 +83,59 @@ impl DecideConfig {
             max_takeover_failures: 3,
             relay_fresh_ms: 2_000,
         }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("at least one peer link is needed")]
+    NoLinks,
+    #[error("peer_dead_after ({dead} ms) must be at least twice peer_interval ({interval} ms), or one lost datagram declares the peer dead")]
+    DeadAfterTooShort { dead: u64, interval: u64 },
+    #[error("suspect_after ({suspect} ms) must lie between peer_interval ({interval} ms) and peer_dead_after ({dead} ms)")]
+    SuspectOutOfRange {
+        suspect: u64,
+        interval: u64,
+        dead: u64,
+    },
+    #[error("urgent_probe_deadline ({urgent} ms) must not be shorter than the regular probe deadline ({regular} ms): a slow but working Asterisk would look failed")]
+    UrgentDeadlineTooShort { urgent: u64, regular: u64 },
+    #[error("failback_to is set but hold_down is 0: the pair would flap")]
+    FailbackWithoutHoldDown,
+}
+
+impl DecideConfig {
+    /// Check the tunables against each other (for `astha check-config` and start-up).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (interval, dead, suspect) = (
+            self.peer_interval_ms,
+            self.peer_dead_after_ms,
+            self.suspect_after_ms,
+        );
+        if self.links == 0 {
+            return Err(ConfigError::NoLinks);
+        }
+        if dead < 2 * interval {
+            return Err(ConfigError::DeadAfterTooShort { dead, interval });
+        }
+        if suspect <= interval || suspect >= dead {
+            return Err(ConfigError::SuspectOutOfRange {
+                suspect,
+                interval,
+                dead,
+            });
+        }
+        if self.urgent_probe_deadline_ms < self.probe_deadline_ms {
+            return Err(ConfigError::UrgentDeadlineTooShort {
+                urgent: self.urgent_probe_deadline_ms,
+                regular: self.probe_deadline_ms,
+            });
+        }
+        if self.failback_to.is_some() && self.hold_down_ms == 0 {
+            return Err(ConfigError::FailbackWithoutHoldDown);
+        }
+        Ok(())
     }
 }
 
@@ -367,5 +424,8 @@ pub struct CoreStatus {
     /// Milliseconds left in the hold-down period (0: none).
     pub hold_down_left_ms: u64,
     pub takeover_failures: u32,
+    /// Milliseconds left during which a takeover from a silent peer is held down because this
+    /// node recently gave way to that peer (0: none).
+    pub dead_peer_takeover_held_ms: u64,
     pub last_decision: Option<DecisionRecord>,
 }

@@ -257,4 +257,87 @@ mod tests {
         assert_eq!(codec_b.counters().dropped(DropReason::BadMagic), 1);
         assert_eq!(b.alive(Instant::now(), Duration::from_secs(60)), vec![true]);
     }
+
+    /// Execute a core's commands the way the daemon will: datagrams on every link, actuator
+    /// steps answered at once.
+    async fn run_commands(
+        core: &mut crate::decide::Core,
+        links: &UdpLinks,
+        codec: &mut PeerLink,
+        now: crate::decide::Millis,
+        mut cmds: Vec<crate::decide::Command>,
+    ) {
+        use crate::decide::{Command, Input};
+        while !cmds.is_empty() {
+            let mut answers = Vec::new();
+            for c in cmds {
+                match c {
+                    Command::SendPeer(s) => {
+                        links.send_all(codec, &s, 0).await;
+                    }
+                    Command::StartTakeover { .. } => answers.push(Input::TakeoverDone),
+                    Command::StartRelease { .. } => answers.push(Input::ReleaseDone),
+                    _ => {}
+                }
+            }
+            cmds = Vec::new();
+            for a in answers {
+                cmds.extend(core.handle(now, a));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn two_cores_elect_exactly_one_active_over_real_udp() {
+        use crate::decide::{Core, DecideConfig, Input, Millis, PersistedState};
+        let (mut la, mut lb) = pair(2).await;
+        let start = Instant::now();
+        let now = || Millis(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let (mut ca, mut cb) = (
+            PeerLink::new(Side::A, key(), 1),
+            PeerLink::new(Side::B, key(), 2),
+        );
+        let mut a = Core::new(DecideConfig::new(Side::A), PersistedState::default(), now());
+        let mut b = Core::new(DecideConfig::new(Side::B), PersistedState::default(), now());
+        for core in [&mut a, &mut b] {
+            core.handle(now(), Input::LocalVerdict(Verdict::Healthy));
+            core.handle(now(), Input::PeerAsteriskVerdict(Verdict::Healthy));
+        }
+        let deadline = start + Duration::from_secs(10);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no stable election: a {} b {}",
+                a.role(),
+                b.role()
+            );
+            tokio::select! {
+                Some(r) = la.recv(&mut ca, start) => {
+                    let cmds = a.handle(now(), Input::PeerMessage { link: r.link, state: r.state, newest: r.newest });
+                    run_commands(&mut a, &la, &mut ca, now(), cmds).await;
+                }
+                Some(r) = lb.recv(&mut cb, start) => {
+                    let cmds = b.handle(now(), Input::PeerMessage { link: r.link, state: r.state, newest: r.newest });
+                    run_commands(&mut b, &lb, &mut cb, now(), cmds).await;
+                }
+                _ = tick.tick() => {
+                    let cmds = a.tick(now());
+                    run_commands(&mut a, &la, &mut ca, now(), cmds).await;
+                    let cmds = b.tick(now());
+                    run_commands(&mut b, &lb, &mut cb, now(), cmds).await;
+                }
+            }
+            let b_sees_a_active = b.status().peer.last.is_some_and(|p| p.role == Role::Active);
+            if a.role() == Role::Active && b_sees_a_active {
+                break;
+            }
+        }
+        // The preferred side (A) took the calls; B stays standby and both links are up.
+        assert_eq!(b.role(), Role::Standby);
+        assert_eq!(a.term(), 1);
+        let links = b.status().peer.links;
+        assert!(links.iter().all(|l| l.alive), "{links:?}");
+        assert_eq!(cb.counters().dropped_total(), 0);
+    }
 }
