@@ -2,7 +2,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod health;
+pub mod metrics;
 pub mod node;
 pub mod probe;
+pub mod sd_notify;
+pub mod status;
 pub mod verdict;

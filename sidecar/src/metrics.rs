@@ -1,0 +1,315 @@
+//! Prometheus metrics: rendering astha's state in the text exposition format, and a tiny HTTP listener.
+//!
+//! Off by default. When enabled it should listen on loopback only: the metrics reveal the
+//! cluster's state, and the listener speaks just enough HTTP/1.1 to answer `GET /metrics`.
+
+use crate::status::StatusReport;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Monotonic counts the status report does not carry (it shows current state only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    /// Probe failures by (target, probe kind).
+    pub probe_failures: BTreeMap<(String, String), u64>,
+    pub takeovers: u64,
+    pub takeovers_failed: u64,
+}
+
+const ROLES: [&str; 6] = [
+    "standby",
+    "taking-over",
+    "active",
+    "releasing",
+    "maintenance",
+    "faulted",
+];
+const VERDICTS: [&str; 4] = ["unknown", "healthy", "degraded", "failed"];
+
+/// Escapes a label value as the exposition format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes one metric family: its HELP/TYPE header, then one line per `(labels, value)` sample.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+fn target_kind(target: &str, kind: &str) -> String {
+    format!("target=\"{}\",kind=\"{}\"", label(target), label(kind))
+}
+
+/// Renders the metrics in the Prometheus text format (version 0.0.4).
+pub fn render(report: &StatusReport, totals: &Totals) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    let node = &report.node;
+    let flag = |b: bool| u8::from(b).to_string();
+    family(
+        o,
+        "astha_role",
+        "gauge",
+        "1 for the role this node is in, 0 for the others.",
+        ROLES
+            .iter()
+            .map(|r| (format!("role=\"{r}\""), flag(node.role == *r))),
+    );
+    family(
+        o,
+        "astha_term",
+        "gauge",
+        "The persisted takeover term of this node.",
+        [(String::new(), node.term.to_string())],
+    );
+    family(
+        o,
+        "astha_maintenance",
+        "gauge",
+        "1 when maintenance mode stops automatic decisions.",
+        [(String::new(), flag(node.maintenance))],
+    );
+    family(
+        o,
+        "astha_verdict",
+        "gauge",
+        "1 for the current health verdict of each Asterisk target.",
+        report.targets.iter().flat_map(|t| {
+            VERDICTS.iter().map(move |v| {
+                (
+                    format!("target=\"{}\",verdict=\"{v}\"", label(&t.target)),
+                    flag(t.verdict == *v),
+                )
+            })
+        }),
+    );
+    let probes = || {
+        report
+            .targets
+            .iter()
+            .flat_map(|t| t.probes.iter().map(move |p| (t, p)))
+    };
+    family(
+        o,
+        "astha_probe_latency_seconds",
+        "gauge",
+        "Latency of the last successful probe run.",
+        probes()
+            .filter(|(_, p)| p.ok == Some(true))
+            .filter_map(|(t, p)| {
+                p.latency_ms.map(|ms| {
+                    (
+                        target_kind(&t.target, &p.kind),
+                        format!("{:.6}", ms / 1000.0),
+                    )
+                })
+            }),
+    );
+    family(
+        o,
+        "astha_probe_up",
+        "gauge",
+        "1 when the last run of the probe succeeded.",
+        probes().filter_map(|(t, p)| p.ok.map(|ok| (target_kind(&t.target, &p.kind), flag(ok)))),
+    );
+    family(
+        o,
+        "astha_probe_failures_total",
+        "counter",
+        "Failed probe runs since the daemon started.",
+        totals
+            .probe_failures
+            .iter()
+            .map(|((t, k), n)| (target_kind(t, k), n.to_string())),
+    );
+    family(
+        o,
+        "astha_takeovers_total",
+        "counter",
+        "Takeovers started by this node.",
+        [(String::new(), totals.takeovers.to_string())],
+    );
+    family(
+        o,
+        "astha_takeovers_failed_total",
+        "counter",
+        "Takeovers that failed or were rolled back.",
+        [(String::new(), totals.takeovers_failed.to_string())],
+    );
+    family(
+        o,
+        "astha_last_takeover_duration_seconds",
+        "gauge",
+        "Duration of the last takeover.",
+        report
+            .last_takeover
+            .iter()
+            .map(|t| (String::new(), format!("{:.6}", t.total_ms / 1000.0))),
+    );
+    let links = report
+        .peer
+        .links_up
+        .iter()
+        .map(|l| (l, "1"))
+        .chain(report.peer.links_down.iter().map(|l| (l, "0")));
+    family(
+        o,
+        "astha_peer_link_up",
+        "gauge",
+        "1 for each peer link on which the peer is heard.",
+        links.map(|(l, v)| (format!("link=\"{}\"", label(l)), v.to_string())),
+    );
+    family(
+        o,
+        "astha_peer_last_message_age_seconds",
+        "gauge",
+        "Age of the last authenticated peer message.",
+        report
+            .peer
+            .last_message_age_ms
+            .iter()
+            .map(|a| (String::new(), format!("{:.3}", *a as f64 / 1000.0))),
+    );
+    family(
+        o,
+        "astha_peer_rejected_datagrams_total",
+        "counter",
+        "Peer datagrams dropped, by reason.",
+        report
+            .peer
+            .rejected
+            .iter()
+            .map(|(r, n)| (format!("reason=\"{}\"", label(r)), n.to_string())),
+    );
+    out
+}
+
+/// Serves `GET /metrics` on `addr` until the task is dropped. `source` renders the current text.
+pub async fn serve(listener: TcpListener, source: Arc<dyn Fn() -> String + Send + Sync>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let source = source.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+            else {
+                return;
+            };
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("");
+            let response = if request.starts_with("GET ") && (path == "/metrics" || path == "/") {
+                let body = source();
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+/// Binds the metrics listener, refusing non-loopback addresses unless explicitly allowed.
+pub async fn bind(addr: SocketAddr, allow_non_loopback: bool) -> std::io::Result<TcpListener> {
+    if !addr.ip().is_loopback() && !allow_non_loopback {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("metrics listener {addr} is not a loopback address (set metrics.allow_non_loopback = true to expose it)"),
+        ));
+    }
+    TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::tests::sample_report;
+
+    #[test]
+    fn exposition_has_headers_before_samples_and_reflects_state() {
+        let mut totals = Totals {
+            takeovers: 2,
+            ..Totals::default()
+        };
+        totals
+            .probe_failures
+            .insert(("peer".into(), "sip".into()), 5);
+        let text = render(&sample_report(), &totals);
+        for line in [
+            "astha_role{role=\"standby\"} 1",
+            "astha_role{role=\"active\"} 0",
+            "astha_term 7",
+            "astha_verdict{target=\"peer\",verdict=\"degraded\"} 1",
+            "astha_probe_up{target=\"peer\",kind=\"sip\"} 0",
+            "astha_probe_latency_seconds{target=\"local\",kind=\"ping\"} 0.000400",
+            "astha_probe_failures_total{target=\"peer\",kind=\"sip\"} 5",
+            "astha_takeovers_total 2",
+            "astha_peer_link_up{link=\"crossover\"} 0",
+            "astha_peer_rejected_datagrams_total{reason=\"bad_mac\"} 3",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in:\n{text}"
+            );
+        }
+        // Every sample's family was declared by a TYPE line earlier in the text.
+        let mut declared = std::collections::HashSet::new();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                declared.insert(rest.split(' ').next().unwrap().to_string());
+            } else if !l.starts_with('#') {
+                let name = l.split(['{', ' ']).next().unwrap();
+                assert!(declared.contains(name), "sample before its TYPE: {l}");
+            }
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[tokio::test]
+    async fn listener_serves_metrics_and_refuses_public_addresses() {
+        let err = bind("0.0.0.0:0".parse().unwrap(), false).await.unwrap_err();
+        assert!(err.to_string().contains("not a loopback"));
+        let listener = bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, Arc::new(|| "astha_term 3\n".to_string())));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nastha_term 3\n"), "{answer}");
+    }
+}

@@ -1,0 +1,399 @@
+//! The status report: what `astha status` shows, as a stable JSON document and a compact table.
+//!
+//! The JSON field names are part of astha's interface (monitoring scripts parse them): add
+//! fields freely, never rename or remove one without bumping [`STATUS_FORMAT_VERSION`].
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// Version of the JSON status document. Bumped only on incompatible changes.
+pub const STATUS_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    pub format: u32,
+    pub node: NodeStatus,
+    pub peer: PeerStatus,
+    /// The local and the peer Asterisk, as judged from this node.
+    pub targets: Vec<TargetStatus>,
+    pub relay: RelayStatus,
+    pub floating_ip: FloatingIpStatus,
+    pub drbd: Option<DrbdStatus>,
+    pub last_takeover: Option<TakeoverRecordStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    /// `a` or `b`.
+    pub side: String,
+    pub name: String,
+    /// standby, taking-over, active, releasing, maintenance, faulted.
+    pub role: String,
+    pub term: u64,
+    pub maintenance: bool,
+    pub uptime_s: u64,
+    pub version: String,
+    /// Why the core is in its role (last decision), for the admin reading at 3 a.m.
+    pub last_decision: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeerStatus {
+    pub side: String,
+    pub name: String,
+    /// Names of the links on which the peer was heard recently.
+    pub links_up: Vec<String>,
+    pub links_down: Vec<String>,
+    pub role: Option<String>,
+    pub term: Option<u64>,
+    pub last_message_age_ms: Option<u64>,
+    /// Datagrams dropped, by reason (bad_mac, replay, truncated, garbage, version, unknown_node).
+    pub rejected: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetStatus {
+    /// `local` or `peer`.
+    pub target: String,
+    pub verdict: String,
+    pub verdict_since_s: Option<u64>,
+    pub ami_state: String,
+    pub probes: Vec<ProbeStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProbeStatus {
+    pub kind: String,
+    pub ok: Option<bool>,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+    pub age_ms: Option<u64>,
+    pub consecutive_failures: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RelayStatus {
+    pub driver: String,
+    /// The side the PSTN circuits are switched to, if known.
+    pub position: Option<String>,
+    /// True when `position` was read back from the device, false when it is only what we commanded.
+    pub read_back: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FloatingIpStatus {
+    pub addresses: Vec<String>,
+    pub held_here: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrbdStatus {
+    pub resource: String,
+    pub role: String,
+    pub mounted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TakeoverRecordStatus {
+    pub reason: String,
+    pub term: u64,
+    pub started_unix_ms: u64,
+    pub outcome: String,
+    pub total_ms: f64,
+    pub steps: Vec<StepStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepStatus {
+    pub step: String,
+    pub ms: f64,
+    pub outcome: String,
+}
+
+/// ANSI colours, used only when writing to a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Green for good words, red for bad ones, yellow for in-between.
+    fn judge(self, word: &str) -> String {
+        let code = match word {
+            "healthy" | "active" | "standby" | "ok" | "done" | "logged-in" => "32",
+            "failed" | "faulted" | "error" | "down" | "disconnected" => "31;1",
+            _ => "33",
+        };
+        self.paint(code, word)
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map(|ms| format!("{ms:.1} ms"))
+        .unwrap_or_else(|| "-".into())
+}
+
+impl StatusReport {
+    /// The compact human view of `astha status`.
+    pub fn render(&self, style: Style) -> String {
+        let mut out = String::new();
+        let n = &self.node;
+        let _ = writeln!(
+            out,
+            "node {} ({})  role {}  term {}{}",
+            n.name,
+            n.side,
+            style.judge(&n.role),
+            n.term,
+            if n.maintenance {
+                "  [MAINTENANCE: no automatic decisions]"
+            } else {
+                ""
+            }
+        );
+        if let Some(why) = &n.last_decision {
+            let _ = writeln!(out, "  last decision: {why}");
+        }
+        let p = &self.peer;
+        let age = p
+            .last_message_age_ms
+            .map(|a| format!("{a} ms ago"))
+            .unwrap_or_else(|| "never".into());
+        let _ = writeln!(
+            out,
+            "peer {} ({})  role {}  term {}  heard {}  links up [{}] down [{}]",
+            p.name,
+            p.side,
+            p.role
+                .as_deref()
+                .map(|r| style.judge(r))
+                .unwrap_or_else(|| style.judge("unknown")),
+            p.term.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            age,
+            p.links_up.join(","),
+            p.links_down.join(",")
+        );
+        let rejected: u64 = p.rejected.iter().map(|(_, n)| n).sum();
+        if rejected > 0 {
+            let detail: Vec<String> = p
+                .rejected
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  rejected datagrams: {rejected} ({})",
+                detail.join(" ")
+            );
+        }
+        for t in &self.targets {
+            let _ = writeln!(
+                out,
+                "asterisk {:<5} {}  (ami {})",
+                t.target,
+                style.judge(&t.verdict),
+                t.ami_state
+            );
+            for pr in &t.probes {
+                let ok = match pr.ok {
+                    Some(true) => style.judge("ok"),
+                    Some(false) => style.judge("failed"),
+                    None => "-".into(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {:<6} {:>10}  {}",
+                    pr.kind,
+                    ok,
+                    opt_ms(pr.latency_ms),
+                    pr.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let r = &self.relay;
+        let _ = writeln!(
+            out,
+            "relay ({})  position {}{}{}",
+            r.driver,
+            r.position.as_deref().unwrap_or("unknown"),
+            if r.read_back {
+                " (read back)"
+            } else {
+                " (as commanded)"
+            },
+            r.error
+                .as_deref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+        let ip = &self.floating_ip;
+        if !ip.addresses.is_empty() {
+            let _ = writeln!(
+                out,
+                "floating ip {}  {}",
+                ip.addresses.join(","),
+                if ip.held_here {
+                    "held here"
+                } else {
+                    "not here"
+                }
+            );
+        }
+        if let Some(d) = &self.drbd {
+            let _ = writeln!(
+                out,
+                "drbd {}  {}{}",
+                d.resource,
+                d.role,
+                if d.mounted { ", mounted" } else { "" }
+            );
+        }
+        if let Some(t) = &self.last_takeover {
+            let steps: Vec<String> = t
+                .steps
+                .iter()
+                .map(|s| format!("{} {:.1}ms {}", s.step, s.ms, s.outcome))
+                .collect();
+            let _ = writeln!(
+                out,
+                "last takeover: term {} {} in {:.1} ms, reason: {}\n  {}",
+                t.term,
+                style.judge(&t.outcome),
+                t.total_ms,
+                t.reason,
+                steps.join(" → ")
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A report as a standby node would give it, with one failing probe.
+    pub(crate) fn sample_report() -> StatusReport {
+        let probe = |kind: &str, ok: bool, ms: f64, error: Option<&str>| ProbeStatus {
+            kind: kind.into(),
+            ok: Some(ok),
+            latency_ms: Some(ms),
+            error: error.map(str::to_string),
+            age_ms: Some(120),
+            consecutive_failures: u32::from(!ok),
+        };
+        StatusReport {
+            format: STATUS_FORMAT_VERSION,
+            node: NodeStatus {
+                side: "b".into(),
+                name: "pbx-b".into(),
+                role: "standby".into(),
+                term: 7,
+                maintenance: false,
+                uptime_s: 3600,
+                version: "0.1.0".into(),
+                last_decision: Some("peer active and healthy".into()),
+            },
+            peer: PeerStatus {
+                side: "a".into(),
+                name: "pbx-a".into(),
+                links_up: vec!["lan".into()],
+                links_down: vec!["crossover".into()],
+                role: Some("active".into()),
+                term: Some(7),
+                last_message_age_ms: Some(180),
+                rejected: vec![("bad_mac".into(), 3), ("replay".into(), 0)],
+            },
+            targets: vec![
+                TargetStatus {
+                    target: "local".into(),
+                    verdict: "healthy".into(),
+                    verdict_since_s: Some(3500),
+                    ami_state: "logged-in".into(),
+                    probes: vec![
+                        probe("ping", true, 0.4, None),
+                        probe("call", true, 1012.0, None),
+                    ],
+                },
+                TargetStatus {
+                    target: "peer".into(),
+                    verdict: "degraded".into(),
+                    verdict_since_s: Some(12),
+                    ami_state: "logged-in".into(),
+                    probes: vec![
+                        probe("ping", true, 0.9, None),
+                        probe("sip", false, 0.0, Some("timeout after 1000 ms")),
+                    ],
+                },
+            ],
+            relay: RelayStatus {
+                driver: "numato".into(),
+                position: Some("a".into()),
+                read_back: true,
+                error: None,
+            },
+            floating_ip: FloatingIpStatus {
+                addresses: vec!["192.0.2.100/24".into()],
+                held_here: false,
+            },
+            drbd: Some(DrbdStatus {
+                resource: "r0".into(),
+                role: "Secondary".into(),
+                mounted: false,
+            }),
+            last_takeover: Some(TakeoverRecordStatus {
+                reason: "peer asterisk hung".into(),
+                term: 7,
+                started_unix_ms: 1_795_666_364_000,
+                outcome: "done".into(),
+                total_ms: 84.2,
+                steps: vec![StepStatus {
+                    step: "relay".into(),
+                    ms: 12.5,
+                    outcome: "ok".into(),
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let report = sample_report();
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<StatusReport>(&json).unwrap(), report);
+    }
+
+    #[test]
+    fn table_shows_what_an_admin_needs() {
+        let text = sample_report().render(Style { colour: false });
+        for needle in [
+            "role standby",
+            "term 7",
+            "links up [lan] down [crossover]",
+            "rejected datagrams: 3 (bad_mac=3)",
+            "timeout after 1000 ms",
+            "position a (read back)",
+            "floating ip 192.0.2.100/24  not here",
+            "relay 12.5ms ok",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains('\x1b'),
+            "no colour codes when not on a terminal"
+        );
+        assert!(sample_report()
+            .render(Style { colour: true })
+            .contains("\x1b[32mstandby"));
+    }
+}
