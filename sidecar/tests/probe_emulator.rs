@@ -46,6 +46,15 @@ async fn fault_to_failed(fault: Fault, probes: ProbesConfig, expect_probe: &[Pro
         "{fault:?}: unexpected evidence {}",
         change.evidence
     );
+    let report = monitor.report("local");
+    assert_eq!(report.verdict, "failed");
+    assert!(
+        report
+            .probes
+            .iter()
+            .any(|p| p.ok == Some(false) && p.error.is_some()),
+        "{report:?}"
+    );
     // And back: clearing the fault brings the target back to healthy.
     asterisk.clear_faults().await;
     let recovered = wait_for(&monitor, Verdict::Healthy, Duration::from_secs(30)).await;
