@@ -238,3 +238,40 @@ async fn call_flood(addr: std::net::SocketAddr, duration: Duration) -> u32 {
     client.close().await;
     sent
 }
+
+/// At start the AMI connection is still being made: that must not read as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_goes_from_unknown_to_healthy_without_a_failed_verdict() {
+    let asterisk = emulator(fast_config()).await;
+    let monitor = TargetMonitor::start("startup", &target_of(&asterisk), &ProbesConfig::default());
+    let mut events = monitor.handle().events();
+    let change = next_change_to(&mut events, Verdict::Healthy, Duration::from_secs(20));
+    let change = change.await;
+    assert_eq!(
+        change.from,
+        Verdict::Unknown,
+        "went through {} first: {}",
+        change.from,
+        change.evidence
+    );
+    asterisk.stop().await;
+}
+
+/// A target that is down when the monitor starts is failed with the reason, not left unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_down_at_start_is_failed_with_the_reason() {
+    let asterisk = emulator(fast_config()).await;
+    let target = target_of(&asterisk);
+    asterisk.set_fault(Fault::Crash).await;
+    let monitor = TargetMonitor::start("down", &target, &ProbesConfig::default());
+    wait_for(&monitor, Verdict::Failed, Duration::from_secs(10)).await;
+    let report = monitor.report("peer");
+    let ping = report.probes.iter().find(|p| p.kind == "ping").cloned();
+    assert!(
+        ping.is_some_and(
+            |p| p.ok == Some(false) && p.error.is_some_and(|e| e.contains("not connected"))
+        ),
+        "{report:?}"
+    );
+    asterisk.stop().await;
+}
