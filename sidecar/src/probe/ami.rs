@@ -36,9 +36,10 @@ impl AmiProbes {
             endpoint.secret.expose(),
         );
         config.server_name = name.to_string();
-        // Only the classes the probes read: lifecycle and alarms (system) and the test call's
-        // OriginateResponse/Hangup (call). A busy Asterisk's dialplan/CDR floods stay out.
-        config.events = EventMask::Classes(vec!["system".into(), "call".into()]);
+        // Only the classes the sidecar reads: lifecycle and alarms (system), the test call's
+        // OriginateResponse/Hangup (call), and the dialplan's HAFailover UserEvent (user, for the
+        // daemon through `client().subscribe()`). A busy Asterisk's dialplan/CDR floods stay out.
+        config.events = EventMask::Classes(vec!["system".into(), "call".into(), "user".into()]);
         // The ping probe is the keepalive; a second ping loop would only add load.
         config.ping_interval = Duration::ZERO;
         config.connect_timeout = Duration::from_secs(2);
