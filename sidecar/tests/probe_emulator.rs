@@ -275,3 +275,41 @@ async fn target_down_at_start_is_failed_with_the_reason() {
     );
     asterisk.stop().await;
 }
+
+/// An AMI user without write permission: Ping works, the core action and the call are refused,
+/// and the error says why (a configuration problem an admin must see, not a silent failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_ami_user_is_reported_as_permission_denied() {
+    let asterisk = emulator(fast_config()).await;
+    let mut target = target_of(&asterisk);
+    target.ami.username = "readonly".into();
+    target.ami.secret = astha::config::Secret::new("ro");
+    let probes = ProbesConfig::default();
+    let backend = astha::probe::TargetProbes::new("ro", &target, &probes);
+    backend
+        .wait_ready(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("login: {e}"));
+    let report = astha::probe::oneshot::run_once(
+        &backend,
+        &probes,
+        &[ProbeKind::Ping, ProbeKind::Core, ProbeKind::Call],
+    )
+    .await;
+    print!("{}", report.table());
+    assert_eq!(report.verdict_value, Verdict::Failed);
+    let by_kind = |k: &str| report.probes.iter().find(|p| p.kind == k).cloned();
+    assert!(by_kind("ping").is_some_and(|p| p.ok));
+    for kind in ["core", "call"] {
+        let p = by_kind(kind);
+        assert!(
+            p.as_ref().is_some_and(|p| !p.ok
+                && p.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Permission denied"))),
+            "{kind}: {p:?}"
+        );
+    }
+    backend.ami().client().close().await;
+    asterisk.stop().await;
+}
