@@ -145,7 +145,7 @@ async fn wait_verdict(
 }
 
 async fn emulated(reps: u32) {
-    println!("## Wall clock against the emulator, default settings ({reps} runs each; the fault is injected at a random phase)\n");
+    println!("## Wall clock against the emulator, default settings ({reps} runs each, the fault injected at spread phases of the probe cycles)\n");
     println!("| fault | min | median | max |\n|---|---|---|---|");
     for (name, fault) in [
         ("crash", Fault::Crash),

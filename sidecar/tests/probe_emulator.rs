@@ -46,6 +46,15 @@ async fn fault_to_failed(fault: Fault, probes: ProbesConfig, expect_probe: &[Pro
         "{fault:?}: unexpected evidence {}",
         change.evidence
     );
+    let report = monitor.report("local");
+    assert_eq!(report.verdict, "failed");
+    assert!(
+        report
+            .probes
+            .iter()
+            .any(|p| p.ok == Some(false) && p.error.is_some()),
+        "{report:?}"
+    );
     // And back: clearing the fault brings the target back to healthy.
     asterisk.clear_faults().await;
     let recovered = wait_for(&monitor, Verdict::Healthy, Duration::from_secs(30)).await;
@@ -228,4 +237,79 @@ async fn call_flood(addr: std::net::SocketAddr, duration: Duration) -> u32 {
     }
     client.close().await;
     sent
+}
+
+/// At start the AMI connection is still being made: that must not read as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_goes_from_unknown_to_healthy_without_a_failed_verdict() {
+    let asterisk = emulator(fast_config()).await;
+    let monitor = TargetMonitor::start("startup", &target_of(&asterisk), &ProbesConfig::default());
+    let mut events = monitor.handle().events();
+    let change = next_change_to(&mut events, Verdict::Healthy, Duration::from_secs(20));
+    let change = change.await;
+    assert_eq!(
+        change.from,
+        Verdict::Unknown,
+        "went through {} first: {}",
+        change.from,
+        change.evidence
+    );
+    asterisk.stop().await;
+}
+
+/// A target that is down when the monitor starts is failed with the reason, not left unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_down_at_start_is_failed_with_the_reason() {
+    let asterisk = emulator(fast_config()).await;
+    let target = target_of(&asterisk);
+    asterisk.set_fault(Fault::Crash).await;
+    let monitor = TargetMonitor::start("down", &target, &ProbesConfig::default());
+    wait_for(&monitor, Verdict::Failed, Duration::from_secs(10)).await;
+    let report = monitor.report("peer");
+    let ping = report.probes.iter().find(|p| p.kind == "ping").cloned();
+    assert!(
+        ping.is_some_and(
+            |p| p.ok == Some(false) && p.error.is_some_and(|e| e.contains("not connected"))
+        ),
+        "{report:?}"
+    );
+    asterisk.stop().await;
+}
+
+/// An AMI user without write permission: Ping works, the core action and the call are refused,
+/// and the error says why (a configuration problem an admin must see, not a silent failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_ami_user_is_reported_as_permission_denied() {
+    let asterisk = emulator(fast_config()).await;
+    let mut target = target_of(&asterisk);
+    target.ami.username = "readonly".into();
+    target.ami.secret = astha::config::Secret::new("ro");
+    let probes = ProbesConfig::default();
+    let backend = astha::probe::TargetProbes::new("ro", &target, &probes);
+    backend
+        .wait_ready(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("login: {e}"));
+    let report = astha::probe::oneshot::run_once(
+        &backend,
+        &probes,
+        &[ProbeKind::Ping, ProbeKind::Core, ProbeKind::Call],
+    )
+    .await;
+    print!("{}", report.table());
+    assert_eq!(report.verdict_value, Verdict::Failed);
+    let by_kind = |k: &str| report.probes.iter().find(|p| p.kind == k).cloned();
+    assert!(by_kind("ping").is_some_and(|p| p.ok));
+    for kind in ["core", "call"] {
+        let p = by_kind(kind);
+        assert!(
+            p.as_ref().is_some_and(|p| !p.ok
+                && p.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Permission denied"))),
+            "{kind}: {p:?}"
+        );
+    }
+    backend.ami().client().close().await;
+    asterisk.stop().await;
 }

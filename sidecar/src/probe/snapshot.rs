@@ -38,6 +38,34 @@ fn ms(d: std::time::Duration) -> u64 {
 }
 
 impl TargetStatus {
+    /// The status in the control API's model (`astha status`): `target` is `local` or `peer`,
+    /// `ami_state` the AMI connection state as text.
+    pub fn to_report(
+        &self,
+        target: &str,
+        ami_state: &str,
+        now: Instant,
+    ) -> crate::status::TargetStatus {
+        crate::status::TargetStatus {
+            target: target.to_string(),
+            verdict: self.verdict.as_str().to_string(),
+            verdict_since_s: Some(now.saturating_duration_since(self.since).as_secs()),
+            ami_state: ami_state.to_string(),
+            probes: self
+                .probes
+                .iter()
+                .map(|p| crate::status::ProbeStatus {
+                    kind: p.kind.as_str().to_string(),
+                    ok: p.ok,
+                    latency_ms: p.latency.map(|l| l.as_secs_f64() * 1000.0),
+                    error: p.last_error.as_ref().map(|e| e.to_string()),
+                    age_ms: p.last_at.map(|at| ms(now.saturating_duration_since(at))),
+                    consecutive_failures: p.consecutive_failures,
+                })
+                .collect(),
+        }
+    }
+
     /// The status as seen at `now`.
     pub fn snapshot(&self, now: Instant) -> StatusSnapshot {
         StatusSnapshot {
