@@ -61,8 +61,8 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(format!("astha-seq-{}", std::process::id()));
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("astha-seq-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("mnt")).unwrap();
         let fake = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/tools/fake-drbdadm");
@@ -185,7 +185,7 @@ async fn takeover_then_release_with_all_four_actuators() {
     }
     let lan = Lan::new("seq");
     let sim = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("ok");
     let readiness = Arc::new(FakeReadiness {
         running_flag: scratch.path("asterisk.running"),
         probe_ok: AtomicBool::new(true),
@@ -260,7 +260,7 @@ async fn a_failing_call_path_probe_rolls_the_takeover_back() {
     }
     let lan = Lan::new("seqrb");
     let sim = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("rb");
     let readiness = Arc::new(FakeReadiness {
         running_flag: scratch.path("asterisk.running"),
         probe_ok: AtomicBool::new(false),
