@@ -166,6 +166,8 @@ pub struct SequenceRunner {
     steps: Vec<(Box<dyn Step>, StepPolicy)>,
     cfg: SequenceConfig,
     journal: Option<AuditJournal>,
+    /// One sequence at a time: a release must never interleave with a takeover.
+    running: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for SequenceRunner {
@@ -227,6 +229,7 @@ impl SequenceRunner {
             steps,
             cfg,
             journal,
+            running: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -237,6 +240,7 @@ impl SequenceRunner {
     /// Take over: engage every step in order. On a step that fails for good, roll back or
     /// stop as configured.
     pub async fn takeover(&self, reason: &str, term: u64) -> SequenceOutcome {
+        let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "takeover starting");
@@ -291,6 +295,7 @@ impl SequenceRunner {
 
     /// Release: disengage every step in reverse order, continuing past failures.
     pub async fn release(&self, reason: &str, term: u64) -> SequenceOutcome {
+        let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "release starting");
