@@ -73,7 +73,7 @@ struct Args {
     /// Entity id reported by ARI.
     #[arg(long, default_value = "02:00:00:00:00:0a")]
     entity_id: String,
-    /// AMI user NAME:SECRET[:READ[:WRITE]] (repeatable; replaces the defaults).
+    /// AMI user `NAME:SECRET[:READ[:WRITE]]` (repeatable; replaces the defaults).
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
     /// ARI user NAME:PASSWORD (repeatable; replaces the default).
@@ -219,6 +219,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(args.log_level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = match config_from(&args) {
         Ok(c) => c,
