@@ -1,11 +1,15 @@
 //! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).
 
+pub mod actuate;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod daemon;
+pub mod decide;
 pub mod health;
 pub mod metrics;
 pub mod node;
+pub mod peer;
 pub mod probe;
 pub mod sd_notify;
 pub mod status;
