@@ -20,3 +20,6 @@ if ((${#missing[@]})); then
   fi
 fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+# asterisklint checks the dialplan snippets in dialplan/ (a test runs it when present).
+command -v asterisklint >/dev/null || python3 -m pip install -q --disable-pip-version-check asterisklint \
+  || echo "setup: could not install asterisklint (pip); the dialplan lint test will skip" >&2

@@ -1,0 +1,112 @@
+//! The files admins copy into /etc/asterisk: the dialplan passes asterisklint, and the AMI user grants what the probes use.
+
+use std::path::Path;
+use std::process::Command;
+
+const DIALPLAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../dialplan");
+
+/// asterisklint wants [general] and [globals] first; a snippet meant for `#include` has neither.
+const SNIPPET_HINTS: &str = "H_DP_GENERAL_MISPLACED,H_DP_GLOBALS_MISPLACED";
+
+fn asterisklint(file: &Path) -> Option<(bool, String)> {
+    let dir = std::env::temp_dir().join(format!("astha-alint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let conf = dir.join("extensions.conf");
+    std::fs::copy(file, &conf).ok()?;
+    let out = Command::new("asterisklint")
+        .args(["dialplan-check", "extensions.conf"])
+        .current_dir(&dir)
+        .env("ALINT_IGNORE", SNIPPET_HINTS)
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success() && text.trim().is_empty(), text))
+}
+
+#[test]
+fn extensions_pass_asterisklint() {
+    let file = Path::new(DIALPLAN).join("extensions_astha.conf");
+    match asterisklint(&file) {
+        None => println!(
+            "SKIP: asterisklint not installed (pip install asterisklint; scripts/setup.sh does)"
+        ),
+        Some((ok, text)) => assert!(ok, "asterisklint found problems:\n{text}"),
+    }
+}
+
+#[test]
+fn asterisklint_catches_a_broken_dialplan() {
+    // Proves the check above can fail: a misspelt application is an error.
+    let bad = std::env::temp_dir().join(format!("astha-bad-{}.conf", std::process::id()));
+    std::fs::write(&bad, "[ha-probe]\nexten => probe,1,Answr()\n").unwrap();
+    let result = asterisklint(&bad);
+    let _ = std::fs::remove_file(&bad);
+    match result {
+        None => println!("SKIP: asterisklint not installed"),
+        Some((ok, text)) => assert!(!ok && text.contains("Answr"), "{text}"),
+    }
+}
+
+#[test]
+fn dialplan_has_the_probe_target_and_the_pin_protected_failover() {
+    let text = std::fs::read_to_string(Path::new(DIALPLAN).join("extensions_astha.conf")).unwrap();
+    for needle in [
+        "[ha-probe]",
+        "exten => probe,1,Answer()",
+        "[ha-admin]",
+        "exten => *999,1",
+        "Authenticate(",
+        "UserEvent(HAFailover",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}");
+    }
+    // The PIN never sits in the dialplan itself (it would show in `dialplan show`).
+    let auth = text.lines().find(|l| l.contains("Authenticate(")).unwrap();
+    assert!(
+        auth.contains("Authenticate(/"),
+        "the PIN must come from a file: {auth}"
+    );
+}
+
+#[test]
+fn manager_user_grants_exactly_what_the_probes_need() {
+    let text = std::fs::read_to_string(Path::new(DIALPLAN).join("manager_astha.conf")).unwrap();
+    let value = |key: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(key) && l.contains('='))
+            .unwrap_or_else(|| panic!("no `{key}` in manager_astha.conf"));
+        line.split('=')
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    let read = value("read");
+    for class in ["system", "call", "user"] {
+        assert!(
+            read.contains(&class.to_string()),
+            "read lacks {class}: the probes subscribe to it"
+        );
+    }
+    let write = value("write");
+    assert!(
+        write.contains(&"originate".to_string()),
+        "the test call needs originate"
+    );
+    for dangerous in ["command", "system", "all", "config"] {
+        assert!(
+            !write.contains(&dangerous.to_string()),
+            "write must not grant {dangerous}"
+        );
+    }
+}
