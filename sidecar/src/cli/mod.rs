@@ -6,6 +6,7 @@
 pub mod check_config;
 mod control_args;
 pub mod failover;
+pub mod generate;
 pub mod probe;
 pub mod run;
 pub mod status;
@@ -57,6 +58,10 @@ pub enum Command {
     Failover(failover::FailoverArgs),
     /// Stop (`on`) or resume (`off`) automatic decisions on this node.
     Maintenance(failover::MaintenanceArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(generate::ManArgs),
 }
 
 impl Cli {
@@ -96,5 +101,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
         Command::Status(args) => status::run(args, out).await,
         Command::Failover(args) => failover::failover(args, out).await,
         Command::Maintenance(args) => failover::maintenance(args, out).await,
+        Command::Completions(args) => generate::completions(args, out),
+        Command::Man(args) => generate::man(args, out),
     }
 }
