@@ -1,8 +1,12 @@
 //! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).
 
+pub mod cli;
+pub mod config;
 pub mod control;
+pub mod health;
 pub mod metrics;
 pub mod node;
+pub mod probe;
 pub mod sd_notify;
 pub mod status;
 pub mod verdict;

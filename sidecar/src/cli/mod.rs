@@ -1,0 +1,1 @@
+//! The `astha` command line (clap derive): one module per subcommand.

@@ -1,0 +1,168 @@
+//! The astha configuration file (TOML): loading, validation with every problem reported by key and line.
+//!
+//! Each top-level section lives in its own module with a `read(section, problems) -> T` function;
+//! adding a section means adding a module, a field on [`Config`] and one line in [`parse_with`].
+
+mod address;
+mod asterisk;
+mod node;
+mod peer;
+mod probes;
+mod problem;
+mod reader;
+mod secret;
+
+use std::path::{Path, PathBuf};
+
+pub use address::{HostPort, HttpUrl};
+pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskTarget, SipEndpoint};
+pub use node::NodeConfig;
+pub use peer::PeerConfig;
+pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig};
+pub use problem::{Problem, Severity};
+pub use secret::{Secret, SecretError, SecretResolver, SecretSource, SystemSecrets};
+
+use crate::node::Side;
+use problem::Problems;
+use reader::Section;
+
+/// Where the daemon and the CLI look for the configuration unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/astha/astha.toml";
+
+/// The whole configuration of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub peer: PeerConfig,
+    /// The Asterisk on side A and on side B.
+    pub asterisk_a: AsteriskTarget,
+    pub asterisk_b: AsteriskTarget,
+    pub probes: ProbesConfig,
+}
+
+/// Which of the two Asterisk instances, seen from this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetRole {
+    Local,
+    Peer,
+}
+
+impl Config {
+    pub fn asterisk(&self, side: Side) -> &AsteriskTarget {
+        match side {
+            Side::A => &self.asterisk_a,
+            Side::B => &self.asterisk_b,
+        }
+    }
+
+    /// The Asterisk on this node (`Local`) or on the peer (`Peer`).
+    pub fn target(&self, role: TargetRole) -> &AsteriskTarget {
+        match role {
+            TargetRole::Local => self.asterisk(self.node.side),
+            TargetRole::Peer => self.asterisk(self.node.side.other()),
+        }
+    }
+
+    /// Reads, validates and resolves secrets. Warnings are returned alongside the config.
+    pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        parse_with(&text, base, &SystemSecrets).map_err(|problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        })
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {} problem(s):\n{}", problems.iter().filter(|p| p.severity == Severity::Error).count(), render(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parses configuration text. Relative secret files are taken from `base_dir`.
+///
+/// On success returns the config and any warnings; on failure returns every problem found
+/// (errors and warnings), sorted by line.
+pub fn parse_with(
+    text: &str,
+    base_dir: &Path,
+    resolver: &dyn SecretResolver,
+) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
+    let mut problems = Problems::default();
+    let (doc, syntax_errors) = toml::de::DeTable::parse_recoverable(text);
+    for e in syntax_errors {
+        let span = e.span().unwrap_or(0..0);
+        problems.error("", span, format!("TOML syntax: {}", e.message().trim()));
+    }
+    let mut root = Section::root(&doc);
+
+    let mut node_section = root.section(&mut problems, "node");
+    if !node_section.present() {
+        node_section.missing_self(&mut problems);
+    }
+    let node = node::read(&mut node_section, &mut problems);
+    node_section.finish(&mut problems);
+
+    let mut peer_section = root.section(&mut problems, "peer");
+    let peer = peer::read(&mut peer_section, &mut problems, node.side.other());
+    peer_section.finish(&mut problems);
+
+    let mut asterisk_section = root.section(&mut problems, "asterisk");
+    let mut targets = [None, None];
+    for (slot, side) in targets.iter_mut().zip([Side::A, Side::B]) {
+        let mut s = asterisk_section.section(&mut problems, side.as_str());
+        *slot = asterisk::read(&mut s, &mut problems, side, base_dir, resolver);
+        s.finish(&mut problems);
+    }
+    asterisk_section.finish(&mut problems);
+
+    let mut probes_section = root.section(&mut problems, "probes");
+    let probes = probes::read(&mut probes_section, &mut problems);
+    probes_section.finish(&mut problems);
+
+    root.finish(&mut problems);
+
+    let failed = problems.has_errors();
+    let list = problems.finish(text);
+    match targets {
+        [Some(asterisk_a), Some(asterisk_b)] if !failed => Ok((
+            Config {
+                node,
+                peer,
+                asterisk_a,
+                asterisk_b,
+                probes,
+            },
+            list,
+        )),
+        _ => Err(list),
+    }
+}
+
+/// Parses with the real file system and environment.
+pub fn parse(text: &str, base_dir: &Path) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
+    parse_with(text, base_dir, &SystemSecrets)
+}
+
+pub use secret::from_file as secret_from_file;

@@ -1,0 +1,268 @@
+//! `[probes.*]`: cadence, deadline and hysteresis of each probe kind, plus kind-specific settings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::probe::ProbeKind;
+
+use super::problem::Problems;
+use super::reader::Section;
+use super::Severity;
+
+/// Settings shared by every probe kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTiming {
+    pub enabled: bool,
+    /// Time between the starts of two runs.
+    pub interval: Duration,
+    /// A run without an answer by then counts as failed.
+    pub timeout: Duration,
+    /// Whether a failure of this probe can make the target `failed` (otherwise only `degraded`).
+    pub critical: bool,
+    /// Consecutive failures before the probe counts as down.
+    pub fail_after: u32,
+    /// Consecutive successes before a down probe counts as up again.
+    pub recover_after: u32,
+}
+
+/// How the core-responsiveness probe touches the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreMethod {
+    /// `Action: CoreStatus`.
+    CoreStatus,
+    /// `Action: Command` / `core show channels count`.
+    ChannelsCount,
+}
+
+/// All probe settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbesConfig {
+    pub timing: BTreeMap<ProbeKind, ProbeTiming>,
+    pub core_method: CoreMethod,
+    /// Call-path probe destination: `Local/<exten>@<context>`.
+    pub call_context: String,
+    pub call_exten: String,
+    /// SIP response codes that count as alive (default 200 only: accepting e.g. 408 hides dead servers).
+    pub sip_accepted: Vec<u16>,
+}
+
+impl ProbesConfig {
+    pub fn timing(&self, kind: ProbeKind) -> &ProbeTiming {
+        // Every kind is always present (filled with defaults), so indexing cannot miss.
+        &self.timing[&kind]
+    }
+
+    /// AMI actions per second these settings send to one Asterisk (the load budget is 2/s).
+    pub fn ami_actions_per_second(&self) -> f64 {
+        self.timing
+            .iter()
+            .filter(|(k, t)| k.uses_ami() && t.enabled)
+            .map(|(_, t)| 1.0 / t.interval.as_secs_f64().max(0.001))
+            .sum()
+    }
+}
+
+/// The documented defaults (see contrib/astha.example.toml).
+pub fn default_timing(kind: ProbeKind) -> ProbeTiming {
+    let t = |interval_ms, timeout_ms, critical, fail_after, recover_after| ProbeTiming {
+        enabled: true,
+        interval: Duration::from_millis(interval_ms),
+        timeout: Duration::from_millis(timeout_ms),
+        critical,
+        fail_after,
+        recover_after,
+    };
+    match kind {
+        ProbeKind::Ping => t(1_000, 500, true, 1, 3),
+        ProbeKind::Core => t(2_000, 1_000, true, 1, 2),
+        ProbeKind::Call => t(10_000, 5_000, true, 2, 1),
+        ProbeKind::Sip => t(5_000, 2_000, true, 2, 2),
+        ProbeKind::Ari => t(5_000, 2_000, false, 2, 2),
+        ProbeKind::Spans => t(30_000, 2_000, false, 1, 1),
+    }
+}
+
+impl Default for ProbesConfig {
+    fn default() -> Self {
+        ProbesConfig {
+            timing: ProbeKind::ALL
+                .into_iter()
+                .map(|k| (k, default_timing(k)))
+                .collect(),
+            core_method: CoreMethod::CoreStatus,
+            call_context: "ha-probe".into(),
+            call_exten: "probe".into(),
+            sip_accepted: vec![200],
+        }
+    }
+}
+
+const MAX_MS: u64 = 24 * 3600 * 1000;
+
+pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> ProbesConfig {
+    let mut config = ProbesConfig::default();
+    for kind in ProbeKind::ALL {
+        let mut s = section.section(problems, kind.as_str());
+        let timing = read_timing(&mut s, problems, kind);
+        match kind {
+            ProbeKind::Core => {
+                if let Some(m) = s.string(problems, "method") {
+                    match m.get_ref().as_str() {
+                        "core-status" => config.core_method = CoreMethod::CoreStatus,
+                        "channels-count" => config.core_method = CoreMethod::ChannelsCount,
+                        other => s.problem_at(
+                            problems,
+                            Severity::Error,
+                            "method",
+                            format!(
+                                "unknown method `{other}`: expected core-status or channels-count"
+                            ),
+                        ),
+                    }
+                }
+            }
+            ProbeKind::Call => {
+                for (key, slot) in [
+                    ("context", &mut config.call_context),
+                    ("exten", &mut config.call_exten),
+                ] {
+                    if let Some(v) = s.string(problems, key) {
+                        if v.get_ref().is_empty()
+                            || v.get_ref()
+                                .contains(|c: char| c.is_whitespace() || "@/,".contains(c))
+                        {
+                            s.problem_at(
+                                problems,
+                                Severity::Error,
+                                key,
+                                "must be non-empty without spaces, @, / or ,",
+                            );
+                        } else {
+                            *slot = v.into_inner();
+                        }
+                    }
+                }
+            }
+            ProbeKind::Sip => {
+                if let Some(codes) = s.uint_array(problems, "accepted", 699) {
+                    let codes: Vec<u16> =
+                        codes.into_inner().into_iter().map(|c| c as u16).collect();
+                    if codes.is_empty() || codes.iter().any(|c| *c < 100) {
+                        s.problem_at(
+                            problems,
+                            Severity::Error,
+                            "accepted",
+                            "must list SIP status codes (100-699)",
+                        );
+                    } else {
+                        if codes.iter().any(|c| *c == 408 || *c >= 500) {
+                            s.problem_at(
+                                problems,
+                                Severity::Warning,
+                                "accepted",
+                                "accepting 408 or 5xx answers hides dead or overloaded servers",
+                            );
+                        }
+                        config.sip_accepted = codes;
+                    }
+                }
+            }
+            _ => {}
+        }
+        config.timing.insert(kind, timing);
+        s.finish(problems);
+    }
+    check_budget(section, problems, &config);
+    config
+}
+
+fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> ProbeTiming {
+    let mut t = default_timing(kind);
+    if let Some(e) = s.bool(p, "enabled") {
+        t.enabled = e;
+    }
+    if let Some(c) = s.bool(p, "critical") {
+        t.critical = c;
+    }
+    let interval = s.uint(p, "interval_ms", MAX_MS);
+    let timeout = s.uint(p, "timeout_ms", MAX_MS);
+    if let Some(v) = &interval {
+        if *v.get_ref() < 100 {
+            s.problem_at(p, Severity::Error, "interval_ms", "must be at least 100 ms");
+        } else {
+            t.interval = Duration::from_millis(*v.get_ref());
+        }
+    }
+    if let Some(v) = &timeout {
+        if *v.get_ref() == 0 {
+            s.problem_at(p, Severity::Error, "timeout_ms", "must be more than 0");
+        } else {
+            t.timeout = Duration::from_millis(*v.get_ref());
+        }
+    }
+    if t.timeout >= t.interval {
+        // Overlapping runs would pile up on a slow target and multiply the load on it.
+        let key = if timeout.is_some() {
+            "timeout_ms"
+        } else {
+            "interval_ms"
+        };
+        s.problem_at(
+            p,
+            Severity::Error,
+            key,
+            format!(
+                "timeout ({} ms) must be shorter than interval ({} ms)",
+                t.timeout.as_millis(),
+                t.interval.as_millis()
+            ),
+        );
+    }
+    for (key, slot) in [
+        ("fail_after", &mut t.fail_after),
+        ("recover_after", &mut t.recover_after),
+    ] {
+        if let Some(v) = s.uint(p, key, 1000) {
+            if *v.get_ref() == 0 {
+                s.problem_at(p, Severity::Error, key, "must be at least 1");
+            } else {
+                *slot = *v.get_ref() as u32;
+            }
+        }
+    }
+    if kind == ProbeKind::Ping && !t.enabled {
+        s.problem_at(
+            p,
+            Severity::Error,
+            "enabled",
+            "the AMI ping probe cannot be disabled: every other AMI probe relies on it",
+        );
+        t.enabled = true;
+    }
+    t
+}
+
+/// The probes must not become a load on the Asterisk they judge.
+fn check_budget(section: &Section<'_, '_>, p: &mut Problems, config: &ProbesConfig) {
+    let rate = config.ami_actions_per_second();
+    if rate > 2.0 + 1e-9 {
+        p.warning(
+            &section.key_path("ping"),
+            section.span(),
+            format!(
+                "the probes send {rate:.2} AMI actions per second to each Asterisk (budget: 2)"
+            ),
+        );
+    }
+    let call = config.timing(ProbeKind::Call);
+    if call.enabled && call.interval < Duration::from_secs(10) {
+        p.warning(
+            &section.key_path("call.interval_ms"),
+            section.span(),
+            format!(
+                "a test call every {} ms is more than one per 10 s",
+                call.interval.as_millis()
+            ),
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The verdict on one Asterisk target, from the hysteresis of each probe kind and the lifecycle events.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::config::ProbesConfig;
+use crate::probe::{ProbeError, ProbeKind, ProbeOutcome};
+use crate::verdict::Verdict;
+
+use super::track::{ProbeState, ProbeTrack};
+
+/// Something learned about a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    Probe(ProbeOutcome),
+    /// AMI `Shutdown` event: the target is failed at once.
+    Shutdown {
+        restart: bool,
+        at: Instant,
+    },
+    /// AMI `FullyBooted` event: the target may recover (its probes still have to succeed).
+    FullyBooted {
+        at: Instant,
+    },
+}
+
+/// Whether Asterisk announced it is going away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Running,
+    ShuttingDown { restart: bool },
+}
+
+/// What made a verdict change: the probe, its error and latency, or a lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub probe: Option<ProbeKind>,
+    pub error: Option<ProbeError>,
+    pub latency: Option<Duration>,
+    pub note: String,
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.note)?;
+        if let Some(p) = self.probe {
+            write!(f, "; probe={p}")?;
+        }
+        if let Some(l) = self.latency {
+            write!(f, " latency={}ms", l.as_millis())?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, " error=\"{e}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// A change of verdict, logged once by the driver and consumed by the decision core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictChange {
+    pub from: Verdict,
+    pub to: Verdict,
+    pub at: Instant,
+    pub evidence: Evidence,
+}
+
+/// Sans-IO health state of one target.
+#[derive(Debug, Clone)]
+pub struct TargetHealth {
+    tracks: BTreeMap<ProbeKind, ProbeTrack>,
+    lifecycle: Lifecycle,
+    verdict: Verdict,
+}
+
+impl TargetHealth {
+    /// One track per enabled probe kind, with the configured hysteresis.
+    pub fn new(probes: &ProbesConfig, enabled: &[ProbeKind]) -> Self {
+        let tracks = enabled
+            .iter()
+            .map(|k| {
+                let t = probes.timing(*k);
+                (
+                    *k,
+                    ProbeTrack::new(t.critical, t.fail_after, t.recover_after),
+                )
+            })
+            .collect();
+        TargetHealth {
+            tracks,
+            lifecycle: Lifecycle::Running,
+            verdict: Verdict::Unknown,
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    pub fn tracks(&self) -> impl Iterator<Item = (ProbeKind, &ProbeTrack)> {
+        self.tracks.iter().map(|(k, t)| (*k, t))
+    }
+
+    pub fn track(&self, kind: ProbeKind) -> Option<&ProbeTrack> {
+        self.tracks.get(&kind)
+    }
+
+    /// Feeds one observation; returns the verdict change it caused, if any.
+    pub fn observe(&mut self, observation: Observation) -> Option<VerdictChange> {
+        let (at, evidence) = match observation {
+            Observation::Probe(outcome) => {
+                let track = self.tracks.get_mut(&outcome.kind)?;
+                track.record(&outcome);
+                if outcome.kind == ProbeKind::Ping && track.state == ProbeState::Up {
+                    // A missed FullyBooted (e.g. events lost across a reconnect) must not pin the
+                    // target as failed forever: a recovered AMI ping ends the shutdown too.
+                    self.lifecycle = Lifecycle::Running;
+                }
+                let note = if outcome.ok() {
+                    "probe succeeded"
+                } else {
+                    "probe failed"
+                };
+                let evidence = Evidence {
+                    probe: Some(outcome.kind),
+                    error: outcome.error().cloned(),
+                    latency: Some(outcome.latency),
+                    note: note.into(),
+                };
+                (outcome.at, evidence)
+            }
+            Observation::Shutdown { restart, at } => {
+                self.lifecycle = Lifecycle::ShuttingDown { restart };
+                let error = ProbeError::ShutDown { restart };
+                for (kind, track) in self.tracks.iter_mut().filter(|(k, _)| k.uses_ami()) {
+                    let outcome = ProbeOutcome {
+                        kind: *kind,
+                        at,
+                        latency: Duration::ZERO,
+                        result: Err(error.clone()),
+                    };
+                    track.force_down(&outcome);
+                }
+                let evidence = Evidence {
+                    probe: None,
+                    error: Some(error),
+                    latency: None,
+                    note: "AMI Shutdown event".into(),
+                };
+                (at, evidence)
+            }
+            Observation::FullyBooted { at } => {
+                self.lifecycle = Lifecycle::Running;
+                let evidence = Evidence {
+                    probe: None,
+                    error: None,
+                    latency: None,
+                    note: "AMI FullyBooted event: recovering".into(),
+                };
+                (at, evidence)
+            }
+        };
+        let next = self.compute();
+        if next == self.verdict {
+            return None;
+        }
+        let change = VerdictChange {
+            from: self.verdict,
+            to: next,
+            at,
+            evidence,
+        };
+        self.verdict = next;
+        Some(change)
+    }
+
+    fn compute(&self) -> Verdict {
+        if matches!(self.lifecycle, Lifecycle::ShuttingDown { .. }) {
+            return Verdict::Failed;
+        }
+        let critical = || self.tracks.values().filter(|t| t.critical);
+        if critical().any(|t| t.state == ProbeState::Down) {
+            return Verdict::Failed;
+        }
+        if critical().any(|t| t.state == ProbeState::Unknown) {
+            return Verdict::Unknown;
+        }
+        if self.tracks.values().any(|t| t.wobbling()) {
+            return Verdict::Degraded;
+        }
+        Verdict::Healthy
+    }
+}

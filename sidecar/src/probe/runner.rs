@@ -1,0 +1,262 @@
+//! The tokio driver of a [`Monitor`]: runs due probes on a backend, feeds answers and signals back, publishes status and verdict changes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::config::ProbesConfig;
+use crate::health::{ProbeState, VerdictChange};
+use crate::verdict::Verdict;
+
+use super::monitor::{Monitor, Output};
+use super::{ProbeError, ProbeKind, ProbeOutcome, RunId};
+
+/// A boxed probe run.
+pub type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), ProbeError>> + Send + 'static>>;
+
+/// Runs one probe of a kind against one target. Deadlines are the runner's business: a backend
+/// may simply never finish (the run is then judged timed out and its future dropped).
+pub trait ProbeBackend: Send + Sync + 'static {
+    fn run(&self, kind: ProbeKind) -> ProbeFuture;
+}
+
+/// Things a backend learns outside probe runs (from the AMI connection state and events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSignal {
+    AmiConnected,
+    AmiDisconnected(String),
+    Shutdown {
+        restart: bool,
+    },
+    FullyBooted,
+    /// A finding that counts as a probe outcome (e.g. an `Alarm` event counts for `spans`).
+    Finding {
+        kind: ProbeKind,
+        result: Result<(), ProbeError>,
+    },
+}
+
+/// The latest known state of one probe kind, for `astha status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeStatus {
+    pub kind: ProbeKind,
+    pub state: ProbeState,
+    pub critical: bool,
+    /// Result of the last run, if any.
+    pub ok: Option<bool>,
+    pub latency: Option<Duration>,
+    pub last_error: Option<ProbeError>,
+    pub consecutive_failures: u32,
+    pub runs: u64,
+    pub failures: u64,
+}
+
+/// Everything `astha status` shows about one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetStatus {
+    pub name: String,
+    pub verdict: Verdict,
+    pub since: Instant,
+    pub last_change: Option<VerdictChange>,
+    pub probes: Vec<ProbeStatus>,
+}
+
+/// Streamed to subscribers: every probe outcome and every verdict change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorEvent {
+    Outcome(ProbeOutcome),
+    Verdict(VerdictChange),
+}
+
+/// A running monitor of one target. Dropping it stops the monitor and its probe runs.
+#[derive(Debug)]
+pub struct MonitorHandle {
+    status: watch::Receiver<TargetStatus>,
+    events: broadcast::Sender<MonitorEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MonitorHandle {
+    /// Latest status, updated after every outcome.
+    pub fn status(&self) -> watch::Receiver<TargetStatus> {
+        self.status.clone()
+    }
+
+    /// Every outcome and verdict change from now on (lagging subscribers lose the oldest).
+    pub fn events(&self) -> broadcast::Receiver<MonitorEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.status.borrow().verdict
+    }
+}
+
+impl Drop for MonitorHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Starts monitoring one target: `enabled` probe kinds with `probes` settings, run on `backend`,
+/// with lifecycle `signals` (close the sender if there are none).
+pub fn spawn_monitor(
+    name: impl Into<String>,
+    probes: &ProbesConfig,
+    enabled: &[ProbeKind],
+    backend: Arc<dyn ProbeBackend>,
+    signals: mpsc::UnboundedReceiver<TargetSignal>,
+) -> MonitorHandle {
+    let name = name.into();
+    let start = now();
+    let monitor = Monitor::new(probes, enabled, start);
+    let initial = TargetStatus {
+        name: name.clone(),
+        verdict: Verdict::Unknown,
+        since: start,
+        last_change: None,
+        probes: enabled
+            .iter()
+            .map(|k| ProbeStatus {
+                kind: *k,
+                state: ProbeState::Unknown,
+                critical: probes.timing(*k).critical,
+                ok: None,
+                latency: None,
+                last_error: None,
+                consecutive_failures: 0,
+                runs: 0,
+                failures: 0,
+            })
+            .collect(),
+    };
+    let (status_tx, status_rx) = watch::channel(initial);
+    let (events_tx, _) = broadcast::channel(1024);
+    let task = tokio::spawn(drive(
+        monitor,
+        backend,
+        signals,
+        status_tx,
+        events_tx.clone(),
+    ));
+    MonitorHandle {
+        status: status_rx,
+        events: events_tx,
+        task,
+    }
+}
+
+async fn drive(
+    mut monitor: Monitor,
+    backend: Arc<dyn ProbeBackend>,
+    mut signals: mpsc::UnboundedReceiver<TargetSignal>,
+    status: watch::Sender<TargetStatus>,
+    events: broadcast::Sender<MonitorEvent>,
+) {
+    let mut runs: JoinSet<(RunId, Result<(), ProbeError>, Instant)> = JoinSet::new();
+    let mut signals_open = true;
+    loop {
+        monitor.poll(now());
+        while let Some(output) = monitor.pop_output() {
+            match output {
+                Output::Start(start) => {
+                    let run = backend.run(start.kind);
+                    let deadline = tokio::time::Instant::from_std(start.deadline);
+                    runs.spawn(async move {
+                        // Past the deadline the monitor has already judged the run: drop it.
+                        let result = tokio::time::timeout_at(deadline, run)
+                            .await
+                            .unwrap_or(Err(ProbeError::Timeout(start.deadline - start.started)));
+                        (start.id, result, now())
+                    });
+                }
+                Output::Outcome(outcome) => {
+                    status.send_modify(|s| apply_outcome(s, &outcome, &monitor));
+                    let _ = events.send(MonitorEvent::Outcome(outcome));
+                }
+                Output::Verdict(change) => {
+                    log_change(&status.borrow().name, &change);
+                    status.send_modify(|s| {
+                        s.verdict = change.to;
+                        s.since = change.at;
+                        s.last_change = Some(change.clone());
+                    });
+                    let _ = events.send(MonitorEvent::Verdict(change));
+                }
+            }
+        }
+        let wake = monitor.next_wakeup().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            Some(done) = runs.join_next(), if !runs.is_empty() => {
+                if let Ok((id, result, at)) = done {
+                    monitor.complete(id, result, at);
+                }
+            }
+            signal = signals.recv(), if signals_open => match signal {
+                Some(signal) => apply_signal(&mut monitor, signal),
+                None => signals_open = false,
+            },
+            _ = sleep_until(wake) => {}
+        }
+    }
+}
+
+async fn sleep_until(wake: Option<tokio::time::Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn apply_signal(monitor: &mut Monitor, signal: TargetSignal) {
+    let at = now();
+    match signal {
+        TargetSignal::AmiConnected => monitor.ami_connected(at),
+        TargetSignal::AmiDisconnected(reason) => monitor.ami_disconnected(&reason, at),
+        TargetSignal::Shutdown { restart } => monitor.shutdown(restart, at),
+        TargetSignal::FullyBooted => monitor.fully_booted(at),
+        TargetSignal::Finding { kind, result } => monitor.external_outcome(ProbeOutcome {
+            kind,
+            at,
+            latency: Duration::ZERO,
+            result,
+        }),
+    }
+}
+
+fn apply_outcome(status: &mut TargetStatus, outcome: &ProbeOutcome, monitor: &Monitor) {
+    let track = monitor.health().track(outcome.kind);
+    if let Some(p) = status.probes.iter_mut().find(|p| p.kind == outcome.kind) {
+        p.ok = Some(outcome.ok());
+        p.latency = Some(outcome.latency);
+        p.runs += 1;
+        if let Some(e) = outcome.error() {
+            p.failures += 1;
+            p.last_error = Some(e.clone());
+        }
+        if let Some(t) = track {
+            p.state = t.state;
+            p.consecutive_failures = t.consecutive_fail;
+        }
+    }
+}
+
+/// Each verdict change is logged once, with the evidence that caused it.
+fn log_change(name: &str, change: &VerdictChange) {
+    match change.to {
+        Verdict::Failed => {
+            tracing::warn!(target = name, from = %change.from, to = %change.to, evidence = %change.evidence, "verdict changed")
+        }
+        _ => {
+            tracing::info!(target = name, from = %change.from, to = %change.to, evidence = %change.evidence, "verdict changed")
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Sans-IO probe scheduler: given the time, which probes are due, which are overdue; matches completions to runs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::{ProbeError, ProbeKind, ProbeOutcome};
+
+/// Identifies one probe run, so that a late answer to an abandoned run is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub u64);
+
+/// A probe run the driver must start now and answer (via `complete`) before `deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartProbe {
+    pub kind: ProbeKind,
+    pub id: RunId,
+    pub started: Instant,
+    pub deadline: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    interval: Duration,
+    timeout: Duration,
+    next_due: Instant,
+    in_flight: Option<(RunId, Instant)>,
+}
+
+/// The cadence of every enabled probe of one target.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    slots: BTreeMap<ProbeKind, Slot>,
+    next_id: u64,
+}
+
+impl Schedule {
+    /// Every probe is due at `now` (a fresh monitor wants a verdict quickly).
+    pub fn new(
+        probes: impl IntoIterator<Item = (ProbeKind, Duration, Duration)>,
+        now: Instant,
+    ) -> Self {
+        let slots = probes
+            .into_iter()
+            .map(|(kind, interval, timeout)| {
+                (
+                    kind,
+                    Slot {
+                        interval,
+                        timeout,
+                        next_due: now,
+                        in_flight: None,
+                    },
+                )
+            })
+            .collect();
+        Schedule { slots, next_id: 0 }
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = ProbeKind> + '_ {
+        self.slots.keys().copied()
+    }
+
+    /// Runs that passed their deadline become timed-out outcomes; due probes are started.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        timed_out: &mut Vec<ProbeOutcome>,
+        start: &mut Vec<StartProbe>,
+    ) {
+        for (kind, slot) in &mut self.slots {
+            if let Some((_, started)) = slot.in_flight {
+                if now >= started + slot.timeout {
+                    slot.in_flight = None;
+                    timed_out.push(ProbeOutcome {
+                        kind: *kind,
+                        at: now,
+                        latency: slot.timeout,
+                        result: Err(ProbeError::Timeout(slot.timeout)),
+                    });
+                }
+            }
+            if slot.in_flight.is_none() && now >= slot.next_due {
+                let id = RunId(self.next_id);
+                self.next_id += 1;
+                slot.in_flight = Some((id, now));
+                // Fixed rate from the due time, so the cadence does not drift with poll jitter;
+                // after a stall, resume one interval from now instead of bursting to catch up.
+                slot.next_due += slot.interval;
+                if slot.next_due <= now {
+                    slot.next_due = now + slot.interval;
+                }
+                start.push(StartProbe {
+                    kind: *kind,
+                    id,
+                    started: now,
+                    deadline: now + slot.timeout,
+                });
+            }
+        }
+    }
+
+    /// Matches an answer to its run. `None` for unknown or abandoned (timed-out) runs.
+    pub fn complete(
+        &mut self,
+        id: RunId,
+        result: Result<(), ProbeError>,
+        now: Instant,
+    ) -> Option<ProbeOutcome> {
+        let (kind, slot) = self
+            .slots
+            .iter_mut()
+            .find(|(_, s)| s.in_flight.map(|(i, _)| i) == Some(id))?;
+        let (_, started) = slot.in_flight.take()?;
+        Some(ProbeOutcome {
+            kind: *kind,
+            at: now,
+            latency: now.saturating_duration_since(started),
+            result,
+        })
+    }
+
+    /// Fails every in-flight run of the given kinds now (e.g. the AMI connection just dropped).
+    pub fn abort_where(
+        &mut self,
+        matches: impl Fn(ProbeKind) -> bool,
+        error: &ProbeError,
+        now: Instant,
+    ) -> Vec<ProbeOutcome> {
+        let mut out = Vec::new();
+        for (kind, slot) in self.slots.iter_mut().filter(|(k, _)| matches(**k)) {
+            if let Some((_, started)) = slot.in_flight.take() {
+                out.push(ProbeOutcome {
+                    kind: *kind,
+                    at: now,
+                    latency: now.saturating_duration_since(started),
+                    result: Err(error.clone()),
+                });
+            }
+        }
+        out
+    }
+
+    /// Makes a probe due now (unless one run is already in flight).
+    pub fn kick(&mut self, kind: ProbeKind, now: Instant) {
+        if let Some(slot) = self.slots.get_mut(&kind) {
+            slot.next_due = slot.next_due.min(now);
+        }
+    }
+
+    /// When `poll` next has something to do.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.slots
+            .values()
+            .map(|s| match s.in_flight {
+                // A run in flight blocks the next one, so only its deadline matters.
+                Some((_, started)) => started + s.timeout,
+                None => s.next_due,
+            })
+            .min()
+    }
+
+    pub fn in_flight(&self, kind: ProbeKind) -> bool {
+        self.slots.get(&kind).is_some_and(|s| s.in_flight.is_some())
+    }
+}

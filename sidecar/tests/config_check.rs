@@ -1,0 +1,283 @@
+//! Configuration loading: the example file is valid, every problem is reported with key and line, secrets stay hidden.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use astha::config::{self, Config, CoreMethod, Problem, SecretResolver, Severity, TargetRole};
+use astha::node::Side;
+use astha::probe::ProbeKind;
+
+/// Files and environment served from memory.
+struct FakeSecrets {
+    files: HashMap<String, String>,
+    env: HashMap<String, String>,
+}
+
+impl FakeSecrets {
+    fn new() -> Self {
+        FakeSecrets {
+            files: HashMap::new(),
+            env: HashMap::new(),
+        }
+    }
+    fn file(mut self, path: &str, content: &str) -> Self {
+        self.files.insert(path.into(), content.into());
+        self
+    }
+    fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+}
+
+impl SecretResolver for FakeSecrets {
+    fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        self.files
+            .get(&path.to_string_lossy().to_string())
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+}
+
+fn example_secrets() -> FakeSecrets {
+    FakeSecrets::new()
+        .file("/etc/astha/ami-a.secret", "s3cret-a\n")
+        .file("/etc/astha/ami-b.secret", "s3cret-b\n")
+        .file("/etc/astha/ari-a.secret", "ari-a")
+        .file("/etc/astha/ari-b.secret", "ari-b")
+}
+
+fn example_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/astha.example.toml");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+fn parse(text: &str, secrets: &FakeSecrets) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
+    config::parse_with(text, Path::new("/etc/astha"), secrets)
+}
+
+fn find<'a>(problems: &'a [Problem], key: &str) -> &'a Problem {
+    problems.iter().find(|p| p.key == key).unwrap_or_else(|| {
+        panic!(
+            "no problem reported for `{key}`; got:\n{}",
+            render(problems)
+        )
+    })
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn example_file_is_valid_and_matches_defaults() {
+    let (config, warnings) =
+        parse(&example_text(), &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert!(
+        warnings.is_empty(),
+        "unexpected warnings:\n{}",
+        render(&warnings)
+    );
+    assert_eq!(config.node.side, Side::A);
+    assert_eq!(config.node.name, "pbx-a");
+    assert_eq!(config.peer.name, "pbx-b");
+    assert_eq!(
+        config.target(TargetRole::Local).ami.address.to_string(),
+        "192.0.2.10:5038"
+    );
+    assert_eq!(
+        config.target(TargetRole::Peer).ami.address.to_string(),
+        "192.0.2.11:5038"
+    );
+    assert_eq!(
+        config.asterisk_b.ami.secret.expose(),
+        "s3cret-b",
+        "trailing newline stripped"
+    );
+    assert_eq!(
+        config.asterisk_a.ari.as_ref().map(|a| a.url.address.port),
+        Some(8088)
+    );
+    // The example documents the defaults: parsing it must give exactly the built-in defaults.
+    assert_eq!(config.probes, config::ProbesConfig::default());
+    assert_eq!(
+        config.probes.timing(ProbeKind::Ping).timeout,
+        Duration::from_millis(500)
+    );
+    assert_eq!(config.probes.core_method, CoreMethod::CoreStatus);
+    assert_eq!(config.probes.sip_accepted, vec![200]);
+    assert!(config.probes.ami_actions_per_second() <= 2.0);
+}
+
+#[test]
+fn minimal_file_uses_defaults_and_env_secrets() {
+    let text = r#"
+[node]
+side = "b"
+[asterisk.a.ami]
+address = "127.0.0.2"
+username = "u"
+secret_env = "AMI_A"
+[asterisk.b.ami]
+address = "[::1]:5039"
+username = "u"
+secret_file = "b.secret"
+"#;
+    let secrets = FakeSecrets::new()
+        .env("AMI_A", "from-env")
+        .file("/etc/astha/b.secret", "from-file");
+    let (config, _) = parse(text, &secrets).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert_eq!(config.node.name, "astha-b");
+    assert_eq!(config.peer.name, "astha-a");
+    assert_eq!(config.target(TargetRole::Local).side, Side::B);
+    assert_eq!(config.asterisk_a.ami.address.port, 5038, "default AMI port");
+    assert_eq!(config.asterisk_a.ami.secret.expose(), "from-env");
+    assert_eq!(
+        config.asterisk_b.ami.secret.expose(),
+        "from-file",
+        "relative to the config directory"
+    );
+    assert!(config.asterisk_a.sip.is_none() && config.asterisk_a.ari.is_none());
+}
+
+#[test]
+fn every_problem_is_reported_with_key_and_line() {
+    let text = r#"[node]
+side = "c"
+colour = "blue"
+
+[asterisk.a.ami]
+address = "pbx:99999"
+username = "u"
+secret = "inline!"
+secret_file = "/missing"
+
+[asterisk.b.ami]
+username = 42
+secret_env = "NOT_SET"
+
+[asterisk.b.sip]
+address = "pbx-b"
+
+[probes.ping]
+interval_ms = 1000
+timeout_ms = 1500
+
+[probes.call]
+interval_ms = "ten"
+
+[probes.sip]
+accepted = [200, 408]
+
+[probes.core]
+method = "telepathy"
+"#;
+    let problems = parse(text, &FakeSecrets::new())
+        .err()
+        .unwrap_or_else(|| panic!("config with errors was accepted"));
+    let expect = [
+        ("node.side", 2, Severity::Error),
+        ("node.colour", 3, Severity::Error),
+        ("asterisk.a.ami.address", 6, Severity::Error),
+        ("asterisk.a.ami.secret", 8, Severity::Error),
+        ("asterisk.a.ami.secret_file", 9, Severity::Error),
+        ("asterisk.b.ami.address", 11, Severity::Error),
+        ("asterisk.b.ami.username", 12, Severity::Error),
+        ("asterisk.b.ami.secret_env", 13, Severity::Error),
+        ("probes.ping.timeout_ms", 20, Severity::Error),
+        ("probes.call.interval_ms", 23, Severity::Error),
+        ("probes.sip.accepted", 26, Severity::Warning),
+        ("probes.core.method", 29, Severity::Error),
+    ];
+    for (key, line, severity) in expect {
+        let p = find(&problems, key);
+        assert_eq!((p.line, p.severity), (line, severity), "{key}: {p}");
+    }
+    // The missing secret file is named; the inline secret's value is not echoed.
+    assert!(find(&problems, "asterisk.a.ami.secret_file")
+        .message
+        .contains("/missing"));
+    assert!(
+        !render(&problems).contains("inline!"),
+        "{}",
+        render(&problems)
+    );
+    // The SIP section without a port is fine (default 5060): no problem for it.
+    assert!(problems.iter().all(|p| p.key != "asterisk.b.sip.address"));
+}
+
+#[test]
+fn syntax_errors_and_missing_sections_are_reported_together() {
+    let text = "[node]\nside = \"a\"\nbroken = \n[probes.ping]\nfail_after = 0\n";
+    let problems = parse(text, &FakeSecrets::new())
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.line == 3 && p.message.starts_with("TOML syntax")),
+        "{}",
+        render(&problems)
+    );
+    find(&problems, "asterisk.a");
+    find(&problems, "asterisk.b");
+    assert_eq!(find(&problems, "probes.ping.fail_after").line, 5);
+}
+
+#[test]
+fn load_budget_warnings() {
+    let mut text = example_text();
+    text = text.replace(
+        "[probes.core]\n",
+        "[probes.core]\ninterval_ms = 400\ntimeout_ms = 300\n",
+    );
+    let text = text.replacen(
+        "method = \"core-status\"\ninterval_ms = 2000\ntimeout_ms = 1000\n",
+        "method = \"core-status\"\n",
+        1,
+    );
+    let text = text.replace(
+        "context = \"ha-probe\"\nexten = \"probe\"\ninterval_ms = 10000",
+        "context = \"ha-probe\"\nexten = \"probe\"\ninterval_ms = 6000",
+    );
+    let (_, warnings) =
+        parse(&text, &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("AMI actions per second")),
+        "{}",
+        render(&warnings)
+    );
+    assert!(
+        warnings.iter().any(|w| w.key == "probes.call.interval_ms"),
+        "{}",
+        render(&warnings)
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let (config, _) =
+        parse(&example_text(), &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    let debug = format!("{config:?} {config:#?}");
+    for secret in ["s3cret-a", "s3cret-b", "ari-a\"", "ari-b\""] {
+        assert!(
+            !debug.contains(secret),
+            "secret {secret} leaked in Debug output"
+        );
+    }
+    assert!(debug.contains("<redacted>"));
+    assert!(
+        debug.contains("/etc/astha/ami-a.secret"),
+        "the source is fine to show"
+    );
+}
