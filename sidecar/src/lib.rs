@@ -1,5 +1,6 @@
 //! astha: the sidecar library behind the `astha` binary (probes, peer link, decision core, actuators, control API).
 
+pub mod actuate;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -1,1 +1,3 @@
 //! astha-tests: tools for end-to-end tests (Asterisk emulator, relay simulators, namespace harness).
+
+pub mod relay_sim;

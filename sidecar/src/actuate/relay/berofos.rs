@@ -1,0 +1,240 @@
+//! The beroNet berofos failover switch, driven through its HTTP CGI interface.
+//!
+//! Parameters as the berofos tools (`bnfos`) name them and as the device's web interface
+//! takes them: a setting is `GET /?cmd=<group>&<key>=<value>`, and `/config.txt` lists the
+//! state as `<group>_<key>=<value>` lines. The groups used here:
+//!
+//! | bnfos name | group | key | meaning |
+//! |---|---|---|---|
+//! | `mode` | 4 | `mode` | relay position: 1 = A--B (and C--D), 0 = A--D |
+//! | `scenario`, `modedef` | 1 | `sz`, `rm` (with `p0`, `p1`) | scenario; position after power-up |
+//! | `wdog` | 6 | `wen` | watchdog enable; re-arming it restarts the watchdog timer (kick) |
+//! | `wdogitime` | 2 | `wintv` (with `wen`, `as`, `men`) | watchdog interval in seconds |
+//!
+//! Group 1 and group 2 settings are written as a whole group (the device resets the keys a
+//! request leaves out), so the driver reads `/config.txt` first and sends every key of the
+//! group back with only the intended change.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::http;
+use super::{Relay, RelayCapabilities, RelayError};
+use crate::actuate::config::BerofosConfig;
+use crate::node::Side;
+
+#[derive(Debug)]
+pub struct BerofosRelay {
+    cfg: BerofosConfig,
+    timeout: Duration,
+    /// Whether the watchdog interval and scenario were pushed to the device already.
+    configured: bool,
+}
+
+impl BerofosRelay {
+    pub fn new(cfg: BerofosConfig) -> Result<Self, RelayError> {
+        if cfg.side_a_mode > 1 {
+            return Err(RelayError::Config(format!(
+                "berofos: side_a_mode must be 0 or 1, not {}",
+                cfg.side_a_mode
+            )));
+        }
+        if cfg.scenario.is_some_and(|s| s > 1) {
+            return Err(RelayError::Config(
+                "berofos: scenario must be 0 (fallback) or 1 (bypass)".into(),
+            ));
+        }
+        let timeout = Duration::from_millis(cfg.timeout_ms);
+        Ok(BerofosRelay {
+            cfg,
+            timeout,
+            configured: false,
+        })
+    }
+
+    fn get(&self, path: &str) -> Result<String, RelayError> {
+        let auth = match (&self.cfg.username, &self.cfg.password) {
+            (Some(u), Some(p)) => Some((u.as_str(), p.as_str())),
+            (Some(u), None) => Some((u.as_str(), "")),
+            _ => None,
+        };
+        let response = http::get(&self.cfg.host, self.cfg.port, path, auth, self.timeout).map_err(
+            |detail| RelayError::Http {
+                request: path.to_owned(),
+                detail,
+            },
+        )?;
+        match response.status {
+            200 => Ok(response.body),
+            401 => Err(RelayError::Http {
+                request: path.to_owned(),
+                detail: "401 unauthorized: check username/password".into(),
+            }),
+            other => Err(RelayError::Http {
+                request: path.to_owned(),
+                detail: format!("HTTP status {other}"),
+            }),
+        }
+    }
+
+    /// The device state from `/config.txt`, keyed `"<group>_<key>"`.
+    fn config(&self) -> Result<BTreeMap<String, String>, RelayError> {
+        let body = self.get("/config.txt")?;
+        let state: BTreeMap<String, String> = body
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        if state.is_empty() {
+            return Err(RelayError::UnexpectedReply {
+                command: "GET /config.txt".into(),
+                reply: body.chars().take(80).collect(),
+            });
+        }
+        Ok(state)
+    }
+
+    fn mode_for(&self, side: Side) -> u8 {
+        match side {
+            Side::A => self.cfg.side_a_mode,
+            Side::B => 1 - self.cfg.side_a_mode,
+        }
+    }
+
+    /// Write a whole settings group, taking the keys not being changed from `state`.
+    fn write_group(
+        &self,
+        state: &BTreeMap<String, String>,
+        group: u8,
+        keys: &[&str],
+        changes: &[(&str, String)],
+    ) -> Result<(), RelayError> {
+        let mut query = format!("/?cmd={group}");
+        for key in keys {
+            let value = changes
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| state.get(&format!("{group}_{key}")).cloned())
+                .ok_or_else(|| RelayError::UnexpectedReply {
+                    command: "GET /config.txt".into(),
+                    reply: format!("no value for {group}_{key}"),
+                })?;
+            query.push_str(&format!("&{key}={}", value_token(&value)));
+        }
+        self.get(&query).map(|_| ())
+    }
+
+    /// Push scenario and watchdog interval once, when configured.
+    fn ensure_configured(&mut self) -> Result<(), RelayError> {
+        if self.configured
+            || (self.cfg.scenario.is_none() && self.cfg.watchdog_interval_s.is_none())
+        {
+            self.configured = true;
+            return Ok(());
+        }
+        let state = self.config()?;
+        if let Some(scenario) = self.cfg.scenario {
+            if state.get("1_sz").map(String::as_str) != Some(&scenario.to_string()) {
+                self.write_group(
+                    &state,
+                    1,
+                    &["sz", "rm", "p0", "p1"],
+                    &[("sz", scenario.to_string())],
+                )?;
+            }
+        }
+        if let Some(interval) = self.cfg.watchdog_interval_s {
+            self.write_group(
+                &state,
+                2,
+                &["wen", "wintv", "as", "men"],
+                &[("wen", "1".into()), ("wintv", interval.to_string())],
+            )?;
+        }
+        self.configured = true;
+        Ok(())
+    }
+}
+
+/// `config.txt` shows booleans as `checked`/empty in some firmware versions.
+fn value_token(v: &str) -> &str {
+    match v {
+        "checked" | "on" => "1",
+        "" | "off" => "0",
+        other => other,
+    }
+}
+
+impl Relay for BerofosRelay {
+    fn describe(&self) -> String {
+        format!("berofos at {}:{}", self.cfg.host, self.cfg.port)
+    }
+
+    fn capabilities(&self) -> RelayCapabilities {
+        RelayCapabilities {
+            read_back: true,
+            watchdog: self.cfg.watchdog_interval_s.is_some(),
+        }
+    }
+
+    fn select(&mut self, side: Side) -> Result<(), RelayError> {
+        self.ensure_configured()?;
+        let mode = self.mode_for(side);
+        self.get(&format!("/?cmd=4&mode={mode}"))?;
+        if self.cfg.set_default_mode {
+            let state = self.config()?;
+            self.write_group(
+                &state,
+                1,
+                &["sz", "rm", "p0", "p1"],
+                &[("rm", mode.to_string())],
+            )?;
+        }
+        let got = self.read_side()?;
+        if got != Some(side) {
+            return Err(RelayError::VerifyFailed { wanted: side, got });
+        }
+        Ok(())
+    }
+
+    fn read_side(&mut self) -> Result<Option<Side>, RelayError> {
+        let state = self.config()?;
+        match state.get("4_mode").map(|v| value_token(v)) {
+            Some("0") => Ok(Some(if self.cfg.side_a_mode == 0 {
+                Side::A
+            } else {
+                Side::B
+            })),
+            Some("1") => Ok(Some(if self.cfg.side_a_mode == 1 {
+                Side::A
+            } else {
+                Side::B
+            })),
+            other => Err(RelayError::UnexpectedReply {
+                command: "GET /config.txt".into(),
+                reply: format!("4_mode = {other:?}"),
+            }),
+        }
+    }
+
+    fn kick_watchdog(&mut self) -> Result<(), RelayError> {
+        if self.cfg.watchdog_interval_s.is_none() {
+            return Ok(());
+        }
+        self.ensure_configured()?;
+        self.get("/?cmd=6&wen=1").map(|_| ())
+    }
+
+    fn identify(&mut self) -> Result<String, RelayError> {
+        let state = self.config()?;
+        Ok(format!(
+            "berofos at {}:{} ({} settings)",
+            self.cfg.host,
+            self.cfg.port,
+            state.len()
+        ))
+    }
+}
