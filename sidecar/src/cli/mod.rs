@@ -1,1 +1,72 @@
-//! The `astha` command line (clap derive): one module per subcommand.
+//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run`].
+//!
+//! Adding a subcommand: a module with an `Args` struct and an `async fn run(args, out) -> Exit`,
+//! a variant in [`Command`], and one arm in [`run`].
+
+pub mod check_config;
+pub mod probe;
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+/// Process exit codes, shared by every subcommand (Nagios-compatible for `probe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Healthy / valid.
+    Ok = 0,
+    Degraded = 1,
+    Failed = 2,
+    /// Usage or configuration error (or verdict unknown).
+    Usage = 3,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// astha: Asterisk high-availability sidecar.
+#[derive(Debug, Parser)]
+#[command(name = "astha", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log level for messages on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe one Asterisk once (every configured probe, including a test call) and print the verdict.
+    Probe(probe::ProbeArgs),
+    /// Validate the configuration file and report every problem with its key and line.
+    CheckConfig(check_config::CheckConfigArgs),
+}
+
+/// Parses arguments; `Err` carries clap's message and the exit code to use (0 for --help/--version).
+pub fn parse<I, T>(args: I) -> Result<Cli, (String, Exit)>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map_err(|e| {
+        let exit = match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                Exit::Ok
+            }
+            _ => Exit::Usage,
+        };
+        (e.render().to_string(), exit)
+    })
+}
+
+/// Runs a parsed command, writing its report to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
+    match cli.command {
+        Command::Probe(args) => probe::run(args, out).await,
+        Command::CheckConfig(args) => check_config::run(args, out),
+    }
+}

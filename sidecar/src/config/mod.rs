@@ -85,17 +85,17 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {} problem(s):\n{}", problems.iter().filter(|p| p.severity == Severity::Error).count(), render(problems))]
+    #[error("{path}: {} error(s):\n{}", problems.iter().filter(|p| p.severity == Severity::Error).count(), render(path, problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
     },
 }
 
-fn render(problems: &[Problem]) -> String {
+fn render(path: &Path, problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("  {p}"))
+        .map(|p| format!("  {}:{p}", path.display()))
         .collect::<Vec<_>>()
         .join("\n")
 }

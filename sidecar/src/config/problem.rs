@@ -48,7 +48,7 @@ impl fmt::Display for Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "line {}:{}: {level}: ", self.line, self.column)?;
+        write!(f, "{}:{}: {level}: ", self.line, self.column)?;
         if !self.key.is_empty() {
             write!(f, "{}: ", self.key)?;
         }

@@ -3,11 +3,13 @@
 pub mod ari;
 mod kind;
 pub mod monitor;
+pub mod oneshot;
 mod outcome;
 pub mod runner;
 pub mod schedule;
 pub mod sim;
 pub mod sip;
+pub mod target;
 mod unique;
 
 pub use kind::ProbeKind;

@@ -1,0 +1,158 @@
+//! `astha probe`: a one-shot check of one Asterisk without the daemon, for admins and monitoring systems.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::{
+    self, AmiEndpoint, AriEndpoint, AsteriskTarget, Config, HostPort, HttpUrl, ProbesConfig,
+    SecretSource, SipEndpoint, TargetRole,
+};
+use crate::node::Side;
+use crate::probe::oneshot::run_once;
+use crate::probe::target::TargetProbes;
+use crate::verdict::Verdict;
+
+use super::Exit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetArg {
+    /// The Asterisk on this node.
+    Local,
+    /// The Asterisk on the peer node.
+    Peer,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Configuration file (used unless --ami is given).
+    #[arg(long, short, conflicts_with = "ami")]
+    pub config: Option<PathBuf>,
+    /// Which Asterisk of the configuration to probe.
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "ami")]
+    pub target: TargetArg,
+    /// Probe this AMI directly (HOST:PORT) instead of a configured target.
+    #[arg(long, requires_all = ["username", "secret_file"])]
+    pub ami: Option<String>,
+    /// AMI user name (with --ami).
+    #[arg(long, requires = "ami")]
+    pub username: Option<String>,
+    /// File holding the AMI secret (with --ami).
+    #[arg(long, requires = "ami")]
+    pub secret_file: Option<PathBuf>,
+    /// Also send SIP OPTIONS to HOST:PORT (with --ami).
+    #[arg(long, requires = "ami")]
+    pub sip: Option<String>,
+    /// Also ping ARI at this base URL, e.g. http://127.0.0.1:8088 (with --ami; same credentials as AMI
+    /// unless --ari-username/--ari-secret-file are given).
+    #[arg(long, requires = "ami")]
+    pub ari: Option<String>,
+    /// ARI user name (default: the AMI user name).
+    #[arg(long, requires = "ari")]
+    pub ari_username: Option<String>,
+    /// File holding the ARI password (default: the AMI secret file).
+    #[arg(long, requires = "ari")]
+    pub ari_secret_file: Option<PathBuf>,
+    /// Skip the test call.
+    #[arg(long)]
+    pub no_call: bool,
+    /// Print JSON: {"verdict": ..., "probes": [{"kind", "ok", "latency_ms", "error"}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: ProbeArgs, out: &mut dyn Write) -> Exit {
+    let (target, mut probes) = match resolve_target(&args) {
+        Ok(t) => t,
+        Err(message) => {
+            let _ = writeln!(out, "astha probe: {message}");
+            return Exit::Usage;
+        }
+    };
+    if args.no_call {
+        if let Some(call) = probes.timing.get_mut(&crate::probe::ProbeKind::Call) {
+            call.enabled = false;
+        }
+    }
+    let backend = TargetProbes::new(&target, &probes);
+    let report = run_once(&backend, &probes, backend.enabled()).await;
+    let _ = if args.json {
+        writeln!(out, "{}", report.json())
+    } else {
+        write!(out, "{}", report.table())
+    };
+    match report.verdict_value {
+        Verdict::Healthy => Exit::Ok,
+        Verdict::Degraded => Exit::Degraded,
+        Verdict::Failed => Exit::Failed,
+        Verdict::Unknown => Exit::Usage,
+    }
+}
+
+/// The target and probe settings, from the configuration file or from the command line.
+fn resolve_target(args: &ProbeArgs) -> Result<(AsteriskTarget, ProbesConfig), String> {
+    let Some(ami) = &args.ami else {
+        let path = args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+        let (config, _warnings): (Config, _) = Config::load(&path).map_err(|e| e.to_string())?;
+        let role = match args.target {
+            TargetArg::Local => TargetRole::Local,
+            TargetArg::Peer => TargetRole::Peer,
+        };
+        return Ok((config.target(role).clone(), config.probes));
+    };
+    let address = HostPort::parse(ami, Some(5038)).map_err(|e| format!("--ami: {e}"))?;
+    let username = args
+        .username
+        .clone()
+        .ok_or("--username is required with --ami")?;
+    let secret_path = args
+        .secret_file
+        .clone()
+        .ok_or("--secret-file is required with --ami")?;
+    let secret =
+        config::secret_from_file(&secret_path).map_err(|e| format!("--secret-file: {e}"))?;
+    let sip = match &args.sip {
+        Some(s) => Some(SipEndpoint {
+            address: HostPort::parse(s, Some(5060)).map_err(|e| format!("--sip: {e}"))?,
+            user: None,
+        }),
+        None => None,
+    };
+    let ari = match &args.ari {
+        Some(url) => {
+            let url = HttpUrl::parse(url).map_err(|e| format!("--ari: {e}"))?;
+            let (secret, secret_source) = match &args.ari_secret_file {
+                Some(p) => (
+                    config::secret_from_file(p).map_err(|e| format!("--ari-secret-file: {e}"))?,
+                    SecretSource::File(p.clone()),
+                ),
+                None => (secret.clone(), SecretSource::File(secret_path.clone())),
+            };
+            let username = args
+                .ari_username
+                .clone()
+                .unwrap_or_else(|| username.clone());
+            Some(AriEndpoint {
+                url,
+                username,
+                secret,
+                secret_source,
+            })
+        }
+        None => None,
+    };
+    let target = AsteriskTarget {
+        side: Side::A,
+        ami: AmiEndpoint {
+            address,
+            username,
+            secret,
+            secret_source: SecretSource::File(secret_path),
+        },
+        sip,
+        ari,
+    };
+    Ok((target, ProbesConfig::default()))
+}

@@ -1,0 +1,127 @@
+//! One-shot probing (`astha probe`): run each enabled probe once, each within its timeout, and judge the target.
+
+use std::time::Instant;
+
+use crate::config::ProbesConfig;
+use crate::health::TargetHealth;
+use crate::verdict::Verdict;
+
+use super::runner::ProbeBackend;
+use super::{ProbeError, ProbeKind, ProbeOutcome};
+
+/// The result of one probe in a one-shot check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeLine {
+    pub kind: String,
+    pub ok: bool,
+    pub latency_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// A one-shot verdict with the result of every probe.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OneShotReport {
+    pub verdict: String,
+    pub probes: Vec<ProbeLine>,
+    #[serde(skip)]
+    pub verdict_value: Verdict,
+}
+
+/// Runs `kinds` once on `backend`. AMI probes run one after the other (the call probe last,
+/// since it is the slowest); the others run alongside them.
+pub async fn run_once(
+    backend: &dyn ProbeBackend,
+    probes: &ProbesConfig,
+    kinds: &[ProbeKind],
+) -> OneShotReport {
+    let timed = |kind: ProbeKind| {
+        let timeout = probes.timing(kind).timeout;
+        let run = backend.run(kind);
+        async move {
+            let started = Instant::now();
+            let result = tokio::time::timeout(timeout, run)
+                .await
+                .unwrap_or(Err(ProbeError::Timeout(timeout)));
+            ProbeOutcome {
+                kind,
+                at: Instant::now(),
+                latency: started.elapsed(),
+                result,
+            }
+        }
+    };
+    let ami: Vec<ProbeKind> = kinds.iter().copied().filter(|k| k.uses_ami()).collect();
+    let other: Vec<ProbeKind> = kinds.iter().copied().filter(|k| !k.uses_ami()).collect();
+    let ami_sequence = async {
+        let mut out = Vec::new();
+        for kind in ami {
+            out.push(timed(kind).await);
+        }
+        out
+    };
+    let others = futures_util::future::join_all(other.into_iter().map(timed));
+    let (mut outcomes, rest) = tokio::join!(ami_sequence, others);
+    outcomes.extend(rest);
+    outcomes.sort_by_key(|o| o.kind);
+    judge(probes, kinds, &outcomes)
+}
+
+/// A single sample decides: any critical failure is `failed`, any other failure `degraded`.
+pub fn judge(
+    probes: &ProbesConfig,
+    kinds: &[ProbeKind],
+    outcomes: &[ProbeOutcome],
+) -> OneShotReport {
+    let mut single_sample = probes.clone();
+    for timing in single_sample.timing.values_mut() {
+        timing.fail_after = 1;
+    }
+    let mut health = TargetHealth::new(&single_sample, kinds);
+    for outcome in outcomes {
+        health.observe(crate::health::Observation::Probe(outcome.clone()));
+    }
+    let verdict = health.verdict();
+    OneShotReport {
+        verdict: verdict.as_str().to_string(),
+        verdict_value: verdict,
+        probes: outcomes
+            .iter()
+            .map(|o| ProbeLine {
+                kind: o.kind.as_str().to_string(),
+                ok: o.ok(),
+                latency_ms: Some(u64::try_from(o.latency.as_millis()).unwrap_or(u64::MAX)),
+                error: o.error().map(|e| e.to_string()),
+            })
+            .collect(),
+    }
+}
+
+impl OneShotReport {
+    /// A fixed-width table for people.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<6} {:<4} {:>10}  {}\n",
+            "probe", "ok", "latency", "error"
+        );
+        for p in &self.probes {
+            let latency = p
+                .latency_ms
+                .map(|l| format!("{l} ms"))
+                .unwrap_or_else(|| "-".into());
+            out.push_str(&format!(
+                "{:<6} {:<4} {:>10}  {}\n",
+                p.kind,
+                if p.ok { "yes" } else { "NO" },
+                latency,
+                p.error.as_deref().unwrap_or("")
+            ));
+        }
+        out.push_str(&format!("verdict: {}\n", self.verdict));
+        out
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"verdict\":\"unknown\",\"error\":\"{e}\"}}"))
+    }
+}
