@@ -1,5 +1,6 @@
 //! Health probes of an Asterisk target: one module per probe kind, a sans-IO scheduler and monitor, and their tokio driver.
 
+pub mod ami;
 pub mod ari;
 mod kind;
 pub mod monitor;
@@ -20,3 +21,4 @@ pub use runner::{
     TargetSignal, TargetStatus,
 };
 pub use schedule::{RunId, Schedule, StartProbe};
+pub use target::{TargetMonitor, TargetProbes};
