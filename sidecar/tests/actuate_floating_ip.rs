@@ -109,3 +109,33 @@ async fn a_missing_interface_is_a_clear_error() {
     let err = FloatingIp::open(cfg).await.unwrap_err();
     assert!(err.to_string().contains("nosuch0"), "{err}");
 }
+
+/// The daemon may itself be started inside a namespace: a thread that joined it, with its own
+/// current-thread runtime, drives the actuator with `netns = None`.
+#[test]
+fn works_from_a_thread_that_joined_the_namespace() {
+    if let Some(why) = netns_unavailable() {
+        println!("SKIP works_from_a_thread_that_joined_the_namespace: {why}");
+        return;
+    }
+    let lan = Lan::new("fipt");
+    let path = Lan::netns_path(&lan.a);
+    let present = std::thread::spawn(move || {
+        astha::actuate::netns::enter_netns_for_this_thread(&path).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut cfg = config("unused", VIP_CIDR);
+            cfg.netns = None;
+            let ip = FloatingIp::open(cfg).await.unwrap();
+            ip.add().await.unwrap();
+            ip.is_present().await.unwrap()
+        })
+    })
+    .join()
+    .unwrap();
+    assert!(present);
+    assert!(lan.client_ping(VIP), "the VIP answers from a");
+}

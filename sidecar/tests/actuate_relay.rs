@@ -333,3 +333,29 @@ async fn relay_handle_runs_off_the_runtime_and_enforces_its_deadline() {
         .unwrap_err();
     assert!(matches!(err, RelayError::Deadline(_)), "{err}");
 }
+
+#[tokio::test]
+async fn the_watchdog_kicker_kicks_until_aborted() {
+    let sim = BerofosSim::start(Some(("admin", "berofos"))).unwrap();
+    let handle = RelayHandle::new(Box::new(berofos(&sim, "berofos")));
+    let kicker = handle
+        .spawn_watchdog_kicker(Duration::from_millis(20))
+        .expect("berofos with a watchdog");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while sim.state().watchdog_kicks < 3 && std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kicker.abort();
+    assert!(
+        sim.state().watchdog_kicks >= 3,
+        "kicks: {}",
+        sim.state().watchdog_kicks
+    );
+    let no_watchdog = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
+    assert!(
+        RelayHandle::new(Box::new(numato(no_watchdog.path(), vec![0])))
+            .spawn_watchdog_kicker(Duration::from_millis(20))
+            .is_none()
+    );
+}

@@ -104,3 +104,73 @@ impl AsteriskService {
         self.checked(&self.cfg.stop_command).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(mode: StandbyMode, flag: &std::path::Path) -> AsteriskService {
+        let sh = |script: String| vec!["sh".to_owned(), "-c".to_owned(), script];
+        AsteriskService::new(AsteriskServiceConfig {
+            mode,
+            start_command: sh(format!("touch '{}'", flag.display())),
+            stop_command: sh(format!("rm -f '{}'", flag.display())),
+            status_command: sh(format!("test -f '{}'", flag.display())),
+            command_timeout_ms: 5_000,
+        })
+    }
+
+    fn flag(name: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("astha-svc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[tokio::test]
+    async fn cold_standby_starts_and_stops_idempotently() {
+        let flag = flag("cold");
+        let svc = service(StandbyMode::Cold, &flag);
+        assert!(!svc.is_active().await.unwrap());
+        svc.ensure_running().await.unwrap();
+        svc.ensure_running().await.unwrap();
+        assert!(svc.is_active().await.unwrap());
+        svc.ensure_released().await.unwrap();
+        svc.ensure_released().await.unwrap();
+        assert!(!flag.exists());
+    }
+
+    #[tokio::test]
+    async fn warm_standby_never_starts_or_stops_asterisk() {
+        let flag = flag("warm");
+        let svc = service(StandbyMode::Warm, &flag);
+        let err = svc.ensure_running().await.unwrap_err();
+        assert!(matches!(err, ServiceError::NotRunning { .. }), "{err}");
+        assert!(!flag.exists(), "warm standby must not start Asterisk");
+        std::fs::write(&flag, b"").unwrap();
+        svc.ensure_running().await.unwrap();
+        svc.ensure_released().await.unwrap();
+        assert!(
+            flag.exists(),
+            "warm standby keeps Asterisk running on release"
+        );
+        let _ = std::fs::remove_file(&flag);
+    }
+
+    #[tokio::test]
+    async fn a_failing_start_command_is_reported_with_its_output() {
+        let svc = AsteriskService::new(AsteriskServiceConfig {
+            start_command: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo 'Job for asterisk.service failed' >&2; exit 1".into(),
+            ],
+            status_command: vec!["false".into()],
+            ..AsteriskServiceConfig::default()
+        });
+        let err = svc.ensure_running().await.unwrap_err();
+        assert!(
+            err.to_string().contains("Job for asterisk.service failed"),
+            "{err}"
+        );
+    }
+}

@@ -3,6 +3,32 @@
 //! Every struct denies unknown fields (a typo must be an error, not a silently ignored
 //! setting) and has defaults for everything that has a sensible one. Durations are plain
 //! integers with their unit in the field name (`_ms`), so the file needs no duration syntax.
+//!
+//! As a TOML section (every field not shown has a default):
+//!
+//! ```toml
+//! [actuate.relay]
+//! driver = "numato"              # or "lcus", "line_profile", "berofos"
+//! path = "/dev/serial/by-id/usb-Numato_Lab_2_Channel_USB_Relay-if00"
+//! channels = [0, 1]
+//! energized_side = "b"
+//!
+//! [actuate.floating_ip]
+//! interface = "eth0"
+//! addresses = ["192.0.2.100/24", "2001:db8::100/64"]
+//!
+//! [actuate.drbd]
+//! resource = "r0"
+//! mount = { device = "/dev/drbd0", mountpoint = "/var/lib/asterisk-ha", fstype = "ext4" }
+//!
+//! [actuate.asterisk]
+//! mode = "warm"                  # or "cold" (default): start/stop on takeover/release
+//!
+//! [actuate.sequence]
+//! journal = "/var/lib/astha/takeovers.jsonl"
+//! on_failure = "rollback"
+//! floating_ip = { deadline_ms = 2000, retries = 1 }
+//! ```
 
 use std::fmt;
 use std::net::IpAddr;
@@ -42,7 +68,7 @@ pub enum RelayConfig {
     /// LCUS-style CH340 relay module: 4-byte binary frames, no read-back.
     Lcus(LcusConfig),
     /// Any line-oriented serial device whose command strings come from its manual.
-    LineProfile(LineProfileConfig),
+    LineProfile(Box<LineProfileConfig>),
     /// beroNet berofos failover switch over HTTP.
     Berofos(BerofosConfig),
 }

@@ -10,7 +10,10 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+// The runtime's clock, so durations follow paused time in tests.
+use tokio::time::Instant;
 
 use serde::Serialize;
 
@@ -163,6 +166,8 @@ pub struct SequenceRunner {
     steps: Vec<(Box<dyn Step>, StepPolicy)>,
     cfg: SequenceConfig,
     journal: Option<AuditJournal>,
+    /// One sequence at a time: a release must never interleave with a takeover.
+    running: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for SequenceRunner {
@@ -224,6 +229,7 @@ impl SequenceRunner {
             steps,
             cfg,
             journal,
+            running: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -234,6 +240,7 @@ impl SequenceRunner {
     /// Take over: engage every step in order. On a step that fails for good, roll back or
     /// stop as configured.
     pub async fn takeover(&self, reason: &str, term: u64) -> SequenceOutcome {
+        let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "takeover starting");
@@ -288,6 +295,7 @@ impl SequenceRunner {
 
     /// Release: disengage every step in reverse order, continuing past failures.
     pub async fn release(&self, reason: &str, term: u64) -> SequenceOutcome {
+        let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "release starting");
@@ -747,8 +755,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hanging_step_hits_its_deadline_and_stop_policy_leaves_things() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut cfg = SequenceConfig::default();
-        cfg.on_failure = FailurePolicy::Stop;
+        let mut cfg = SequenceConfig {
+            on_failure: FailurePolicy::Stop,
+            ..SequenceConfig::default()
+        };
         cfg.relay.retries = 0;
         let steps = vec![
             Fake::boxed(StepKind::Relay, &log, 0, true),

@@ -94,7 +94,7 @@ pub fn build_relay(cfg: &RelayConfig) -> Result<Box<dyn Relay>, RelayError> {
     Ok(match cfg {
         RelayConfig::Numato(c) => Box::new(NumatoRelay::new(c.clone())?),
         RelayConfig::Lcus(c) => Box::new(LcusRelay::new(c.clone())?),
-        RelayConfig::LineProfile(c) => Box::new(LineProfileRelay::new(c.clone())?),
+        RelayConfig::LineProfile(c) => Box::new(LineProfileRelay::new((**c).clone())?),
         RelayConfig::Berofos(c) => Box::new(BerofosRelay::new(c.clone())?),
     })
 }
@@ -149,6 +149,26 @@ impl RelayHandle {
 
     pub async fn identify(&self, deadline: Duration) -> Result<String, RelayError> {
         self.run(deadline, |r| r.identify()).await
+    }
+
+    /// Kick the device watchdog every `interval` until the returned task is aborted (a no-op
+    /// loop for devices without a watchdog is not started: `None`). Failures are logged;
+    /// the caller decides what an unkicked watchdog means (the device falls back by itself).
+    pub fn spawn_watchdog_kicker(&self, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.capabilities.watchdog {
+            return None;
+        }
+        let this = self.clone();
+        Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = this.kick_watchdog(interval).await {
+                    tracing::warn!(device = %this.description, error = %e, "relay watchdog kick failed");
+                }
+            }
+        }))
     }
 
     async fn run<T, F>(&self, deadline: Duration, op: F) -> Result<T, RelayError>
