@@ -5,6 +5,8 @@
 
 pub mod check_config;
 pub mod probe;
+pub mod relay;
+pub mod wait_booted;
 
 use std::io::Write;
 
@@ -44,6 +46,10 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Validate the configuration file and report every problem with its key and line.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Read, switch or kick the configured PSTN relay once (exit 0 done, 2 device failed, 3 usage).
+    Relay(relay::RelayArgs),
+    /// Wait until one configured Asterisk reports FullyBooted over AMI (exit 0 booted, 2 not in time).
+    WaitBooted(wait_booted::WaitBootedArgs),
 }
 
 /// Parses arguments; `Err` carries clap's message and the exit code to use (0 for --help/--version).
@@ -68,5 +74,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     match cli.command {
         Command::Probe(args) => probe::run(args, out).await,
         Command::CheckConfig(args) => check_config::run(args, out),
+        Command::Relay(args) => relay::run(args, out).await,
+        Command::WaitBooted(args) => wait_booted::run(args, out).await,
     }
 }

@@ -10,6 +10,7 @@ mod peer;
 mod probes;
 mod problem;
 mod reader;
+pub mod relay;
 mod secret;
 
 use std::path::{Path, PathBuf};
@@ -141,6 +142,7 @@ pub fn parse_with(
     let probes = probes::read(&mut probes_section, &mut problems);
     probes_section.finish(&mut problems);
 
+    relay::check(&mut root, text, &mut problems);
     root.finish(&mut problems);
 
     let failed = problems.has_errors();
