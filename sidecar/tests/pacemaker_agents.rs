@@ -1,4 +1,4 @@
-//! Runs the Pacemaker agent tests of `tests/pacemaker/` (ocf-tester on both OCF agents, the fence agent, a two-node Corosync+Pacemaker cluster) against this build's binaries.
+//! Runs the Pacemaker agent tests of `tests/pacemaker/` (ocf-tester on both OCF agents, the fence agent, the example CIB, a two-node Corosync+Pacemaker cluster) against this build's binaries.
 //!
 //! The scripts do the work (they are also runnable by hand) and skip with a printed `SKIP:`
 //! line when they lack root, Pacemaker tools or the emulator binaries; each one removes every
@@ -69,4 +69,9 @@ fn ocf_tester_passes_on_both_agents() {
 #[test]
 fn two_node_cluster_moves_the_group_on_hang_and_on_crash() {
     run_script("cluster.sh", &["hang", "back", "crash"]);
+}
+
+#[test]
+fn example_cib_loads_and_verifies() {
+    run_script("example-cib.sh", &[]);
 }
