@@ -211,7 +211,7 @@ group_on() {
 
 # A client on the bridge reads the AMI banner through the floating IP.
 vip_answers() {
-	timeout 1 ip netns exec "$P-c" bash -c \
+	timeout 0.5 ip netns exec "$P-c" bash -c \
 		"exec 3<>/dev/tcp/$VIP/5038 && head -c 22 <&3" 2>/dev/null | grep -q 'Asterisk Call Manager'
 }
 
