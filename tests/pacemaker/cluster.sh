@@ -8,12 +8,15 @@
 #   hang   A's fake Asterisk hangs (`fault hang`): Pacemaker's failed monitor (detection), the
 #          group started on B, and the fake Asterisk's AMI banner seen by a client on the VIP.
 #   back   the failure is cleaned up: the group moves back to A (a planned move).
+#   callpath  A's call path breaks (`fault originate-fail`: AMI, Ping and SIP still fine): the
+#          10 s monitor with OCF_CHECK_LEVEL=10 (a test call) fails and the group moves to B.
 #   crash  A powers off (kill -9 of its namespace init + its switch port down): B's view of A
 #          offline (detection), the group on B, the AMI banner on the VIP.
 #   stock  (only with STOCK=1) the hang again with the stock ocf:heartbeat:asterisk cadence
 #          (monitor interval 20 s, timeout 30 s) for comparison.
 #
-# Usage: tests/pacemaker/cluster.sh [hang|back|crash|stock ...]   (default: hang back crash)
+# Usage: tests/pacemaker/cluster.sh [hang|back|callpath|crash|stock ...]
+#   (default: hang back callpath back crash)
 #   RUNS=N repeats the scenarios; RESULTS=FILE appends one line per measurement;
 #   TOKEN=ms sets corosync's token timeout (default 1000); KEEP_WORK=1 keeps the files.
 # Needs root and corosync, pacemaker, pacemaker-cli-utils, resource-agents. Exit 0 = passed or
@@ -24,7 +27,7 @@ require_root_and corosync pacemakerd cibadmin crm_attribute crm_resource crm_mon
 	nsenter unshare setsid ip socat timeout
 [ -x /usr/lib/ocf/resource.d/heartbeat/IPaddr2 ] || skip "IPaddr2 missing (resource-agents)"
 
-SCENARIOS=${*:-hang back crash}
+SCENARIOS=${*:-hang back callpath back crash}
 RUNS=${RUNS:-1}
 TOKEN=${TOKEN:-1000}
 P=ah$$ # namespace prefix: unique per run
@@ -128,6 +131,11 @@ seed_cib() {
     </meta_attributes>
     <operations>
       <op id=\"p_asterisk-monitor\" name=\"monitor\" interval=\"1s\" timeout=\"5s\"/>
+      <op id=\"p_asterisk-monitor-call\" name=\"monitor\" interval=\"10s\" timeout=\"20s\">
+        <instance_attributes id=\"p_asterisk-monitor-call-ia\">
+          <nvpair id=\"p_asterisk-monitor-call-level\" name=\"OCF_CHECK_LEVEL\" value=\"10\"/>
+        </instance_attributes>
+      </op>
       <op id=\"p_asterisk-start\" name=\"start\" interval=\"0\" timeout=\"60s\"/>
       <op id=\"p_asterisk-stop\" name=\"stop\" interval=\"0\" timeout=\"30s\"/>
     </operations>
@@ -216,8 +224,9 @@ vip_answers() {
 }
 
 monitor_failed_on_a() {
+	# $1: the op key (p_asterisk_monitor_1000 or, for the test-call monitor, _10000).
 	on nodeb crm_mon -1 --output-as=xml 2>/dev/null |
-		grep '<failure ' | grep 'p_asterisk_monitor' | grep -q 'node="nodea"'
+		grep '<failure ' | grep "op_key=\"${1:-p_asterisk_monitor}" | grep -q 'node="nodea"'
 }
 
 node_a_offline() {
@@ -270,6 +279,19 @@ scenario_hang() {
 		record hang "$run" "group started on B" "$MS"
 	ms_until "$t0" 30 "VIP answers from nodeb" vip_answers &&
 		record hang "$run" "AMI banner on the VIP" "$MS"
+	[ "$(relay_side)" = b ] || fail "relay not moved to side b: $(relay_side)"
+}
+
+scenario_callpath() {
+	run=$1
+	t0=$(now_ms)
+	on nodea sh -c 'echo "fault originate-fail" | socat - UNIX-CONNECT:/run/astha/fa.ctl' >/dev/null ||
+		fail "cannot break nodea's call path"
+	ms_until "$t0" 60 "failed test-call monitor of p_asterisk on nodea" \
+		monitor_failed_on_a p_asterisk_monitor_10000 &&
+		record callpath "$run" "detection (failed OCF_CHECK_LEVEL=10 monitor)" "$MS"
+	ms_until "$t0" 120 "group g_astha started on nodeb" group_on nodeb nodeb &&
+		record callpath "$run" "group started on B" "$MS"
 	[ "$(relay_side)" = b ] || fail "relay not moved to side b: $(relay_side)"
 }
 
@@ -333,6 +355,7 @@ for run in $(seq "$RUNS"); do
 		case $s in
 		hang) scenario_hang "$run" ;;
 		back) scenario_back "$run" ;;
+		callpath) scenario_callpath "$run" ;;
 		crash)
 			scenario_crash "$run"
 			[ "$run" -lt "$RUNS" ] && revive_a ;;
