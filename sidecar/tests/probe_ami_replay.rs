@@ -277,6 +277,6 @@ fn cli_probe_json_against_the_replay_server() {
     assert_eq!(kinds, ["ping", "core", "call", "spans"]);
     for p in json["probes"].as_array().into_iter().flatten() {
         assert_eq!(p["ok"], true, "{p}");
-        assert!(p["latency_ms"].is_u64() && p["error"].is_null(), "{p}");
+        assert!(p["latency_ms"].is_f64() && p["error"].is_null(), "{p}");
     }
 }

@@ -69,9 +69,7 @@ pub async fn run(args: ProbeArgs, out: &mut dyn Write) -> Exit {
         }
     };
     if args.no_call {
-        if let Some(call) = probes.timing.get_mut(&crate::probe::ProbeKind::Call) {
-            call.enabled = false;
-        }
+        probes.timing_mut(crate::probe::ProbeKind::Call).enabled = false;
     }
     let backend = TargetProbes::new("probe", &target, &probes);
     // Give the AMI login the ping deadline plus the connect time; if it fails, every AMI probe

@@ -11,6 +11,10 @@ use crate::config::{AmiEndpoint, CoreMethod, ProbesConfig};
 use super::runner::TargetSignal;
 use super::{ProbeError, ProbeKind};
 
+/// How long a probe waits for a connection attempt in progress (a LAN connect and login take
+/// milliseconds; this only has to cover start-up).
+const CONNECT_GRACE: Duration = Duration::from_millis(300);
+
 /// The AMI side of one target's probes.
 #[derive(Debug, Clone)]
 pub struct AmiProbes {
@@ -32,9 +36,10 @@ impl AmiProbes {
             endpoint.secret.expose(),
         );
         config.server_name = name.to_string();
-        // Only the classes the probes read: lifecycle and alarms (system) and the test call's
-        // OriginateResponse/Hangup (call). A busy Asterisk's dialplan/CDR floods stay out.
-        config.events = EventMask::Classes(vec!["system".into(), "call".into()]);
+        // Only the classes the sidecar reads: lifecycle and alarms (system), the test call's
+        // OriginateResponse/Hangup (call), and the dialplan's HAFailover UserEvent (user, for the
+        // daemon through `client().subscribe()`). A busy Asterisk's dialplan/CDR floods stay out.
+        config.events = EventMask::Classes(vec!["system".into(), "call".into(), "user".into()]);
         // The ping probe is the keepalive; a second ping loop would only add load.
         config.ping_interval = Duration::ZERO;
         config.connect_timeout = Duration::from_secs(2);
@@ -68,6 +73,7 @@ impl AmiProbes {
 
     /// Runs one AMI probe.
     pub async fn run(&self, kind: ProbeKind) -> Result<(), ProbeError> {
+        self.settled().await?;
         match kind {
             ProbeKind::Ping => self.ping().await,
             ProbeKind::Core => self.core().await,
@@ -76,6 +82,33 @@ impl AmiProbes {
             other => Err(ProbeError::NotConnected(format!(
                 "{other} is not an AMI probe"
             ))),
+        }
+    }
+
+    /// Waits briefly while a connection attempt is under way, so that a probe started during
+    /// the first connect (at daemon start) is not judged on a connection that had no chance;
+    /// fails at once when there is no connection. The wait is bounded by `CONNECT_GRACE`
+    /// because the client may stay in `Connecting` across failed reconnect attempts.
+    async fn settled(&self) -> Result<(), ProbeError> {
+        let mut state = self.client.state();
+        let wait = async {
+            loop {
+                let current = state.borrow_and_update().clone();
+                match current {
+                    ConnectionState::LoggedIn => return Ok(()),
+                    ConnectionState::Connecting | ConnectionState::LoggingIn => {}
+                    other => return Err(ProbeError::NotConnected(other.to_string())),
+                }
+                if state.changed().await.is_err() {
+                    return Err(ProbeError::NotConnected("AMI client closed".into()));
+                }
+            }
+        };
+        match tokio::time::timeout(CONNECT_GRACE, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(ProbeError::NotConnected(
+                self.client.state().borrow().to_string(),
+            )),
         }
     }
 

@@ -1,4 +1,29 @@
 //! Health probes of an Asterisk target: one module per probe kind, a sans-IO scheduler and monitor, and their tokio driver.
+//!
+//! The daemon starts one [`TargetMonitor`] per Asterisk (its own and its peer's):
+//!
+//! ```no_run
+//! # async fn demo(config: astha::config::Config) {
+//! use astha::config::TargetRole;
+//! use astha::probe::{MonitorEvent, TargetMonitor};
+//!
+//! let local = TargetMonitor::start("local", config.target(TargetRole::Local), &config.probes);
+//! let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
+//! let mut verdicts = local.handle().status(); // watch: verdict, since, last change, per-probe state
+//! let mut events = peer.handle().events(); // broadcast: every outcome and verdict change
+//! verdicts.changed().await.ok();
+//! if let Ok(MonitorEvent::Verdict(change)) = events.recv().await {
+//!     println!("peer: {} -> {} ({})", change.from, change.to, change.evidence);
+//! }
+//! let report = local.report("local"); // astha::status::TargetStatus for `astha status`
+//! # let _ = report;
+//! # }
+//! ```
+//!
+//! Layers, from pure to I/O: [`schedule`] (which run is due, deadlines) and
+//! [`crate::health`] (hysteresis, verdicts) combine into [`monitor::Monitor`], which
+//! [`sim`] drives on simulated time and [`runner`] drives with tokio against a
+//! [`ProbeBackend`]; [`target::TargetProbes`] is the real backend ([`ami`], [`sip`], [`ari`]).
 
 pub mod ami;
 pub mod ari;
@@ -10,6 +35,7 @@ pub mod runner;
 pub mod schedule;
 pub mod sim;
 pub mod sip;
+pub mod snapshot;
 pub mod target;
 mod unique;
 

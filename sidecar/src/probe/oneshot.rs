@@ -10,16 +10,17 @@ use super::runner::ProbeBackend;
 use super::{ProbeError, ProbeKind, ProbeOutcome};
 
 /// The result of one probe in a one-shot check.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProbeLine {
     pub kind: String,
     pub ok: bool,
-    pub latency_ms: Option<u64>,
+    /// Milliseconds, with microsecond resolution.
+    pub latency_ms: Option<f64>,
     pub error: Option<String>,
 }
 
 /// A one-shot verdict with the result of every probe.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OneShotReport {
     pub verdict: String,
     pub probes: Vec<ProbeLine>,
@@ -73,8 +74,8 @@ pub fn judge(
     outcomes: &[ProbeOutcome],
 ) -> OneShotReport {
     let mut single_sample = probes.clone();
-    for timing in single_sample.timing.values_mut() {
-        timing.fail_after = 1;
+    for kind in ProbeKind::ALL {
+        single_sample.timing_mut(kind).fail_after = 1;
     }
     let mut health = TargetHealth::new(&single_sample, kinds);
     for outcome in outcomes {
@@ -89,7 +90,7 @@ pub fn judge(
             .map(|o| ProbeLine {
                 kind: o.kind.as_str().to_string(),
                 ok: o.ok(),
-                latency_ms: Some(u64::try_from(o.latency.as_millis()).unwrap_or(u64::MAX)),
+                latency_ms: Some((o.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0),
                 error: o.error().map(|e| e.to_string()),
             })
             .collect(),

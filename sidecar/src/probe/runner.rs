@@ -49,6 +49,8 @@ pub struct ProbeStatus {
     /// Result of the last run, if any.
     pub ok: Option<bool>,
     pub latency: Option<Duration>,
+    /// When the last run finished.
+    pub last_at: Option<Instant>,
     pub last_error: Option<ProbeError>,
     pub consecutive_failures: u32,
     pub runs: u64,
@@ -131,6 +133,7 @@ pub fn spawn_monitor(
                 critical: probes.timing(*k).critical,
                 ok: None,
                 latency: None,
+                last_at: None,
                 last_error: None,
                 consecutive_failures: 0,
                 runs: 0,
@@ -237,6 +240,7 @@ fn apply_outcome(status: &mut TargetStatus, outcome: &ProbeOutcome, monitor: &Mo
     if let Some(p) = status.probes.iter_mut().find(|p| p.kind == outcome.kind) {
         p.ok = Some(outcome.ok());
         p.latency = Some(outcome.latency);
+        p.last_at = Some(outcome.at);
         p.runs += 1;
         if let Some(e) = outcome.error() {
             p.failures += 1;

@@ -128,6 +128,16 @@ impl TargetMonitor {
     pub fn probes(&self) -> &TargetProbes {
         &self.probes
     }
+
+    /// The current status in the control API's model; `target` is `local` or `peer`.
+    pub fn report(&self, target: &str) -> crate::status::TargetStatus {
+        let ami_state = self.probes.ami().client().state().borrow().to_string();
+        let now = tokio::time::Instant::now().into_std();
+        self.handle
+            .status()
+            .borrow()
+            .to_report(target, &ami_state, now)
+    }
 }
 
 impl Drop for TargetMonitor {
