@@ -77,6 +77,29 @@ impl State {
     }
 }
 
+/// A Local device stays `INUSE` while any call on it is up: Asterisk aggregates the state of
+/// every channel of a device, so a call ending while others are up reports `INUSE`
+/// (fixture 16: 191 `INUSE`, 9 `NOT_INUSE` for 50 overlapping calls).
+fn aggregate_device_states(state: &State, events: &mut [AmiEvent]) {
+    for event in events.iter_mut() {
+        if event.name != "DeviceStateChange" || event.body.get("State") != Some("NOT_INUSE") {
+            continue;
+        }
+        let device = event.body.get("Device").unwrap_or("").to_owned();
+        let busy = state
+            .calls
+            .values()
+            .any(|c| !c.call.finished() && c.call.device() == device);
+        if busy {
+            for (name, value) in event.body.0.iter_mut() {
+                if name == "State" {
+                    *value = "INUSE".to_owned();
+                }
+            }
+        }
+    }
+}
+
 /// Uptime figures for `FullyBooted`, `CoreStatus` and `core show uptime`.
 #[derive(Clone, Copy, Debug)]
 pub struct Uptime {
@@ -156,7 +179,8 @@ impl Core {
         self.bus.subscribe()
     }
 
-    fn publish_locked(&self, _state: &State, events: Vec<AmiEvent>) {
+    fn publish_locked(&self, state: &State, mut events: Vec<AmiEvent>) {
+        aggregate_device_states(state, &mut events);
         for event in events {
             // No receiver is fine: nobody listens to events yet.
             let _ = self.bus.send(BusItem::Event(Arc::new(event)));
