@@ -67,7 +67,7 @@ fn ocf_tester_passes_on_both_agents() {
 }
 
 #[test]
-fn two_node_cluster_moves_the_group_on_hang_and_on_crash() {
+fn two_node_cluster_moves_the_group_on_hang_broken_call_path_and_crash() {
     run_script("cluster.sh", &["hang", "back", "callpath", "back", "crash"]);
 }
 
