@@ -18,7 +18,9 @@
 # Usage: tests/pacemaker/cluster.sh [hang|back|callpath|crash|stock ...]
 #   (default: hang back callpath back crash)
 #   RUNS=N repeats the scenarios; RESULTS=FILE appends one line per measurement;
-#   TOKEN=ms sets corosync's token timeout (default 1000); KEEP_WORK=1 keeps the files.
+#   TOKEN=ms sets corosync's token timeout (default 1000); BUDGET=s the agent's monitor_budget
+#   (default 1.5; raise it on a machine so loaded that a healthy probe takes that long);
+#   KEEP_WORK=1 keeps the files.
 # Needs root and corosync, pacemaker, pacemaker-cli-utils, resource-agents. Exit 0 = passed or
 # skipped. Everything it creates (namespaces, processes, files) is removed on exit, even on failure.
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +32,7 @@ require_root_and corosync pacemakerd cibadmin crm_attribute crm_resource crm_mon
 SCENARIOS=${*:-hang back callpath back crash}
 RUNS=${RUNS:-1}
 TOKEN=${TOKEN:-1000}
+BUDGET=${BUDGET:-1.5}
 P=ah$$ # namespace prefix: unique per run
 VIP=10.99.0.100
 WORK=$(mktemp -d /tmp/astha-cluster.$$.XXXXXX)
@@ -124,7 +127,7 @@ seed_cib() {
       <nvpair id=\"p_asterisk-astha\" name=\"astha\" value=\"$ASTHA\"/>
       <nvpair id=\"p_asterisk-config\" name=\"config\" value=\"/run/astha/astha.toml\"/>
       <nvpair id=\"p_asterisk-start_command\" name=\"start_command\" value=\"$FA\"/>
-      <nvpair id=\"p_asterisk-budget\" name=\"monitor_budget\" value=\"1.5\"/>
+      <nvpair id=\"p_asterisk-budget\" name=\"monitor_budget\" value=\"$BUDGET\"/>
     </instance_attributes>
     <meta_attributes id=\"p_asterisk-meta\">
       <nvpair id=\"p_asterisk-mt\" name=\"migration-threshold\" value=\"1\"/>
