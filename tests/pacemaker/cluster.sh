@@ -33,7 +33,7 @@ SCENARIOS=${*:-hang back callpath back crash}
 RUNS=${RUNS:-1}
 TOKEN=${TOKEN:-1000}
 BUDGET=${BUDGET:-1.5}
-P=ah$$ # namespace prefix: unique per run
+P=ocf$$ # namespace prefix: unique per run (pid)
 VIP=10.99.0.100
 WORK=$(mktemp -d /tmp/astha-cluster.$$.XXXXXX)
 chmod 755 "$WORK"
