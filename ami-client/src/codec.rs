@@ -870,6 +870,16 @@ mod tests {
     }
 
     #[test]
+    fn valid_utf8_is_kept_as_is() {
+        let mut codec = AmiCodec::server();
+        let text = "Event: Newchannel\r\nCallerIDName: José Müller\r\nX: 東京\r\n\r\n";
+        let frames = decode_all(&mut codec, text.as_bytes());
+        let m = message(&frames[0]);
+        assert_eq!(m.get("CallerIDName"), Some("José Müller"));
+        assert_eq!(m.get("x"), Some("東京"));
+    }
+
+    #[test]
     fn truncated_frame_at_eof_is_reported() {
         let mut codec = AmiCodec::server();
         let frames = decode_all(&mut codec, b"Action: Ping\r\nActionID: 1\r\n");

@@ -15,7 +15,7 @@ fn main() {
             std::process::exit(exit.code());
         }
     };
-    init_logging(&cli.log_level);
+    init_logging(cli.log_level());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -82,13 +82,11 @@ async fn hang_is_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn core_deadlock_is_failed_while_ping_still_answers() {
-    fault_to_failed(
-        Fault::CoreDeadlock,
-        ProbesConfig::default(),
-        &[ProbeKind::Core, ProbeKind::Call],
-    )
-    .await;
+async fn core_deadlock_is_failed() {
+    // As on a real Asterisk, the AMI session blocks behind its stuck core action, so a Ping sent
+    // on the same connection after it may be the first run to time out.
+    let expected = [ProbeKind::Core, ProbeKind::Call, ProbeKind::Ping];
+    fault_to_failed(Fault::CoreDeadlock, ProbesConfig::default(), &expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,9 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::actuate::config::RelayConfig;
 use crate::actuate::relay::{build_relay, RelayHandle};
-use crate::config::{self, relay::load_relay, Config};
+use crate::config::{self, Config};
 use crate::node::Side;
 
 use super::Exit;
@@ -91,9 +90,10 @@ fn device(message: impl std::fmt::Display) -> Failure {
 
 async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let deadline = Duration::from_millis(args.timeout_ms);
+    // The whole file is validated (as the daemon would), then only its relay is used.
+    let config = load_config(&args.config)?;
     match args.action {
         RelayAction::List => {
-            let config = load_config(&args.config)?;
             for side in [Side::A, Side::B] {
                 let (name, role) = if side == config.node.side {
                     (&config.node.name, "local")
@@ -105,8 +105,13 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
             Ok(Exit::Ok)
         }
         RelayAction::Select { side } => {
-            let side = resolve_side(side, &args.config)?;
-            let relay = open(&args.config)?;
+            let side = match side {
+                SideArg::A => Side::A,
+                SideArg::B => Side::B,
+                SideArg::Local => config.node.side,
+                SideArg::Peer => config.node.side.other(),
+            };
+            let relay = open(&config, &args.config)?;
             relay.select(side, deadline).await.map_err(device)?;
             // Report what the device says now, when it can tell (the drivers already verify).
             let now = match relay.read_side(deadline).await {
@@ -118,7 +123,7 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
             Ok(Exit::Ok)
         }
         RelayAction::Kick => {
-            let relay = open(&args.config)?;
+            let relay = open(&config, &args.config)?;
             relay.kick_watchdog(deadline).await.map_err(device)?;
             let _ = writeln!(
                 out,
@@ -132,7 +137,7 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
             Ok(Exit::Ok)
         }
         RelayAction::Status { brief, json } => {
-            let relay = open(&args.config)?;
+            let relay = open(&config, &args.config)?;
             let side = relay.read_side(deadline).await.map_err(device)?;
             let caps = relay.capabilities();
             let side_text = side.map_or("unknown", Side::as_str);
@@ -181,25 +186,13 @@ fn load_config(path: &Path) -> Result<Config, Failure> {
         .map_err(|e| usage(e.to_string()))
 }
 
-/// `a`/`b` need no more than the relay section; `local`/`peer` need this node's side.
-fn resolve_side(arg: SideArg, path: &Path) -> Result<Side, Failure> {
-    Ok(match arg {
-        SideArg::A => Side::A,
-        SideArg::B => Side::B,
-        SideArg::Local => load_config(path)?.node.side,
-        SideArg::Peer => load_config(path)?.node.side.other(),
-    })
-}
-
-fn open(path: &Path) -> Result<RelayHandle, Failure> {
-    let cfg: RelayConfig = load_relay(path)
-        .map_err(|e| usage(e.to_string()))?
-        .ok_or_else(|| {
-            usage(format!(
-                "{}: no [actuate.relay] section: this node has no relay",
-                path.display()
-            ))
-        })?;
-    let relay = build_relay(&cfg).map_err(|e| usage(e.to_string()))?;
+fn open(config: &Config, path: &Path) -> Result<RelayHandle, Failure> {
+    let cfg = config.daemon.actuate.relay.as_ref().ok_or_else(|| {
+        usage(format!(
+            "{}: no [actuate.relay] section: this node has no relay",
+            path.display()
+        ))
+    })?;
+    let relay = build_relay(cfg).map_err(|e| usage(e.to_string()))?;
     Ok(RelayHandle::new(relay))
 }

@@ -129,6 +129,11 @@ impl TargetMonitor {
         &self.probes
     }
 
+    /// A shared handle on the probes, for tasks that outlive a borrow (urgent probes, readiness).
+    pub fn probes_arc(&self) -> Arc<TargetProbes> {
+        self.probes.clone()
+    }
+
     /// The current status in the control API's model; `target` is `local` or `peer`.
     pub fn report(&self, target: &str) -> crate::status::TargetStatus {
         let ami_state = self.probes.ami().client().state().borrow().to_string();

@@ -33,7 +33,7 @@ control commands (one per line; each is answered by one line `ok ...` or `error:
   alarm SPAN on|off      DAHDI red alarm on a configured span (Alarm/SpanAlarm, AlarmClear/SpanAlarmClear)
   userevent NAME [K=V]...  UserEvent as the [ha-admin] dialplan emits it, e.g. userevent HAFailover Reason=manual
   status                 one line: state, booted, faults, sessions, calls, spans in alarm
-  help                   this text (on one line per command, then `ok`)
+  help                   this text, then a line `ok`
   quit                   stop the emulator and exit";
 
 /// What a command asks of the caller besides its reply.

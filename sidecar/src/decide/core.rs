@@ -1,0 +1,1109 @@
+//! The decision state machine itself: applies inputs, evaluates the rules, emits commands.
+
+use crate::node::Side;
+use crate::verdict::Verdict;
+
+use super::types::*;
+
+/// How long a starting pair waits for the peer to report a verdict before designating without it.
+const STARTUP_VERDICT_WAIT_MS: u64 = 5_000;
+
+/// How long after its deadline a failed urgent probe still counts as evidence (ms).
+const EVIDENCE_SLACK_MS: u64 = 50;
+
+/// How late a peer message may be and still count as current knowledge (ms past the interval).
+const FRESH_SLACK_MS: u64 = 100;
+
+/// Messages in a row from an older active that evidently does not hear us before we yield to it.
+const DEAF_PEER_MESSAGES: u32 = 3;
+
+/// Alerts that would otherwise repeat on every tick; each is raised once until its condition ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AlertKey {
+    BrokenLink,
+    LocalUnhealthyNoTakeover,
+    WitnessUnreachable,
+    OwnCallPathFailedNoStandby,
+    RelayOnStandbySide,
+    PeerFaulted,
+    HeldAfterStepDown,
+}
+
+/// The pure decision core of one node. See the module documentation for the driving contract.
+#[derive(Debug, Clone)]
+pub struct Core {
+    cfg: DecideConfig,
+    role: Role,
+    /// Highest term used or seen (what is persisted).
+    term: u64,
+    /// Term of this node's current (or last) takeover.
+    active_term: u64,
+    maintenance: bool,
+    boot_at: Millis,
+    /// The core's own time (never goes back).
+    now: Millis,
+    /// The caller's clock at the last call.
+    caller_now: Millis,
+    /// When the core last resumed after not being run for longer than `peer_dead_after_ms`.
+    resumed_at: Option<Millis>,
+    local: Verdict,
+    peer_asterisk: Verdict,
+    /// When the last urgent probe was requested during the current silence.
+    urgent_probe_at: Option<Millis>,
+    urgent_probe_pending: bool,
+    /// When the last answered urgent probe was sent (a failure says how the peer's Asterisk was
+    /// somewhere between then and its deadline, so it ages from then).
+    urgent_answered_at: Option<Millis>,
+    urgent_probe_failed: bool,
+    /// When the peer's Asterisk verdict last turned failed.
+    peer_asterisk_failed_at: Option<Millis>,
+    /// When an urgent probe that the peer's Asterisk answered was sent.
+    peer_answered_at: Option<Millis>,
+    peer_last: Option<PeerState>,
+    peer_last_at: Option<Millis>,
+    link_last: Vec<Option<Millis>>,
+    witness: Option<bool>,
+    relay: Option<Side>,
+    relay_at: Option<Millis>,
+    /// When the relay was last read elsewhere before a reading showed it on the peer's side: if that
+    /// is after the peer went silent, the silent peer moved it (proof it is alive and acting).
+    relay_moved_to_peer_at: Option<Millis>,
+    last_switch_at: Option<Millis>,
+    /// Last time the peer was seen switching (its claim on the calls started or ended).
+    peer_switch_at: Option<Millis>,
+    takeover_failures: u32,
+    retry_after: Option<Millis>,
+    /// Set when a takeover must be undone as soon as the actuator answers.
+    abort_takeover: Option<Reason>,
+    /// After the running release: go faulted instead of standby.
+    fault_after_release: bool,
+    /// This node released (or is releasing) and asks the peer to take over, until the deadline.
+    handover_offer: Option<(bool, Millis)>,
+    /// This standby asks the active to release to it, until the deadline.
+    release_request: Option<(bool, Millis)>,
+    /// Current takeover answers a handover from the peer.
+    takeover_by_handover: bool,
+    designated_since: Option<Millis>,
+    /// Since when the peer has reported its own verdict as unknown (it just started).
+    peer_unknown_since: Option<Millis>,
+    /// When this node last gave way to the peer (step-down or aborted takeover).
+    stepped_down_at: Option<Millis>,
+    /// Consecutive messages from an active peer with an older term that has not seen ours.
+    deaf_peer_messages: u32,
+    last_sent: Option<PeerState>,
+    last_sent_at: Option<Millis>,
+    last_decision: Option<DecisionRecord>,
+    raised: Vec<AlertKey>,
+    /// Started without a term file: said once in an alert.
+    term_file_missing: bool,
+}
+
+impl Core {
+    /// A node always starts as standby (maintenance is not remembered either): a restarted node
+    /// never resumes being active by itself.
+    pub fn new(cfg: DecideConfig, persisted: PersistedState, now: Millis) -> Core {
+        let links = cfg.links.max(1);
+        Core {
+            cfg,
+            role: Role::Standby,
+            term: persisted.term,
+            active_term: persisted.term,
+            maintenance: false,
+            boot_at: now,
+            now,
+            caller_now: now,
+            resumed_at: None,
+            local: Verdict::Unknown,
+            peer_asterisk: Verdict::Unknown,
+            urgent_probe_at: None,
+            urgent_probe_pending: false,
+            urgent_answered_at: None,
+            urgent_probe_failed: false,
+            peer_asterisk_failed_at: None,
+            peer_answered_at: None,
+            peer_last: None,
+            peer_last_at: None,
+            link_last: vec![None; links],
+            witness: None,
+            relay: None,
+            relay_at: None,
+            relay_moved_to_peer_at: None,
+            last_switch_at: None,
+            peer_switch_at: None,
+            takeover_failures: 0,
+            retry_after: None,
+            abort_takeover: None,
+            fault_after_release: false,
+            handover_offer: None,
+            release_request: None,
+            takeover_by_handover: false,
+            designated_since: None,
+            deaf_peer_messages: 0,
+            stepped_down_at: None,
+            peer_unknown_since: None,
+            last_sent: None,
+            last_sent_at: None,
+            last_decision: None,
+            raised: Vec::new(),
+            term_file_missing: persisted.missing,
+        }
+    }
+
+    pub fn config(&self) -> &DecideConfig {
+        &self.cfg
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// Feed one input; execute the returned commands in order.
+    pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Command> {
+        self.advance(now);
+        let mut out = Vec::new();
+        self.apply(input, &mut out);
+        self.evaluate(&mut out);
+        self.maybe_send(&mut out);
+        out
+    }
+
+    /// Periodic evaluation (silence detection, sending); call at [`Core::next_tick_at`] at the latest.
+    pub fn tick(&mut self, now: Millis) -> Vec<Command> {
+        self.advance(now);
+        let mut out = Vec::new();
+        self.evaluate(&mut out);
+        self.maybe_send(&mut out);
+        out
+    }
+
+    /// When the core next needs a [`Core::tick`] (it may be called earlier).
+    pub fn next_tick_at(&self) -> Millis {
+        let c = &self.cfg;
+        let mut next = self
+            .last_sent_at
+            .map_or(self.now, |t| t.plus(c.peer_interval_ms));
+        let silent_since = self.silent_since();
+        let mut candidates = vec![
+            silent_since.plus(c.suspect_after_ms),
+            silent_since.plus(c.peer_dead_after_ms),
+            self.boot_at.plus(c.peer_dead_after_ms),
+        ];
+        candidates.extend(self.retry_after);
+        candidates.extend(self.stepped_down_at.map(|t| t.plus(c.hold_down_ms)));
+        candidates.extend(self.urgent_probe_at.map(|t| t.plus(c.peer_interval_ms)));
+        candidates.extend(
+            self.urgent_answered_at
+                .map(|t| t.plus(c.probe_deadline_ms + EVIDENCE_SLACK_MS + 1)),
+        );
+        candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
+        candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
+        candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
+        for t in candidates {
+            if t > self.now && t < next {
+                next = t;
+            }
+        }
+        // Back to the caller's clock.
+        self.caller_now.plus(next.max(self.now).since(self.now))
+    }
+
+    pub fn status(&self) -> CoreStatus {
+        let links = self
+            .link_last
+            .iter()
+            .map(|t| LinkStatus {
+                alive: t.is_some_and(|t| self.now.since(t) < self.cfg.peer_dead_after_ms),
+                silent_ms: t.map(|t| self.now.since(t)),
+            })
+            .collect();
+        CoreStatus {
+            me: self.cfg.me,
+            role: self.role,
+            term: self.term,
+            maintenance: self.maintenance,
+            local_verdict: self.local,
+            peer: PeerView {
+                alive: self.peer_alive(),
+                silent_ms: self.peer_last_at.map(|t| self.now.since(t)),
+                links,
+                last: self.peer_last,
+                asterisk_verdict: self.peer_asterisk,
+            },
+            witness: self.witness,
+            relay: self.relay,
+            hold_down_left_ms: [self.last_switch_at, self.peer_switch_at]
+                .into_iter()
+                .flatten()
+                .map(|t| t.plus(self.cfg.hold_down_ms).since(self.now))
+                .max()
+                .unwrap_or(0),
+            takeover_failures: self.takeover_failures,
+            dead_peer_takeover_held_ms: self.dead_peer_takeover_held_ms(),
+            last_decision: self.last_decision.clone(),
+        }
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// Move the core's own clock by the time elapsed on the caller's clock. If the caller's clock
+    /// goes back (it should be monotonic), no time passes and the core keeps working from there,
+    /// instead of freezing until the caller's clock catches up.
+    fn advance(&mut self, now: Millis) {
+        let elapsed = now.since(self.caller_now);
+        self.caller_now = now;
+        self.now = self.now.plus(elapsed);
+        if elapsed > self.cfg.peer_dead_after_ms {
+            // We were not run for a long while (process or VM stall, clock jump): whatever we
+            // concluded before is stale and the peer's messages may be waiting in the socket.
+            // Measure silence and gather evidence afresh from now.
+            self.resumed_at = Some(self.now);
+            self.urgent_probe_failed = false;
+            self.urgent_probe_at = None;
+        }
+    }
+
+    fn apply(&mut self, input: Input, out: &mut Vec<Command>) {
+        match input {
+            Input::LocalVerdict(v) => self.local = v,
+            Input::PeerAsteriskVerdict(v) => {
+                if v == Verdict::Failed && self.peer_asterisk != Verdict::Failed {
+                    self.peer_asterisk_failed_at = Some(self.now);
+                }
+                self.peer_asterisk = v;
+                if v != Verdict::Failed {
+                    // A probe answered since the urgent one failed: newer evidence wins.
+                    self.urgent_probe_failed = false;
+                }
+            }
+            Input::UrgentProbeResult { ok } => {
+                self.urgent_probe_pending = false;
+                // A message since the request makes the answer moot.
+                if self.urgent_probe_at.is_some() {
+                    self.urgent_probe_failed = !ok;
+                    self.urgent_answered_at = self.urgent_probe_at;
+                    if ok {
+                        // The latest evidence wins: a failed verdict from a probe that may have
+                        // started before this one no longer counts.
+                        self.peer_answered_at = self.urgent_probe_at;
+                    }
+                }
+            }
+            Input::PeerMessage {
+                link,
+                state,
+                newest,
+            } => self.on_peer_message(link, state, newest, out),
+            Input::RelayPosition(side) => {
+                let peer = Some(self.cfg.me.other());
+                if side == peer && self.relay != peer {
+                    // Remember when the reading that still showed it elsewhere was taken.
+                    self.relay_moved_to_peer_at = self.relay_at;
+                }
+                self.relay = side;
+                self.relay_at = Some(self.now);
+            }
+            Input::TakeoverDone => self.on_takeover_done(out),
+            Input::TakeoverFailed { error } => self.on_takeover_failed(error, out),
+            Input::ReleaseDone => self.on_release_done(),
+            Input::ReleaseFailed { error } => self.on_release_failed(error, out),
+            Input::Operator(cmd) => self.on_operator(cmd, out),
+            Input::Witness(ok) => self.witness = Some(ok),
+        }
+    }
+
+    fn on_peer_message(
+        &mut self,
+        link: usize,
+        state: PeerState,
+        newest: bool,
+        out: &mut Vec<Command>,
+    ) {
+        if state.from != self.cfg.me.other() {
+            return; // the codec filters these; never trust our own reflection
+        }
+        if let Some(slot) = self.link_last.get_mut(link) {
+            *slot = Some(self.now);
+        }
+        if !newest {
+            self.peer_last_at = Some(self.now);
+            return;
+        }
+        let deaf = self.role == Role::Active
+            && state.role == Role::Active
+            && state.term < self.active_term
+            && state.seen_term < self.active_term;
+        self.deaf_peer_messages = if deaf { self.deaf_peer_messages + 1 } else { 0 };
+        let was_claiming = self.peer_last.is_some_and(|p| p.role.claims_calls());
+        if self.peer_last.is_some() && was_claiming != state.role.claims_calls() {
+            self.peer_switch_at = Some(self.now);
+        }
+        if state.own_verdict != Verdict::Unknown {
+            self.peer_unknown_since = None;
+        } else if self.peer_unknown_since.is_none() {
+            self.peer_unknown_since = Some(self.now);
+        }
+        self.peer_last = Some(state);
+        self.peer_last_at = Some(self.now);
+        self.urgent_probe_at = None;
+        self.urgent_probe_failed = false;
+        if state.term > self.term {
+            self.term = state.term;
+            out.push(Command::PersistTerm(self.term));
+        }
+        if state.role.claims_calls() {
+            self.handover_offer = None;
+        }
+        if state.role != Role::Active && state.role != Role::Releasing {
+            self.release_request = None;
+        }
+    }
+
+    fn on_takeover_done(&mut self, out: &mut Vec<Command>) {
+        if self.role != Role::TakingOver {
+            return;
+        }
+        self.takeover_by_handover = false;
+        if let Some(reason) = self.abort_takeover.take() {
+            self.begin_release(DecisionKind::AbortTakeover, reason, out);
+            return;
+        }
+        self.role = Role::Active;
+        self.takeover_failures = 0;
+        self.last_switch_at = Some(self.now);
+    }
+
+    fn on_takeover_failed(&mut self, error: String, out: &mut Vec<Command>) {
+        if self.role != Role::TakingOver {
+            return;
+        }
+        self.takeover_by_handover = false;
+        self.abort_takeover = None;
+        self.takeover_failures += 1;
+        let give_up = self.takeover_failures >= self.cfg.max_takeover_failures;
+        out.push(Command::Alert {
+            severity: Severity::Critical,
+            message: format!(
+                "takeover failed ({} in a row): {error}",
+                self.takeover_failures
+            ),
+        });
+        self.retry_after = Some(self.now.plus(self.cfg.takeover_retry_ms));
+        // Undo whatever part of the takeover happened before trying again.
+        self.begin_release(DecisionKind::Release, Reason::TakeoverFailed { error }, out);
+        self.fault_after_release = give_up;
+    }
+
+    fn on_release_done(&mut self) {
+        if self.role != Role::Releasing {
+            return;
+        }
+        self.last_switch_at = Some(self.now);
+        if self.fault_after_release {
+            self.fault_after_release = false;
+            self.role = Role::Faulted;
+        } else if self.maintenance {
+            self.role = Role::Maintenance;
+        } else {
+            self.role = Role::Standby;
+        }
+    }
+
+    fn on_release_failed(&mut self, error: String, out: &mut Vec<Command>) {
+        if self.role != Role::Releasing {
+            return;
+        }
+        self.role = Role::Faulted;
+        self.fault_after_release = false;
+        let reason = Reason::TakeoverFailed {
+            error: format!("release failed: {error}"),
+        };
+        self.record(DecisionKind::Faulted, reason, out);
+        out.push(Command::Alert {
+            severity: Severity::Critical,
+            message: format!(
+                "release failed, node faulted (fix, then `astha maintenance off`): {error}"
+            ),
+        });
+    }
+
+    fn on_operator(&mut self, cmd: OperatorCommand, out: &mut Vec<Command>) {
+        let reply = match cmd {
+            OperatorCommand::Maintenance { on } => self.operator_maintenance(on),
+            OperatorCommand::Failover { force, reason } => {
+                self.operator_failover(force, reason, out)
+            }
+        };
+        out.push(Command::OperatorReply(reply));
+    }
+
+    fn operator_maintenance(&mut self, on: bool) -> Result<String, String> {
+        self.maintenance = on;
+        if on {
+            if self.role == Role::Standby {
+                self.role = Role::Maintenance;
+            }
+            Ok(format!(
+                "maintenance on: no automatic decisions on {} (role {})",
+                self.cfg.me, self.role
+            ))
+        } else {
+            if matches!(self.role, Role::Maintenance | Role::Faulted) {
+                self.role = Role::Standby;
+            }
+            self.takeover_failures = 0;
+            self.fault_after_release = false;
+            Ok(format!(
+                "maintenance off: automatic decisions resume on {} (role {})",
+                self.cfg.me, self.role
+            ))
+        }
+    }
+
+    fn operator_failover(
+        &mut self,
+        force: bool,
+        reason: String,
+        out: &mut Vec<Command>,
+    ) -> Result<String, String> {
+        let peer = self.cfg.me.other();
+        match self.role {
+            Role::TakingOver | Role::Releasing => {
+                Err(format!("refused: a switch is already in progress ({} is {})", self.cfg.me, self.role))
+            }
+            Role::Faulted => Err(format!(
+                "refused: {} is faulted after a failed actuator step; fix it, then run `astha maintenance off`",
+                self.cfg.me
+            )),
+            Role::Active => {
+                let problem = self.standby_problem();
+                match problem {
+                    None => {
+                        self.begin_handover(Reason::Operator { reason, forced: false }, false, out);
+                        Ok(format!("releasing to {peer}; {peer} takes over"))
+                    }
+                    Some(p) if force => {
+                        self.begin_handover(Reason::Operator { reason, forced: true }, true, out);
+                        Ok(format!("forced: releasing to {peer} although {p}"))
+                    }
+                    Some(p) => Err(format!("refused: {p}; use --force to hand over anyway")),
+                }
+            }
+            Role::Standby | Role::Maintenance => {
+                let local_ok = self.local.can_carry_calls();
+                if !local_ok && !force {
+                    return Err(format!(
+                        "refused: this node's Asterisk is {}; use --force to take over anyway",
+                        self.local
+                    ));
+                }
+                match self.peer_alive().then_some(self.peer_last).flatten() {
+                    Some(p) if p.role == Role::Active => {
+                        let until = self.now.plus(self.cfg.handover_timeout_ms);
+                        self.release_request = Some((force, until));
+                        self.record(DecisionKind::RequestRelease, Reason::Operator { reason, forced: force }, out);
+                        Ok(format!("asked {peer} to release; {} takes over when it has", self.cfg.me))
+                    }
+                    Some(p) if p.role.claims_calls() || p.role == Role::Releasing => {
+                        Err(format!("refused: {peer} is switching ({})", p.role))
+                    }
+                    Some(_) => {
+                        self.start_takeover(Reason::Operator { reason, forced: force }, out);
+                        Ok(format!("nobody is active: {} takes over", self.cfg.me))
+                    }
+                    None if force => {
+                        self.start_takeover(Reason::Operator { reason, forced: true }, out);
+                        Ok(format!("forced takeover while {peer} is silent on every link"))
+                    }
+                    None => Err(format!(
+                        "refused: {peer} is silent on every link; if it is really down the takeover is automatic once \
+                         its Asterisk fails probes from here; use --force to take over anyway"
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Why the standby could not take the calls now, if anything.
+    fn standby_problem(&self) -> Option<String> {
+        let peer = self.cfg.me.other();
+        let Some(p) = self.peer_alive().then_some(self.peer_last).flatten() else {
+            return Some(format!("standby {peer} is silent on every link"));
+        };
+        if p.role == Role::Faulted {
+            return Some(format!("standby {peer} is faulted"));
+        }
+        if p.role == Role::Maintenance {
+            // A node in maintenance makes no automatic decisions: it would not take the calls.
+            return Some(format!("standby {peer} is in maintenance"));
+        }
+        if p.role != Role::Standby {
+            return Some(format!("{peer} is {}", p.role));
+        }
+        if !p.own_verdict.can_carry_calls() {
+            return Some(format!(
+                "standby {peer} is not healthy (its Asterisk is {})",
+                p.own_verdict
+            ));
+        }
+        None
+    }
+
+    // ----- rules --------------------------------------------------------------------------
+
+    fn peer_alive(&self) -> bool {
+        self.peer_last_at
+            .is_some_and(|t| self.now.since(t) < self.cfg.peer_dead_after_ms)
+    }
+
+    /// Start of the current silence as far as decisions go (a stall restarts it).
+    fn silent_since(&self) -> Millis {
+        self.peer_last_at
+            .unwrap_or(self.boot_at)
+            .max(self.resumed_at.unwrap_or(self.boot_at))
+    }
+
+    fn peer_silent_ms(&self) -> u64 {
+        self.now.since(self.silent_since())
+    }
+
+    /// Time left during which a dead-peer takeover is held down because this node gave way to
+    /// the peer (ms).
+    fn dead_peer_takeover_held_ms(&self) -> u64 {
+        self.stepped_down_at
+            .map_or(0, |t| t.plus(self.cfg.hold_down_ms).since(self.now))
+    }
+
+    /// Hold-down is cluster-wide: a switch by either node counts.
+    fn held_down(&self) -> bool {
+        [self.last_switch_at, self.peer_switch_at]
+            .into_iter()
+            .flatten()
+            .any(|t| self.now.since(t) < self.cfg.hold_down_ms)
+    }
+
+    fn relay_fresh(&self) -> Option<Side> {
+        match self.relay_at {
+            Some(t) if self.now.since(t) <= self.cfg.relay_fresh_ms => self.relay,
+            _ => None,
+        }
+    }
+
+    fn evaluate(&mut self, out: &mut Vec<Command>) {
+        if std::mem::take(&mut self.term_file_missing) {
+            out.push(Command::Alert {
+                severity: Severity::Warning,
+                message: "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
+                    .into(),
+            });
+        }
+        if let Some((_, until)) = self.handover_offer {
+            if self.now >= until {
+                self.handover_offer = None;
+            }
+        }
+        if let Some((_, until)) = self.release_request {
+            if self.now >= until {
+                self.release_request = None;
+                out.push(Command::Alert {
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{} did not release in time; handover request dropped",
+                        self.cfg.me.other()
+                    ),
+                });
+            }
+        }
+        // A failed urgent probe is evidence until shortly after its deadline, counted from when
+        // it was sent (it tells how the peer was somewhere in between); after that, ask again.
+        let evidence_life = self.cfg.probe_deadline_ms + EVIDENCE_SLACK_MS;
+        if self.urgent_probe_failed
+            && self
+                .urgent_answered_at
+                .is_none_or(|t| self.now.since(t) > evidence_life)
+        {
+            self.urgent_probe_failed = false;
+        }
+        // While the peer is silent, keep asking for fresh evidence about its Asterisk (one probe
+        // in flight at a time, at most one per interval) until a probe fails or the peer speaks.
+        let probe_due = self
+            .urgent_probe_at
+            .is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
+        if !self.urgent_probe_pending
+            && !self.urgent_probe_failed
+            && probe_due
+            && self.peer_silent_ms() >= self.cfg.suspect_after_ms
+        {
+            self.urgent_probe_at = Some(self.now);
+            self.urgent_probe_pending = true;
+            out.push(Command::ProbePeerNow {
+                deadline_ms: self.cfg.urgent_probe_deadline_ms,
+            });
+        }
+        match self.role {
+            Role::Active => self.evaluate_active(out),
+            Role::TakingOver => self.evaluate_taking_over(out),
+            Role::Standby => self.evaluate_standby(out),
+            Role::Maintenance => self.evaluate_maintenance(out),
+            Role::Releasing | Role::Faulted => {}
+        }
+    }
+
+    /// The reason to give up the calls because a peer claims them, if any. `check_relay` (only
+    /// once active) also steps down when the relay, read back after this node's takeover
+    /// completed, sits on the peer's side while the peer is silent or claims the calls.
+    fn step_down_reason(&self, check_relay: bool) -> Option<Reason> {
+        let peer = self.cfg.me.other();
+        let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();
+        if let Some(p) = alive_peer {
+            if p.role.claims_calls()
+                && (p.term > self.active_term || (p.term == self.active_term && peer < self.cfg.me))
+            {
+                return Some(Reason::PeerHigherTerm { peer_term: p.term });
+            }
+        }
+        if check_relay
+            && self.relay_read_after_switch()
+            && self.relay_fresh() == Some(peer)
+            && alive_peer.is_none_or(|p| p.role.claims_calls())
+        {
+            return Some(Reason::PeerHoldsRelay);
+        }
+        None
+    }
+
+    fn relay_read_after_switch(&self) -> bool {
+        match (self.relay_at, self.last_switch_at) {
+            (Some(read), Some(switch)) => read > switch,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    fn evaluate_taking_over(&mut self, out: &mut Vec<Command>) {
+        if self.abort_takeover.is_none() {
+            if let Some(reason) = self.step_down_reason(false) {
+                self.record(DecisionKind::AbortTakeover, reason.clone(), out);
+                self.abort_takeover = Some(reason);
+            }
+        }
+    }
+
+    fn evaluate_active(&mut self, out: &mut Vec<Command>) {
+        if let Some(reason) = self.step_down_reason(true) {
+            if reason == Reason::PeerHoldsRelay {
+                // The relay was ours when our takeover completed: the peer moved it since.
+                self.relay_moved_to_peer_at = self.relay_moved_to_peer_at.max(self.last_switch_at);
+            }
+            self.begin_release(DecisionKind::StepDown, reason, out);
+            return;
+        }
+        // An older active that keeps claiming the calls without ever learning our term cannot
+        // hear us; it will never step down, so we do (it is alive and serving).
+        if self.deaf_peer_messages >= DEAF_PEER_MESSAGES {
+            self.deaf_peer_messages = 0;
+            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, out);
+            return;
+        }
+        let peer = self.cfg.me.other();
+        let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();
+        if let Some(p) = alive_peer {
+            if p.role == Role::Standby
+                && self.relay_fresh() == Some(peer)
+                && self.relay_read_after_switch()
+            {
+                self.raise(
+                    AlertKey::RelayOnStandbySide,
+                    Severity::Critical,
+                    "relay reads back on the standby's side while this node is active".into(),
+                    out,
+                );
+            } else {
+                self.clear(AlertKey::RelayOnStandbySide);
+            }
+            // Operator on the standby, or failback, asks for the calls.
+            // A request made before this node's current term is stale (it was already honoured).
+            if let Handover::PleaseRelease { forced } = p.handover {
+                if p.term >= self.active_term
+                    && matches!(p.role, Role::Standby | Role::Maintenance)
+                    && (forced || p.own_verdict.can_carry_calls())
+                {
+                    let reason = if self.cfg.failback_to == Some(peer) && !forced {
+                        Reason::Failback
+                    } else {
+                        Reason::PeerRequested { forced }
+                    };
+                    self.begin_handover(reason, forced, out);
+                    return;
+                }
+            }
+        }
+        if self.maintenance {
+            return;
+        }
+        if self.local == Verdict::Failed {
+            match self.standby_problem() {
+                None if !self.held_down() => {
+                    self.clear(AlertKey::OwnCallPathFailedNoStandby);
+                    self.begin_handover(Reason::OwnCallPathFailed, false, out);
+                }
+                None => {}
+                Some(problem) => self.raise(
+                    AlertKey::OwnCallPathFailedNoStandby,
+                    Severity::Critical,
+                    format!("own call path failed but no handover possible: {problem}"),
+                    out,
+                ),
+            }
+        } else {
+            self.clear(AlertKey::OwnCallPathFailedNoStandby);
+        }
+    }
+
+    fn evaluate_maintenance(&mut self, out: &mut Vec<Command>) {
+        // Only a handover this node's operator asked for is accepted in maintenance.
+        if self.release_request.is_some() {
+            self.accept_handover(out);
+        }
+    }
+
+    /// Take over if the peer hands over to us. Returns true when a takeover started.
+    fn accept_handover(&mut self, out: &mut Vec<Command>) -> bool {
+        let Some(p) = self.peer_alive().then_some(self.peer_last).flatten() else {
+            return false;
+        };
+        let Handover::ReleasingToYou { forced } = p.handover else {
+            return false;
+        };
+        if !matches!(p.role, Role::Releasing | Role::Standby | Role::Maintenance) {
+            return false;
+        }
+        let operator_forced = self.release_request.is_some_and(|(f, _)| f);
+        if self.local.can_carry_calls() || forced || operator_forced {
+            self.takeover_by_handover = true;
+            self.start_takeover(Reason::PeerHandedOver, out);
+            return true;
+        }
+        self.raise(
+            AlertKey::LocalUnhealthyNoTakeover,
+            Severity::Critical,
+            format!(
+                "peer handed over but this node's Asterisk is {}: not taking over",
+                self.local
+            ),
+            out,
+        );
+        false
+    }
+
+    fn evaluate_standby(&mut self, out: &mut Vec<Command>) {
+        let never_heard = self.peer_last_at.is_none();
+        if never_heard && self.now.since(self.boot_at) < self.cfg.peer_dead_after_ms {
+            return; // start-up grace: the peer may well be active
+        }
+        if self.retry_after.is_some_and(|t| self.now < t) {
+            return;
+        }
+        if self.accept_handover(out) {
+            return;
+        }
+        let local_ok = self.local.can_carry_calls();
+        let peer = self.cfg.me.other();
+        if !self.peer_alive() {
+            self.designated_since = None;
+            // Only evidence gathered during this silence counts: a verdict that failed before
+            // the peer went silent may be stale (the urgent probe re-checks it).
+            let silent_since = self.silent_since();
+            if self.now.since(silent_since) < self.cfg.peer_dead_after_ms {
+                return; // resumed from a stall: wait for the peer's queued messages first
+            }
+            // A probe that failed at `t` was sent no earlier than `t - deadline`: count it only
+            // if it was surely sent after the silence began and after the last proof of life.
+            let evidence_after = silent_since.max(self.peer_answered_at.unwrap_or(silent_since));
+            let failed_during_silence = self.peer_asterisk == Verdict::Failed
+                && self.peer_asterisk_failed_at.is_some_and(|t| {
+                    Millis(t.0.saturating_sub(self.cfg.probe_deadline_ms)) >= evidence_after
+                });
+            let peer_failed = failed_during_silence || self.urgent_probe_failed;
+            if self
+                .relay_moved_to_peer_at
+                .is_some_and(|t| t >= silent_since)
+            {
+                // The relay was still elsewhere after the peer went silent and is on its side
+                // now: the peer is alive and took over behind cut links.
+                self.raise(
+                    AlertKey::BrokenLink,
+                    Severity::Critical,
+                    format!("{peer} is silent on every link but moved the relay: links cut, no takeover"),
+                    out,
+                );
+                return;
+            }
+            if !peer_failed {
+                if self.peer_asterisk.can_carry_calls() {
+                    self.raise(
+                        AlertKey::BrokenLink,
+                        Severity::Warning,
+                        format!("{peer} is silent on every link but its Asterisk answers: broken link, no takeover"),
+                        out,
+                    );
+                }
+                return;
+            }
+            self.clear(AlertKey::BrokenLink);
+            if self.peer_last.is_some_and(|p| p.maintenance) {
+                return; // the peer was in maintenance: no automatic decisions
+            }
+            if self.handover_offer.is_some() {
+                return; // we just handed over: the silent peer is expected to be taking over
+            }
+            if self.dead_peer_takeover_held_ms() > 0 {
+                // We gave way to this peer moments ago: a silence now is far more likely a bad
+                // network than a death, and taking over again would flap.
+                self.raise(
+                    AlertKey::HeldAfterStepDown,
+                    Severity::Critical,
+                    format!("{peer} looks dead but this node stepped down for it recently: holding down"),
+                    out,
+                );
+                return;
+            }
+            self.clear(AlertKey::HeldAfterStepDown);
+            if self.cfg.witness && self.witness != Some(true) {
+                self.raise(
+                    AlertKey::WitnessUnreachable,
+                    Severity::Critical,
+                    format!(
+                        "{peer} looks dead but the witness is not reachable from here: no takeover"
+                    ),
+                    out,
+                );
+                return;
+            }
+            self.clear(AlertKey::WitnessUnreachable);
+            if !local_ok {
+                self.raise(
+                    AlertKey::LocalUnhealthyNoTakeover,
+                    Severity::Critical,
+                    format!(
+                        "{peer} looks dead but this node's Asterisk is {}: no takeover",
+                        self.local
+                    ),
+                    out,
+                );
+                return;
+            }
+            self.clear(AlertKey::LocalUnhealthyNoTakeover);
+            self.start_takeover(Reason::PeerDead, out);
+            return;
+        }
+        self.clear(AlertKey::BrokenLink);
+        self.clear(AlertKey::WitnessUnreachable);
+        let Some(p) = self.peer_last else { return };
+        if p.role.claims_calls() || p.role == Role::Releasing {
+            self.designated_since = None;
+            self.maybe_failback(p, out);
+            return;
+        }
+        if p.role == Role::Faulted {
+            self.designated_since = None;
+            self.raise(
+                AlertKey::PeerFaulted,
+                Severity::Critical,
+                format!("{peer} is faulted and nobody is active: operator needed (`astha failover --force`)"),
+                out,
+            );
+            return;
+        }
+        self.clear(AlertKey::PeerFaulted);
+        if p.maintenance || self.handover_offer.is_some() {
+            // Our own offer to hand over is still open: give the peer its time to take over.
+            self.designated_since = None;
+            return;
+        }
+        // Nobody is active: exactly one side is designated from the verdicts each reports on itself.
+        // Right after its start the peer may not have judged its Asterisk yet: give it time.
+        let peer_unknown_for = self.peer_unknown_since.map_or(0, |t| self.now.since(t));
+        if p.own_verdict == Verdict::Unknown && peer_unknown_for < STARTUP_VERDICT_WAIT_MS {
+            self.designated_since = None;
+            return;
+        }
+        // Designate only on current knowledge of the peer (no message lost in between), and
+        // after giving way to the peer only on what it said since.
+        let stale = self.peer_last_at.is_none_or(|t| {
+            self.now.since(t) > self.cfg.peer_interval_ms + FRESH_SLACK_MS
+                || self.stepped_down_at.is_some_and(|s| t <= s)
+        });
+        if stale {
+            self.designated_since = None;
+            return;
+        }
+        let side_ok = |s: Side| {
+            if s == self.cfg.me {
+                local_ok
+            } else {
+                p.own_verdict.can_carry_calls()
+            }
+        };
+        // The configured side, not the relay position: both nodes must reach the same answer
+        // from what they know, and relay readings differ in time between them.
+        let preferred = self.cfg.preferred;
+        let designated = if side_ok(preferred) {
+            Some(preferred)
+        } else if side_ok(preferred.other()) {
+            Some(preferred.other())
+        } else {
+            None
+        };
+        // No hold-down here: with nobody active there is nothing to flap from, only an outage.
+        if designated != Some(self.cfg.me) {
+            self.designated_since = None;
+            return;
+        }
+        // Let the designation settle for one interval so a verdict change in flight cannot make
+        // both sides start at once.
+        let since = *self.designated_since.get_or_insert(self.now);
+        if self.now.since(since) >= self.cfg.peer_interval_ms {
+            self.designated_since = None;
+            self.start_takeover(Reason::NoActiveNode, out);
+        }
+    }
+
+    fn maybe_failback(&mut self, p: PeerState, out: &mut Vec<Command>) {
+        if self.cfg.failback_to != Some(self.cfg.me)
+            || p.role != Role::Active
+            || self.local != Verdict::Healthy
+            || self.held_down()
+            // A node that just (re)started has not seen how long the peer has been active.
+            || self.now.since(self.boot_at) < self.cfg.hold_down_ms
+            || self.release_request.is_some()
+            || p.maintenance
+        {
+            return;
+        }
+        let until = self.now.plus(self.cfg.handover_timeout_ms);
+        self.release_request = Some((false, until));
+        self.record(DecisionKind::RequestRelease, Reason::Failback, out);
+    }
+
+    // ----- actions ------------------------------------------------------------------------
+
+    fn start_takeover(&mut self, reason: Reason, out: &mut Vec<Command>) {
+        self.term += 1;
+        self.active_term = self.term;
+        self.role = Role::TakingOver;
+        self.designated_since = None;
+        self.retry_after = None;
+        self.abort_takeover = None;
+        self.last_switch_at = Some(self.now);
+        // Durable before anything uses it: the driver executes commands in order.
+        out.push(Command::PersistTerm(self.term));
+        self.record(DecisionKind::Takeover, reason.clone(), out);
+        out.push(Command::StartTakeover {
+            term: self.term,
+            reason,
+        });
+    }
+
+    /// Release while asking the peer to take over.
+    fn begin_handover(&mut self, reason: Reason, forced: bool, out: &mut Vec<Command>) {
+        let until = self.now.plus(self.cfg.handover_timeout_ms);
+        self.handover_offer = Some((forced, until));
+        self.begin_release(DecisionKind::Release, reason, out);
+    }
+
+    fn begin_release(&mut self, kind: DecisionKind, reason: Reason, out: &mut Vec<Command>) {
+        self.role = Role::Releasing;
+        self.release_request = None;
+        if matches!(kind, DecisionKind::StepDown | DecisionKind::AbortTakeover) {
+            // We gave way to the peer: it was alive a moment ago.
+            self.stepped_down_at = Some(self.now);
+        }
+        self.last_switch_at = Some(self.now);
+        self.record(kind, reason.clone(), out);
+        out.push(Command::StartRelease { reason });
+    }
+
+    fn record(&mut self, kind: DecisionKind, reason: Reason, out: &mut Vec<Command>) {
+        let p = self.peer_last;
+        let record = DecisionRecord {
+            at: self.now,
+            kind,
+            term: self.term,
+            reason,
+            inputs: DecisionInputs {
+                local_verdict: self.local,
+                peer_asterisk_verdict: self.peer_asterisk,
+                urgent_probe_failed: self.urgent_probe_failed,
+                peer_silent_ms: self.peer_last_at.map(|t| self.now.since(t)),
+                peer_role: p.map(|p| p.role),
+                peer_term: p.map(|p| p.term),
+                peer_own_verdict: p.map(|p| p.own_verdict),
+                witness: self.witness,
+                relay: self.relay_fresh(),
+            },
+        };
+        self.last_decision = Some(record.clone());
+        out.push(Command::Decision(record));
+    }
+
+    fn raise(
+        &mut self,
+        key: AlertKey,
+        severity: Severity,
+        message: String,
+        out: &mut Vec<Command>,
+    ) {
+        if !self.raised.contains(&key) {
+            self.raised.push(key);
+            out.push(Command::Alert { severity, message });
+        }
+    }
+
+    fn clear(&mut self, key: AlertKey) {
+        self.raised.retain(|k| *k != key);
+    }
+
+    fn own_state(&self) -> PeerState {
+        let handover = if let Some((forced, _)) = self.handover_offer {
+            Handover::ReleasingToYou { forced }
+        } else if let Some((forced, _)) = self.release_request {
+            Handover::PleaseRelease { forced }
+        } else if self.role == Role::TakingOver && self.takeover_by_handover {
+            Handover::Ack
+        } else {
+            Handover::None
+        };
+        PeerState {
+            from: self.cfg.me,
+            role: self.role,
+            term: if self.role.claims_calls() {
+                self.active_term
+            } else {
+                self.term
+            },
+            seen_term: self.term,
+            maintenance: self.maintenance,
+            own_verdict: self.local,
+            peer_verdict: self.peer_asterisk,
+            relay_seen: self.relay_fresh(),
+            handover,
+        }
+    }
+
+    fn maybe_send(&mut self, out: &mut Vec<Command>) {
+        let state = self.own_state();
+        let due = self
+            .last_sent_at
+            .is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
+        // Changes go out at once: a handover must not wait for the next interval.
+        if due || self.last_sent != Some(state) {
+            self.last_sent = Some(state);
+            self.last_sent_at = Some(self.now);
+            out.push(Command::SendPeer(state));
+        }
+    }
+}
