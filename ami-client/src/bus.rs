@@ -1,5 +1,7 @@
 //! Event fan-out to subscribers. Publishing never waits for a subscriber: a subscriber whose
 //! buffer is full misses the newest events, and is told exactly how many, in stream order.
+//! (The driver may pause reading briefly while a subscriber catches up; see
+//! `ClientConfig::max_overflow_pause`.)
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,10 +38,12 @@ struct Shared {
     closed: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Queue {
     shared: Mutex<Shared>,
     notify: Notify,
+    /// The bus's "a subscriber took its events" signal.
+    space: Arc<Notify>,
 }
 
 impl Queue {
@@ -54,6 +58,7 @@ impl Queue {
 pub(crate) struct EventBus {
     subscribers: Mutex<Vec<Arc<Queue>>>,
     capacity: usize,
+    space: Arc<Notify>,
 }
 
 impl EventBus {
@@ -62,6 +67,7 @@ impl EventBus {
         EventBus {
             subscribers: Mutex::new(Vec::new()),
             capacity: capacity.max(1),
+            space: Arc::new(Notify::new()),
         }
     }
 
@@ -71,7 +77,11 @@ impl EventBus {
 
     /// A new subscriber that receives every event published from now on.
     pub(crate) fn subscribe(&self) -> EventReceiver {
-        let queue = Arc::new(Queue::default());
+        let queue = Arc::new(Queue {
+            shared: Mutex::default(),
+            notify: Notify::new(),
+            space: self.space.clone(),
+        });
         self.subscribers().push(queue.clone());
         EventReceiver {
             queue,
@@ -79,13 +89,32 @@ impl EventBus {
         }
     }
 
-    /// Delivers `events` (emptied) to every subscriber; returns whether some subscriber
-    /// has unread events, so the publisher can yield to let it run.
-    pub(crate) fn publish(&self, events: &mut Vec<Event>) -> bool {
+    /// The per-subscriber buffer size.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The most unread events any subscriber has buffered.
+    pub(crate) fn fullest(&self) -> usize {
+        self.subscribers()
+            .iter()
+            .map(|q| q.lock().events)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Completes when some subscriber takes its buffered events (or was signalled before).
+    pub(crate) async fn space_freed(&self) {
+        self.space.notified().await;
+    }
+
+    /// Delivers `events` (emptied) to every subscriber; returns the most unread events any
+    /// subscriber now has, so the publisher can let slow subscribers catch up.
+    pub(crate) fn publish(&self, events: &mut Vec<Event>) -> usize {
         let mut subscribers = self.subscribers();
         // A queue only the bus still holds belongs to a dropped receiver.
         subscribers.retain(|q| Arc::strong_count(q) > 1);
-        let mut backlog = false;
+        let mut fullest = 0;
         let count = subscribers.len();
         for (index, queue) in subscribers.iter().enumerate() {
             let mut shared = queue.lock();
@@ -98,12 +127,12 @@ impl EventBus {
                     push(&mut shared, event.clone(), self.capacity);
                 }
             }
-            backlog |= !shared.items.is_empty();
+            fullest = fullest.max(shared.events.max(usize::from(!shared.items.is_empty())));
             drop(shared);
             queue.notify.notify_one();
         }
         events.clear();
-        backlog
+        fullest
     }
 
     /// Ends every subscriber's stream after its buffered events.
@@ -160,6 +189,8 @@ impl EventReceiver {
             }
             std::mem::swap(&mut self.local, &mut shared.items);
             shared.events = 0;
+            drop(shared);
+            self.queue.space.notify_one();
         }
         match self.local.pop_front()? {
             Item::Event(event) => Some(Ok(event)),
@@ -227,7 +258,7 @@ mod tests {
         let rx = bus.subscribe();
         drop(rx);
         let mut batch = events(0..3);
-        assert!(!bus.publish(&mut batch));
+        assert_eq!(bus.publish(&mut batch), 0);
         assert!(batch.is_empty());
         assert!(bus.subscribers().is_empty());
     }

@@ -347,6 +347,28 @@ impl Driver {
         close
     }
 
+    /// Before a publish: if the batch does not fit in some subscriber's buffer, waits (at most
+    /// `max_overflow_pause`) for that subscriber to take its events, so a burst does not
+    /// overflow a subscriber that is merely descheduled for a moment.
+    async fn make_room(&self, incoming: usize) {
+        let pause = self.config.max_overflow_pause;
+        let capacity = self.bus.capacity();
+        let blocked = |fullest: usize| fullest > 0 && fullest + incoming > capacity;
+        if pause.is_zero() || !blocked(self.bus.fullest()) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + pause;
+        while blocked(self.bus.fullest()) {
+            if tokio::time::timeout_at(deadline, self.bus.space_freed())
+                .await
+                .is_err()
+            {
+                tracing::debug!(server = %self.config.server_name, "AMI: a subscriber stays behind; reading on");
+                return;
+            }
+        }
+    }
+
     /// Runs one connection until it ends.
     async fn session(&mut self, stream: TcpStream) {
         // Actions are small and latency matters (pings, probes).
@@ -397,9 +419,10 @@ impl Driver {
                     }
                     if self.proto.has_events() {
                         self.proto.take_events(&mut events);
-                        if self.bus.publish(&mut events) {
-                            // Let subscribers on this thread (current_thread runtime) drain
-                            // before the next read, so bursts do not overflow their buffers.
+                        self.make_room(events.len()).await;
+                        if self.bus.publish(&mut events) > 0 {
+                            // Subscribers on this thread (current_thread runtime) drain before
+                            // the next read.
                             tokio::task::yield_now().await;
                         }
                     }

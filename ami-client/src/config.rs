@@ -70,8 +70,13 @@ pub struct ClientConfig {
     pub auth_failure_backoff: Duration,
     /// At most this many user actions wait for a response at once; more wait in a queue.
     pub max_in_flight: usize,
-    /// Events buffered per subscriber before the oldest unread ones are reported as missed.
+    /// Unread events buffered per subscriber; beyond it, new events are dropped for that
+    /// subscriber and reported to it as missed.
     pub event_buffer: usize,
+    /// When a batch of events does not fit in a subscriber's buffer, the reader pauses at most
+    /// this long for it to catch up before it reads on (and the subscriber misses events).
+    /// Keep it well below Asterisk's `writetimeout` (100 ms by default); zero never pauses.
+    pub max_overflow_pause: Duration,
     /// Largest accepted frame in bytes (a bigger one is skipped, the connection stays).
     pub max_frame_len: usize,
     /// A label carried by every event of this connection (e.g. `"ha-a"`).
@@ -105,6 +110,7 @@ impl ClientConfig {
             auth_failure_backoff: Duration::from_secs(60),
             max_in_flight: 64,
             event_buffer: DEFAULT_EVENT_BUFFER,
+            max_overflow_pause: Duration::from_millis(50),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             action_id_prefix: "ami-".to_owned(),
         }
@@ -121,7 +127,7 @@ impl ClientConfig {
 }
 
 /// Default per-subscriber event buffer.
-pub const DEFAULT_EVENT_BUFFER: usize = 16 * 1024;
+pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,6 +147,7 @@ impl fmt::Debug for ClientConfig {
             .field("auth_failure_backoff", &self.auth_failure_backoff)
             .field("max_in_flight", &self.max_in_flight)
             .field("event_buffer", &self.event_buffer)
+            .field("max_overflow_pause", &self.max_overflow_pause)
             .field("max_frame_len", &self.max_frame_len)
             .field("server_name", &self.server_name)
             .field("action_id_prefix", &self.action_id_prefix)

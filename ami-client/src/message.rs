@@ -108,9 +108,15 @@ impl Message {
 
     /// The value of the first header with this name (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        // Compare names as bytes: no UTF-8 boundary checks for the headers skipped.
+        let text = self.text.as_bytes();
+        self.spans
+            .iter()
+            .find(|span| {
+                text.get(span.name())
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .and_then(|span| self.text.get(span.value()))
     }
 
     /// The values of every header with this name (case-insensitive), in wire order.

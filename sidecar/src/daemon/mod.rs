@@ -197,6 +197,13 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
     let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
 
     let (runner, relay, floating_ip, drbd) = open_actuators(&config, &local).await?;
+    // Every node starts as standby (the decision core never resumes an active role by itself),
+    // so whatever a previous run held is released first: a floating IP left configured here
+    // while the peer takes over would be a duplicate address.
+    let startup = runner.release("start-up: a starting node is standby", persisted.term).await;
+    if !startup.is_success() {
+        tracing::error!(outcome = ?startup, "start-up release failed; continuing as standby");
+    }
     let (jobs_tx, results_rx) = executor::spawn_actuator_task(runner);
 
     // Control socket and optional metrics.
