@@ -547,7 +547,15 @@ impl<T> Protocol<T> {
 
     fn go_offline(&mut self, reason: String, ask_driver_to_close: bool) {
         match self.phase {
-            Phase::Offline | Phase::Closed => return,
+            Phase::Closed => return,
+            // A connect attempt that failed: nothing to tear down, but the visible state must
+            // say why instead of staying at `Connecting`.
+            Phase::Offline => {
+                if !self.last_failure_was_auth {
+                    self.set_state(ConnectionState::Disconnected { reason });
+                }
+                return;
+            }
             Phase::LoggingOff { .. } => {
                 self.finish_close();
                 return;

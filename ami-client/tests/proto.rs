@@ -517,3 +517,17 @@ fn shutdown_event_then_eof() {
         ConnectionState::Disconnected { .. }
     ));
 }
+
+#[test]
+fn a_failed_connect_says_why_instead_of_staying_connecting() {
+    let mut proto: Protocol<u32> = Protocol::new(&config(), 7);
+    proto.connecting();
+    assert_eq!(proto.state(), &ConnectionState::Connecting);
+    proto.connection_lost("connection refused");
+    assert_eq!(
+        proto.state(),
+        &ConnectionState::Disconnected {
+            reason: "connection refused".into()
+        }
+    );
+}

@@ -281,3 +281,44 @@ fn secrets_never_appear_in_debug_output() {
         "the source is fine to show"
     );
 }
+
+#[test]
+fn example_daemon_sections_are_read() {
+    let (config, _) =
+        parse(&example_text(), &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    let d = &config.daemon;
+    let link = d.peer_link.as_ref().expect("[peer_link]");
+    assert_eq!(link.links.len(), 2);
+    assert_eq!((link.interval_ms, link.dead_after_ms), (200, 600));
+    assert_eq!(d.decide.preferred, Side::A);
+    assert!(!d.decide.failback);
+    assert!(
+        d.actuate.relay.is_some() && d.actuate.floating_ip.is_some() && d.actuate.drbd.is_none()
+    );
+    assert_eq!(d.control.socket, Path::new("/run/astha/control.sock"));
+    assert!(d.metrics.listen.is_none(), "metrics are off by default");
+}
+
+#[test]
+fn daemon_section_mistakes_are_reported_with_their_line() {
+    let text = example_text().replace(
+        "interval_ms = 200\n",
+        "interval_ms = 200\nintervall_ms = 5\n",
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("intervall_ms"))
+        .unwrap()
+        + 1;
+    let problems = parse(&text, &example_secrets()).expect_err("a typo is an error");
+    let typo = problems
+        .iter()
+        .find(|p| p.message.contains("intervall_ms"))
+        .unwrap_or_else(|| panic!("typo not reported:\n{}", render(&problems)));
+    assert_eq!(typo.line, line, "{typo}");
+
+    let text = example_text().replace("dead_after_ms = 600", "dead_after_ms = 250");
+    let problems = parse(&text, &example_secrets()).expect_err("too short a dead time");
+    let p = find(&problems, "peer_link.dead_after_ms");
+    assert!(p.message.contains("twice interval_ms"), "{p}");
+}

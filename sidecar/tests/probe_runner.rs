@@ -176,3 +176,30 @@ async fn disconnect_fails_liveness_immediately() {
     let took = wait_verdict(&handle, Verdict::Failed, Duration::from_secs(1)).await;
     assert!(took < Duration::from_millis(10), "{took:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn probe_now_runs_a_probe_before_its_cadence() {
+    let backend = Arc::new(Scripted::default());
+    let (handle, _signals) = start(&backend);
+    wait_verdict(&handle, Verdict::Healthy, Duration::from_secs(5)).await;
+    // Let the first call finish, then break the call path: without a request the next call
+    // would only run at t = 10 s.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    backend.set(ProbeKind::Call, Behaviour::Fail);
+    let mut events = handle.events();
+    let asked = Instant::now();
+    handle.probe_now(ProbeKind::Call);
+    let outcome = loop {
+        match events.recv().await {
+            Ok(MonitorEvent::Outcome(o)) if o.kind == ProbeKind::Call => break o,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(!outcome.ok());
+    assert!(
+        asked.elapsed() < Duration::from_millis(100),
+        "ran {:?} after the request",
+        asked.elapsed()
+    );
+}

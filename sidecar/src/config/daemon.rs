@@ -209,16 +209,9 @@ impl DaemonConfig {
     }
 }
 
-/// The file with only the daemon's sections kept (serde ignores the other tables).
-#[derive(Deserialize)]
-struct Wrapper {
-    #[serde(flatten)]
-    daemon: DaemonConfig,
-}
-
-/// Parses the daemon sections out of the whole file: `Err((message, byte span))` on a mistake.
+/// Parses the daemon sections out of the whole file (serde ignores the other top-level tables):
+/// `Err((message, byte span))` on a mistake.
 pub(crate) fn parse(text: &str) -> Result<DaemonConfig, (String, std::ops::Range<usize>)> {
-    toml::from_str::<Wrapper>(text)
-        .map(|w| w.daemon)
+    toml::from_str::<DaemonConfig>(text)
         .map_err(|e| (e.message().trim().to_string(), e.span().unwrap_or(0..0)))
 }

@@ -200,7 +200,9 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
     // Every node starts as standby (the decision core never resumes an active role by itself),
     // so whatever a previous run held is released first: a floating IP left configured here
     // while the peer takes over would be a duplicate address.
-    let startup = runner.release("start-up: a starting node is standby", persisted.term).await;
+    let startup = runner
+        .release("start-up: a starting node is standby", persisted.term)
+        .await;
     if !startup.is_success() {
         tracing::error!(outcome = ?startup, "start-up release failed; continuing as standby");
     }

@@ -702,8 +702,12 @@ impl Core {
             return;
         }
         // An older active that keeps claiming the calls without ever learning our term cannot
-        // hear us; it will never step down, so we do (it is alive and serving).
-        if self.deaf_peer_messages >= DEAF_PEER_MESSAGES {
+        // hear us; it will never step down, so we do (it is alive and serving). Not while the
+        // relay reads back on our side, though: we hold the fence, the older active reads the
+        // relay too and steps down, and a link that is only one-way for a moment (a neighbour
+        // entry being re-resolved after an outage) must not hand the calls to the stale node.
+        if self.deaf_peer_messages >= DEAF_PEER_MESSAGES && self.relay_fresh() != Some(self.cfg.me)
+        {
             self.deaf_peer_messages = 0;
             self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, out);
             return;

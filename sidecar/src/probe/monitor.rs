@@ -123,6 +123,12 @@ impl Monitor {
         }
     }
 
+    /// Runs `kind` as soon as possible (unless a run is in flight), e.g. an urgent check of the
+    /// peer's Asterisk when its datagrams stop. The cadence then continues from that run.
+    pub fn probe_now(&mut self, kind: ProbeKind, now: Instant) {
+        self.schedule.kick(kind, now);
+    }
+
     /// A finding from outside the schedule (e.g. a span alarm event) counts as an outcome.
     pub fn external_outcome(&mut self, outcome: ProbeOutcome) {
         self.record(outcome);

@@ -38,6 +38,8 @@ pub enum TargetSignal {
         kind: ProbeKind,
         result: Result<(), ProbeError>,
     },
+    /// Run this probe now instead of at its next cadence (urgent check).
+    ProbeNow(ProbeKind),
 }
 
 /// The latest known state of one probe kind, for `astha status`.
@@ -77,6 +79,7 @@ pub enum MonitorEvent {
 /// A running monitor of one target. Dropping it stops the monitor and its probe runs.
 #[derive(Debug)]
 pub struct MonitorHandle {
+    requests: mpsc::UnboundedSender<TargetSignal>,
     status: watch::Receiver<TargetStatus>,
     events: broadcast::Sender<MonitorEvent>,
     task: tokio::task::JoinHandle<()>,
@@ -95,6 +98,11 @@ impl MonitorHandle {
 
     pub fn verdict(&self) -> Verdict {
         self.status.borrow().verdict
+    }
+
+    /// Asks for an immediate run of `kind` (ignored if one is in flight or the kind is not enabled).
+    pub fn probe_now(&self, kind: ProbeKind) {
+        let _ = self.requests.send(TargetSignal::ProbeNow(kind));
     }
 }
 
@@ -143,14 +151,17 @@ pub fn spawn_monitor(
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let (events_tx, _) = broadcast::channel(1024);
+    let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(drive(
         monitor,
         backend,
         signals,
+        requests_rx,
         status_tx,
         events_tx.clone(),
     ));
     MonitorHandle {
+        requests: requests_tx,
         status: status_rx,
         events: events_tx,
         task,
@@ -161,6 +172,7 @@ async fn drive(
     mut monitor: Monitor,
     backend: Arc<dyn ProbeBackend>,
     mut signals: mpsc::UnboundedReceiver<TargetSignal>,
+    mut requests: mpsc::UnboundedReceiver<TargetSignal>,
     status: watch::Sender<TargetStatus>,
     events: broadcast::Sender<MonitorEvent>,
 ) {
@@ -207,6 +219,7 @@ async fn drive(
                 Some(signal) => apply_signal(&mut monitor, signal),
                 None => signals_open = false,
             },
+            Some(request) = requests.recv() => apply_signal(&mut monitor, request),
             _ = sleep_until(wake) => {}
         }
     }
@@ -226,6 +239,7 @@ fn apply_signal(monitor: &mut Monitor, signal: TargetSignal) {
         TargetSignal::AmiDisconnected(reason) => monitor.ami_disconnected(&reason, at),
         TargetSignal::Shutdown { restart } => monitor.shutdown(restart, at),
         TargetSignal::FullyBooted => monitor.fully_booted(at),
+        TargetSignal::ProbeNow(kind) => monitor.probe_now(kind, at),
         TargetSignal::Finding { kind, result } => monitor.external_outcome(ProbeOutcome {
             kind,
             at,
