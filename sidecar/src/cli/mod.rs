@@ -8,8 +8,10 @@ mod control_args;
 pub mod failover;
 pub mod generate;
 pub mod probe;
+pub mod relay;
 pub mod run;
 pub mod status;
+pub mod wait_booted;
 
 use std::io::Write;
 
@@ -62,6 +64,10 @@ pub enum Command {
     Completions(generate::CompletionsArgs),
     /// Print the man page (roff).
     Man(generate::ManArgs),
+    /// Read, switch or kick the configured PSTN relay once (exit 0 done, 2 device failed, 3 usage).
+    Relay(relay::RelayArgs),
+    /// Wait until one configured Asterisk reports FullyBooted over AMI (exit 0 booted, 2 not in time).
+    WaitBooted(wait_booted::WaitBootedArgs),
 }
 
 impl Cli {
@@ -103,5 +109,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
         Command::Maintenance(args) => failover::maintenance(args, out).await,
         Command::Completions(args) => generate::completions(args, out),
         Command::Man(args) => generate::man(args, out),
+        Command::Relay(args) => relay::run(args, out).await,
+        Command::WaitBooted(args) => wait_booted::run(args, out).await,
     }
 }
