@@ -12,8 +12,8 @@ use crate::metrics::Totals;
 use crate::peer::PeerCounters;
 use crate::probe::runner::TargetStatus as MonitorStatus;
 use crate::status::{
-    DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, ProbeStatus, RelayStatus, StatusReport,
-    StepStatus, TakeoverRecordStatus, TargetStatus, STATUS_FORMAT_VERSION,
+    DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, StatusReport, StepStatus,
+    TakeoverRecordStatus, STATUS_FORMAT_VERSION,
 };
 
 use super::executor::ActuatorResult;
@@ -266,8 +266,12 @@ impl ReportState {
                     .collect(),
             },
             targets: vec![
-                target_status("local", inputs.local, &inputs.local_ami),
-                target_status("peer", inputs.peer, &inputs.peer_ami),
+                inputs
+                    .local
+                    .to_report("local", &ami_state(&inputs.local_ami), Instant::now()),
+                inputs
+                    .peer
+                    .to_report("peer", &ami_state(&inputs.peer_ami), Instant::now()),
             ],
             relay: RelayStatus {
                 driver: self.relay.driver.clone(),
@@ -303,27 +307,5 @@ fn ami_state(state: &ConnectionState) -> String {
         ConnectionState::Disconnected { reason } => format!("disconnected: {reason}"),
         ConnectionState::AuthFailed { message } => format!("authentication failed: {message}"),
         ConnectionState::Closed => "closed".into(),
-    }
-}
-
-fn target_status(name: &str, status: &MonitorStatus, ami: &ConnectionState) -> TargetStatus {
-    let now = Instant::now();
-    TargetStatus {
-        target: name.to_string(),
-        verdict: status.verdict.as_str().to_string(),
-        verdict_since_s: Some(now.saturating_duration_since(status.since).as_secs()),
-        ami_state: ami_state(ami),
-        probes: status
-            .probes
-            .iter()
-            .map(|p| ProbeStatus {
-                kind: p.kind.as_str().to_string(),
-                ok: p.ok,
-                latency_ms: p.latency.map(|l| l.as_secs_f64() * 1000.0),
-                error: p.last_error.as_ref().map(|e| e.to_string()),
-                age_ms: None,
-                consecutive_failures: p.consecutive_failures,
-            })
-            .collect(),
     }
 }
