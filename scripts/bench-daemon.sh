@@ -13,7 +13,13 @@ cargo build -q --release -p astha -p astha-tests --bin astha --bin fake-asterisk
 ASTHA=$PWD/target/release/astha FAKE=$PWD/target/release/fake-asterisk
 DIR=$(mktemp -d /tmp/astha-bench-XXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if ((rc != 0)); then tail -n 20 "$DIR"/*.log >&2; fi
+  rm -rf "$DIR"
+}
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 uport() { python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
