@@ -5,6 +5,7 @@
 
 pub mod check_config;
 mod control_args;
+pub mod demo;
 pub mod failover;
 pub mod generate;
 pub mod probe;
@@ -60,6 +61,8 @@ pub enum Command {
     Failover(failover::FailoverArgs),
     /// Stop (`on`) or resume (`off`) automatic decisions on this node.
     Maintenance(failover::MaintenanceArgs),
+    /// Build a sandbox pair in network namespaces, inject a failure, show the takeover (root).
+    Demo(demo::DemoArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(generate::CompletionsArgs),
     /// Print the man page (roff).
@@ -107,6 +110,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
         Command::Status(args) => status::run(args, out).await,
         Command::Failover(args) => failover::failover(args, out).await,
         Command::Maintenance(args) => failover::maintenance(args, out).await,
+        Command::Demo(args) => demo::run(args, out),
         Command::Completions(args) => generate::completions(args, out),
         Command::Man(args) => generate::man(args, out),
         Command::Relay(args) => relay::run(args, out).await,
