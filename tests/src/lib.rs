@@ -1,3 +1,4 @@
 //! astha-tests: tools for end-to-end tests (Asterisk emulator, relay simulators, namespace harness).
 
+pub mod fake_asterisk;
 pub mod relay_sim;

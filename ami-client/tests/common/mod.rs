@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: locating and reading the Asterisk fixtures.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The directory of the real Asterisk AMI captures.
+pub fn ami_fixture_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/ami"
+    ))
+}
+
+/// Every `*.server.txt` fixture as (file name, bytes), sorted by name.
+pub fn server_fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = ami_fixture_dir();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {dir:?}: {e}")) {
+        let path = entry.expect("dir entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.ends_with(".server.txt") {
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
+            out.push((name, bytes));
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 20, "expected the AMI fixtures in {dir:?}");
+    out
+}
+
+/// One fixture's server bytes by file-name prefix, e.g. `"16-event-burst"`.
+pub fn server_fixture(prefix: &str) -> Vec<u8> {
+    server_fixtures()
+        .into_iter()
+        .find(|(name, _)| name.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no fixture {prefix}"))
+        .1
+}
