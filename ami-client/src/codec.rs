@@ -179,7 +179,8 @@ fn classify_line(buf: &[u8], start: usize, newline: usize) -> Line {
     if end == start {
         return Line::Blank;
     }
-    match memchr(b':', &buf[start..end]) {
+    // Header names are short: a plain scan beats SIMD search set-up here.
+    match buf[start..end].iter().position(|&b| b == b':') {
         Some(colon) => {
             let name_end = start + colon;
             let mut value_start = name_end + 1;
@@ -433,7 +434,18 @@ impl AmiCodec {
             }
             return None;
         };
-        let scan = std::mem::take(&mut self.scan);
+        // Keep the scratch span buffer (and its capacity) for the next frame; the message gets
+        // an exactly-sized copy, one allocation instead of several regrowths.
+        let spans = self.scan.spans.as_slice().to_vec();
+        let mut scratch = std::mem::take(&mut self.scan.spans);
+        scratch.clear();
+        let scan = std::mem::replace(
+            &mut self.scan,
+            Scan {
+                spans: scratch,
+                ..Scan::default()
+            },
+        );
         if end > self.max_frame_len {
             src.advance(end);
             return Some(Frame::Invalid(CodecError::FrameTooLong {
@@ -441,35 +453,38 @@ impl AmiCodec {
                 max: self.max_frame_len,
             }));
         }
-        let frame = src.split_to(end);
         if let Some(bad) = scan.bad_line {
+            src.advance(end);
             return Some(Frame::Invalid(CodecError::MissingColon {
                 line: bad.line,
                 excerpt: bad.excerpt,
             }));
         }
-        let message = match String::from_utf8(frame.to_vec()) {
-            Ok(text) if scan.legacy_follows => parse_legacy_follows(&text),
-            Ok(text) => Message::from_parts(text, scan.spans),
-            Err(_) => {
-                // Asterisk passes channel data through as is (e.g. Latin-1 caller names).
-                let text = String::from_utf8_lossy(&frame).into_owned();
-                if scan.legacy_follows {
-                    parse_legacy_follows(&text)
-                } else {
-                    match parse_text(&text) {
-                        Ok(spans) => Message::from_parts(text, spans),
-                        Err(bad) => {
-                            return Some(Frame::Invalid(CodecError::MissingColon {
-                                line: bad.line,
-                                excerpt: bad.excerpt,
-                            }))
-                        }
-                    }
-                }
-            }
-        };
-        Some(Frame::Message(message))
+        // Copy the frame out (instead of splitting the buffer) so the read buffer is never
+        // shared and its memory is reused for the next reads.
+        let frame = build_message(&src[..end], scan.legacy_follows, spans);
+        src.advance(end);
+        Some(frame)
+    }
+}
+
+/// Turns the bytes of one complete frame (with its header spans) into a message.
+fn build_message(frame: &[u8], legacy_follows: bool, spans: Vec<Span>) -> Frame {
+    let text = match String::from_utf8(frame.to_vec()) {
+        Ok(text) if legacy_follows => return Frame::Message(parse_legacy_follows(&text)),
+        Ok(text) => return Frame::Message(Message::from_parts(text, spans)),
+        // Asterisk passes channel data through as is (e.g. Latin-1 caller names).
+        Err(_) => String::from_utf8_lossy(frame).into_owned(),
+    };
+    if legacy_follows {
+        return Frame::Message(parse_legacy_follows(&text));
+    }
+    match parse_text(&text) {
+        Ok(spans) => Frame::Message(Message::from_parts(text, spans)),
+        Err(bad) => Frame::Invalid(CodecError::MissingColon {
+            line: bad.line,
+            excerpt: bad.excerpt,
+        }),
     }
 }
 
@@ -563,6 +578,40 @@ pub fn encode_message(message: &Message, dst: &mut BytesMut) -> Result<(), Codec
     }
     dst.put_slice(b"\r\n");
     Ok(())
+}
+
+/// Writes `message` with its `ActionID` headers replaced by `action_id` (put last), or nothing
+/// if any header is unencodable.
+pub(crate) fn encode_with_action_id(
+    message: &Message,
+    action_id: &str,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    check_message(message)?;
+    check_header("ActionID", action_id)?;
+    for (name, value) in message.iter() {
+        if name.eq_ignore_ascii_case("ActionID") {
+            continue;
+        }
+        dst.put_slice(name.as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"ActionID: ");
+    dst.put_slice(action_id.as_bytes());
+    dst.put_slice(b"\r\n\r\n");
+    Ok(())
+}
+
+/// Checks that every header of `message` can be encoded (no CR/LF, no empty name, ...).
+pub fn check_message(message: &Message) -> Result<(), CodecError> {
+    if message.is_empty() {
+        return Err(CodecError::EmptyMessage);
+    }
+    message
+        .iter()
+        .try_for_each(|(name, value)| check_header(name, value))
 }
 
 impl Encoder<&Message> for AmiCodec {

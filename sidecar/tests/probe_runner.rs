@@ -118,6 +118,17 @@ async fn healthy_then_ping_hang_fails_within_deadline() {
         .find(|p| p.kind == ProbeKind::Ping)
         .cloned();
     assert!(ping.is_some_and(|p| p.ok == Some(false) && p.failures >= 1));
+    let snapshot = status.snapshot(std::time::Instant::now());
+    assert_eq!(snapshot.verdict, "failed");
+    let json = serde_json::to_value(&snapshot).unwrap_or_default();
+    assert_eq!(json["probes"][0]["kind"], "ping");
+    assert_eq!(json["probes"][0]["state"], "down");
+    assert!(
+        json["last_change"]
+            .as_str()
+            .is_some_and(|c| c.contains("healthy -> failed") && c.contains("probe=ping")),
+        "{json}"
+    );
     // Recovers after the configured successes.
     backend.set(ProbeKind::Ping, Behaviour::Ok(Duration::from_millis(2)));
     wait_verdict(&handle, Verdict::Healthy, Duration::from_secs(10)).await;

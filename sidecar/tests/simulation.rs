@@ -6,12 +6,18 @@
 use astha::decide::sim::{run_seed, SimRng};
 
 fn fixed_count() -> u64 {
-    std::env::var("ASTHA_SIM_COUNT").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000)
+    std::env::var("ASTHA_SIM_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000)
 }
 
 #[test]
 fn ten_thousand_schedules_hold_every_invariant() {
-    if let Some(seed) = std::env::var("ASTHA_SIM_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+    if let Some(seed) = std::env::var("ASTHA_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
         let report = run_seed(seed, true);
         println!("{}", report.explain());
         assert!(report.ok(), "seed {seed} violates an invariant");
@@ -38,17 +44,31 @@ fn ten_thousand_schedules_hold_every_invariant() {
             failures.push(seed);
             for v in &report.violations {
                 // Group by the violation's text without its timestamp and numbers.
-                let kind: String = v.split_once(": ").map_or(v.as_str(), |(_, k)| k).chars().filter(|c| !c.is_ascii_digit()).collect();
+                let kind: String = v
+                    .split_once(": ")
+                    .map_or(v.as_str(), |(_, k)| k)
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .collect();
                 *kinds.entry(kind).or_insert(0u32) += 1;
             }
         }
     }
-    println!("{} schedules, {events} events, {takeovers} takeovers, {} failing", fixed_count() + 5, failures.len());
+    println!(
+        "{} schedules, {events} events, {takeovers} takeovers, {} failing",
+        fixed_count() + 5,
+        failures.len()
+    );
     for (kind, count) in &kinds {
         println!("{count:>6} x {kind}");
     }
     if let Some(&first) = failures.first() {
         let report = run_seed(first, true);
-        panic!("{} failing seeds (first 20: {:?}); first one:\n{}", failures.len(), &failures[..failures.len().min(20)], report.explain());
+        panic!(
+            "{} failing seeds (first 20: {:?}); first one:\n{}",
+            failures.len(),
+            &failures[..failures.len().min(20)],
+            report.explain()
+        );
     }
 }

@@ -40,3 +40,36 @@ pub fn server_fixture(prefix: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no fixture {prefix}"))
         .1
 }
+
+/// The messages of a server fixture (banner removed), each with its final blank line.
+pub fn fixture_blocks(prefix: &str) -> Vec<String> {
+    let bytes = server_fixture(prefix);
+    let text = String::from_utf8(bytes).expect("fixtures are UTF-8");
+    let (_banner, rest) = text.split_once("\r\n").expect("banner line");
+    rest.split_inclusive("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first block of a fixture whose lines include `needle` (e.g. `"Event: Shutdown"`).
+pub fn fixture_block(prefix: &str, needle: &str) -> String {
+    fixture_blocks(prefix)
+        .into_iter()
+        .find(|b| b.split("\r\n").any(|line| line == needle))
+        .unwrap_or_else(|| panic!("no block with {needle:?} in fixture {prefix}"))
+}
+
+/// `block` with the value of its `ActionID` line replaced (as if our client had sent it).
+pub fn with_action_id(block: &str, action_id: &str) -> String {
+    block
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if line.starts_with("ActionID: ") {
+                format!("ActionID: {action_id}\r\n")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
+}

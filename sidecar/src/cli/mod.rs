@@ -4,7 +4,11 @@
 //! a variant in [`Command`], and one arm in [`run`].
 
 pub mod check_config;
+mod control_args;
+pub mod failover;
 pub mod probe;
+pub mod run;
+pub mod status;
 
 use std::io::Write;
 
@@ -31,9 +35,10 @@ impl Exit {
 #[derive(Debug, Parser)]
 #[command(name = "astha", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Log level for messages on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: String,
+    /// Log level for messages on stderr (error, warn, info, debug, trace); default `info` for
+    /// `astha run`, `warn` otherwise.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +49,25 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Validate the configuration file and report every problem with its key and line.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Run the daemon in the foreground (what the systemd unit starts).
+    Run(run::RunArgs),
+    /// Show role, term, peer, both Asterisk targets, relay, IP, DRBD and the last takeover.
+    Status(status::StatusArgs),
+    /// Hand the service over to the other server (graceful; refused when the standby is unhealthy).
+    Failover(failover::FailoverArgs),
+    /// Stop (`on`) or resume (`off`) automatic decisions on this node.
+    Maintenance(failover::MaintenanceArgs),
+}
+
+impl Cli {
+    /// The log level to use: the one asked for, or the command's default.
+    pub fn log_level(&self) -> &str {
+        match (&self.log_level, &self.command) {
+            (Some(level), _) => level,
+            (None, Command::Run(_)) => "info",
+            (None, _) => "warn",
+        }
+    }
 }
 
 /// Parses arguments; `Err` carries clap's message and the exit code to use (0 for --help/--version).
@@ -68,5 +92,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     match cli.command {
         Command::Probe(args) => probe::run(args, out).await,
         Command::CheckConfig(args) => check_config::run(args, out),
+        Command::Run(args) => run::run(args, out).await,
+        Command::Status(args) => status::run(args, out).await,
+        Command::Failover(args) => failover::failover(args, out).await,
+        Command::Maintenance(args) => failover::maintenance(args, out).await,
     }
 }

@@ -69,12 +69,14 @@ pub async fn run(args: ProbeArgs, out: &mut dyn Write) -> Exit {
         }
     };
     if args.no_call {
-        if let Some(call) = probes.timing.get_mut(&crate::probe::ProbeKind::Call) {
-            call.enabled = false;
-        }
+        probes.timing_mut(crate::probe::ProbeKind::Call).enabled = false;
     }
-    let backend = TargetProbes::new(&target, &probes);
+    let backend = TargetProbes::new("probe", &target, &probes);
+    // Give the AMI login the ping deadline plus the connect time; if it fails, every AMI probe
+    // reports the reason (refused, authentication failed, ...) in its error.
+    let _ = backend.wait_ready(std::time::Duration::from_secs(3)).await;
     let report = run_once(&backend, &probes, backend.enabled()).await;
+    backend.ami().client().close().await;
     let _ = if args.json {
         writeln!(out, "{}", report.json())
     } else {

@@ -4,6 +4,7 @@
 //! adding a section means adding a module, a field on [`Config`] and one line in [`parse_with`].
 
 mod address;
+pub mod daemon;
 mod asterisk;
 mod node;
 mod peer;
@@ -14,6 +15,7 @@ mod secret;
 
 use std::path::{Path, PathBuf};
 
+pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use address::{HostPort, HttpUrl};
 pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskTarget, SipEndpoint};
 pub use node::NodeConfig;
@@ -30,7 +32,7 @@ use reader::Section;
 pub const DEFAULT_PATH: &str = "/etc/astha/astha.toml";
 
 /// The whole configuration of one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub node: NodeConfig,
     pub peer: PeerConfig,
@@ -38,6 +40,8 @@ pub struct Config {
     pub asterisk_a: AsteriskTarget,
     pub asterisk_b: AsteriskTarget,
     pub probes: ProbesConfig,
+    /// Peer link, decision tunables, actuators, control socket, metrics, state directory.
+    pub daemon: DaemonConfig,
 }
 
 /// Which of the two Asterisk instances, seen from this node.
@@ -141,6 +145,30 @@ pub fn parse_with(
     let probes = probes::read(&mut probes_section, &mut problems);
     probes_section.finish(&mut problems);
 
+    // The daemon's sections are read with serde; the hand-written reader only marks them known.
+    let mut daemon_spans = std::collections::HashMap::new();
+    for key in daemon::SECTIONS {
+        daemon_spans.insert(key, root.section(&mut problems, key).span());
+    }
+    let daemon = if problems.has_errors() {
+        None
+    } else {
+        match daemon::parse(text) {
+            Ok(d) => {
+                for (key, message) in d.validate() {
+                    let section = key.split('.').next().unwrap_or_default();
+                    let span = daemon_spans.get(section).cloned().unwrap_or(0..0);
+                    problems.error(&key, span, message);
+                }
+                Some(d)
+            }
+            Err((message, span)) => {
+                problems.error("", span, message);
+                None
+            }
+        }
+    };
+
     root.finish(&mut problems);
 
     let failed = problems.has_errors();
@@ -153,6 +181,7 @@ pub fn parse_with(
                 asterisk_a,
                 asterisk_b,
                 probes,
+                daemon: daemon.unwrap_or_default(),
             },
             list,
         )),

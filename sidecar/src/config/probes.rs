@@ -1,6 +1,5 @@
 //! `[probes.*]`: cadence, deadline and hysteresis of each probe kind, plus kind-specific settings.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::probe::ProbeKind;
@@ -37,7 +36,8 @@ pub enum CoreMethod {
 /// All probe settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbesConfig {
-    pub timing: BTreeMap<ProbeKind, ProbeTiming>,
+    /// One entry per kind, in [`ProbeKind::ALL`] order (so every kind always has settings).
+    timing: [ProbeTiming; 6],
     pub core_method: CoreMethod,
     /// Call-path probe destination: `Local/<exten>@<context>`.
     pub call_context: String,
@@ -48,14 +48,21 @@ pub struct ProbesConfig {
 
 impl ProbesConfig {
     pub fn timing(&self, kind: ProbeKind) -> &ProbeTiming {
-        // Every kind is always present (filled with defaults), so indexing cannot miss.
-        &self.timing[&kind]
+        &self.timing[kind.index()]
+    }
+
+    pub fn timing_mut(&mut self, kind: ProbeKind) -> &mut ProbeTiming {
+        &mut self.timing[kind.index()]
+    }
+
+    /// Every kind with its settings.
+    pub fn timings(&self) -> impl Iterator<Item = (ProbeKind, &ProbeTiming)> {
+        ProbeKind::ALL.into_iter().zip(self.timing.iter())
     }
 
     /// AMI actions per second these settings send to one Asterisk (the load budget is 2/s).
     pub fn ami_actions_per_second(&self) -> f64 {
-        self.timing
-            .iter()
+        self.timings()
             .filter(|(k, t)| k.uses_ami() && t.enabled)
             .map(|(_, t)| 1.0 / t.interval.as_secs_f64().max(0.001))
             .sum()
@@ -85,10 +92,7 @@ pub fn default_timing(kind: ProbeKind) -> ProbeTiming {
 impl Default for ProbesConfig {
     fn default() -> Self {
         ProbesConfig {
-            timing: ProbeKind::ALL
-                .into_iter()
-                .map(|k| (k, default_timing(k)))
-                .collect(),
+            timing: ProbeKind::ALL.map(default_timing),
             core_method: CoreMethod::CoreStatus,
             call_context: "ha-probe".into(),
             call_exten: "probe".into(),
@@ -169,7 +173,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
             }
             _ => {}
         }
-        config.timing.insert(kind, timing);
+        *config.timing_mut(kind) = timing;
         s.finish(problems);
     }
     check_budget(section, problems, &config);

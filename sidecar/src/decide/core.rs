@@ -8,6 +8,9 @@ use super::types::*;
 /// How long a starting pair waits for the peer to report a verdict before designating without it.
 const STARTUP_VERDICT_WAIT_MS: u64 = 5_000;
 
+/// Messages in a row from an older active that evidently does not hear us before we yield to it.
+const DEAF_PEER_MESSAGES: u32 = 3;
+
 /// Alerts that would otherwise repeat on every tick; each is raised once until its condition ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AlertKey {
@@ -34,6 +37,8 @@ pub struct Core {
     now: Millis,
     /// The caller's clock at the last call.
     caller_now: Millis,
+    /// When the core last resumed after not being run for longer than `peer_dead_after_ms`.
+    resumed_at: Option<Millis>,
     local: Verdict,
     peer_asterisk: Verdict,
     /// When the last urgent probe was requested during the current silence.
@@ -67,8 +72,8 @@ pub struct Core {
     /// Current takeover answers a handover from the peer.
     takeover_by_handover: bool,
     designated_since: Option<Millis>,
-    /// Since when an active peer with an older term has been heard without it hearing us.
-    deaf_peer_since: Option<Millis>,
+    /// Consecutive messages from an active peer with an older term that has not seen ours.
+    deaf_peer_messages: u32,
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
@@ -89,6 +94,7 @@ impl Core {
             boot_at: now,
             now,
             caller_now: now,
+            resumed_at: None,
             local: Verdict::Unknown,
             peer_asterisk: Verdict::Unknown,
             urgent_probe_at: None,
@@ -112,7 +118,7 @@ impl Core {
             release_request: None,
             takeover_by_handover: false,
             designated_since: None,
-            deaf_peer_since: None,
+            deaf_peer_messages: 0,
             last_sent: None,
             last_sent_at: None,
             last_decision: None,
@@ -154,8 +160,10 @@ impl Core {
     /// When the core next needs a [`Core::tick`] (it may be called earlier).
     pub fn next_tick_at(&self) -> Millis {
         let c = &self.cfg;
-        let mut next = self.last_sent_at.map_or(self.now, |t| t.plus(c.peer_interval_ms));
-        let silent_since = self.peer_last_at.unwrap_or(self.boot_at);
+        let mut next = self
+            .last_sent_at
+            .map_or(self.now, |t| t.plus(c.peer_interval_ms));
+        let silent_since = self.silent_since();
         let mut candidates = vec![
             silent_since.plus(c.suspect_after_ms),
             silent_since.plus(c.peer_dead_after_ms),
@@ -166,7 +174,6 @@ impl Core {
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
-        candidates.extend(self.deaf_peer_since.map(|t| t.plus(c.peer_deaf_after_ms)));
         for t in candidates {
             if t > self.now && t < next {
                 next = t;
@@ -220,6 +227,14 @@ impl Core {
         let elapsed = now.since(self.caller_now);
         self.caller_now = now;
         self.now = self.now.plus(elapsed);
+        if elapsed > self.cfg.peer_dead_after_ms {
+            // We were not run for a long while (process or VM stall, clock jump): whatever we
+            // concluded before is stale and the peer's messages may be waiting in the socket.
+            // Measure silence and gather evidence afresh from now.
+            self.resumed_at = Some(self.now);
+            self.urgent_probe_failed = false;
+            self.urgent_probe_at = None;
+        }
     }
 
     fn apply(&mut self, input: Input, out: &mut Vec<Command>) {
@@ -240,9 +255,17 @@ impl Core {
                 // A message since the request makes the answer moot.
                 if self.urgent_probe_at.is_some() {
                     self.urgent_probe_failed = !ok;
+                    if ok {
+                        // The latest evidence wins: an older failed verdict no longer counts.
+                        self.peer_asterisk_failed_at = None;
+                    }
                 }
             }
-            Input::PeerMessage { link, state, newest } => self.on_peer_message(link, state, newest, out),
+            Input::PeerMessage {
+                link,
+                state,
+                newest,
+            } => self.on_peer_message(link, state, newest, out),
             Input::RelayPosition(side) => {
                 let peer = Some(self.cfg.me.other());
                 if side == peer && self.relay != peer {
@@ -261,7 +284,13 @@ impl Core {
         }
     }
 
-    fn on_peer_message(&mut self, link: usize, state: PeerState, newest: bool, out: &mut Vec<Command>) {
+    fn on_peer_message(
+        &mut self,
+        link: usize,
+        state: PeerState,
+        newest: bool,
+        out: &mut Vec<Command>,
+    ) {
         if state.from != self.cfg.me.other() {
             return; // the codec filters these; never trust our own reflection
         }
@@ -272,6 +301,11 @@ impl Core {
             self.peer_last_at = Some(self.now);
             return;
         }
+        let deaf = self.role == Role::Active
+            && state.role == Role::Active
+            && state.term < self.active_term
+            && state.seen_term < self.active_term;
+        self.deaf_peer_messages = if deaf { self.deaf_peer_messages + 1 } else { 0 };
         let was_claiming = self.peer_last.is_some_and(|p| p.role.claims_calls());
         if self.peer_last.is_some() && was_claiming != state.role.claims_calls() {
             self.peer_switch_at = Some(self.now);
@@ -316,11 +350,19 @@ impl Core {
         let give_up = self.takeover_failures >= self.cfg.max_takeover_failures;
         out.push(Command::Alert {
             severity: Severity::Critical,
-            message: format!("takeover failed ({} in a row): {error}", self.takeover_failures),
+            message: format!(
+                "takeover failed ({} in a row): {error}",
+                self.takeover_failures
+            ),
         });
         self.retry_after = Some(self.now.plus(self.cfg.takeover_retry_ms));
         // Undo whatever part of the takeover happened before trying again.
-        self.begin_release(DecisionKind::Release, Reason::TakeoverFailed { error }, false, out);
+        self.begin_release(
+            DecisionKind::Release,
+            Reason::TakeoverFailed { error },
+            false,
+            out,
+        );
         self.fault_after_release = give_up;
     }
 
@@ -345,18 +387,24 @@ impl Core {
         }
         self.role = Role::Faulted;
         self.fault_after_release = false;
-        let reason = Reason::TakeoverFailed { error: format!("release failed: {error}") };
+        let reason = Reason::TakeoverFailed {
+            error: format!("release failed: {error}"),
+        };
         self.record(DecisionKind::Faulted, reason, out);
         out.push(Command::Alert {
             severity: Severity::Critical,
-            message: format!("release failed, node faulted (fix, then `astha maintenance off`): {error}"),
+            message: format!(
+                "release failed, node faulted (fix, then `astha maintenance off`): {error}"
+            ),
         });
     }
 
     fn on_operator(&mut self, cmd: OperatorCommand, out: &mut Vec<Command>) {
         let reply = match cmd {
             OperatorCommand::Maintenance { on } => self.operator_maintenance(on),
-            OperatorCommand::Failover { force, reason } => self.operator_failover(force, reason, out),
+            OperatorCommand::Failover { force, reason } => {
+                self.operator_failover(force, reason, out)
+            }
         };
         out.push(Command::OperatorReply(reply));
     }
@@ -367,18 +415,29 @@ impl Core {
             if self.role == Role::Standby {
                 self.role = Role::Maintenance;
             }
-            Ok(format!("maintenance on: no automatic decisions on {} (role {})", self.cfg.me, self.role))
+            Ok(format!(
+                "maintenance on: no automatic decisions on {} (role {})",
+                self.cfg.me, self.role
+            ))
         } else {
             if matches!(self.role, Role::Maintenance | Role::Faulted) {
                 self.role = Role::Standby;
             }
             self.takeover_failures = 0;
             self.fault_after_release = false;
-            Ok(format!("maintenance off: automatic decisions resume on {} (role {})", self.cfg.me, self.role))
+            Ok(format!(
+                "maintenance off: automatic decisions resume on {} (role {})",
+                self.cfg.me, self.role
+            ))
         }
     }
 
-    fn operator_failover(&mut self, force: bool, reason: String, out: &mut Vec<Command>) -> Result<String, String> {
+    fn operator_failover(
+        &mut self,
+        force: bool,
+        reason: String,
+        out: &mut Vec<Command>,
+    ) -> Result<String, String> {
         let peer = self.cfg.me.other();
         match self.role {
             Role::TakingOver | Role::Releasing => {
@@ -450,7 +509,10 @@ impl Core {
             return Some(format!("{peer} is {}", p.role));
         }
         if !p.own_verdict.can_carry_calls() {
-            return Some(format!("standby {peer} is not healthy (its Asterisk is {})", p.own_verdict));
+            return Some(format!(
+                "standby {peer} is not healthy (its Asterisk is {})",
+                p.own_verdict
+            ));
         }
         None
     }
@@ -458,11 +520,19 @@ impl Core {
     // ----- rules --------------------------------------------------------------------------
 
     fn peer_alive(&self) -> bool {
-        self.peer_last_at.is_some_and(|t| self.now.since(t) < self.cfg.peer_dead_after_ms)
+        self.peer_last_at
+            .is_some_and(|t| self.now.since(t) < self.cfg.peer_dead_after_ms)
+    }
+
+    /// Start of the current silence as far as decisions go (a stall restarts it).
+    fn silent_since(&self) -> Millis {
+        self.peer_last_at
+            .unwrap_or(self.boot_at)
+            .max(self.resumed_at.unwrap_or(self.boot_at))
     }
 
     fn peer_silent_ms(&self) -> u64 {
-        self.now.since(self.peer_last_at.unwrap_or(self.boot_at))
+        self.now.since(self.silent_since())
     }
 
     /// Hold-down is cluster-wide: a switch by either node counts.
@@ -491,13 +561,18 @@ impl Core {
                 self.release_request = None;
                 out.push(Command::Alert {
                     severity: Severity::Warning,
-                    message: format!("{} did not release in time; handover request dropped", self.cfg.me.other()),
+                    message: format!(
+                        "{} did not release in time; handover request dropped",
+                        self.cfg.me.other()
+                    ),
                 });
             }
         }
         // While the peer is silent, keep asking for fresh evidence about its Asterisk (one probe
         // in flight at a time, at most one per interval) until a probe fails or the peer speaks.
-        let probe_due = self.urgent_probe_at.is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
+        let probe_due = self
+            .urgent_probe_at
+            .is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
         if !self.urgent_probe_pending
             && !self.urgent_probe_failed
             && probe_due
@@ -505,7 +580,9 @@ impl Core {
         {
             self.urgent_probe_at = Some(self.now);
             self.urgent_probe_pending = true;
-            out.push(Command::ProbePeerNow { deadline_ms: self.cfg.urgent_probe_deadline_ms });
+            out.push(Command::ProbePeerNow {
+                deadline_ms: self.cfg.urgent_probe_deadline_ms,
+            });
         }
         match self.role {
             Role::Active => self.evaluate_active(out),
@@ -529,13 +606,12 @@ impl Core {
                 return Some(Reason::PeerHigherTerm { peer_term: p.term });
             }
         }
-        if check_relay {
-            if self.relay_read_after_switch()
-                && self.relay_fresh() == Some(peer)
-                && alive_peer.is_none_or(|p| p.role.claims_calls())
-            {
-                return Some(Reason::PeerHoldsRelay);
-            }
+        if check_relay
+            && self.relay_read_after_switch()
+            && self.relay_fresh() == Some(peer)
+            && alive_peer.is_none_or(|p| p.role.claims_calls())
+        {
+            return Some(Reason::PeerHoldsRelay);
         }
         None
     }
@@ -568,26 +644,24 @@ impl Core {
         }
         // An older active that keeps claiming the calls without ever learning our term cannot
         // hear us; it will never step down, so we do (it is alive and serving).
-        let deaf = self
-            .peer_alive()
-            .then_some(self.peer_last)
-            .flatten()
-            .is_some_and(|p| p.role == Role::Active && p.term < self.active_term && p.seen_term < self.active_term);
-        if !deaf {
-            self.deaf_peer_since = None;
-        } else {
-            let since = *self.deaf_peer_since.get_or_insert(self.now);
-            if self.now.since(since) >= self.cfg.peer_deaf_after_ms {
-                self.deaf_peer_since = None;
-                self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
-                return;
-            }
+        if self.deaf_peer_messages >= DEAF_PEER_MESSAGES {
+            self.deaf_peer_messages = 0;
+            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, false, out);
+            return;
         }
         let peer = self.cfg.me.other();
         let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();
         if let Some(p) = alive_peer {
-            if p.role == Role::Standby && self.relay_fresh() == Some(peer) && self.relay_read_after_switch() {
-                self.raise(AlertKey::RelayOnStandbySide, Severity::Critical, "relay reads back on the standby's side while this node is active".into(), out);
+            if p.role == Role::Standby
+                && self.relay_fresh() == Some(peer)
+                && self.relay_read_after_switch()
+            {
+                self.raise(
+                    AlertKey::RelayOnStandbySide,
+                    Severity::Critical,
+                    "relay reads back on the standby's side while this node is active".into(),
+                    out,
+                );
             } else {
                 self.clear(AlertKey::RelayOnStandbySide);
             }
@@ -657,7 +731,10 @@ impl Core {
         self.raise(
             AlertKey::LocalUnhealthyNoTakeover,
             Severity::Critical,
-            format!("peer handed over but this node's Asterisk is {}: not taking over", self.local),
+            format!(
+                "peer handed over but this node's Asterisk is {}: not taking over",
+                self.local
+            ),
             out,
         );
         false
@@ -680,11 +757,19 @@ impl Core {
             self.designated_since = None;
             // Only evidence gathered during this silence counts: a verdict that failed before
             // the peer went silent may be stale (the urgent probe re-checks it).
-            let silent_since = self.peer_last_at.unwrap_or(self.boot_at);
+            let silent_since = self.silent_since();
+            if self.now.since(silent_since) < self.cfg.peer_dead_after_ms {
+                return; // resumed from a stall: wait for the peer's queued messages first
+            }
             let failed_during_silence = self.peer_asterisk == Verdict::Failed
-                && self.peer_asterisk_failed_at.is_some_and(|t| t >= silent_since);
+                && self
+                    .peer_asterisk_failed_at
+                    .is_some_and(|t| t >= silent_since);
             let peer_failed = failed_during_silence || self.urgent_probe_failed;
-            if self.relay_moved_to_peer_at.is_some_and(|t| t >= silent_since) {
+            if self
+                .relay_moved_to_peer_at
+                .is_some_and(|t| t >= silent_since)
+            {
                 // The relay was still elsewhere after the peer went silent and is on its side
                 // now: the peer is alive and took over behind cut links.
                 self.raise(
@@ -710,11 +795,16 @@ impl Core {
             if self.peer_last.is_some_and(|p| p.maintenance) {
                 return; // the peer was in maintenance: no automatic decisions
             }
+            if self.handover_offer.is_some() {
+                return; // we just handed over: the silent peer is expected to be taking over
+            }
             if self.cfg.witness && self.witness != Some(true) {
                 self.raise(
                     AlertKey::WitnessUnreachable,
                     Severity::Critical,
-                    format!("{peer} looks dead but the witness is not reachable from here: no takeover"),
+                    format!(
+                        "{peer} looks dead but the witness is not reachable from here: no takeover"
+                    ),
                     out,
                 );
                 return;
@@ -724,7 +814,10 @@ impl Core {
                 self.raise(
                     AlertKey::LocalUnhealthyNoTakeover,
                     Severity::Critical,
-                    format!("{peer} looks dead but this node's Asterisk is {}: no takeover", self.local),
+                    format!(
+                        "{peer} looks dead but this node's Asterisk is {}: no takeover",
+                        self.local
+                    ),
                     out,
                 );
                 return;
@@ -752,17 +845,26 @@ impl Core {
             return;
         }
         self.clear(AlertKey::PeerFaulted);
-        if p.maintenance {
+        if p.maintenance || self.handover_offer.is_some() {
+            // Our own offer to hand over is still open: give the peer its time to take over.
             self.designated_since = None;
             return;
         }
         // Nobody is active: exactly one side is designated from the verdicts each reports on itself.
         // Right after start the peer may not have judged its Asterisk yet: give it time.
-        if p.own_verdict == Verdict::Unknown && self.now.since(self.boot_at) < STARTUP_VERDICT_WAIT_MS {
+        if p.own_verdict == Verdict::Unknown
+            && self.now.since(self.boot_at) < STARTUP_VERDICT_WAIT_MS
+        {
             self.designated_since = None;
             return;
         }
-        let side_ok = |s: Side| if s == self.cfg.me { local_ok } else { p.own_verdict.can_carry_calls() };
+        let side_ok = |s: Side| {
+            if s == self.cfg.me {
+                local_ok
+            } else {
+                p.own_verdict.can_carry_calls()
+            }
+        };
         let preferred = self.cfg.preferred;
         let designated = if side_ok(preferred) {
             Some(preferred)
@@ -815,7 +917,10 @@ impl Core {
         // Durable before anything uses it: the driver executes commands in order.
         out.push(Command::PersistTerm(self.term));
         self.record(DecisionKind::Takeover, reason.clone(), out);
-        out.push(Command::StartTakeover { term: self.term, reason });
+        out.push(Command::StartTakeover {
+            term: self.term,
+            reason,
+        });
     }
 
     /// Release while asking the peer to take over.
@@ -825,7 +930,13 @@ impl Core {
         self.begin_release(DecisionKind::Release, reason, forced, out);
     }
 
-    fn begin_release(&mut self, kind: DecisionKind, reason: Reason, _forced: bool, out: &mut Vec<Command>) {
+    fn begin_release(
+        &mut self,
+        kind: DecisionKind,
+        reason: Reason,
+        _forced: bool,
+        out: &mut Vec<Command>,
+    ) {
         self.role = Role::Releasing;
         self.release_request = None;
         self.last_switch_at = Some(self.now);
@@ -856,7 +967,13 @@ impl Core {
         out.push(Command::Decision(record));
     }
 
-    fn raise(&mut self, key: AlertKey, severity: Severity, message: String, out: &mut Vec<Command>) {
+    fn raise(
+        &mut self,
+        key: AlertKey,
+        severity: Severity,
+        message: String,
+        out: &mut Vec<Command>,
+    ) {
         if !self.raised.contains(&key) {
             self.raised.push(key);
             out.push(Command::Alert { severity, message });
@@ -880,7 +997,11 @@ impl Core {
         PeerState {
             from: self.cfg.me,
             role: self.role,
-            term: if self.role.claims_calls() { self.active_term } else { self.term },
+            term: if self.role.claims_calls() {
+                self.active_term
+            } else {
+                self.term
+            },
             seen_term: self.term,
             maintenance: self.maintenance,
             own_verdict: self.local,
@@ -892,7 +1013,9 @@ impl Core {
 
     fn maybe_send(&mut self, out: &mut Vec<Command>) {
         let state = self.own_state();
-        let due = self.last_sent_at.is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
+        let due = self
+            .last_sent_at
+            .is_none_or(|t| self.now.since(t) >= self.cfg.peer_interval_ms);
         // Changes go out at once: a handover must not wait for the next interval.
         if due || self.last_sent != Some(state) {
             self.last_sent = Some(state);

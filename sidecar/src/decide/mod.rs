@@ -63,5 +63,8 @@ pub mod sim;
 pub mod term_store;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use self::core::Core;
 pub use self::types::*;

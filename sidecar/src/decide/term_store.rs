@@ -41,23 +41,43 @@ impl TermStore {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(PersistedState { term: 0, missing: true });
+                return Ok(PersistedState {
+                    term: 0,
+                    missing: true,
+                });
             }
-            Err(source) => return Err(TermStoreError::Read { path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(TermStoreError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
         };
-        let corrupt = |detail: String| TermStoreError::Corrupt { path: self.path.clone(), detail };
+        let corrupt = |detail: String| TermStoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        };
         let line = text.trim();
         let value = line
             .strip_prefix("term=")
             .ok_or_else(|| corrupt(format!("expected `term=N`, found {:?}", truncate(line))))?;
-        let term = value.parse::<u64>().map_err(|e| corrupt(format!("bad term {:?}: {e}", truncate(value))))?;
-        Ok(PersistedState { term, missing: false })
+        let term = value
+            .parse::<u64>()
+            .map_err(|e| corrupt(format!("bad term {:?}: {e}", truncate(value))))?;
+        Ok(PersistedState {
+            term,
+            missing: false,
+        })
     }
 
     /// Durably store `term`: after this returns Ok, a crash at any point leaves the new term.
     pub fn store(&self, term: u64) -> Result<(), TermStoreError> {
-        write_atomic(&self.path, format!("term={term}\n").as_bytes())
-            .map_err(|source| TermStoreError::Write { path: self.path.clone(), source })
+        write_atomic(&self.path, format!("term={term}\n").as_bytes()).map_err(|source| {
+            TermStoreError::Write {
+                path: self.path.clone(),
+                source,
+            }
+        })
     }
 }
 
@@ -79,7 +99,11 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     tmp_name.push(format!(".tmp.{}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
         drop(f);
@@ -115,7 +139,13 @@ mod tests {
     fn missing_file_loads_as_zero_and_flags_it() {
         let d = TempDir::new("missing");
         let s = TermStore::new(d.0.join("term"));
-        assert_eq!(s.load().expect("load"), PersistedState { term: 0, missing: true });
+        assert_eq!(
+            s.load().expect("load"),
+            PersistedState {
+                term: 0,
+                missing: true
+            }
+        );
     }
 
     #[test]
@@ -123,11 +153,20 @@ mod tests {
         let d = TempDir::new("roundtrip");
         let s = TermStore::new(d.0.join("term"));
         s.store(7).expect("store");
-        assert_eq!(s.load().expect("load"), PersistedState { term: 7, missing: false });
+        assert_eq!(
+            s.load().expect("load"),
+            PersistedState {
+                term: 7,
+                missing: false
+            }
+        );
         s.store(u64::MAX).expect("store");
         assert_eq!(s.load().expect("load").term, u64::MAX);
         // No temporary file is left behind.
-        let names: Vec<_> = fs::read_dir(&d.0).expect("readdir").map(|e| e.expect("entry").file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&d.0)
+            .expect("readdir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("term")]);
     }
 
@@ -139,7 +178,10 @@ mod tests {
         let err = TermStore::new(&path).load().expect_err("corrupt must fail");
         assert!(err.to_string().contains("corrupt"), "{err}");
         fs::write(&path, "garbage").expect("write");
-        assert!(matches!(TermStore::new(&path).load(), Err(TermStoreError::Corrupt { .. })));
+        assert!(matches!(
+            TermStore::new(&path).load(),
+            Err(TermStoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -59,8 +59,6 @@ pub struct DecideConfig {
     pub max_takeover_failures: u32,
     /// How long a relay read-back stays meaningful (ms).
     pub relay_fresh_ms: u64,
-    /// How long an active node tolerates an active peer that evidently does not hear it (ms).
-    pub peer_deaf_after_ms: u64,
 }
 
 impl DecideConfig {
@@ -80,7 +78,6 @@ impl DecideConfig {
             takeover_retry_ms: 1_000,
             max_takeover_failures: 3,
             relay_fresh_ms: 2_000,
-            peer_deaf_after_ms: 450,
         }
     }
 }
@@ -165,8 +162,13 @@ pub struct PeerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperatorCommand {
     /// Move the calls to the other node (on the active) or to this node (on the standby).
-    Failover { force: bool, reason: String },
-    Maintenance { on: bool },
+    Failover {
+        force: bool,
+        reason: String,
+    },
+    Maintenance {
+        on: bool,
+    },
 }
 
 /// Everything the core reacts to.
@@ -177,17 +179,27 @@ pub enum Input {
     /// Verdict on the peer's Asterisk (probed from here) changed.
     PeerAsteriskVerdict(Verdict),
     /// Result of a [`Command::ProbePeerNow`].
-    UrgentProbeResult { ok: bool },
+    UrgentProbeResult {
+        ok: bool,
+    },
     /// An authenticated, non-replayed peer message arrived on link `link`. `newest` is false when
     /// a datagram with a higher sequence number was already accepted (reordering across links):
     /// such a message only proves the link alive, its state is not used.
-    PeerMessage { link: usize, state: PeerState, newest: bool },
+    PeerMessage {
+        link: usize,
+        state: PeerState,
+        newest: bool,
+    },
     /// The relay position read back (`None`: the device answered nothing usable).
     RelayPosition(Option<Side>),
     TakeoverDone,
-    TakeoverFailed { error: String },
+    TakeoverFailed {
+        error: String,
+    },
     ReleaseDone,
-    ReleaseFailed { error: String },
+    ReleaseFailed {
+        error: String,
+    },
     Operator(OperatorCommand),
     /// Whether the configured witness answers from here.
     Witness(bool),
@@ -205,18 +217,27 @@ pub enum Reason {
     /// This node's call path failed and the standby is healthy.
     OwnCallPathFailed,
     /// The standby asked for the calls (operator on the standby, or failback).
-    PeerRequested { forced: bool },
+    PeerRequested {
+        forced: bool,
+    },
     /// Met an active or taking-over peer with a higher term (or equal term, and it is side A).
-    PeerHigherTerm { peer_term: u64 },
+    PeerHigherTerm {
+        peer_term: u64,
+    },
     /// The relay is on the peer's side.
     PeerHoldsRelay,
     /// The peer claims the calls under an older term and does not hear this node (one-way link):
     /// it cannot step down, so this node yields.
     PeerCannotHearUs,
-    Operator { reason: String, forced: bool },
+    Operator {
+        reason: String,
+        forced: bool,
+    },
     Failback,
     /// Clean-up after a takeover that failed.
-    TakeoverFailed { error: String },
+    TakeoverFailed {
+        error: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -288,14 +309,24 @@ pub enum Command {
     /// Write and fsync this term before executing the following commands.
     PersistTerm(u64),
     /// Run the takeover steps (relay, DRBD, IP, Asterisk); answer with TakeoverDone/Failed.
-    StartTakeover { term: u64, reason: Reason },
+    StartTakeover {
+        term: u64,
+        reason: Reason,
+    },
     /// Run the release steps (IP, DRBD, ...); answer with ReleaseDone/Failed.
-    StartRelease { reason: Reason },
+    StartRelease {
+        reason: Reason,
+    },
     /// Send this state to the peer on every link.
     SendPeer(PeerState),
     /// Probe the peer's Asterisk now with this deadline; answer with UrgentProbeResult.
-    ProbePeerNow { deadline_ms: u64 },
-    Alert { severity: Severity, message: String },
+    ProbePeerNow {
+        deadline_ms: u64,
+    },
+    Alert {
+        severity: Severity,
+        message: String,
+    },
     /// Log this decision (with its inputs) and keep it for status.
     Decision(DecisionRecord),
     /// Answer to an operator command: Ok(what happens) or Err(why refused).

@@ -29,6 +29,18 @@ impl ProbeKind {
         ProbeKind::Spans,
     ];
 
+    /// Position in [`ProbeKind::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            ProbeKind::Ping => 0,
+            ProbeKind::Core => 1,
+            ProbeKind::Call => 2,
+            ProbeKind::Sip => 3,
+            ProbeKind::Ari => 4,
+            ProbeKind::Spans => 5,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::Ping => "ping",
@@ -65,5 +77,19 @@ impl std::str::FromStr for ProbeKind {
             .ok_or_else(|| {
                 format!("unknown probe `{s}`: expected one of ping, core, call, sip, ari, spans")
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_matches_all_and_names_round_trip() {
+        for (i, kind) in ProbeKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i);
+            assert_eq!(kind.as_str().parse::<ProbeKind>(), Ok(kind));
+        }
+        assert!("telepathy".parse::<ProbeKind>().is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! Health probes of an Asterisk target: one module per probe kind, a sans-IO scheduler and monitor, and their tokio driver.
 
+pub mod ami;
 pub mod ari;
 mod kind;
 pub mod monitor;
@@ -9,6 +10,7 @@ pub mod runner;
 pub mod schedule;
 pub mod sim;
 pub mod sip;
+pub mod snapshot;
 pub mod target;
 mod unique;
 
@@ -20,3 +22,4 @@ pub use runner::{
     TargetSignal, TargetStatus,
 };
 pub use schedule::{RunId, Schedule, StartProbe};
+pub use target::{TargetMonitor, TargetProbes};

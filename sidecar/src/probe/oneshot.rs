@@ -73,8 +73,8 @@ pub fn judge(
     outcomes: &[ProbeOutcome],
 ) -> OneShotReport {
     let mut single_sample = probes.clone();
-    for timing in single_sample.timing.values_mut() {
-        timing.fail_after = 1;
+    for kind in ProbeKind::ALL {
+        single_sample.timing_mut(kind).fail_after = 1;
     }
     let mut health = TargetHealth::new(&single_sample, kinds);
     for outcome in outcomes {

@@ -1,26 +1,33 @@
 //! The probes of one Asterisk target, assembled from its configuration: which kinds run, and the backend that runs them.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use crate::config::{AsteriskTarget, ProbesConfig};
 
+use super::ami::AmiProbes;
 use super::ari::AriPingProbe;
-use super::runner::{ProbeBackend, ProbeFuture};
+use super::runner::{spawn_monitor, MonitorHandle, ProbeBackend, ProbeFuture};
 use super::sip::SipOptionsProbe;
 use super::{ProbeError, ProbeKind};
 
 /// Runs every probe kind against one Asterisk.
 #[derive(Debug, Clone)]
 pub struct TargetProbes {
+    ami: Arc<AmiProbes>,
     sip: Option<Arc<SipOptionsProbe>>,
     ari: Option<Arc<AriPingProbe>>,
     enabled: Vec<ProbeKind>,
 }
 
 impl TargetProbes {
-    /// The network probes (SIP, ARI) of `target` that are configured and enabled.
-    pub fn new(target: &AsteriskTarget, probes: &ProbesConfig) -> Self {
+    /// Connects to `target`'s AMI (persistent, reconnecting) and prepares its enabled probes.
+    /// `name` labels the connection in logs. Must run inside tokio.
+    pub fn new(name: &str, target: &AsteriskTarget, probes: &ProbesConfig) -> Self {
         let on = |k: ProbeKind| probes.timing(k).enabled;
+        let ami = Arc::new(AmiProbes::connect(&target.ami, name, probes));
         let sip = target
             .sip
             .as_ref()
@@ -33,14 +40,36 @@ impl TargetProbes {
                 a.secret.clone(),
             ))
         });
-        let mut enabled = Vec::new();
+        let mut enabled: Vec<ProbeKind> = [
+            ProbeKind::Ping,
+            ProbeKind::Core,
+            ProbeKind::Call,
+            ProbeKind::Spans,
+        ]
+        .into_iter()
+        .filter(|k| on(*k))
+        .collect();
         if sip.is_some() {
             enabled.push(ProbeKind::Sip);
         }
         if ari.is_some() {
             enabled.push(ProbeKind::Ari);
         }
-        TargetProbes { sip, ari, enabled }
+        TargetProbes {
+            ami,
+            sip,
+            ari,
+            enabled,
+        }
+    }
+
+    pub fn ami(&self) -> &AmiProbes {
+        &self.ami
+    }
+
+    /// Waits for the first AMI login (one-shot checks start probing only then).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ProbeError> {
+        self.ami.wait_logged_in(timeout).await
     }
 
     /// The kinds this backend runs.
@@ -60,8 +89,55 @@ impl ProbeBackend for TargetProbes {
                 Some(ari) => Box::pin(async move { ari.run().await }),
                 None => not_configured(kind),
             },
-            _ => not_configured(kind),
+            ProbeKind::Ping | ProbeKind::Core | ProbeKind::Call | ProbeKind::Spans => {
+                let ami = self.ami.clone();
+                Box::pin(async move { ami.run(kind).await })
+            }
         }
+    }
+}
+
+/// A running monitor of one Asterisk: its probes, the AMI signal pump and the verdict.
+/// Dropping it stops everything (and closes the AMI connection once the last clone goes).
+#[derive(Debug)]
+pub struct TargetMonitor {
+    probes: Arc<TargetProbes>,
+    handle: MonitorHandle,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+impl TargetMonitor {
+    /// Starts probing `target` with `probes` settings. `name` labels logs and status.
+    pub fn start(name: &str, target: &AsteriskTarget, probes: &ProbesConfig) -> Self {
+        let backend = Arc::new(TargetProbes::new(name, target, probes));
+        let (signals_tx, signals_rx) = mpsc::unbounded_channel();
+        let pump = backend.ami.spawn_signal_pump(signals_tx);
+        let handle = spawn_monitor(name, probes, backend.enabled(), backend.clone(), signals_rx);
+        TargetMonitor {
+            probes: backend,
+            handle,
+            pump,
+        }
+    }
+
+    /// Status (verdict, per-probe latency and last error) and the stream of outcomes/changes.
+    pub fn handle(&self) -> &MonitorHandle {
+        &self.handle
+    }
+
+    pub fn probes(&self) -> &TargetProbes {
+        &self.probes
+    }
+
+    /// A shared handle on the probes, for tasks that outlive a borrow (urgent probes, readiness).
+    pub fn probes_arc(&self) -> Arc<TargetProbes> {
+        self.probes.clone()
+    }
+}
+
+impl Drop for TargetMonitor {
+    fn drop(&mut self) {
+        self.pump.abort();
     }
 }
 

@@ -1,0 +1,268 @@
+//! Assembles `astha status` (and the metrics) from the core, the probe monitors, the peer link and the actuators.
+
+use std::time::{Duration, Instant};
+
+use ami_client::ConnectionState;
+
+use crate::actuate::config::{DrbdConfig, FloatingIpConfig};
+use crate::actuate::{RelayHandle, SequenceOutcome};
+use crate::config::Config;
+use crate::decide::{CoreStatus, Input};
+use crate::metrics::Totals;
+use crate::peer::PeerCounters;
+use crate::probe::runner::TargetStatus as MonitorStatus;
+use crate::status::{
+    DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, ProbeStatus, RelayStatus, StatusReport,
+    StepStatus, TakeoverRecordStatus, TargetStatus, STATUS_FORMAT_VERSION,
+};
+
+use super::executor::ActuatorResult;
+
+/// How long a relay read may take before status shows it as an error.
+const RELAY_READ_DEADLINE: Duration = Duration::from_millis(800);
+
+/// The relay as last observed.
+#[derive(Debug, Clone, Default)]
+pub struct RelayReading {
+    pub driver: String,
+    pub position: Option<crate::node::Side>,
+    pub read_back: bool,
+    pub error: Option<String>,
+}
+
+impl RelayReading {
+    /// Reads the position back when the device can tell; otherwise reports the driver only.
+    pub async fn read(relay: Option<&RelayHandle>) -> RelayReading {
+        let Some(relay) = relay else {
+            return RelayReading { driver: "none".into(), ..RelayReading::default() };
+        };
+        let driver = relay.describe().to_string();
+        if !relay.capabilities().read_back {
+            return RelayReading { driver, ..RelayReading::default() };
+        }
+        match relay.read_side(RELAY_READ_DEADLINE).await {
+            Ok(position) => RelayReading { driver, position, read_back: true, error: None },
+            Err(e) => RelayReading { driver, position: None, read_back: false, error: Some(e.to_string()) },
+        }
+    }
+}
+
+/// A background reading of a device's state, sent back to the event loop.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Relay(RelayReading),
+    FloatingIp { held: bool },
+    Drbd { role: String, mounted: bool },
+}
+
+/// What the report is built from at one moment.
+#[derive(Debug)]
+pub struct ReportInputs<'a> {
+    pub config: &'a Config,
+    pub core: CoreStatus,
+    pub local: &'a MonitorStatus,
+    pub peer: &'a MonitorStatus,
+    pub local_ami: ConnectionState,
+    pub peer_ami: ConnectionState,
+    pub links_alive: Vec<bool>,
+    pub counters: &'a PeerCounters,
+    pub floating_ip: Option<FloatingIpConfig>,
+    pub drbd: Option<DrbdConfig>,
+    pub uptime: Duration,
+}
+
+/// The daemon's own memory of things the core does not keep.
+#[derive(Debug)]
+pub struct ReportState {
+    link_names: Vec<String>,
+    pub last_decision: Option<String>,
+    pub relay: RelayReading,
+    ip_held: bool,
+    drbd: Option<(String, bool)>,
+    last_takeover: Option<TakeoverRecordStatus>,
+    takeovers: u64,
+    takeovers_failed: u64,
+    probe_failures: std::collections::BTreeMap<(String, String), u64>,
+    last_alert: Option<String>,
+}
+
+impl ReportState {
+    pub fn new(link_names: Vec<String>) -> Self {
+        ReportState {
+            link_names,
+            last_decision: None,
+            relay: RelayReading::default(),
+            ip_held: false,
+            drbd: None,
+            last_takeover: None,
+            takeovers: 0,
+            takeovers_failed: 0,
+            probe_failures: Default::default(),
+            last_alert: None,
+        }
+    }
+
+    /// Remembers what a background reading found; returns the relay position if it was read back.
+    pub fn observe(&mut self, observation: Observation) -> Option<Option<crate::node::Side>> {
+        match observation {
+            Observation::Relay(reading) => {
+                let read_back = reading.read_back.then_some(reading.position);
+                self.relay = reading;
+                read_back
+            }
+            Observation::FloatingIp { held } => {
+                self.ip_held = held;
+                None
+            }
+            Observation::Drbd { role, mounted } => {
+                self.drbd = Some((role, mounted));
+                None
+            }
+        }
+    }
+
+    pub fn takeover_started(&mut self, term: u64, reason: &str) {
+        self.takeovers += 1;
+        tracing::warn!(term, reason, "takeover started");
+    }
+
+    pub fn alert(&mut self, message: String) {
+        self.last_alert = Some(message);
+    }
+
+    /// Records a finished sequence and turns it into the core's input.
+    pub fn record_outcome(&mut self, result: &ActuatorResult) -> Input {
+        let steps = result
+            .outcome
+            .timings()
+            .iter()
+            .map(|t| StepStatus {
+                step: format!("{} {}", t.step.as_str(), t.phase.as_str()),
+                ms: t.duration.as_secs_f64() * 1000.0,
+                outcome: t.error.clone().map(|e| format!("failed: {e}")).unwrap_or_else(|| "ok".into()),
+            })
+            .collect::<Vec<_>>();
+        let total_ms = steps.iter().map(|s| s.ms).sum();
+        let record = |outcome: &str| TakeoverRecordStatus {
+            reason: result.reason.clone(),
+            term: result.term,
+            started_unix_ms: super::wall_ms().saturating_sub(total_ms as u64),
+            outcome: outcome.to_string(),
+            total_ms,
+            steps: steps.clone(),
+        };
+        match &result.outcome {
+            SequenceOutcome::TakeoverDone { total, .. } => {
+                tracing::warn!(term = result.term, total_ms = total.as_secs_f64() * 1000.0, "takeover done: this node is active");
+                self.last_takeover = Some(record("done"));
+                self.ip_held = true;
+                Input::TakeoverDone
+            }
+            SequenceOutcome::TakeoverFailed { step, error, rolled_back, .. } => {
+                self.takeovers_failed += 1;
+                tracing::error!(term = result.term, step = step.as_str(), %error, rolled_back, "takeover failed");
+                self.last_takeover = Some(record(&format!("failed at {}: {error}", step.as_str())));
+                Input::TakeoverFailed { error: format!("{}: {error}", step.as_str()) }
+            }
+            SequenceOutcome::ReleaseDone { .. } => {
+                tracing::warn!(term = result.term, "release done: this node is standby");
+                self.ip_held = false;
+                Input::ReleaseDone
+            }
+            SequenceOutcome::ReleaseFailed { step, error, .. } => {
+                tracing::error!(term = result.term, step = step.as_str(), %error, "release failed");
+                Input::ReleaseFailed { error: format!("{}: {error}", step.as_str()) }
+            }
+        }
+    }
+
+    /// Monotonic counts for the metrics.
+    pub fn totals(&self) -> Totals {
+        Totals { probe_failures: self.probe_failures.clone(), takeovers: self.takeovers, takeovers_failed: self.takeovers_failed }
+    }
+
+    pub fn build(&mut self, inputs: ReportInputs<'_>) -> StatusReport {
+        let config = inputs.config;
+        let core = &inputs.core;
+        for (target, status) in [("local", inputs.local), ("peer", inputs.peer)] {
+            for p in &status.probes {
+                self.probe_failures.insert((target.to_string(), p.kind.as_str().to_string()), p.failures);
+            }
+        }
+        let (links_up, links_down): (Vec<_>, Vec<_>) =
+            self.link_names.iter().zip(inputs.links_alive.iter().chain(std::iter::repeat(&false))).partition(|(_, up)| **up);
+        let peer_last = core.peer.last.as_ref();
+        StatusReport {
+            format: STATUS_FORMAT_VERSION,
+            node: NodeStatus {
+                side: core.me.to_string(),
+                name: config.node.name.clone(),
+                role: core.role.to_string(),
+                term: core.term,
+                maintenance: core.maintenance,
+                uptime_s: inputs.uptime.as_secs(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                last_decision: self.last_decision.clone().or_else(|| self.last_alert.clone()),
+            },
+            peer: PeerStatus {
+                side: core.me.other().to_string(),
+                name: config.peer.name.clone(),
+                links_up: links_up.into_iter().map(|(n, _)| n.clone()).collect(),
+                links_down: links_down.into_iter().map(|(n, _)| n.clone()).collect(),
+                role: peer_last.map(|p| p.role.to_string()),
+                term: peer_last.map(|p| p.term),
+                last_message_age_ms: core.peer.silent_ms,
+                rejected: inputs.counters.dropped.iter().map(|(reason, n)| (format!("{reason:?}").to_lowercase(), *n)).collect(),
+            },
+            targets: vec![target_status("local", inputs.local, &inputs.local_ami), target_status("peer", inputs.peer, &inputs.peer_ami)],
+            relay: RelayStatus {
+                driver: self.relay.driver.clone(),
+                position: self.relay.position.or(core.relay).map(|s| s.to_string()),
+                read_back: self.relay.read_back,
+                error: self.relay.error.clone(),
+            },
+            floating_ip: FloatingIpStatus {
+                addresses: inputs.floating_ip.map(|ip| ip.addresses.iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
+                held_here: self.ip_held,
+            },
+            drbd: inputs.drbd.map(|d| DrbdStatus {
+                resource: d.resource.clone(),
+                role: self.drbd.as_ref().map(|(r, _)| r.clone()).unwrap_or_else(|| "unknown".into()),
+                mounted: self.drbd.as_ref().is_some_and(|(_, m)| *m),
+            }),
+            last_takeover: self.last_takeover.clone(),
+        }
+    }
+}
+
+fn ami_state(state: &ConnectionState) -> String {
+    match state {
+        ConnectionState::LoggedIn => "logged-in".into(),
+        ConnectionState::Connecting | ConnectionState::LoggingIn => "connecting".into(),
+        ConnectionState::Disconnected { reason } => format!("disconnected: {reason}"),
+        ConnectionState::AuthFailed { message } => format!("authentication failed: {message}"),
+        ConnectionState::Closed => "closed".into(),
+    }
+}
+
+fn target_status(name: &str, status: &MonitorStatus, ami: &ConnectionState) -> TargetStatus {
+    let now = Instant::now();
+    TargetStatus {
+        target: name.to_string(),
+        verdict: status.verdict.as_str().to_string(),
+        verdict_since_s: Some(now.saturating_duration_since(status.since).as_secs()),
+        ami_state: ami_state(ami),
+        probes: status
+            .probes
+            .iter()
+            .map(|p| ProbeStatus {
+                kind: p.kind.as_str().to_string(),
+                ok: p.ok,
+                latency_ms: p.latency.map(|l| l.as_secs_f64() * 1000.0),
+                error: p.last_error.as_ref().map(|e| e.to_string()),
+                age_ms: None,
+                consecutive_failures: p.consecutive_failures,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,579 @@
+//! Unit tests of the decision rules, one scenario per rule, driven by hand-fed inputs.
+
+use super::*;
+use crate::node::Side;
+use crate::verdict::Verdict;
+
+struct Harness {
+    core: Core,
+    now: u64,
+    /// Everything the core emitted, in order.
+    log: Vec<Command>,
+}
+
+fn peer_state(from: Side, role: Role, term: u64, own: Verdict, handover: Handover) -> PeerState {
+    PeerState {
+        from,
+        role,
+        term,
+        seen_term: term,
+        maintenance: false,
+        own_verdict: own,
+        peer_verdict: Verdict::Healthy,
+        relay_seen: None,
+        handover,
+    }
+}
+
+impl Harness {
+    fn new(me: Side) -> Harness {
+        Harness::with(
+            DecideConfig::new(me),
+            PersistedState {
+                term: 0,
+                missing: false,
+            },
+        )
+    }
+
+    fn with(cfg: DecideConfig, persisted: PersistedState) -> Harness {
+        Harness {
+            core: Core::new(cfg, persisted, Millis(0)),
+            now: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn me(&self) -> Side {
+        self.core.config().me
+    }
+
+    fn input(&mut self, i: Input) -> Vec<Command> {
+        let out = self.core.handle(Millis(self.now), i);
+        self.log.extend(out.iter().cloned());
+        out
+    }
+
+    /// Let `ms` pass, ticking every 10 ms; returns what was emitted meanwhile.
+    fn wait(&mut self, ms: u64) -> Vec<Command> {
+        let mut all = Vec::new();
+        let end = self.now + ms;
+        while self.now < end {
+            self.now = (self.now + 10).min(end);
+            let out = self.core.tick(Millis(self.now));
+            all.extend(out);
+        }
+        self.log.extend(all.iter().cloned());
+        all
+    }
+
+    /// Let `ms` pass while the peer keeps reporting `role` every 100 ms.
+    fn wait_hearing(&mut self, ms: u64, role: Role, term: u64, own: Verdict) -> Vec<Command> {
+        let mut all = Vec::new();
+        for _ in 0..ms / 100 {
+            all.extend(self.peer(role, term, own, Handover::None));
+            all.extend(self.wait(100));
+        }
+        all
+    }
+
+    fn peer(&mut self, role: Role, term: u64, own: Verdict, handover: Handover) -> Vec<Command> {
+        let state = peer_state(self.me().other(), role, term, own, handover);
+        self.input(Input::PeerMessage {
+            link: 0,
+            state,
+            newest: true,
+        })
+    }
+
+    /// Both Asterisks healthy, peer heard as `role` for a while.
+    fn settle(&mut self, peer_role: Role, peer_term: u64) {
+        self.input(Input::LocalVerdict(Verdict::Healthy));
+        self.input(Input::PeerAsteriskVerdict(Verdict::Healthy));
+        for _ in 0..10 {
+            self.peer(peer_role, peer_term, Verdict::Healthy, Handover::None);
+            self.wait(100);
+        }
+    }
+
+    /// Make the core active (takeover with nobody active, then done).
+    fn make_active(&mut self) {
+        self.settle(Role::Standby, 0);
+        assert!(
+            takeover(&self.log).is_some() || self.core.role() == Role::TakingOver,
+            "designated node should take over"
+        );
+        self.input(Input::TakeoverDone);
+        assert_eq!(self.core.role(), Role::Active);
+    }
+}
+
+fn takeover(cmds: &[Command]) -> Option<(u64, Reason)> {
+    cmds.iter().find_map(|c| match c {
+        Command::StartTakeover { term, reason } => Some((*term, reason.clone())),
+        _ => None,
+    })
+}
+
+fn release(cmds: &[Command]) -> Option<Reason> {
+    cmds.iter().find_map(|c| match c {
+        Command::StartRelease { reason } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+fn alerts(cmds: &[Command]) -> Vec<String> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Alert { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reply(cmds: &[Command]) -> Option<Result<String, String>> {
+    cmds.iter().find_map(|c| match c {
+        Command::OperatorReply(r) => Some(r.clone()),
+        _ => None,
+    })
+}
+
+fn last_sent(cmds: &[Command]) -> Option<PeerState> {
+    cmds.iter().rev().find_map(|c| match c {
+        Command::SendPeer(s) => Some(*s),
+        _ => None,
+    })
+}
+
+/// B, standby, with A active and healthy, then A goes silent.
+fn standby_with_silent_active() -> Harness {
+    let mut h = Harness::new(Side::B);
+    h.settle(Role::Active, 1);
+    assert_eq!(h.core.role(), Role::Standby);
+    h
+}
+
+#[test]
+fn no_decision_during_the_start_up_grace() {
+    let mut h = Harness::new(Side::B);
+    h.input(Input::LocalVerdict(Verdict::Healthy));
+    h.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    let out = h.wait(500);
+    assert!(
+        takeover(&out).is_none(),
+        "took over before hearing from the peer"
+    );
+}
+
+#[test]
+fn silent_peer_whose_asterisk_answers_is_a_broken_link() {
+    let mut h = standby_with_silent_active();
+    let out = h.wait(2_000);
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::ProbePeerNow { .. })),
+        "asks for fresh evidence"
+    );
+    h.input(Input::UrgentProbeResult { ok: true });
+    let out = h.wait(2_000);
+    assert!(takeover(&h.log).is_none());
+    assert!(
+        alerts(&h.log).iter().any(|a| a.contains("broken link")),
+        "{:?}",
+        alerts(&out)
+    );
+}
+
+#[test]
+fn silent_peer_with_failing_asterisk_is_taken_over_with_a_durable_new_term() {
+    let mut h = standby_with_silent_active();
+    let out = h.wait(300);
+    assert!(out
+        .iter()
+        .any(|c| matches!(c, Command::ProbePeerNow { .. })));
+    h.input(Input::UrgentProbeResult { ok: false });
+    let out = h.wait(400);
+    let (term, reason) = takeover(&out).expect("takeover");
+    assert_eq!((term, reason), (2, Reason::PeerDead));
+    let persist = out
+        .iter()
+        .position(|c| *c == Command::PersistTerm(2))
+        .expect("persist");
+    let start = out
+        .iter()
+        .position(|c| matches!(c, Command::StartTakeover { .. }))
+        .expect("start");
+    let send = out
+        .iter()
+        .position(|c| matches!(c, Command::SendPeer(s) if s.term == 2))
+        .expect("send");
+    assert!(
+        persist < start && persist < send,
+        "term must be durable before it is used"
+    );
+    assert_eq!(h.core.role(), Role::TakingOver);
+}
+
+#[test]
+fn never_takes_over_with_an_unhealthy_local_asterisk() {
+    let mut h = standby_with_silent_active();
+    h.input(Input::LocalVerdict(Verdict::Failed));
+    h.wait(300);
+    h.input(Input::UrgentProbeResult { ok: false });
+    h.wait(2_000);
+    assert!(takeover(&h.log).is_none());
+    assert!(alerts(&h.log).iter().any(|a| a.contains("no takeover")));
+}
+
+#[test]
+fn a_configured_witness_must_be_reachable() {
+    let mut cfg = DecideConfig::new(Side::B);
+    cfg.witness = true;
+    let mut h = Harness::with(cfg, PersistedState::default());
+    h.input(Input::Witness(false));
+    h.settle(Role::Active, 1);
+    h.wait(300);
+    h.input(Input::UrgentProbeResult { ok: false });
+    h.wait(1_000);
+    assert!(takeover(&h.log).is_none(), "took over without the witness");
+    let out = h.input(Input::Witness(true));
+    assert_eq!(takeover(&out).map(|t| t.1), Some(Reason::PeerDead));
+}
+
+#[test]
+fn a_failed_verdict_from_before_the_silence_is_not_evidence() {
+    let mut h = Harness::new(Side::B);
+    h.settle(Role::Active, 1);
+    h.input(Input::PeerAsteriskVerdict(Verdict::Failed)); // A's sidecar still talks
+    h.peer(Role::Active, 1, Verdict::Healthy, Handover::None);
+    h.wait(300);
+    h.input(Input::UrgentProbeResult { ok: true }); // fresh evidence: it answers
+    h.wait(2_000);
+    assert!(takeover(&h.log).is_none());
+}
+
+#[test]
+fn active_hands_over_when_its_call_path_fails_and_the_standby_is_healthy() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    a.wait_hearing(10_000, Role::Standby, 1, Verdict::Healthy); // past hold-down
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+    let sent = last_sent(&out).expect("tells the peer at once");
+    assert_eq!(sent.handover, Handover::ReleasingToYou { forced: false });
+    assert_eq!(sent.role, Role::Releasing);
+
+    // The standby's side of the same handover.
+    let mut b = Harness::new(Side::B);
+    b.settle(Role::Active, 1);
+    let state = PeerState {
+        from: Side::A,
+        ..sent
+    };
+    let out = b.input(Input::PeerMessage {
+        link: 1,
+        state,
+        newest: true,
+    });
+    assert_eq!(takeover(&out).map(|t| t.1), Some(Reason::PeerHandedOver));
+    assert_eq!(last_sent(&out).map(|s| s.handover), Some(Handover::Ack));
+}
+
+#[test]
+fn active_keeps_the_calls_when_the_standby_is_unhealthy() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    a.wait_hearing(10_000, Role::Standby, 1, Verdict::Failed);
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert!(release(&out).is_none());
+    assert!(alerts(&out)
+        .iter()
+        .any(|m| m.contains("no handover possible")));
+}
+
+#[test]
+fn active_steps_down_for_a_peer_with_a_higher_term() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    let out = a.peer(Role::Active, 5, Verdict::Healthy, Handover::None);
+    assert_eq!(release(&out), Some(Reason::PeerHigherTerm { peer_term: 5 }));
+    a.input(Input::ReleaseDone);
+    assert_eq!(a.core.role(), Role::Standby);
+}
+
+#[test]
+fn equal_terms_side_a_wins() {
+    let mut b = Harness::new(Side::B);
+    b.settle(Role::Standby, 0);
+    // Force B active through an operator takeover (nobody active, B healthy).
+    b.input(Input::Operator(OperatorCommand::Failover {
+        force: false,
+        reason: "test".into(),
+    }));
+    b.input(Input::TakeoverDone);
+    let term = b.core.term();
+    let out = b.peer(Role::Active, term, Verdict::Healthy, Handover::None);
+    assert!(release(&out).is_some(), "B yields to A at equal terms");
+
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    let term = a.core.term();
+    let out = a.peer(Role::Active, term, Verdict::Healthy, Handover::None);
+    assert!(release(&out).is_none(), "A keeps the calls at equal terms");
+}
+
+#[test]
+fn manual_failover_is_refused_with_a_reason_when_the_standby_is_unhealthy_unless_forced() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    a.peer(Role::Standby, 1, Verdict::Failed, Handover::None);
+    let out = a.input(Input::Operator(OperatorCommand::Failover {
+        force: false,
+        reason: "test".into(),
+    }));
+    let err = reply(&out).expect("reply").expect_err("refused");
+    assert!(
+        err.contains("not healthy") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(a.core.role(), Role::Active);
+    let out = a.input(Input::Operator(OperatorCommand::Failover {
+        force: true,
+        reason: "test".into(),
+    }));
+    assert!(reply(&out).expect("reply").is_ok());
+    assert_eq!(
+        last_sent(&out).map(|s| s.handover),
+        Some(Handover::ReleasingToYou { forced: true })
+    );
+}
+
+#[test]
+fn graceful_manual_failover_releases_then_the_standby_takes_over() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    let out = a.input(Input::Operator(OperatorCommand::Failover {
+        force: false,
+        reason: "upgrade".into(),
+    }));
+    assert!(reply(&out).expect("reply").is_ok());
+    assert!(matches!(
+        release(&out),
+        Some(Reason::Operator { forced: false, .. })
+    ));
+}
+
+#[test]
+fn manual_failover_on_the_standby_asks_the_active_or_needs_force_when_it_is_silent() {
+    let mut b = Harness::new(Side::B);
+    b.settle(Role::Active, 1);
+    let out = b.input(Input::Operator(OperatorCommand::Failover {
+        force: false,
+        reason: "t".into(),
+    }));
+    assert!(reply(&out).expect("reply").is_ok());
+    assert_eq!(
+        last_sent(&out).map(|s| s.handover),
+        Some(Handover::PleaseRelease { forced: false })
+    );
+
+    let mut b = standby_with_silent_active();
+    b.wait(700);
+    let out = b.input(Input::Operator(OperatorCommand::Failover {
+        force: false,
+        reason: "t".into(),
+    }));
+    let err = reply(&out).expect("reply").expect_err("refused");
+    assert!(err.contains("silent"), "{err}");
+    let out = b.input(Input::Operator(OperatorCommand::Failover {
+        force: true,
+        reason: "t".into(),
+    }));
+    assert!(matches!(
+        takeover(&out),
+        Some((_, Reason::Operator { forced: true, .. }))
+    ));
+}
+
+#[test]
+fn the_active_honours_a_standby_request_only_when_it_is_current() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    let term = a.core.term();
+    let out = a.peer(
+        Role::Standby,
+        term - 1,
+        Verdict::Healthy,
+        Handover::PleaseRelease { forced: false },
+    );
+    assert!(
+        release(&out).is_none(),
+        "a request older than our term was already honoured"
+    );
+    let out = a.peer(
+        Role::Standby,
+        term,
+        Verdict::Healthy,
+        Handover::PleaseRelease { forced: false },
+    );
+    assert_eq!(release(&out), Some(Reason::PeerRequested { forced: false }));
+}
+
+#[test]
+fn hold_down_delays_an_automatic_handover_after_a_switch() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert!(release(&out).is_none(), "within hold-down");
+    let out = a.wait_hearing(10_000, Role::Standby, 1, Verdict::Healthy);
+    assert_eq!(
+        release(&out),
+        Some(Reason::OwnCallPathFailed),
+        "after hold-down"
+    );
+}
+
+#[test]
+fn maintenance_stops_automatic_decisions_until_turned_off() {
+    let mut b = standby_with_silent_active();
+    let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: true }));
+    assert!(reply(&out).expect("reply").is_ok());
+    assert_eq!(b.core.role(), Role::Maintenance);
+    b.wait(300);
+    b.input(Input::UrgentProbeResult { ok: false });
+    b.wait(2_000);
+    assert!(takeover(&b.log).is_none());
+    let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: false }));
+    assert_eq!(takeover(&out).map(|t| t.1), Some(Reason::PeerDead));
+}
+
+#[test]
+fn failed_takeovers_are_undone_retried_and_finally_faulted() {
+    let mut b = standby_with_silent_active();
+    b.wait(300);
+    b.input(Input::UrgentProbeResult { ok: false });
+    for attempt in 1..=3 {
+        let out = b.wait(1_100);
+        assert!(takeover(&out).is_some() || attempt == 1 && takeover(&b.log).is_some());
+        let out = b.input(Input::TakeoverFailed {
+            error: "relay did not answer".into(),
+        });
+        assert!(
+            matches!(release(&out), Some(Reason::TakeoverFailed { .. })),
+            "cleans up"
+        );
+        b.input(Input::ReleaseDone);
+    }
+    assert_eq!(b.core.role(), Role::Faulted);
+    let out = b.wait(3_000);
+    assert!(
+        takeover(&out).is_none(),
+        "a faulted node waits for the operator"
+    );
+    // The operator clears it; the peer is still dead, so it tries again at once.
+    let out = b.input(Input::Operator(OperatorCommand::Maintenance { on: false }));
+    assert!(takeover(&out).is_some());
+}
+
+#[test]
+fn a_node_that_lost_its_term_file_adopts_the_peers_term_before_taking_over() {
+    let mut b = Harness::with(
+        DecideConfig::new(Side::B),
+        PersistedState {
+            term: 0,
+            missing: true,
+        },
+    );
+    b.input(Input::LocalVerdict(Verdict::Healthy));
+    b.input(Input::PeerAsteriskVerdict(Verdict::Healthy));
+    let out = b.peer(Role::Active, 41, Verdict::Healthy, Handover::None);
+    assert!(
+        out.contains(&Command::PersistTerm(41)),
+        "the learnt term is persisted"
+    );
+    b.wait(300);
+    b.input(Input::UrgentProbeResult { ok: false });
+    let out = b.wait(400);
+    assert_eq!(takeover(&out).map(|t| t.0), Some(42));
+}
+
+#[test]
+fn an_active_steps_down_when_the_relay_reads_back_on_the_silent_peers_side() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    a.input(Input::RelayPosition(Some(Side::A)));
+    a.wait(1_000); // the peer goes silent
+    let out = a.input(Input::RelayPosition(Some(Side::B)));
+    assert_eq!(release(&out), Some(Reason::PeerHoldsRelay));
+    a.input(Input::ReleaseDone);
+    // The peer moved the relay while silent: it is alive, so no takeover back.
+    a.input(Input::UrgentProbeResult { ok: false });
+    a.wait(3_000);
+    assert_eq!(a.core.role(), Role::Standby);
+    assert!(alerts(&a.log).iter().any(|m| m.contains("moved the relay")));
+}
+
+#[test]
+fn no_automatic_failback_unless_configured() {
+    let mut a = Harness::new(Side::A);
+    a.settle(Role::Active, 3);
+    a.wait(20_000);
+    a.peer(Role::Active, 3, Verdict::Healthy, Handover::None);
+    assert!(a.log.iter().all(|c| !matches!(c, Command::SendPeer(s) if matches!(s.handover, Handover::PleaseRelease { .. }))));
+
+    let mut cfg = DecideConfig::new(Side::A);
+    cfg.failback_to = Some(Side::A);
+    let mut a = Harness::with(cfg, PersistedState::default());
+    a.input(Input::LocalVerdict(Verdict::Healthy));
+    for _ in 0..120 {
+        a.peer(Role::Active, 3, Verdict::Healthy, Handover::None);
+        a.wait(100);
+    }
+    assert!(a.log.iter().any(|c| matches!(c, Command::SendPeer(s) if s.handover == Handover::PleaseRelease { forced: false })));
+}
+
+#[test]
+fn a_clock_going_back_does_not_stop_the_heartbeat() {
+    let mut h = Harness::new(Side::A);
+    h.wait(1_000);
+    h.now = 100; // the caller's clock jumped back by 900 ms
+    let out = h.wait(450);
+    let sends = out
+        .iter()
+        .filter(|c| matches!(c, Command::SendPeer(_)))
+        .count();
+    assert!(sends >= 2, "only {sends} messages in 450 ms");
+}
+
+#[test]
+fn a_stalled_core_does_not_act_on_stale_evidence() {
+    let mut b = standby_with_silent_active();
+    b.wait(300);
+    b.input(Input::UrgentProbeResult { ok: false });
+    // Stalled for 5 s right before it would have decided; the peer's messages are queued.
+    b.now += 5_000;
+    let out = b.core.tick(Millis(b.now));
+    assert!(
+        takeover(&out).is_none(),
+        "acted on evidence from before the stall"
+    );
+    let out = b.peer(Role::Active, 1, Verdict::Healthy, Handover::None);
+    assert!(takeover(&out).is_none());
+}
+
+#[test]
+fn status_shows_role_peer_links_and_the_last_decision_with_its_inputs() {
+    let mut b = standby_with_silent_active();
+    b.wait(300);
+    b.input(Input::UrgentProbeResult { ok: false });
+    b.wait(400);
+    let s = b.core.status();
+    assert_eq!((s.me, s.role), (Side::B, Role::TakingOver));
+    assert_eq!(s.peer.links.len(), 2);
+    assert!(!s.peer.alive);
+    let d = s.last_decision.expect("decision");
+    assert_eq!(d.kind, DecisionKind::Takeover);
+    assert_eq!(d.reason, Reason::PeerDead);
+    assert!(d.inputs.urgent_probe_failed);
+    assert!(d.inputs.peer_silent_ms.is_some_and(|ms| ms >= 600));
+}
