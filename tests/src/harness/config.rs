@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::netns::{CROSS_A, CROSS_B, FLOATING_IP, LAN_A, LAN_B, RELAY};
+use super::netns::{CROSS_A, CROSS_B, FLOATING_IP, LAN_A, LAN_B, PEER_LAN_A, PEER_LAN_B, RELAY};
 use super::Side;
 
 /// UDP port of the peer link on both links.
@@ -25,12 +25,12 @@ pub struct NodeSettings {
     pub extra_toml: String,
 }
 
-/// Renders the configuration of `side`. Secret and key files are relative to the file.
+/// Renders the configuration of `side`; every path is absolute, inside `dir`.
 pub fn render(side: Side, dir: &Path, settings: &NodeSettings) -> String {
     let (me, other) = (side.letter(), side.other().letter());
     let (lan_me, lan_peer, x_me, x_peer) = match side {
-        Side::A => (LAN_A, LAN_B, CROSS_A, CROSS_B),
-        Side::B => (LAN_B, LAN_A, CROSS_B, CROSS_A),
+        Side::A => (PEER_LAN_A, PEER_LAN_B, CROSS_A, CROSS_B),
+        Side::B => (PEER_LAN_B, PEER_LAN_A, CROSS_B, CROSS_A),
     };
     let mut toml = format!(
         r#"# Written by astha-tests' namespace harness for server {me}.
@@ -44,7 +44,7 @@ name = "harness-{other}"
 [asterisk.a.ami]
 address = "{LAN_A}:5038"
 username = "{AMI_USER}"
-secret_file = "ami.secret"
+secret_file = "{dir}/ami.secret"
 
 [asterisk.a.sip]
 address = "{LAN_A}:5060"
@@ -52,13 +52,13 @@ address = "{LAN_A}:5060"
 [asterisk.b.ami]
 address = "{LAN_B}:5038"
 username = "{AMI_USER}"
-secret_file = "ami.secret"
+secret_file = "{dir}/ami.secret"
 
 [asterisk.b.sip]
 address = "{LAN_B}:5060"
 
 [peer_link]
-key_file = "peer.key"
+key_file = "{dir}/peer.key"
 links = [
   {{ name = "lan", local = "{lan_me}:{PEER_PORT}", remote = "{lan_peer}:{PEER_PORT}" }},
   {{ name = "crossover", local = "{x_me}:{PEER_PORT}", remote = "{x_peer}:{PEER_PORT}" }},
@@ -68,6 +68,7 @@ links = [
 failback = {failback}
 "#,
         failback = settings.failback,
+        dir = dir.display(),
     );
     if let Some(ms) = settings.hold_down_ms {
         let _ = writeln!(toml, "hold_down_ms = {ms}");

@@ -48,6 +48,32 @@ pub struct NodeView {
     pub raw: serde_json::Value,
 }
 
+impl NodeView {
+    /// The verdict on `target` (`local` or `peer`): `healthy`, `degraded`, `failed`, `unknown`.
+    pub fn verdict(&self, target: &str) -> Option<&str> {
+        self.raw
+            .get("targets")?
+            .as_array()?
+            .iter()
+            .find(|t| t.get("target").and_then(|v| v.as_str()) == Some(target))?
+            .get("verdict")?
+            .as_str()
+    }
+
+    /// Names of the peer links currently down.
+    pub fn links_down(&self) -> Vec<String> {
+        self.raw
+            .pointer("/peer/links_down")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// The daemon's own record of its last takeover.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TakeoverView {

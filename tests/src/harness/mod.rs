@@ -87,8 +87,12 @@ pub enum HarnessError {
     },
     #[error("timed out after {waited:?} waiting for {what}")]
     Timeout { what: String, waited: Duration },
-    #[error("{name} exited (log: {})", log.display())]
-    Exited { name: String, log: PathBuf },
+    #[error("{name} exited (log: {}):\n{tail}", log.display())]
+    Exited {
+        name: String,
+        log: PathBuf,
+        tail: String,
+    },
     #[error("{what}: {detail}")]
     Protocol { what: String, detail: String },
     #[error("{what} refused: {reply}")]

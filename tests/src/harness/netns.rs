@@ -20,6 +20,9 @@ pub const LAN_B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 pub const FLOATING_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 pub const RELAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 250);
+/// Extra LAN addresses the peer link uses, so it can be cut without touching calls or probes.
+pub const PEER_LAN_A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
+pub const PEER_LAN_B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 12);
 /// Crossover addresses (a /24 on the second bridge, A and B only).
 pub const CROSS_A: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 pub const CROSS_B: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
@@ -133,6 +136,48 @@ impl Topology {
                     ifname,
                 ],
             )?;
+        }
+        for (host, addr) in [(Host::A, PEER_LAN_A), (Host::B, PEER_LAN_B)] {
+            let ns = self.name(host);
+            run(
+                "ip",
+                &[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "eth0",
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Cuts (or restores) the peer link alone on both links, leaving the LAN otherwise intact:
+    /// each server gets an `unreachable` route to the other's peer-link addresses (there is no
+    /// packet filter on the test machines, so routing does the filtering).
+    pub fn set_peer_link(&self, up: bool) -> Result<(), HarnessError> {
+        let action = if up { "del" } else { "add" };
+        for (host, targets) in [
+            (Host::A, [PEER_LAN_B, CROSS_B]),
+            (Host::B, [PEER_LAN_A, CROSS_A]),
+        ] {
+            let ns = self.name(host);
+            for target in targets {
+                run(
+                    "ip",
+                    &[
+                        "-n",
+                        &ns,
+                        "route",
+                        action,
+                        "unreachable",
+                        &format!("{target}/32"),
+                    ],
+                )?;
+            }
         }
         Ok(())
     }

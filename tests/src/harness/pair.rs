@@ -19,6 +19,8 @@ use super::{poll, require_root, HarnessError, Side};
 /// How long start-up steps may take on a loaded machine.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
+/// astha's default `[decide] hold_down_ms`.
+pub const DEFAULT_HOLD_DOWN_MS: u64 = 10_000;
 
 static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
@@ -94,11 +96,11 @@ pub struct Takeover {
 
 /// The per-pair directory of configs, sockets, state and logs.
 #[derive(Debug)]
-struct RunDir(PathBuf);
+struct RunDir(PathBuf, bool);
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        if std::thread::panicking() || std::env::var_os("ASTHA_HARNESS_KEEP").is_some() {
+        if self.1 || std::thread::panicking() || std::env::var_os("ASTHA_HARNESS_KEEP").is_some() {
             eprintln!("harness: logs and configs kept in {}", self.0.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -116,6 +118,7 @@ pub struct Pair {
     asterisks: [Option<Proc>; 2],
     relay: Option<Proc>,
     isolated: Arc<[AtomicBool; 2]>,
+    hold_down: [Duration; 2],
     topo: Topology,
     dir: RunDir,
     bins: Binaries,
@@ -136,7 +139,7 @@ impl Pair {
             what: format!("create {}", dir.display()),
             source,
         })?;
-        let dir = RunDir(dir);
+        let dir = RunDir(dir, false);
         write_private(
             &dir.0.join("ami.secret"),
             format!("{AMI_SECRET}\n").as_bytes(),
@@ -150,10 +153,24 @@ impl Pair {
             asterisks: [None, None],
             relay: None,
             isolated: Arc::new([AtomicBool::new(false), AtomicBool::new(false)]),
+            hold_down: options
+                .settings
+                .clone()
+                .map(|s| Duration::from_millis(s.hold_down_ms.unwrap_or(DEFAULT_HOLD_DOWN_MS))),
             topo,
             dir,
             bins,
         };
+        if let Err(e) = pair.bring_up(&options) {
+            // Keep the logs of a pair that did not come up.
+            pair.dir.1 = true;
+            return Err(e);
+        }
+        Ok(pair)
+    }
+
+    fn bring_up(&mut self, options: &PairOptions) -> Result<(), HarnessError> {
+        let pair = self;
         pair.start_relay()?;
         for side in [Side::A, Side::B] {
             pair.start_asterisk(side)?;
@@ -186,7 +203,7 @@ impl Pair {
                 &pair.dir.0,
             )?);
         }
-        Ok(pair)
+        Ok(())
     }
 
     pub fn topology(&self) -> &Topology {
@@ -364,9 +381,11 @@ impl Pair {
             },
         );
         if exited {
+            let name = format!("astha-{}", side.letter());
             return Err(HarnessError::Exited {
-                name: format!("astha-{}", side.letter()),
-                log: self.dir.0.join(format!("astha-{}.log", side.letter())),
+                log: self.dir.0.join(format!("{name}.log")),
+                tail: self.log_tail(&name, 20),
+                name,
             });
         }
         result
@@ -440,6 +459,30 @@ impl Pair {
         })
     }
 
+    /// Waits until exactly one node is active, its hold-down since becoming active has run
+    /// out (a fresh switch holds further automatic switches back) and the client is
+    /// answered: the steady state a fault is injected into.
+    pub fn wait_steady(&self, timeout: Duration) -> Result<Side, HarnessError> {
+        let active = self.wait_single_active(timeout)?;
+        let hold = self.hold_down[0].max(self.hold_down[1]).as_secs_f64();
+        poll(
+            "the hold-down after the last switch",
+            timeout + self.hold_down[0],
+            POLL,
+            || {
+                let view = self.status(active).ok()?;
+                let since = view
+                    .last_takeover
+                    .map_or(0.0, |t| (t.started_unix_ms as f64 + t.total_ms) / 1000.0);
+                (now_unix() > since + hold + 0.2).then_some(())
+            },
+        )?;
+        if self.client.is_some() {
+            self.wait_client_answered(now_unix(), timeout)?;
+        }
+        Ok(active)
+    }
+
     /// Waits until the client gets SIP answers from the floating IP again.
     pub fn wait_client_answered(&self, after: f64, timeout: Duration) -> Result<f64, HarnessError> {
         let client = self.client.as_ref().ok_or_else(|| HarnessError::Protocol {
@@ -484,6 +527,11 @@ impl Pair {
         self.topo.set_cable(side.host(), Cable::Crossover, true)?;
         self.isolated[side.index()].store(false, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Cuts or restores the peer link alone (both links), leaving calls and probes alone.
+    pub fn set_peer_link(&self, up: bool) -> Result<(), HarnessError> {
+        self.topo.set_peer_link(up)
     }
 
     /// Pulls or plugs one cable.

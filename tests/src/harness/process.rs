@@ -128,6 +128,7 @@ impl Proc {
             Err(RecvTimeoutError::Disconnected) => Err(HarnessError::Exited {
                 name: self.name.clone(),
                 log: self.log.clone(),
+                tail: std::fs::read_to_string(&self.log).unwrap_or_default(),
             }),
         }
     }
