@@ -24,7 +24,7 @@ pub use binaries::Binaries;
 pub use client::{ClientOutage, ClientProbe};
 pub use config::NodeSettings;
 pub use control::{NodeView, TakeoverView};
-pub use netns::{Cable, Host, Topology};
+pub use netns::{Cable, Host, Teardown, Topology};
 pub use pair::{Fault, Pair, PairOptions, Takeover};
 pub use sampler::{Sample, Sampler};
 

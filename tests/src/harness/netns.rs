@@ -227,6 +227,46 @@ impl Topology {
     }
 }
 
+/// Tears a topology down from anywhere (e.g. a signal-handling thread), independently of the
+/// [`Topology`] value: kills every process inside its namespaces, then deletes them.
+#[derive(Debug, Clone)]
+pub struct Teardown {
+    names: Vec<String>,
+}
+
+impl Teardown {
+    pub fn run(&self) {
+        for name in &self.names {
+            if let Ok(pids) = output("ip", &["netns", "pids", name]) {
+                for pid in pids
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        for name in self.names.iter().rev() {
+            let _ = Command::new("ip")
+                .args(["netns", "del", name])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Topology {
+    /// A [`Teardown`] for these namespaces.
+    pub fn teardown(&self) -> Teardown {
+        Teardown {
+            names: self.created.clone(),
+        }
+    }
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
         // Deleting a namespace destroys its veth ends, and with them the peers in the switch.
