@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod netns;
+pub mod pacemaker;
 pub mod pair;
 pub mod process;
 pub mod sampler;
