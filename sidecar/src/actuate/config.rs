@@ -42,7 +42,7 @@ pub enum RelayConfig {
     /// LCUS-style CH340 relay module: 4-byte binary frames, no read-back.
     Lcus(LcusConfig),
     /// Any line-oriented serial device whose command strings come from its manual.
-    LineProfile(LineProfileConfig),
+    LineProfile(Box<LineProfileConfig>),
     /// beroNet berofos failover switch over HTTP.
     Berofos(BerofosConfig),
 }

@@ -39,7 +39,7 @@ pub enum IpError {
         addr: String,
         interface: String,
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     #[error("sending announcement for {addr} on {interface}: {source}")]
     Announce {
@@ -249,7 +249,7 @@ impl FloatingIp {
             op: "list",
             addr: "addresses".into(),
             interface: inner.cfg.interface.clone(),
-            source,
+            source: Box::new(source),
         })? {
             for attr in &msg.attributes {
                 if let AddressAttribute::Address(a) | AddressAttribute::Local(a) = attr {
@@ -308,7 +308,7 @@ impl FloatingIp {
             op,
             addr: cidr.to_string(),
             interface: self.inner.cfg.interface.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -747,8 +747,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hanging_step_hits_its_deadline_and_stop_policy_leaves_things() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut cfg = SequenceConfig::default();
-        cfg.on_failure = FailurePolicy::Stop;
+        let mut cfg = SequenceConfig {
+            on_failure: FailurePolicy::Stop,
+            ..SequenceConfig::default()
+        };
         cfg.relay.retries = 0;
         let steps = vec![
             Fake::boxed(StepKind::Relay, &log, 0, true),

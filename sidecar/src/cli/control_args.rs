@@ -23,14 +23,20 @@ impl ControlArgs {
             return Ok(socket.clone());
         }
         match &self.config {
-            Some(path) => Config::load(path).map(|(c, _)| c.daemon.control.socket).map_err(|e| e.to_string()),
+            Some(path) => Config::load(path)
+                .map(|(c, _)| c.daemon.control.socket)
+                .map_err(|e| e.to_string()),
             None => Ok(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
         }
     }
 
     /// Sends one request; prints a plain message and maps failures to exit codes
     /// (3 when the daemon is not running or the socket cannot be used).
-    pub async fn call(&self, body: RequestBody, out: &mut dyn std::io::Write) -> Result<Reply, Exit> {
+    pub async fn call(
+        &self,
+        body: RequestBody,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Reply, Exit> {
         let path = self.socket_path().map_err(|e| {
             let _ = writeln!(out, "astha: {e}");
             Exit::Usage
@@ -38,7 +44,10 @@ impl ControlArgs {
         match ControlClient::new(&path).call(body).await {
             Ok(reply) => Ok(reply),
             Err(e @ ControlClientError::NotRunning { .. }) => {
-                let _ = writeln!(out, "astha: {e}. Start it with `astha run` (or `systemctl start astha`).");
+                let _ = writeln!(
+                    out,
+                    "astha: {e}. Start it with `astha run` (or `systemctl start astha`)."
+                );
                 Err(Exit::Usage)
             }
             Err(e) => {

@@ -39,13 +39,20 @@ fn print(reply: Reply, out: &mut dyn Write) -> Exit {
         let _ = writeln!(out, "{}", reply.message.unwrap_or_else(|| "ok".into()));
         Exit::Ok
     } else {
-        let _ = writeln!(out, "refused: {}", reply.error.unwrap_or_else(|| "no reason given".into()));
+        let _ = writeln!(
+            out,
+            "refused: {}",
+            reply.error.unwrap_or_else(|| "no reason given".into())
+        );
         Exit::Failed
     }
 }
 
 pub async fn failover(args: FailoverArgs, out: &mut dyn Write) -> Exit {
-    let body = RequestBody::Failover { force: args.force, reason: args.reason };
+    let body = RequestBody::Failover {
+        force: args.force,
+        reason: args.reason,
+    };
     match args.control.call(body, out).await {
         Ok(reply) => print(reply, out),
         Err(exit) => exit,
@@ -53,7 +60,9 @@ pub async fn failover(args: FailoverArgs, out: &mut dyn Write) -> Exit {
 }
 
 pub async fn maintenance(args: MaintenanceArgs, out: &mut dyn Write) -> Exit {
-    let body = RequestBody::Maintenance { on: args.mode == OnOff::On };
+    let body = RequestBody::Maintenance {
+        on: args.mode == OnOff::On,
+    };
     match args.control.call(body, out).await {
         Ok(reply) => print(reply, out),
         Err(exit) => exit,

@@ -19,7 +19,14 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs, out: &mut dyn Write) -> Exit {
-    match daemon::run(&args.config, RunOptions { control_socket: args.socket }).await {
+    match daemon::run(
+        &args.config,
+        RunOptions {
+            control_socket: args.socket,
+        },
+    )
+    .await
+    {
         Ok(()) => Exit::Ok,
         Err(e) => {
             tracing::error!("{e}");

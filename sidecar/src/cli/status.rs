@@ -29,7 +29,11 @@ pub async fn run(args: StatusArgs, out: &mut dyn Write) -> Exit {
             Err(exit) => return exit,
         };
         let Some(report) = reply.status else {
-            let _ = writeln!(out, "astha: the daemon answered without a status: {}", reply.error.unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "astha: the daemon answered without a status: {}",
+                reply.error.unwrap_or_default()
+            );
             return Exit::Failed;
         };
         if args.watch && colour {

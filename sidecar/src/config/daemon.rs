@@ -12,7 +12,15 @@ use crate::actuate::ActuateConfig;
 use crate::node::Side;
 
 /// Top-level tables handled here (the hand-written reader must not call them unknown).
-pub(crate) const SECTIONS: [&str; 7] = ["peer_link", "decide", "actuate", "control", "metrics", "state", "dialplan"];
+pub(crate) const SECTIONS: [&str; 7] = [
+    "peer_link",
+    "decide",
+    "actuate",
+    "control",
+    "metrics",
+    "state",
+    "dialplan",
+];
 
 /// Everything `astha run` needs beyond the probes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,7 +83,12 @@ pub struct DecideSection {
 
 impl Default for DecideSection {
     fn default() -> Self {
-        DecideSection { hold_down_ms: 10_000, preferred: Side::A, failback: false, witness: None }
+        DecideSection {
+            hold_down_ms: 10_000,
+            preferred: Side::A,
+            failback: false,
+            witness: None,
+        }
     }
 }
 
@@ -90,7 +103,10 @@ pub struct ControlConfig {
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        ControlConfig { socket: PathBuf::from(DEFAULT_CONTROL_SOCKET), group: None }
+        ControlConfig {
+            socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            group: None,
+        }
     }
 }
 
@@ -114,7 +130,9 @@ pub struct StateConfig {
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { dir: PathBuf::from("/var/lib/astha") }
+        StateConfig {
+            dir: PathBuf::from("/var/lib/astha"),
+        }
     }
 }
 
@@ -129,7 +147,10 @@ pub struct DialplanConfig {
 
 impl Default for DialplanConfig {
     fn default() -> Self {
-        DialplanConfig { failover_event: true, min_interval_ms: 60_000 }
+        DialplanConfig {
+            failover_event: true,
+            min_interval_ms: 60_000,
+        }
     }
 }
 
@@ -147,12 +168,32 @@ fn side<'de, D: Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
 }
 
 impl DaemonConfig {
+    /// Makes relative paths relative to the configuration file's directory, like `secret_file`.
+    pub(crate) fn resolve_paths(&mut self, base: &std::path::Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(link) = &mut self.peer_link {
+            fix(&mut link.key_file);
+        }
+        fix(&mut self.control.socket);
+        fix(&mut self.state.dir);
+        if let Some(journal) = &mut self.actuate.sequence.journal {
+            fix(journal);
+        }
+    }
+
     /// Checks that need several fields at once.
     pub(crate) fn validate(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         if let Some(p) = &self.peer_link {
             if p.links.is_empty() {
-                problems.push(("peer_link.links".into(), "at least one link is needed".into()));
+                problems.push((
+                    "peer_link.links".into(),
+                    "at least one link is needed".into(),
+                ));
             }
             if p.interval_ms == 0 || p.dead_after_ms < 2 * p.interval_ms {
                 problems.push((

@@ -4,8 +4,8 @@
 //! adding a section means adding a module, a field on [`Config`] and one line in [`parse_with`].
 
 mod address;
-pub mod daemon;
 mod asterisk;
+pub mod daemon;
 mod node;
 mod peer;
 mod probes;
@@ -15,9 +15,9 @@ mod secret;
 
 use std::path::{Path, PathBuf};
 
-pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use address::{HostPort, HttpUrl};
 pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskTarget, SipEndpoint};
+pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use node::NodeConfig;
 pub use peer::PeerConfig;
 pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig};
@@ -154,7 +154,8 @@ pub fn parse_with(
         None
     } else {
         match daemon::parse(text) {
-            Ok(d) => {
+            Ok(mut d) => {
+                d.resolve_paths(base_dir);
                 for (key, message) in d.validate() {
                     let section = key.split('.').next().unwrap_or_default();
                     let span = daemon_spans.get(section).cloned().unwrap_or(0..0);

@@ -24,7 +24,10 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub fn new(min_interval: Duration) -> Self {
-        RateLimit { min_interval, last: None }
+        RateLimit {
+            min_interval,
+            last: None,
+        }
     }
 
     pub fn allow(&mut self, now: tokio::time::Instant) -> bool {
@@ -53,7 +56,9 @@ pub fn spawn_watcher(local: Arc<TargetProbes>, config: DialplanConfig) -> mpsc::
                 Err(RecvError::Lagged { .. }) => continue,
                 Err(RecvError::Closed) => return,
             };
-            if !event.name().eq_ignore_ascii_case("UserEvent") || event.get("UserEvent") != Some(FAILOVER_EVENT) {
+            if !event.name().eq_ignore_ascii_case("UserEvent")
+                || event.get("UserEvent") != Some(FAILOVER_EVENT)
+            {
                 continue;
             }
             let caller = format!(

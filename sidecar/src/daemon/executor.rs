@@ -21,7 +21,9 @@ pub struct ActuatorResult {
 
 /// Starts the actuator task. The core never issues a second sequence before the first is
 /// answered, so one task running jobs in order is all the concurrency needed.
-pub fn spawn_actuator_task(runner: SequenceRunner) -> (mpsc::Sender<ActuatorJob>, mpsc::Receiver<ActuatorResult>) {
+pub fn spawn_actuator_task(
+    runner: SequenceRunner,
+) -> (mpsc::Sender<ActuatorJob>, mpsc::Receiver<ActuatorResult>) {
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<ActuatorJob>(4);
     let (results_tx, results_rx) = mpsc::channel::<ActuatorResult>(4);
     tokio::spawn(async move {
@@ -29,11 +31,19 @@ pub fn spawn_actuator_task(runner: SequenceRunner) -> (mpsc::Sender<ActuatorJob>
             let result = match job {
                 ActuatorJob::Takeover { term, reason } => {
                     let outcome = runner.takeover(&reason, term).await;
-                    ActuatorResult { term, reason, outcome }
+                    ActuatorResult {
+                        term,
+                        reason,
+                        outcome,
+                    }
                 }
                 ActuatorJob::Release { term, reason } => {
                     let outcome = runner.release(&reason, term).await;
-                    ActuatorResult { term, reason, outcome }
+                    ActuatorResult {
+                        term,
+                        reason,
+                        outcome,
+                    }
                 }
             };
             if results_tx.send(result).await.is_err() {

@@ -64,7 +64,10 @@ impl Clock {
 }
 
 pub(crate) fn wall_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Builds the decision core's tunables from the configuration.
@@ -78,7 +81,14 @@ fn decide_config(config: &Config) -> DecideConfig {
         // Suspect the peer shortly after one missed datagram, never before.
         d.suspect_after_ms = link.interval_ms + link.interval_ms / 4;
     }
-    d.urgent_probe_deadline_ms = u64::try_from(config.probes.timing(crate::probe::ProbeKind::Ping).timeout.as_millis()).unwrap_or(500);
+    d.urgent_probe_deadline_ms = u64::try_from(
+        config
+            .probes
+            .timing(crate::probe::ProbeKind::Ping)
+            .timeout
+            .as_millis(),
+    )
+    .unwrap_or(500);
     d.hold_down_ms = section.hold_down_ms;
     d.preferred = section.preferred;
     d.failback_to = section.failback.then_some(section.preferred);
@@ -87,14 +97,31 @@ fn decide_config(config: &Config) -> DecideConfig {
 }
 
 /// Opens every configured actuator. A missing device is an error at start, not at takeover time.
-async fn open_actuators(config: &Config, local: &TargetMonitor) -> Result<(SequenceRunner, Option<RelayHandle>, Option<FloatingIp>, Option<Drbd>), DaemonError> {
+async fn open_actuators(
+    config: &Config,
+    local: &TargetMonitor,
+) -> Result<
+    (
+        SequenceRunner,
+        Option<RelayHandle>,
+        Option<FloatingIp>,
+        Option<Drbd>,
+    ),
+    DaemonError,
+> {
     let act = &config.daemon.actuate;
     let relay = match &act.relay {
-        Some(cfg) => Some(RelayHandle::new(crate::actuate::relay::build_relay(cfg).map_err(setup("relay"))?)),
+        Some(cfg) => Some(RelayHandle::new(
+            crate::actuate::relay::build_relay(cfg).map_err(setup("relay"))?,
+        )),
         None => None,
     };
     let floating_ip = match &act.floating_ip {
-        Some(cfg) => Some(FloatingIp::open(cfg.clone()).await.map_err(setup("floating IP"))?),
+        Some(cfg) => Some(
+            FloatingIp::open(cfg.clone())
+                .await
+                .map_err(setup("floating IP"))?,
+        ),
         None => None,
     };
     let drbd = act.drbd.clone().map(Drbd::new);
@@ -126,12 +153,15 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
     for w in &warnings {
         tracing::warn!("{}: {w}", config_path.display());
     }
-    let clock = Clock { start: Instant::now() };
+    let clock = Clock {
+        start: Instant::now(),
+    };
     let me = config.node.side;
     let notifier = Notifier::from_env();
 
     let state_dir = config.daemon.state.dir.clone();
-    std::fs::create_dir_all(&state_dir).map_err(setup(&format!("state directory {}", state_dir.display())))?;
+    std::fs::create_dir_all(&state_dir)
+        .map_err(setup(&format!("state directory {}", state_dir.display())))?;
     let terms = TermStore::new(state_dir.join("term"));
     let persisted = terms.load().map_err(setup("term file"))?;
     if persisted.missing {
@@ -140,16 +170,26 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
 
     // Peer link: refuse to start without a usable key (an unauthenticated link would let anyone
     // on the LAN move the PBX).
-    let peer_cfg = config
-        .daemon
-        .peer_link
-        .clone()
-        .ok_or_else(|| DaemonError::Setup("[peer_link] is missing: astha run needs the peer link (key_file and links)".into()))?;
+    let peer_cfg = config.daemon.peer_link.clone().ok_or_else(|| {
+        DaemonError::Setup(
+            "[peer_link] is missing: astha run needs the peer link (key_file and links)".into(),
+        )
+    })?;
     let key = PeerKey::load(&peer_cfg.key_file).map_err(setup("peer key"))?;
-    let epoch = crate::peer::epoch::next_boot_epoch(&state_dir.join("epoch"), wall_ms()).map_err(setup("boot epoch file"))?;
+    let epoch = crate::peer::epoch::next_boot_epoch(&state_dir.join("epoch"), wall_ms())
+        .map_err(setup("boot epoch file"))?;
     let mut codec = PeerLink::new(me, key, epoch);
-    let addrs: Vec<LinkAddrs> = peer_cfg.links.iter().map(|l| LinkAddrs { local: l.local, remote: l.remote }).collect();
-    let mut links = UdpLinks::bind(&addrs).await.map_err(setup("peer link sockets"))?;
+    let addrs: Vec<LinkAddrs> = peer_cfg
+        .links
+        .iter()
+        .map(|l| LinkAddrs {
+            local: l.local,
+            remote: l.remote,
+        })
+        .collect();
+    let mut links = UdpLinks::bind(&addrs)
+        .await
+        .map_err(setup("peer link sockets"))?;
     let link_names: Vec<String> = peer_cfg.links.iter().map(|l| l.name.clone()).collect();
 
     // Probes of both Asterisk instances, over persistent AMI connections.
@@ -160,15 +200,24 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
     let (jobs_tx, results_rx) = executor::spawn_actuator_task(runner);
 
     // Control socket and optional metrics.
-    let socket_path = options.control_socket.clone().unwrap_or_else(|| config.daemon.control.socket.clone());
-    let control = ControlServer::bind(&socket_path, config.daemon.control.group.as_deref()).map_err(setup("control socket"))?;
+    let socket_path = options
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| config.daemon.control.socket.clone());
+    let control = ControlServer::bind(&socket_path, config.daemon.control.group.as_deref())
+        .map_err(setup("control socket"))?;
     let (control_tx, control_rx) = mpsc::channel::<IncomingRequest>(16);
     tokio::spawn(control.serve(control_tx));
     let (metrics_tx, metrics_rx) = watch::channel(String::new());
     if let Some(addr) = config.daemon.metrics.listen {
-        let listener = crate::metrics::bind(addr, config.daemon.metrics.allow_non_loopback).await.map_err(setup("metrics listener"))?;
+        let listener = crate::metrics::bind(addr, config.daemon.metrics.allow_non_loopback)
+            .await
+            .map_err(setup("metrics listener"))?;
         let source = metrics_rx.clone();
-        tokio::spawn(crate::metrics::serve(listener, Arc::new(move || source.borrow().clone())));
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            Arc::new(move || source.borrow().clone()),
+        ));
         tracing::info!(%addr, "metrics listener up");
     }
 
@@ -206,7 +255,9 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
         metrics: metrics_tx,
         notifier,
     };
-    daemon.event_loop(&mut links, &mut codec, control_rx, results_rx, dialplan_rx).await
+    daemon
+        .event_loop(&mut links, &mut codec, control_rx, results_rx, dialplan_rx)
+        .await
 }
 
 struct Daemon {
@@ -250,7 +301,8 @@ impl Daemon {
         relay_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (observe_tx, mut observe_rx) = mpsc::channel::<report::Observation>(4);
         let watchdog = Notifier::watchdog_interval();
-        let mut watchdog_timer = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut watchdog_timer =
+            tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
 
         // Verdicts known before the loop starts.
         let initial = [
@@ -318,33 +370,67 @@ impl Daemon {
     }
 
     /// Feeds one input to the core and executes what it decides.
-    async fn feed(&mut self, input: Input, links: &UdpLinks, codec: &mut PeerLink, urgent: &mpsc::Sender<bool>) {
+    async fn feed(
+        &mut self,
+        input: Input,
+        links: &UdpLinks,
+        codec: &mut PeerLink,
+        urgent: &mpsc::Sender<bool>,
+    ) {
         let commands = self.core.handle(self.clock.now(), input);
         self.execute(commands, links, codec, urgent).await;
     }
 
     /// Executes a batch of commands in order; a term that cannot be persisted stops the batch.
-    async fn execute(&mut self, commands: Vec<Command>, links: &UdpLinks, codec: &mut PeerLink, urgent: &mpsc::Sender<bool>) {
+    async fn execute(
+        &mut self,
+        commands: Vec<Command>,
+        links: &UdpLinks,
+        codec: &mut PeerLink,
+        urgent: &mpsc::Sender<bool>,
+    ) {
         let mut queue = std::collections::VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
             match command {
                 Command::PersistTerm(term) => {
                     if let Err(e) = self.terms.store(term) {
                         tracing::error!(term, error = %e, "cannot persist the term: refusing to act on it");
-                        let more = self.core.handle(self.clock.now(), Input::TakeoverFailed { error: format!("term not persisted: {e}") });
+                        let more = self.core.handle(
+                            self.clock.now(),
+                            Input::TakeoverFailed {
+                                error: format!("term not persisted: {e}"),
+                            },
+                        );
                         queue = more.into();
                     }
                 }
                 Command::StartTakeover { term, reason } => {
                     self.report.takeover_started(term, &reason.to_string());
-                    let _ = self.jobs.send(ActuatorJob::Takeover { term, reason: reason.to_string() }).await;
+                    let _ = self
+                        .jobs
+                        .send(ActuatorJob::Takeover {
+                            term,
+                            reason: reason.to_string(),
+                        })
+                        .await;
                 }
                 Command::StartRelease { reason } => {
                     let term = self.core.status().term;
-                    let _ = self.jobs.send(ActuatorJob::Release { term, reason: reason.to_string() }).await;
+                    let _ = self
+                        .jobs
+                        .send(ActuatorJob::Release {
+                            term,
+                            reason: reason.to_string(),
+                        })
+                        .await;
                 }
                 Command::SendPeer(state) => {
-                    for (i, result) in links.send_all(codec, &state, wall_ms()).await.into_iter().enumerate() {
+                    for (i, result) in links
+                        .send_all(codec, &state, wall_ms())
+                        .await
+                        .into_iter()
+                        .enumerate()
+                    {
                         if let Err(e) = result {
                             tracing::debug!(link = i, error = %e, "peer datagram not sent");
                         }
@@ -355,7 +441,10 @@ impl Daemon {
                     let urgent = urgent.clone();
                     tokio::spawn(async move {
                         let run = backend.ami().run(crate::probe::ProbeKind::Ping);
-                        let ok = matches!(tokio::time::timeout(Duration::from_millis(deadline_ms), run).await, Ok(Ok(())));
+                        let ok = matches!(
+                            tokio::time::timeout(Duration::from_millis(deadline_ms), run).await,
+                            Ok(Ok(()))
+                        );
                         let _ = urgent.send(ok).await;
                     });
                 }
@@ -371,7 +460,10 @@ impl Daemon {
                         inputs = ?record.inputs,
                         "decision"
                     );
-                    self.report.last_decision = Some(format!("{:?} (term {}): {}", record.kind, record.term, record.reason));
+                    self.report.last_decision = Some(format!(
+                        "{:?} (term {}): {}",
+                        record.kind, record.term, record.reason
+                    ));
                 }
                 Command::OperatorReply(result) => {
                     let reply = match result {
@@ -382,14 +474,22 @@ impl Daemon {
                         Some(waiting) => {
                             let _ = waiting.send(reply);
                         }
-                        None => tracing::warn!(ok = reply.ok, message = ?reply.message, error = ?reply.error, "operator request answered"),
+                        None => {
+                            tracing::warn!(ok = reply.ok, message = ?reply.message, error = ?reply.error, "operator request answered")
+                        }
                     }
                 }
             }
         }
     }
 
-    async fn control(&mut self, incoming: IncomingRequest, links: &UdpLinks, codec: &mut PeerLink, urgent: &mpsc::Sender<bool>) {
+    async fn control(
+        &mut self,
+        incoming: IncomingRequest,
+        links: &UdpLinks,
+        codec: &mut PeerLink,
+        urgent: &mpsc::Sender<bool>,
+    ) {
         match incoming.request.body {
             RequestBody::Status => {
                 let report = self.status_report(links, codec);
@@ -398,18 +498,34 @@ impl Daemon {
             RequestBody::Failover { force, reason } => {
                 let reason = reason.unwrap_or_else(|| "operator request (astha failover)".into());
                 tracing::warn!(force, %reason, "failover requested from the CLI");
-                self.operator(OperatorCommand::Failover { force, reason }, Some(incoming.reply), links, codec, urgent).await;
+                self.operator(
+                    OperatorCommand::Failover { force, reason },
+                    Some(incoming.reply),
+                    links,
+                    codec,
+                    urgent,
+                )
+                .await;
             }
             RequestBody::Maintenance { on } => {
                 tracing::warn!(on, "maintenance mode requested from the CLI");
-                self.operator(OperatorCommand::Maintenance { on }, Some(incoming.reply), links, codec, urgent).await;
+                self.operator(
+                    OperatorCommand::Maintenance { on },
+                    Some(incoming.reply),
+                    links,
+                    codec,
+                    urgent,
+                )
+                .await;
             }
             RequestBody::ProbeNow { target } => {
                 let monitor = match target.as_str() {
                     "local" => &self.local,
                     "peer" => &self.peer,
                     other => {
-                        let _ = incoming.reply.send(Reply::error(format!("unknown target `{other}`: expected `local` or `peer`")));
+                        let _ = incoming.reply.send(Reply::error(format!(
+                            "unknown target `{other}`: expected `local` or `peer`"
+                        )));
                         return;
                     }
                 };
@@ -417,7 +533,8 @@ impl Daemon {
                 let settings = self.config.probes.clone();
                 tokio::spawn(async move {
                     let kinds = probes.enabled().to_vec();
-                    let report = crate::probe::oneshot::run_once(probes.as_ref(), &settings, &kinds).await;
+                    let report =
+                        crate::probe::oneshot::run_once(probes.as_ref(), &settings, &kinds).await;
                     let _ = incoming.reply.send(Reply::ok(report.table()));
                 });
             }
@@ -434,7 +551,8 @@ impl Daemon {
         urgent: &mpsc::Sender<bool>,
     ) {
         self.pending_operator = reply;
-        self.feed(Input::Operator(command), links, codec, urgent).await;
+        self.feed(Input::Operator(command), links, codec, urgent)
+            .await;
         // A command the core took without a word must not leave the CLI waiting.
         if let Some(waiting) = self.pending_operator.take() {
             let _ = waiting.send(Reply::ok("accepted"));
@@ -448,7 +566,11 @@ impl Daemon {
         let drbd = self.drbd.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            let _ = tx.send(report::Observation::Relay(report::RelayReading::read(relay.as_ref()).await)).await;
+            let _ = tx
+                .send(report::Observation::Relay(
+                    report::RelayReading::read(relay.as_ref()).await,
+                ))
+                .await;
             if let Some(ip) = ip {
                 if let Ok(held) = ip.is_present().await {
                     let _ = tx.send(report::Observation::FloatingIp { held }).await;
@@ -459,11 +581,9 @@ impl Daemon {
                     Ok(role) => format!("{role:?}"),
                     Err(e) => format!("error: {e}"),
                 };
-                let mounted = drbd
-                    .config()
-                    .mount
-                    .as_ref()
-                    .is_some_and(|m| crate::actuate::drbd::is_mounted(&m.mountpoint).unwrap_or(false));
+                let mounted = drbd.config().mount.as_ref().is_some_and(|m| {
+                    crate::actuate::drbd::is_mounted(&m.mountpoint).unwrap_or(false)
+                });
                 let _ = tx.send(report::Observation::Drbd { role, mounted }).await;
             }
         });
@@ -477,7 +597,10 @@ impl Daemon {
             peer: &self.peer.handle().status().borrow(),
             local_ami: self.local.probes().ami().client().state().borrow().clone(),
             peer_ami: self.peer.probes().ami().client().state().borrow().clone(),
-            links_alive: links.alive(Instant::now(), Duration::from_millis(self.core_dead_after())),
+            links_alive: links.alive(
+                Instant::now(),
+                Duration::from_millis(self.core_dead_after()),
+            ),
             counters: codec.counters(),
             floating_ip: self.floating_ip.as_ref().map(|ip| ip.config().clone()),
             drbd: self.drbd.as_ref().map(|d| d.config().clone()),
@@ -486,7 +609,12 @@ impl Daemon {
     }
 
     fn core_dead_after(&self) -> u64 {
-        self.config.daemon.peer_link.as_ref().map(|p| p.dead_after_ms).unwrap_or(600)
+        self.config
+            .daemon
+            .peer_link
+            .as_ref()
+            .map(|p| p.dead_after_ms)
+            .unwrap_or(600)
     }
 
     fn publish_metrics(&mut self, links: &UdpLinks, codec: &PeerLink) {
@@ -494,7 +622,9 @@ impl Daemon {
             return;
         }
         let report = self.status_report(links, codec);
-        let _ = self.metrics.send(crate::metrics::render(&report, &self.report.totals()));
+        let _ = self
+            .metrics
+            .send(crate::metrics::render(&report, &self.report.totals()));
     }
 
     /// SIGHUP: re-read the file; apply what can change at run time, keep the old config on error.
@@ -502,7 +632,9 @@ impl Daemon {
         self.notifier.reloading();
         match Config::load(&self.config_path) {
             Err(e) => {
-                tracing::error!("configuration reload rejected, keeping the running configuration:\n{e}");
+                tracing::error!(
+                    "configuration reload rejected, keeping the running configuration:\n{e}"
+                );
             }
             Ok((new, warnings)) => {
                 for w in &warnings {

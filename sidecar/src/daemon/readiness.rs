@@ -25,17 +25,25 @@ impl LocalAsterisk {
 impl AsteriskReadiness for LocalAsterisk {
     /// A login on a booted Asterisk is always followed by `FullyBooted`; the AMI client only
     /// reports `LoggedIn` once the login succeeded, so a logged-in connection means booted.
-    fn wait_fully_booted(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, Result<(), ReadinessError>> {
+    fn wait_fully_booted(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> BoxFuture<'_, Result<(), ReadinessError>> {
         Box::pin(async move {
             let mut state = self.probes.ami().client().state();
             let logged_in = tokio::time::timeout_at(deadline, async {
-                state.wait_for(|s| matches!(s, ConnectionState::LoggedIn)).await.map(|_| ())
+                state
+                    .wait_for(|s| matches!(s, ConnectionState::LoggedIn))
+                    .await
+                    .map(|_| ())
             })
             .await;
             match logged_in {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(ReadinessError("the AMI client was closed".into())),
-                Err(_) => Err(ReadinessError("Asterisk did not finish booting in time (no AMI login)".into())),
+                Err(_) => Err(ReadinessError(
+                    "Asterisk did not finish booting in time (no AMI login)".into(),
+                )),
             }
         })
     }

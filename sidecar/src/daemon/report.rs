@@ -34,15 +34,31 @@ impl RelayReading {
     /// Reads the position back when the device can tell; otherwise reports the driver only.
     pub async fn read(relay: Option<&RelayHandle>) -> RelayReading {
         let Some(relay) = relay else {
-            return RelayReading { driver: "none".into(), ..RelayReading::default() };
+            return RelayReading {
+                driver: "none".into(),
+                ..RelayReading::default()
+            };
         };
         let driver = relay.describe().to_string();
         if !relay.capabilities().read_back {
-            return RelayReading { driver, ..RelayReading::default() };
+            return RelayReading {
+                driver,
+                ..RelayReading::default()
+            };
         }
         match relay.read_side(RELAY_READ_DEADLINE).await {
-            Ok(position) => RelayReading { driver, position, read_back: true, error: None },
-            Err(e) => RelayReading { driver, position: None, read_back: false, error: Some(e.to_string()) },
+            Ok(position) => RelayReading {
+                driver,
+                position,
+                read_back: true,
+                error: None,
+            },
+            Err(e) => RelayReading {
+                driver,
+                position: None,
+                read_back: false,
+                error: Some(e.to_string()),
+            },
         }
     }
 }
@@ -139,7 +155,11 @@ impl ReportState {
             .map(|t| StepStatus {
                 step: format!("{} {}", t.step.as_str(), t.phase.as_str()),
                 ms: t.duration.as_secs_f64() * 1000.0,
-                outcome: t.error.clone().map(|e| format!("failed: {e}")).unwrap_or_else(|| "ok".into()),
+                outcome: t
+                    .error
+                    .clone()
+                    .map(|e| format!("failed: {e}"))
+                    .unwrap_or_else(|| "ok".into()),
             })
             .collect::<Vec<_>>();
         let total_ms = steps.iter().map(|s| s.ms).sum();
@@ -153,16 +173,27 @@ impl ReportState {
         };
         match &result.outcome {
             SequenceOutcome::TakeoverDone { total, .. } => {
-                tracing::warn!(term = result.term, total_ms = total.as_secs_f64() * 1000.0, "takeover done: this node is active");
+                tracing::warn!(
+                    term = result.term,
+                    total_ms = total.as_secs_f64() * 1000.0,
+                    "takeover done: this node is active"
+                );
                 self.last_takeover = Some(record("done"));
                 self.ip_held = true;
                 Input::TakeoverDone
             }
-            SequenceOutcome::TakeoverFailed { step, error, rolled_back, .. } => {
+            SequenceOutcome::TakeoverFailed {
+                step,
+                error,
+                rolled_back,
+                ..
+            } => {
                 self.takeovers_failed += 1;
                 tracing::error!(term = result.term, step = step.as_str(), %error, rolled_back, "takeover failed");
                 self.last_takeover = Some(record(&format!("failed at {}: {error}", step.as_str())));
-                Input::TakeoverFailed { error: format!("{}: {error}", step.as_str()) }
+                Input::TakeoverFailed {
+                    error: format!("{}: {error}", step.as_str()),
+                }
             }
             SequenceOutcome::ReleaseDone { .. } => {
                 tracing::warn!(term = result.term, "release done: this node is standby");
@@ -171,14 +202,20 @@ impl ReportState {
             }
             SequenceOutcome::ReleaseFailed { step, error, .. } => {
                 tracing::error!(term = result.term, step = step.as_str(), %error, "release failed");
-                Input::ReleaseFailed { error: format!("{}: {error}", step.as_str()) }
+                Input::ReleaseFailed {
+                    error: format!("{}: {error}", step.as_str()),
+                }
             }
         }
     }
 
     /// Monotonic counts for the metrics.
     pub fn totals(&self) -> Totals {
-        Totals { probe_failures: self.probe_failures.clone(), takeovers: self.takeovers, takeovers_failed: self.takeovers_failed }
+        Totals {
+            probe_failures: self.probe_failures.clone(),
+            takeovers: self.takeovers,
+            takeovers_failed: self.takeovers_failed,
+        }
     }
 
     pub fn build(&mut self, inputs: ReportInputs<'_>) -> StatusReport {
@@ -186,11 +223,17 @@ impl ReportState {
         let core = &inputs.core;
         for (target, status) in [("local", inputs.local), ("peer", inputs.peer)] {
             for p in &status.probes {
-                self.probe_failures.insert((target.to_string(), p.kind.as_str().to_string()), p.failures);
+                self.probe_failures.insert(
+                    (target.to_string(), p.kind.as_str().to_string()),
+                    p.failures,
+                );
             }
         }
-        let (links_up, links_down): (Vec<_>, Vec<_>) =
-            self.link_names.iter().zip(inputs.links_alive.iter().chain(std::iter::repeat(&false))).partition(|(_, up)| **up);
+        let (links_up, links_down): (Vec<_>, Vec<_>) = self
+            .link_names
+            .iter()
+            .zip(inputs.links_alive.iter().chain(std::iter::repeat(&false)))
+            .partition(|(_, up)| **up);
         let peer_last = core.peer.last.as_ref();
         StatusReport {
             format: STATUS_FORMAT_VERSION,
@@ -202,7 +245,10 @@ impl ReportState {
                 maintenance: core.maintenance,
                 uptime_s: inputs.uptime.as_secs(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                last_decision: self.last_decision.clone().or_else(|| self.last_alert.clone()),
+                last_decision: self
+                    .last_decision
+                    .clone()
+                    .or_else(|| self.last_alert.clone()),
             },
             peer: PeerStatus {
                 side: core.me.other().to_string(),
@@ -212,9 +258,17 @@ impl ReportState {
                 role: peer_last.map(|p| p.role.to_string()),
                 term: peer_last.map(|p| p.term),
                 last_message_age_ms: core.peer.silent_ms,
-                rejected: inputs.counters.dropped.iter().map(|(reason, n)| (format!("{reason:?}").to_lowercase(), *n)).collect(),
+                rejected: inputs
+                    .counters
+                    .dropped
+                    .iter()
+                    .map(|(reason, n)| (format!("{reason:?}").to_lowercase(), *n))
+                    .collect(),
             },
-            targets: vec![target_status("local", inputs.local, &inputs.local_ami), target_status("peer", inputs.peer, &inputs.peer_ami)],
+            targets: vec![
+                target_status("local", inputs.local, &inputs.local_ami),
+                target_status("peer", inputs.peer, &inputs.peer_ami),
+            ],
             relay: RelayStatus {
                 driver: self.relay.driver.clone(),
                 position: self.relay.position.or(core.relay).map(|s| s.to_string()),
@@ -222,12 +276,19 @@ impl ReportState {
                 error: self.relay.error.clone(),
             },
             floating_ip: FloatingIpStatus {
-                addresses: inputs.floating_ip.map(|ip| ip.addresses.iter().map(|a| a.to_string()).collect()).unwrap_or_default(),
+                addresses: inputs
+                    .floating_ip
+                    .map(|ip| ip.addresses.iter().map(|a| a.to_string()).collect())
+                    .unwrap_or_default(),
                 held_here: self.ip_held,
             },
             drbd: inputs.drbd.map(|d| DrbdStatus {
                 resource: d.resource.clone(),
-                role: self.drbd.as_ref().map(|(r, _)| r.clone()).unwrap_or_else(|| "unknown".into()),
+                role: self
+                    .drbd
+                    .as_ref()
+                    .map(|(r, _)| r.clone())
+                    .unwrap_or_else(|| "unknown".into()),
                 mounted: self.drbd.as_ref().is_some_and(|(_, m)| *m),
             }),
             last_takeover: self.last_takeover.clone(),

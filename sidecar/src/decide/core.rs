@@ -505,7 +505,11 @@ impl Core {
         if p.role == Role::Faulted {
             return Some(format!("standby {peer} is faulted"));
         }
-        if p.role != Role::Standby && p.role != Role::Maintenance {
+        if p.role == Role::Maintenance {
+            // A node in maintenance makes no automatic decisions: it would not take the calls.
+            return Some(format!("standby {peer} is in maintenance"));
+        }
+        if p.role != Role::Standby {
             return Some(format!("{peer} is {}", p.role));
         }
         if !p.own_verdict.can_carry_calls() {

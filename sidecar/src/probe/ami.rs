@@ -34,7 +34,7 @@ impl AmiProbes {
         config.server_name = name.to_string();
         // Only the classes the probes read: lifecycle and alarms (system) and the test call's
         // OriginateResponse/Hangup (call). A busy Asterisk's dialplan/CDR floods stay out.
-        config.events = EventMask::Classes(vec!["system".into(), "call".into()]);
+        config.events = EventMask::Classes(vec!["system".into(), "call".into(), "user".into()]);
         // The ping probe is the keepalive; a second ping loop would only add load.
         config.ping_interval = Duration::ZERO;
         config.connect_timeout = Duration::from_secs(2);

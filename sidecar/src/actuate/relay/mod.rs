@@ -94,7 +94,7 @@ pub fn build_relay(cfg: &RelayConfig) -> Result<Box<dyn Relay>, RelayError> {
     Ok(match cfg {
         RelayConfig::Numato(c) => Box::new(NumatoRelay::new(c.clone())?),
         RelayConfig::Lcus(c) => Box::new(LcusRelay::new(c.clone())?),
-        RelayConfig::LineProfile(c) => Box::new(LineProfileRelay::new(c.clone())?),
+        RelayConfig::LineProfile(c) => Box::new(LineProfileRelay::new((**c).clone())?),
         RelayConfig::Berofos(c) => Box::new(BerofosRelay::new(c.clone())?),
     })
 }

@@ -1,0 +1,551 @@
+//! The daemon and its CLI end to end: two `astha run` processes on loopback, each with an emulated Asterisk.
+//!
+//! Covers what an admin does: `astha status` (table and JSON), `astha failover` accepted and
+//! refused, maintenance blocking automatic takeover, the daemon-not-running message, malformed
+//! control requests, a bad config rejected on SIGHUP, and failover dialled from a phone
+//! (`UserEvent: HAFailover`), including the rate limit and events from the peer's Asterisk.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use astha::status::StatusReport;
+use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, Fault};
+use serde_json::Value;
+
+const ASTHA: &str = env!("CARGO_BIN_EXE_astha");
+/// Generous: the machine running CI is small and shared.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("astha-daemon-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free UDP port on loopback (bound and released; the daemon binds it right after).
+fn free_udp() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// One node: its emulated Asterisk, its daemon process, and where its files are.
+struct Node {
+    side: &'static str,
+    asterisk: FakeAsterisk,
+    config: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Node {
+    fn start_daemon(&mut self) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = std::process::Command::new(ASTHA)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("ASTHA_TEST_NODE", self.side)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn astha run");
+        self.child = Some(child);
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// Fails the test at once (with the log) if the daemon exited.
+    fn assert_alive(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        if let Ok(nix::sys::wait::WaitStatus::Exited(_, code)) =
+            nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+        {
+            panic!(
+                "daemon {} exited with {code}:\n{}",
+                self.side,
+                self.log_text()
+            );
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `astha <args> --socket <this node's socket>`; returns (exit code, stdout).
+    async fn cli(&self, args: &[&str]) -> (i32, String) {
+        let out = tokio::process::Command::new(ASTHA)
+            .args(args)
+            .arg("--socket")
+            .arg(&self.socket)
+            .output()
+            .await
+            .expect("run astha");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    async fn status(&self) -> Option<StatusReport> {
+        let (code, out) = self.cli(&["status", "--json"]).await;
+        (code == 0).then(|| serde_json::from_str(&out).expect("status --json is valid JSON"))
+    }
+
+    async fn role(&self) -> Option<String> {
+        self.status().await.map(|s| s.node.role)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct Pair {
+    a: Node,
+    b: Node,
+    _dir: Scratch,
+}
+
+fn config_text(
+    side: &str,
+    dir: &Path,
+    a: &FakeAsterisk,
+    b: &FakeAsterisk,
+    link: (SocketAddr, SocketAddr),
+) -> String {
+    let (local, remote) = link;
+    let sip = |f: &FakeAsterisk| f.sip_addr().expect("emulator SIP");
+    format!(
+        r#"
+[node]
+side = "{side}"
+name = "pbx-{side}"
+
+[asterisk.a.ami]
+address = "{a_ami}"
+username = "hasidecar"
+secret_file = "ami.secret"
+
+[asterisk.a.sip]
+address = "{a_sip}"
+
+[asterisk.b.ami]
+address = "{b_ami}"
+username = "hasidecar"
+secret_file = "ami.secret"
+
+[asterisk.b.sip]
+address = "{b_sip}"
+
+[probes.call]
+interval_ms = 2000
+timeout_ms = 1500
+
+[probes.sip]
+interval_ms = 1000
+timeout_ms = 500
+
+[peer_link]
+key_file = "peer.key"
+
+[[peer_link.links]]
+name = "lan"
+local = "{local}"
+remote = "{remote}"
+
+[decide]
+hold_down_ms = 1000
+
+[actuate.asterisk]
+mode = "warm"
+start_command = ["true"]
+stop_command = ["true"]
+status_command = ["true"]
+
+[control]
+socket = "{dir}/{side}.sock"
+
+[state]
+dir = "{dir}/state-{side}"
+
+[dialplan]
+min_interval_ms = 60000
+"#,
+        a_ami = a.ami_addr(),
+        a_sip = sip(a),
+        b_ami = b.ami_addr(),
+        b_sip = sip(b),
+        dir = dir.display(),
+    )
+}
+
+async fn start_pair(name: &str) -> Pair {
+    let dir = Scratch::new(name);
+    let fast = |c: FakeConfig| c.fast(Duration::from_millis(300));
+    let ast_a = FakeAsterisk::start(fast(FakeConfig::instance_a()))
+        .await
+        .expect("emulator a");
+    let ast_b = FakeAsterisk::start(fast(FakeConfig::instance_b()))
+        .await
+        .expect("emulator b");
+    std::fs::write(dir.0.join("ami.secret"), "hasecret\n").unwrap();
+    let key = dir.0.join("peer.key");
+    std::fs::write(&key, [0x42u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (pa, pb) = (free_udp(), free_udp());
+    let mut nodes = Vec::new();
+    for (side, link) in [("a", (pa, pb)), ("b", (pb, pa))] {
+        let config = dir.0.join(format!("{side}.toml"));
+        std::fs::write(&config, config_text(side, &dir.0, &ast_a, &ast_b, link)).unwrap();
+        nodes.push((side, config));
+    }
+    let make = |(side, config): (&'static str, PathBuf), asterisk| Node {
+        side,
+        asterisk,
+        socket: dir.0.join(format!("{side}.sock")),
+        log: dir.0.join(format!("{side}.log")),
+        config,
+        child: None,
+    };
+    let mut it = nodes.into_iter();
+    let mut a = make(it.next().unwrap(), ast_a);
+    let mut b = make(it.next().unwrap(), ast_b);
+    a.start_daemon();
+    b.start_daemon();
+    let pair = Pair { a, b, _dir: dir };
+    pair.wait_roles("active", "standby", SETTLE).await;
+    pair
+}
+
+impl Pair {
+    /// Polls both daemons until A has `role_a` and B `role_b`; panics with both logs otherwise.
+    async fn wait_roles(&self, role_a: &str, role_b: &str, within: Duration) {
+        let started = Instant::now();
+        loop {
+            let (ra, rb) = (self.a.role().await, self.b.role().await);
+            if ra.as_deref() == Some(role_a) && rb.as_deref() == Some(role_b) {
+                println!(
+                    "roles a={role_a} b={role_b} after {} ms",
+                    started.elapsed().as_millis()
+                );
+                return;
+            }
+            assert!(
+                !(ra.as_deref() == Some("active") && rb.as_deref() == Some("active")),
+                "split brain: both active"
+            );
+            self.a.assert_alive();
+            self.b.assert_alive();
+            if started.elapsed() > within {
+                panic!(
+                    "roles not reached: want a={role_a} b={role_b}, have a={ra:?} b={rb:?}\n--- a log ---\n{}\n--- b log ---\n{}",
+                    self.a.log_text(),
+                    self.b.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Checks over `window` (polling) that the roles stay as they are: for negative assertions.
+    async fn roles_hold(&self, role_a: &str, role_b: &str, window: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < window {
+            let (ra, rb) = (self.a.role().await, self.b.role().await);
+            assert_eq!(
+                (ra.as_deref(), rb.as_deref()),
+                (Some(role_a), Some(role_b)),
+                "roles changed\n--- a log ---\n{}\n--- b log ---\n{}",
+                self.a.log_text(),
+                self.b.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Waits until `node`'s status satisfies `check`.
+async fn wait_status(
+    node: &Node,
+    what: &str,
+    check: impl Fn(&StatusReport) -> bool,
+) -> StatusReport {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = node.status().await {
+            if check(&s) {
+                return s;
+            }
+            if started.elapsed() > SETTLE {
+                panic!(
+                    "{what}: not reached; last status {s:#?}\n--- log ---\n{}",
+                    node.log_text()
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn verdict_of<'a>(s: &'a StatusReport, target: &str) -> &'a str {
+    s.targets
+        .iter()
+        .find(|t| t.target == target)
+        .map(|t| t.verdict.as_str())
+        .unwrap_or("missing")
+}
+
+async fn wait_log(node: &Node, needle: &str) {
+    let started = Instant::now();
+    while !node.log_text().contains(needle) {
+        assert!(
+            started.elapsed() < SETTLE,
+            "log line {needle:?} never came:\n{}",
+            node.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_pair_in_json_and_as_a_table() {
+    let pair = start_pair("status").await;
+    let s = wait_status(&pair.a, "both targets healthy", |s| {
+        verdict_of(s, "local") == "healthy"
+            && verdict_of(s, "peer") == "healthy"
+            && !s.peer.links_up.is_empty()
+    })
+    .await;
+    assert_eq!(s.node.side, "a");
+    assert_eq!(s.node.name, "pbx-a");
+    assert_eq!(s.peer.role.as_deref(), Some("standby"));
+    assert_eq!(s.peer.links_up, vec!["lan".to_string()]);
+    assert!(s.node.term >= 1, "an election takes a term");
+    let probes: Vec<&str> = s.targets[0]
+        .probes
+        .iter()
+        .map(|p| p.kind.as_str())
+        .collect();
+    for kind in ["ping", "core", "call", "sip"] {
+        assert!(
+            probes.contains(&kind),
+            "probe {kind} missing from {probes:?}"
+        );
+    }
+    // The JSON is the documented, stable document (field names checked on the raw value).
+    let (code, raw) = pair.a.cli(&["status", "--json"]).await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(v["format"], 1);
+    assert!(
+        v["node"]["role"].is_string()
+            && v["peer"]["rejected"].is_array()
+            && v["relay"]["read_back"].is_boolean()
+    );
+    // The table, not on a terminal: no colour codes.
+    let (code, table) = pair.a.cli(&["status"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("role active") && table.contains("asterisk peer") && !table.contains('\x1b'),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_failover_is_refused_while_the_standby_is_unhealthy_then_moves_the_service() {
+    let pair = start_pair("failover").await;
+    pair.b.asterisk.set_fault(Fault::Crash).await;
+    wait_status(&pair.a, "peer asterisk failed", |s| {
+        verdict_of(s, "peer") == "failed"
+    })
+    .await;
+    let (code, out) = pair.a.cli(&["failover", "--reason", "test"]).await;
+    assert_eq!(code, 2, "refused means exit 2: {out}");
+    assert!(out.contains("refused"), "{out}");
+    pair.roles_hold("active", "standby", Duration::from_millis(600))
+        .await;
+
+    pair.b.asterisk.clear_faults().await;
+    wait_status(&pair.a, "peer asterisk healthy", |s| {
+        verdict_of(s, "peer") == "healthy"
+    })
+    .await;
+    wait_status(&pair.b, "b local healthy", |s| {
+        verdict_of(s, "local") == "healthy"
+    })
+    .await;
+    let (code, out) = pair
+        .a
+        .cli(&["failover", "--reason", "planned maintenance"])
+        .await;
+    assert_eq!(code, 0, "{out}");
+    pair.wait_roles("standby", "active", SETTLE).await;
+    let b = pair.b.status().await.unwrap();
+    let record = b.last_takeover.expect("B records its takeover");
+    assert_eq!(record.outcome, "done");
+    assert!(!record.steps.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_on_the_standby_blocks_automatic_takeover() {
+    let pair = start_pair("maint").await;
+    let (code, out) = pair.b.cli(&["maintenance", "on"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_status(&pair.b, "b in maintenance", |s| s.node.maintenance).await;
+    pair.a.asterisk.set_fault(Fault::OriginateFail).await;
+    wait_status(&pair.b, "a's asterisk judged failed from b", |s| {
+        verdict_of(s, "peer") == "failed"
+    })
+    .await;
+    // Without maintenance this is a handover within a second or two; with it, nothing moves.
+    pair.roles_hold("active", "maintenance", Duration::from_secs(3))
+        .await;
+    let (code, out) = pair.b.cli(&["maintenance", "off"]).await;
+    assert_eq!(code, 0, "{out}");
+    pair.wait_roles("standby", "active", SETTLE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialplan_failover_is_acted_on_once_and_only_by_the_local_sidecar() {
+    let pair = start_pair("dialplan").await;
+    wait_status(&pair.b, "b healthy", |s| {
+        verdict_of(s, "local") == "healthy"
+    })
+    .await;
+    let event = [
+        ("Channel", "PJSIP/200-00000001"),
+        ("CallerIDNum", "200"),
+        ("CallerIDName", "Reception"),
+        ("Reason", "manual"),
+        ("Node", "ha-a"),
+    ];
+    pair.a.asterisk.inject_user_event("HAFailover", &event);
+    pair.wait_roles("standby", "active", SETTLE).await;
+    wait_log(&pair.a, "failover requested from the dialplan").await;
+    // B heard the same event on its AMI connection to A's Asterisk and must have ignored it.
+    assert!(
+        !pair
+            .b
+            .log_text()
+            .contains("failover requested from the dialplan"),
+        "{}",
+        pair.b.log_text()
+    );
+    // A second request within the rate-limit interval is dropped (it would move the calls back).
+    pair.a.asterisk.inject_user_event("HAFailover", &event);
+    wait_log(&pair.a, "ignored: rate limit").await;
+    pair.roles_hold("standby", "active", Duration::from_secs(2))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_config_on_sighup_is_rejected_and_the_daemon_keeps_running() {
+    let pair = start_pair("sighup").await;
+    let good = std::fs::read_to_string(&pair.a.config).unwrap();
+    std::fs::write(
+        &pair.a.config,
+        good.replace("[peer_link]", "[peer_link]\nbogus_key = 1"),
+    )
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pair.a.pid()),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_log(&pair.a, "reload rejected").await;
+    assert!(
+        pair.a.log_text().contains("bogus_key"),
+        "the rejection names the bad key"
+    );
+    assert_eq!(
+        pair.a.role().await.as_deref(),
+        Some("active"),
+        "still running with the old configuration"
+    );
+    std::fs::write(&pair.a.config, good).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pair.a.pid()),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_log(&pair.a, "configuration reloaded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_the_role_and_a_restarted_node_rejoins_as_standby() {
+    let mut pair = start_pair("sigterm").await;
+    // Stop B (standby) and A must stay active; then stop A: B takes over.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pair.b.pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = pair.b.child.as_mut().unwrap().wait().unwrap();
+    assert!(status.success(), "orderly exit on SIGTERM");
+    assert!(pair.b.log_text().contains("the role is kept"));
+    pair.b.start_daemon();
+    pair.wait_roles("active", "standby", SETTLE).await;
+}
+
+#[tokio::test]
+async fn cli_says_plainly_when_the_daemon_is_not_running() {
+    let out = tokio::process::Command::new(ASTHA)
+        .args(["status", "--socket", "/nonexistent/astha.sock"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not running"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_control_requests_get_clear_errors_from_the_daemon() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pair = start_pair("malformed").await;
+    for (request, want) in [
+        ("garbage\n", "malformed request"),
+        ("{\"v\":1,\"cmd\":\"explode\"}\n", "invalid request"),
+    ] {
+        let mut s = tokio::net::UnixStream::connect(&pair.a.socket)
+            .await
+            .unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        let v: Value = serde_json::from_str(answer.trim()).unwrap();
+        assert_eq!(v["ok"], false);
+        assert!(v["error"].as_str().unwrap().contains(want), "{answer}");
+    }
+    assert_eq!(
+        pair.a.role().await.as_deref(),
+        Some("active"),
+        "the daemon is unaffected"
+    );
+}
