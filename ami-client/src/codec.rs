@@ -10,10 +10,13 @@
 use std::io;
 
 use bytes::{Buf, BufMut, BytesMut};
-use memchr::{memchr, memchr_iter};
+use memchr::memchr;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::message::{Message, Span};
+
+#[doc(hidden)]
+pub use crate::fuzz::fuzz_decode;
 
 /// Default limit for one frame (a big `Command` output must fit).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
@@ -193,6 +196,56 @@ fn classify_line(buf: &[u8], start: usize, newline: usize) -> Line {
     }
 }
 
+/// Bit masks of the `\n` and of the `:` bytes among the first 64 bytes of `bytes` (bit i is
+/// byte i), and how many bytes they cover (64, or fewer at the end of `bytes`).
+#[inline]
+fn line_masks(bytes: &[u8]) -> (u64, u64, usize) {
+    let Some(block) = bytes.first_chunk::<64>() else {
+        let (mut newlines, mut colons) = (0u64, 0u64);
+        for (i, &b) in bytes.iter().enumerate() {
+            newlines |= u64::from(b == b'\n') << i;
+            colons |= u64::from(b == b':') << i;
+        }
+        return (newlines, colons, bytes.len());
+    };
+    let (mut newlines, mut colons) = (0u64, 0u64);
+    for (i, part) in block.chunks_exact(16).enumerate() {
+        let Ok(part) = <&[u8; 16]>::try_from(part) else {
+            continue;
+        };
+        let (n, c) = masks16(part);
+        newlines |= u64::from(n) << (16 * i);
+        colons |= u64::from(c) << (16 * i);
+    }
+    (newlines, colons, 64)
+}
+
+/// `\n` and `:` masks of 16 bytes with SSE2 (always present on x86_64).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn masks16(part: &[u8; 16]) -> (u16, u16) {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let v = load_unaligned_m128i(part);
+    let newlines = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b'\n' as i8)));
+    let colons = move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, set_splat_i8_m128i(b':' as i8)));
+    // movemask sets only the low 16 bits.
+    (newlines as u16, colons as u16)
+}
+
+/// `\n` and `:` masks of 16 bytes, portable version.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn masks16(part: &[u8; 16]) -> (u16, u16) {
+    let (mut newlines, mut colons) = (0u16, 0u16);
+    for (i, &b) in part.iter().enumerate() {
+        newlines |= u16::from(b == b'\n') << i;
+        colons |= u16::from(b == b':') << i;
+    }
+    (newlines, colons)
+}
+
 fn excerpt(line: &[u8]) -> String {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -363,6 +416,88 @@ impl AmiCodec {
         })
     }
 
+    /// Scans complete lines from `self.scan.pos`; returns the end of the frame if its blank line
+    /// was found, and the start of the first unscanned line.
+    ///
+    /// One pass, 64 bytes at a time: bit masks of the `\n` and `:` bytes of a block give every
+    /// line end and the first colon of every line (AMI lines average ~25 bytes, too short for
+    /// a search per line to pay off).
+    fn scan_lines(&mut self, src: &[u8]) -> (Option<usize>, usize) {
+        let mut line_start = self.scan.pos;
+        let mut colon: Option<usize> = None;
+        let mut block_start = line_start;
+        while block_start < src.len() {
+            let (mut newlines, mut colons, block_len) = line_masks(&src[block_start..]);
+            while newlines != 0 {
+                let bit = newlines.trailing_zeros();
+                let newline = block_start + bit as usize;
+                let before = colons & ((1u64 << bit) - 1);
+                if colon.is_none() && before != 0 {
+                    colon = Some(block_start + before.trailing_zeros() as usize);
+                }
+                if self.on_line(src, line_start, colon, newline) {
+                    return (Some(newline + 1), newline + 1);
+                }
+                line_start = newline + 1;
+                colon = None;
+                // Forget the bytes up to and including this line end.
+                let keep = (u64::MAX << bit) << 1;
+                newlines &= keep;
+                colons &= keep;
+            }
+            if colon.is_none() && colons != 0 {
+                colon = Some(block_start + colons.trailing_zeros() as usize);
+            }
+            block_start += block_len;
+        }
+        (None, line_start)
+    }
+
+    /// Handles the line `src[start..newline]` whose first colon is at `colon`; returns true if
+    /// it is the blank line ending the frame.
+    fn on_line(&mut self, src: &[u8], start: usize, colon: Option<usize>, newline: usize) -> bool {
+        let scan = &mut self.scan;
+        scan.lines += 1;
+        let mut end = newline;
+        if end > start && src[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if end == start {
+            return !scan.legacy_follows || scan.legacy_end_seen;
+        }
+        if scan.legacy_follows {
+            if src[start..end]
+                .windows(END_COMMAND.len())
+                .any(|w| w == END_COMMAND)
+            {
+                scan.legacy_end_seen = true;
+            }
+            return false;
+        }
+        let Some(colon) = colon.filter(|&c| c < end) else {
+            if scan.bad_line.is_none() {
+                scan.bad_line = Some(BadLine {
+                    line: scan.lines,
+                    excerpt: excerpt(&src[start..end]),
+                });
+            }
+            return false;
+        };
+        let mut value_start = colon + 1;
+        if value_start < end && src[value_start] == b' ' {
+            value_start += 1;
+        }
+        if scan.lines == 1
+            && self.legacy_follows_enabled
+            && src[start..colon].eq_ignore_ascii_case(b"Response")
+            && src[value_start..end].eq_ignore_ascii_case(b"Follows")
+        {
+            scan.legacy_follows = true;
+        }
+        scan.spans.push(Span::new(start..colon, value_start..end));
+        false
+    }
+
     fn decode_frame(&mut self, src: &mut BytesMut) -> Option<Frame> {
         if self.scan.pos == 0 {
             // Stray blank lines between frames are not frames.
@@ -376,57 +511,7 @@ impl AmiCodec {
                 }
             }
         }
-        let mut frame_end = None;
-        let mut line_start = self.scan.pos;
-        for offset in memchr_iter(b'\n', &src[self.scan.pos..]) {
-            let newline = self.scan.pos + offset;
-            let scan = &mut self.scan;
-            scan.lines += 1;
-            match classify_line(src, line_start, newline) {
-                Line::Blank => {
-                    if !scan.legacy_follows || scan.legacy_end_seen {
-                        frame_end = Some(newline + 1);
-                        break;
-                    }
-                }
-                Line::Header(span) => {
-                    if scan.legacy_follows {
-                        if src[line_start..newline]
-                            .windows(END_COMMAND.len())
-                            .any(|w| w == END_COMMAND)
-                        {
-                            scan.legacy_end_seen = true;
-                        }
-                    } else {
-                        if scan.lines == 1 && self.legacy_follows_enabled {
-                            let (name, value) = span_bytes(src, span);
-                            if name.eq_ignore_ascii_case(b"Response")
-                                && value.eq_ignore_ascii_case(b"Follows")
-                            {
-                                scan.legacy_follows = true;
-                            }
-                        }
-                        scan.spans.push(span);
-                    }
-                }
-                Line::NoColon => {
-                    if scan.legacy_follows {
-                        if src[line_start..newline]
-                            .windows(END_COMMAND.len())
-                            .any(|w| w == END_COMMAND)
-                        {
-                            scan.legacy_end_seen = true;
-                        }
-                    } else if scan.bad_line.is_none() {
-                        scan.bad_line = Some(BadLine {
-                            line: scan.lines,
-                            excerpt: excerpt(&src[line_start..newline]),
-                        });
-                    }
-                }
-            }
-            line_start = newline + 1;
-        }
+        let (frame_end, line_start) = self.scan_lines(src);
         let Some(end) = frame_end else {
             self.scan.pos = line_start;
             if src.len() > self.max_frame_len {
@@ -486,11 +571,6 @@ fn build_message(frame: &[u8], legacy_follows: bool, spans: Vec<Span>) -> Frame 
             excerpt: bad.excerpt,
         }),
     }
-}
-
-fn span_bytes(buf: &[u8], span: Span) -> (&[u8], &[u8]) {
-    let (name, value) = span.ranges();
-    (&buf[name], &buf[value])
 }
 
 /// The whole line without its line end, lossily decoded.

@@ -35,6 +35,7 @@ pub mod codec;
 mod config;
 mod error;
 pub mod event;
+mod fuzz;
 mod message;
 pub mod proto;
 mod response;

@@ -28,10 +28,6 @@ impl Span {
         }
     }
 
-    pub(crate) fn ranges(self) -> (Range<usize>, Range<usize>) {
-        (self.name(), self.value())
-    }
-
     fn name(self) -> Range<usize> {
         self.name_start as usize..self.name_end as usize
     }

@@ -30,10 +30,11 @@ mod support;
 
 use std::time::Duration;
 
-use astha_tests::fake_asterisk::{BootMode, FakeAsterisk, FakeConfig};
+use astha_tests::fake_asterisk::{control, BootMode, FakeAsterisk, FakeConfig};
 use support::{count_messages, fixture, parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
 
-/// A server-side event of a scenario, fired once the client has received this many messages.
+/// A server-side event of a scenario (a control-channel command), fired once the client has
+/// received this many messages.
 #[derive(Clone, Copy, Debug)]
 enum Trigger {
     /// `core stop now` / `core stop gracefully`.
@@ -169,13 +170,18 @@ async fn run(s: Scenario) {
                     .await
                     .unwrap_or_else(|e| panic!("{}: before the trigger: {e}", s.name));
                 triggered = true;
-                match trigger {
-                    Trigger::Stop => asterisk.stop().await,
-                    Trigger::FinishBoot => asterisk.finish_boot(),
-                    Trigger::Restart => {
-                        asterisk.restart(Duration::from_millis(50)).await;
-                    }
-                }
+                // Through the control channel, as a test script would drive the binary.
+                let command = match trigger {
+                    Trigger::Stop => "stop",
+                    Trigger::FinishBoot => "boot",
+                    Trigger::Restart => "restart 50",
+                };
+                let outcome = control::execute(&asterisk, command).await;
+                assert!(
+                    matches!(&outcome, control::Outcome::Reply(r) if r.starts_with("ok")),
+                    "{}: control {command:?} failed: {outcome:?}",
+                    s.name
+                );
             }
         }
     }

@@ -73,7 +73,7 @@ struct Args {
     /// Entity id reported by ARI.
     #[arg(long, default_value = "02:00:00:00:00:0a")]
     entity_id: String,
-    /// AMI user NAME:SECRET[:READ[:WRITE]] (repeatable; replaces the defaults).
+    /// AMI user `NAME:SECRET[:READ[:WRITE]]` (repeatable; replaces the defaults).
     #[arg(long = "user", value_name = "SPEC")]
     users: Vec<String>,
     /// ARI user NAME:PASSWORD (repeatable; replaces the default).

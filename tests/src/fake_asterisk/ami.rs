@@ -217,13 +217,16 @@ async fn run_session(
     loop {
         let current = *faults.borrow_and_update();
         if !current.core_deadlock && !session.parked.is_empty() {
-            while let Some(action) = session.parked.pop_front() {
-                if let Flow::Close = session.handle(action).await {
+            let parked: Vec<Message> = session.parked.drain(..).collect();
+            for action in parked {
+                if let Flow::Close = session.handle(action, true).await {
                     return;
                 }
             }
         }
-        let hung = current.hung;
+        // A strict deadlock leaves a session that sent a core action stuck behind it.
+        let stuck = current.deadlock_blocks_session && !session.parked.is_empty();
+        let hung = current.hung || stuck;
         tokio::select! {
             biased;
             _ = kill.changed() => {
@@ -263,7 +266,7 @@ async fn run_session(
                     return;
                 }
                 Some(Ok(Frame::Message(action))) => {
-                    if let Flow::Close = session.handle(action).await {
+                    if let Flow::Close = session.handle(action, false).await {
                         return;
                     }
                 }
@@ -334,7 +337,8 @@ impl Session {
         self.flush().await
     }
 
-    async fn handle(&mut self, action: Message) -> Flow {
+    /// Answers one action; `unparked` is set for an action that waited out a core deadlock.
+    async fn handle(&mut self, action: Message, unparked: bool) -> Flow {
         let Some(name) = action.get("Action").map(str::to_owned) else {
             let id = action.action_id().map(str::to_owned);
             return self
@@ -362,8 +366,8 @@ impl Session {
                 return self.finish(&[error(id, "Permission denied")]).await;
             }
         }
-        if touches_core(&lower) && (self.core.fault_set().core_deadlock || !self.parked.is_empty())
-        {
+        let deadlocked = self.core.fault_set().core_deadlock;
+        if touches_core(&lower) && (deadlocked || (!unparked && !self.parked.is_empty())) {
             debug!(peer = %self.peer, action = %name, "core deadlocked: action parked, never answered while it lasts");
             self.parked.push_back(action);
             return Flow::Continue;

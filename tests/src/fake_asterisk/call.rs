@@ -96,6 +96,8 @@ pub struct Call {
     next_priority: usize,
     answered: bool,
     finished: bool,
+    /// Async originates report their outcome in an `OriginateResponse` event; sync ones do not.
+    reports_outcome: bool,
     system_name: String,
 }
 
@@ -155,6 +157,7 @@ impl Call {
             next_priority: 0,
             answered: false,
             finished: false,
+            reports_outcome: true,
             system_name: system_name.to_owned(),
         };
         call.one.application = "AppDial2".to_owned();
@@ -255,10 +258,12 @@ impl Call {
         ev(name, EventClass::Call, h)
     }
 
-    /// Creates the channel pair, sets caller ID and dials. For an unroutable call this also fails
-    /// it: `OriginateResponse: Failure` (when `report_failure`), both hangups (cause 0), and
+    /// Creates the channel pair, sets caller ID and dials. `report_failure` is set for an async
+    /// originate, whose outcome goes out as an `OriginateResponse` event (success or failure).
+    /// For an unroutable call this also fails it: `OriginateResponse: Failure`, both hangups (cause 0), and
     /// `DeviceStateChange: INVALID` twice, exactly as fixture 11.
     pub fn start(&mut self, report_failure: bool) -> Vec<AmiEvent> {
+        self.reports_outcome = report_failure;
         let mut out = vec![
             ev("Newchannel", EventClass::Call, self.one.headers("")),
             ev("Newchannel", EventClass::Call, self.two.headers("")),
@@ -399,7 +404,9 @@ impl Call {
         self.answered = true;
         let mut out = Vec::new();
         // Printed before `;1`'s Newstate, as in most calls of fixture 16.
-        out.push(self.originate_response(true));
+        if self.reports_outcome {
+            out.push(self.originate_response(true));
+        }
         self.two.state = ChannelState::Up;
         out.push(ev("Newstate", EventClass::Call, self.two.headers("")));
         out.push(self.device_state("INUSE"));

@@ -211,6 +211,7 @@ impl FakeConfig {
 
     /// Makes every call fast: `Playback(silence/1)` takes `playback`, `Answer()` settles at once,
     /// a failed login is answered after 50 ms. For tests that do not care about real timing.
+    /// Resets the dialplan to the captured one (add own extensions afterwards).
     #[must_use]
     pub fn fast(mut self, playback: Duration) -> FakeConfig {
         self.dialplan = Dialplan::captured(playback);
@@ -224,6 +225,14 @@ impl FakeConfig {
     pub fn with_user(mut self, user: AmiUser) -> FakeConfig {
         self.users.retain(|u| u.name != user.name);
         self.users.push(user);
+        self
+    }
+
+    /// Adds (or replaces) a dialplan extension. Call after [`FakeConfig::fast`], which resets the
+    /// dialplan to the captured one.
+    #[must_use]
+    pub fn with_extension(mut self, extension: super::dialplan::Extension) -> FakeConfig {
+        self.dialplan.add(extension);
         self
     }
 

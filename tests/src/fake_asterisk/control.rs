@@ -20,18 +20,20 @@ control commands (one per line; each is answered by one line `ok ...` or `error:
   fault crash            process dies: connections closed, nothing listens (AMI, HTTP, SIP)
   fault hang             everything stuck: connections accepted, nothing answered
   fault deadlock         core deadlock: Ping/Login/Logoff answered, CoreStatus/Command/Originate/... never
+  fault deadlock-strict  same, but a session that sent such an action answers nothing more (real AMI threads)
   fault slow MS          every AMI/SIP/HTTP answer delayed by MS milliseconds
   fault originate-fail   call path broken: every Originate fails (OriginateResponse Failure, fixture 11)
   fault sip-down         SIP OPTIONS silently dropped; AMI and HTTP fine
   fault refuse           new TCP connections refused; established ones keep working
   clear                  every fault off (after a crash: a fresh start and boot)
-  restart MS             core restart now: Shutdown event, down for MS ms, boot again
+  restart MS             core restart now: Shutdown event, down for MS ms, boot again, faults cleared
+                         (a hung instance is killed instead: connections drop without Shutdown)
   stop                   core stop now: Shutdown event, everything closed, stays down
   boot                   finish a manual boot (broadcast FullyBooted)
   alarm SPAN on|off      DAHDI red alarm on a configured span (Alarm/SpanAlarm, AlarmClear/SpanAlarmClear)
   userevent NAME [K=V]...  UserEvent as the [ha-admin] dialplan emits it, e.g. userevent HAFailover Reason=manual
   status                 one line: state, booted, faults, sessions, calls, spans in alarm
-  help                   this text (on one line per command, then `ok`)
+  help                   this text, then a line `ok`
   quit                   stop the emulator and exit";
 
 /// What a command asks of the caller besides its reply.
@@ -88,13 +90,14 @@ pub fn parse(line: &str) -> Result<Command, String> {
                 "crash" => Fault::Crash,
                 "hang" => Fault::Hang,
                 "deadlock" => Fault::CoreDeadlock,
+                "deadlock-strict" => Fault::CoreDeadlockStrict,
                 "slow" => Fault::Slow(parse_ms(words.next(), "fault slow")?),
                 "originate-fail" => Fault::OriginateFail,
                 "sip-down" => Fault::SipDown,
                 "refuse" => Fault::Refuse,
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}: crash, hang, deadlock, slow MS, originate-fail, sip-down, refuse"
+                        "unknown fault {other:?}: crash, hang, deadlock, deadlock-strict, slow MS, originate-fail, sip-down, refuse"
                     ))
                 }
             })

@@ -16,6 +16,10 @@ pub enum Fault {
     /// `CoreShowChannels`, `Command`, `Originate`, `Hangup` and `DAHDIShowStatus` are never
     /// answered while the fault lasts (they are answered, in order, when it clears); calls freeze.
     CoreDeadlock,
+    /// Like [`Fault::CoreDeadlock`], but as a real Asterisk session thread behaves: once a session
+    /// has sent a core-touching action it is stuck behind it and answers nothing more (not even
+    /// `Ping`) until the fault clears; sessions that sent no such action still answer `Ping`.
+    CoreDeadlockStrict,
     /// Every AMI answer (banner, responses), SIP reply and HTTP reply is delayed by this much.
     Slow(Duration),
     /// The call path is broken while AMI works: every Originate fails as in fixture 11
@@ -34,8 +38,10 @@ pub struct FaultSet {
     pub crashed: bool,
     /// [`Fault::Hang`].
     pub hung: bool,
-    /// [`Fault::CoreDeadlock`].
+    /// [`Fault::CoreDeadlock`] (also set by [`Fault::CoreDeadlockStrict`]).
     pub core_deadlock: bool,
+    /// [`Fault::CoreDeadlockStrict`].
+    pub deadlock_blocks_session: bool,
     /// [`Fault::Slow`].
     pub slow: Option<Duration>,
     /// [`Fault::OriginateFail`].
@@ -53,6 +59,10 @@ impl FaultSet {
             Fault::Crash => self.crashed = true,
             Fault::Hang => self.hung = true,
             Fault::CoreDeadlock => self.core_deadlock = true,
+            Fault::CoreDeadlockStrict => {
+                self.core_deadlock = true;
+                self.deadlock_blocks_session = true;
+            }
             Fault::Slow(d) => self.slow = Some(d),
             Fault::OriginateFail => self.originate_fail = true,
             Fault::SipDown => self.sip_down = true,
@@ -79,7 +89,9 @@ impl FaultSet {
         if self.hung {
             parts.push("hang".to_owned());
         }
-        if self.core_deadlock {
+        if self.deadlock_blocks_session {
+            parts.push("deadlock-strict".to_owned());
+        } else if self.core_deadlock {
             parts.push("deadlock".to_owned());
         }
         if let Some(d) = self.slow {

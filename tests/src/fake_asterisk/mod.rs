@@ -1,13 +1,29 @@
 //! An Asterisk 22 emulator faithful to the recorded wire (AMI, SIP OPTIONS, ARI), with fault
 //! injection, for testing astha without a real Asterisk.
 //!
+//! What it emulates (every shape taken from `shared/fixtures`, checked by `tests/conformance.rs`):
+//! * AMI: banner; `Login` (plain and MD5 `Challenge`; a wrong secret is answered after
+//!   [`FakeConfig::auth_failure_delay`] and the connection closed); per-user `read`/`write`
+//!   classes and `eventfilter`; `Ping`, `CoreStatus`, `CoreSettings`, `CoreShowChannels`,
+//!   `Command` (`core show version|uptime|channels [concise|count]|calls`, `core stop|restart`),
+//!   `Originate` (sync and async, into the [`Dialplan`]), `Hangup`, `UserEvent`, `Events`,
+//!   `DAHDIShowStatus` (when spans are configured), `Logoff`, unknown actions; `FullyBooted`
+//!   after login and at the end of a boot; `Shutdown` on stop/restart; DAHDI alarm events.
+//! * SIP over UDP: `OPTIONS` answered 200/404 like res_pjsip.
+//! * HTTP: `/ari/asterisk/ping`, `/ari/asterisk/info`, `/ari/channels` with Basic auth.
+//! * Faults switchable at run time ([`Fault`]) and a lifecycle (restart, stop, boot).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), astha_tests::fake_asterisk::FakeError> {
+//! use std::time::Duration;
 //! use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, Fault};
-//! let asterisk = FakeAsterisk::start(FakeConfig::instance_a()).await?;
-//! let ami = asterisk.ami_addr(); // connect an AMI client here
+//! // Instance `a` of the fixtures on 127.0.0.1 with free ports; calls last 50 ms.
+//! let asterisk = FakeAsterisk::start(FakeConfig::instance_a().fast(Duration::from_millis(50))).await?;
+//! let ami = asterisk.ami_addr(); // log in as hasidecar / hasecret
 //! asterisk.set_fault(Fault::CoreDeadlock).await;
 //! asterisk.clear_faults().await;
+//! asterisk.inject_user_event("HAFailover", &[("Reason", "manual")]);
+//! asterisk.restart(Duration::from_millis(500)).await;
 //! asterisk.stop().await;
 //! # Ok(()) }
 //! ```
@@ -292,7 +308,8 @@ impl FakeAsterisk {
 
     /// `core restart now`: `Shutdown` (`Restart: True`) to every session (after the hangups of
     /// calls up, as fixture 23), connections closed, nothing listens for `down_for`, then a fresh
-    /// start that boots as configured. Returns when it listens again.
+    /// start that boots as configured, with every fault cleared (a new process). A hung instance
+    /// is killed instead (connections drop without `Shutdown`). Returns when it listens again.
     pub async fn restart(&self, down_for: Duration) {
         self.inner.restart(down_for).await;
     }
@@ -488,10 +505,22 @@ impl Inner {
         }
     }
 
+    /// The orderly part of a stop or restart. A hung process cannot say goodbye: it is killed,
+    /// so its connections just drop.
+    fn shut_down(&self, restart: bool) {
+        if self.core.fault_set().hung {
+            info!("the process is hung: killed without a Shutdown event");
+            self.core.kill_all();
+            self.core.drop_calls_silently();
+        } else {
+            self.core.shutdown(restart);
+        }
+    }
+
     async fn stop(&self) {
         let _guard = self.transitions.lock().await;
         info!("core stop now: Shutdown event, closing every connection, listeners down");
-        self.core.shutdown(false);
+        self.shut_down(false);
         self.stop_listeners().await;
         self.set_state(RunState::Stopped);
     }
@@ -502,14 +531,12 @@ impl Inner {
             down_ms = down_for.as_millis() as u64,
             "core restart now: Shutdown event, down, then boot again"
         );
-        self.core.shutdown(true);
+        self.shut_down(true);
         self.stop_listeners().await;
         self.set_state(RunState::Restarting);
         tokio::time::sleep(down_for).await;
-        self.core.update_faults(|f| {
-            f.crashed = false;
-            f.refuse = false;
-        });
+        // A new process: whatever was wrong with the old one is gone.
+        self.core.update_faults(|f| *f = FaultSet::default());
         self.core.reset();
         self.relisten(Services {
             tcp: true,

@@ -648,11 +648,16 @@ pub struct RawAmi {
 impl RawAmi {
     /// Connects.
     pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<RawAmi> {
-        Ok(RawAmi {
-            stream: TcpStream::connect(addr).await?,
+        Ok(RawAmi::from_stream(TcpStream::connect(addr).await?))
+    }
+
+    /// Wraps a connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawAmi {
+        RawAmi {
+            stream,
             received: Vec::new(),
             consumed: 0,
-        })
+        }
     }
 
     /// Sends raw bytes.
@@ -786,3 +791,51 @@ impl RawAmi {
 
 /// A short default timeout for waits in tests.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------
+// Log capture, to check that the emulator says clearly what happened.
+// ---------------------------------------------------------------------------------------------
+
+/// A tracing writer collecting everything logged in this (nextest: per-test) process.
+#[derive(Clone, Default, Debug)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogCapture {
+    /// Installs the capture as the global subscriber (once per process).
+    pub fn install() -> LogCapture {
+        let capture = LogCapture::default();
+        let _ = tracing_subscriber::fmt()
+            .with_writer(capture.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+        capture
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
