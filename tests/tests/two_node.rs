@@ -275,8 +275,6 @@ fn manual_failover_from_the_cli_hands_over_to_b() {
 }
 
 #[test]
-#[ignore = "astha bug found by this test: the AMI session logs in with `Events: system,call`, \
-            so `UserEvent: HAFailover` (class `user`) never reaches the daemon"]
 fn dialplan_failover_event_hands_over_to_b() {
     let test = "dialplan_failover";
     let Some(mut pair) = running_pair(test) else {

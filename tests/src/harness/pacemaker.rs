@@ -63,15 +63,20 @@ while :; do sleep 3600 & wait $!; done
 /// The monitor hook: like the `asterisk` agent's `asterisk -rx 'core show channels count'`,
 /// over AMI, with a 3 s deadline (a hung or deadlocked core never answers).
 const MONITOR_HOOK: &str = r#"#!/bin/bash
-for try in 1 2; do
-  out=$(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5038 || exit 1
+ami() {
+  timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5038 || exit 1
     printf "Action: Login\r\nUsername: %s\r\nSecret: %s\r\n\r\nAction: Command\r\nCommand: core show channels count\r\n\r\n" "$0" "$1" >&3
     while IFS= read -r line <&3; do
-      case "$line" in *"active call"*) echo ok; exit 0;; esac
-    done; exit 1' "$AMI_USER" "$AMI_SECRET" 2>/dev/null) && [ "$out" = ok ] && exit 0
-  # Only a refused connection right after start is retried once.
-  sleep 0.2
-done
+      case "$line" in *"active call"*) exit 0;; esac
+    done; exit 1' "$AMI_USER" "$AMI_SECRET" 2>/dev/null
+}
+ami && exit 0
+# The monitor right after start may come before the emulator listens: only then, try again.
+started=$(stat -c %Y /run/fake-asterisk.pid 2>/dev/null || echo 0)
+if [ $(( $(date +%s) - started )) -lt 3 ]; then
+  sleep 0.3
+  ami && exit 0
+fi
 exit 1
 "#;
 
