@@ -1,4 +1,5 @@
 //! astha-tests: tools for end-to-end tests (Asterisk emulator, relay simulators, namespace harness).
 
 pub mod fake_asterisk;
+pub mod harness;
 pub mod relay_sim;

@@ -2,8 +2,56 @@
 //!
 //! Serial simulators print the pty path (and create `--link PATH` as a symlink to it when
 //! given); the berofos simulator prints `http://ADDR`. It serves until killed.
+//!
+//! With `--stdin-control` it also reads commands on stdin, one reply line each on stdout:
+//! `behaviour normal|silent|garbage` (how the device answers from now on) and `state`
+//! (`ok mode=M requests=N` for berofos, `ok coils=0,1,... commands=N` for serial relays).
 
-use astha_tests::relay_sim::{BerofosSim, LcusProtocol, LineProtocol, NumatoProtocol, PtyRelaySim};
+use std::io::BufRead;
+
+use astha_tests::relay_sim::{
+    Behaviour, BerofosSim, LcusProtocol, LineProtocol, NumatoProtocol, PtyRelaySim,
+};
+
+/// A running simulator the control loop can steer.
+enum Sim {
+    Serial(PtyRelaySim),
+    Berofos(BerofosSim),
+}
+
+impl Sim {
+    fn set_behaviour(&self, behaviour: Behaviour) {
+        match self {
+            Sim::Serial(s) => s.set_behaviour(behaviour),
+            Sim::Berofos(s) => s.set_behaviour(behaviour),
+        }
+    }
+
+    fn state(&self) -> String {
+        match self {
+            Sim::Serial(s) => {
+                let state = s.state();
+                let on: Vec<String> = state
+                    .coils
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, on)| **on)
+                    .map(|(i, _)| i.to_string())
+                    .collect();
+                format!(
+                    "ok coils={} commands={}",
+                    on.join(","),
+                    state.commands.len()
+                )
+            }
+            Sim::Berofos(s) => format!(
+                "ok mode={} requests={}",
+                s.mode().unwrap_or_else(|| "?".into()),
+                s.state().requests.len()
+            ),
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,7 +65,8 @@ fn main() {
         .position(|a| a == "--http")
         .and_then(|i| args.get(i + 1))
         .map_or("127.0.0.1:0", |s| s);
-    let serial = |sim: std::io::Result<PtyRelaySim>| -> PtyRelaySim {
+    let control = args.iter().any(|a| a == "--stdin-control");
+    let serial = |sim: std::io::Result<PtyRelaySim>| -> Sim {
         let sim = sim.unwrap_or_else(|e| fail(&format!("cannot create pty: {e}")));
         if let Some(link) = link {
             let _ = std::fs::remove_file(link);
@@ -26,29 +75,53 @@ fn main() {
             }
         }
         println!("{}", sim.path().display());
-        sim
+        Sim::Serial(sim)
     };
     match kind {
-        "numato" => hold(serial(PtyRelaySim::start(NumatoProtocol::default()))),
-        "lcus" => hold(serial(PtyRelaySim::start(LcusProtocol::default()))),
-        "line" => hold(serial(PtyRelaySim::start(LineProtocol::new(false)))),
+        "numato" => hold(serial(PtyRelaySim::start(NumatoProtocol::default())), control),
+        "lcus" => hold(serial(PtyRelaySim::start(LcusProtocol::default())), control),
+        "line" => hold(serial(PtyRelaySim::start(LineProtocol::new(false))), control),
         "berofos" => {
             let sim = BerofosSim::start_on(bind, None)
                 .unwrap_or_else(|e| fail(&format!("cannot listen on {bind}: {e}")));
             println!("http://{}", sim.addr());
-            hold(sim)
+            hold(Sim::Berofos(sim), control)
         }
-        _ => fail("usage: relay-sim numato|lcus|line|berofos [--link PATH] [--http ADDR:PORT]"),
+        _ => fail(
+            "usage: relay-sim numato|lcus|line|berofos [--link PATH] [--http ADDR:PORT] [--stdin-control]",
+        ),
     }
 }
 
-fn hold<T>(sim: T) -> ! {
+fn hold(sim: Sim, control: bool) -> ! {
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    if control {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let reply = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["behaviour", "normal"] => behave(&sim, Behaviour::Normal),
+                ["behaviour", "silent"] => behave(&sim, Behaviour::Silent),
+                ["behaviour", "garbage"] => behave(&sim, Behaviour::Garbage),
+                ["state"] => sim.state(),
+                [] => continue,
+                _ => format!(
+                    "error: unknown command {line:?} (behaviour normal|silent|garbage, state)"
+                ),
+            };
+            println!("{reply}");
+            let _ = std::io::stdout().flush();
+        }
+    }
     let _keep = sim;
     loop {
         std::thread::park();
     }
+}
+
+fn behave(sim: &Sim, behaviour: Behaviour) -> String {
+    sim.set_behaviour(behaviour);
+    "ok".to_owned()
 }
 
 fn fail(msg: &str) -> ! {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# astha demo: builds astha, fake-asterisk, relay-sim and astha-demo, then runs the demo as root.
+# Usage: sudo scripts/demo.sh [--fault crash|hang|deadlock|call-path|network] [--keep-running]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $(id -u) -ne 0 ]]; then
+  echo "astha demo needs root (network namespaces, veth, bridges): run  sudo $0 $*" >&2
+  exit 2
+fi
+for tool in ip ping arping; do
+  command -v "$tool" >/dev/null || { echo "demo: '$tool' is missing; run scripts/setup.sh" >&2; exit 2; }
+done
+cargo build -q -p astha --bin astha
+cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --bin astha-demo
+exec target/debug/astha-demo "$@"

@@ -1,0 +1,106 @@
+//! The astha configuration each server of the harness runs with (written to the pair's directory).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::netns::{CROSS_A, CROSS_B, FLOATING_IP, LAN_A, LAN_B, PEER_LAN_A, PEER_LAN_B, RELAY};
+use super::Side;
+
+/// UDP port of the peer link on both links.
+pub const PEER_PORT: u16 = 7400;
+/// TCP port of the berofos relay simulator.
+pub const RELAY_PORT: u16 = 8080;
+/// AMI credentials of both emulators (fake-asterisk's defaults).
+pub const AMI_USER: &str = "hasidecar";
+pub const AMI_SECRET: &str = "hasecret";
+
+/// Settings a scenario may change; everything else is astha's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSettings {
+    /// `[decide] hold_down_ms`; `None` keeps the default.
+    pub hold_down_ms: Option<u64>,
+    /// `[decide] failback`.
+    pub failback: bool,
+    /// Extra TOML appended verbatim (new tables only).
+    pub extra_toml: String,
+}
+
+/// Renders the configuration of `side`; every path is absolute, inside `dir`.
+pub fn render(side: Side, dir: &Path, settings: &NodeSettings) -> String {
+    let (me, other) = (side.letter(), side.other().letter());
+    let (lan_me, lan_peer, x_me, x_peer) = match side {
+        Side::A => (PEER_LAN_A, PEER_LAN_B, CROSS_A, CROSS_B),
+        Side::B => (PEER_LAN_B, PEER_LAN_A, CROSS_B, CROSS_A),
+    };
+    let mut toml = format!(
+        r#"# Written by astha-tests' namespace harness for server {me}.
+[node]
+side = "{me}"
+name = "harness-{me}"
+
+[peer]
+name = "harness-{other}"
+
+[asterisk.a.ami]
+address = "{LAN_A}:5038"
+username = "{AMI_USER}"
+secret_file = "{dir}/ami.secret"
+
+[asterisk.a.sip]
+address = "{LAN_A}:5060"
+
+[asterisk.b.ami]
+address = "{LAN_B}:5038"
+username = "{AMI_USER}"
+secret_file = "{dir}/ami.secret"
+
+[asterisk.b.sip]
+address = "{LAN_B}:5060"
+
+[peer_link]
+key_file = "{dir}/peer.key"
+links = [
+  {{ name = "lan", local = "{lan_me}:{PEER_PORT}", remote = "{lan_peer}:{PEER_PORT}" }},
+  {{ name = "crossover", local = "{x_me}:{PEER_PORT}", remote = "{x_peer}:{PEER_PORT}" }},
+]
+
+[decide]
+failback = {failback}
+"#,
+        failback = settings.failback,
+        dir = dir.display(),
+    );
+    if let Some(ms) = settings.hold_down_ms {
+        let _ = writeln!(toml, "hold_down_ms = {ms}");
+    }
+    let _ = write!(
+        toml,
+        r#"
+[actuate.relay]
+driver = "berofos"
+host = "{RELAY}"
+port = {RELAY_PORT}
+timeout_ms = 500
+
+[actuate.floating_ip]
+interface = "eth0"
+addresses = ["{FLOATING_IP}/24"]
+
+[actuate.asterisk]
+# Warm standby: both emulators run all the time; only the relay and the IP move.
+mode = "warm"
+start_command = ["true"]
+stop_command = ["true"]
+status_command = ["true"]
+
+[control]
+socket = "{dir}/control-{me}.sock"
+
+[state]
+dir = "{dir}/state-{me}"
+"#,
+        dir = dir.display(),
+    );
+    toml.push_str(&settings.extra_toml);
+    toml
+}

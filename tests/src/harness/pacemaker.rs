@@ -1,0 +1,503 @@
+//! A real Corosync + Pacemaker pair in the same namespaces, for comparing failover times with astha.
+//!
+//! Each node runs as PID 1 of its own pid/mount/uts/ipc namespace inside its server's network
+//! namespace (see shared/ENVIRONMENT.md §3), with private copies of the Corosync/Pacemaker
+//! state directories bind-mounted in. The CIB is pre-seeded (stonith off, `dc-deadtime` 2 s):
+//! a clone of `ocf:heartbeat:anything` runs `fake-asterisk` on both nodes (warm standby, like
+//! astha in the harness) with an asterisk-style monitor hook (AMI `core show channels
+//! count`, 3 s deadline; interval 2 s, `migration-threshold=1`), and an `IPaddr2` floating IP
+//! is colocated with a healthy instance, preferring node A. Corosync runs knet on both links.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::binaries::Binaries;
+use super::client::{now_unix, ClientOutage, ClientProbe};
+use super::config::{AMI_SECRET, AMI_USER};
+use super::control::asterisk_command;
+use super::netns::{output, run, Host, Topology, CROSS_A, CROSS_B, FLOATING_IP, LAN_A, LAN_B};
+use super::pair::Fault;
+use super::process::{Proc, Stdio2};
+use super::{poll, require_root, HarnessError, Side};
+
+const POLL: Duration = Duration::from_millis(20);
+
+/// Timings of one Pacemaker failover, in seconds after the fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacemakerTakeover {
+    /// Node loss: B's Corosync membership dropped A. Application faults: the floating IP
+    /// left A (Pacemaker acted on the failed monitor).
+    pub detection_s: f64,
+    /// The floating IP is configured on B.
+    pub takeover_s: f64,
+    pub outage: ClientOutage,
+}
+
+/// The running cluster; killed (both node namespaces) and removed on drop.
+#[derive(Debug)]
+pub struct PacemakerPair {
+    client: Option<ClientProbe>,
+    nodes: [Option<Proc>; 2],
+    init_pids: [u32; 2],
+    topo: Topology,
+    dir: PathBuf,
+}
+
+const NODE_INIT: &str = r#"#!/bin/bash
+# PID 1 of one cluster node's private namespaces: private /run and /dev/shm, per-node state.
+N=$1; R=$2
+hostname $N
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/lock /run/crm /run/resource-agents /run/pacemaker
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+for d in /etc/corosync /var/lib/corosync /var/lib/pacemaker /var/log/corosync /var/log/pacemaker; do
+  mkdir -p $d
+  mount --bind $R$d $d
+done
+corosync -f > $R/corosync.stdout 2>&1 &
+for i in $(seq 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
+PCMK_logfile=/var/log/pacemaker/pacemaker.log pacemakerd > $R/pacemakerd.stdout 2>&1 &
+while :; do sleep 3600 & wait $!; done
+"#;
+
+/// The monitor hook: like the `asterisk` agent's `asterisk -rx 'core show channels count'`,
+/// over AMI, with a 3 s deadline (a hung or deadlocked core never answers).
+const MONITOR_HOOK: &str = r#"#!/bin/bash
+ami() {
+  timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5038 || exit 1
+    printf "Action: Login\r\nUsername: %s\r\nSecret: %s\r\n\r\nAction: Command\r\nCommand: core show channels count\r\n\r\n" "$0" "$1" >&3
+    while IFS= read -r line <&3; do
+      case "$line" in *"active call"*) exit 0;; esac
+    done; exit 1' "$AMI_USER" "$AMI_SECRET" 2>/dev/null
+}
+ami && exit 0
+# The monitor right after start may come before the emulator listens: only then, try again.
+started=$(stat -c %Y /run/fake-asterisk.pid 2>/dev/null || echo 0)
+if [ $(( $(date +%s) - started )) -lt 3 ]; then
+  sleep 0.3
+  ami && exit 0
+fi
+exit 1
+"#;
+
+impl PacemakerPair {
+    /// Builds the topology and starts both nodes with `token_ms`; waits until the floating
+    /// IP is up on A and the client is answered.
+    pub fn start(token_ms: u32, with_client: bool) -> Result<PacemakerPair, HarnessError> {
+        require_root()?;
+        let bins = Binaries::locate()?;
+        let topo = Topology::create()?;
+        let dir = std::env::temp_dir().join(format!("astha-pcmk-{}", topo.name(Host::A)));
+        let _ = std::fs::remove_dir_all(&dir);
+        let io = |what: String| move |source| HarnessError::Io { what, source };
+        std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        let mut pair = PacemakerPair {
+            client: None,
+            nodes: [None, None],
+            init_pids: [0, 0],
+            topo,
+            dir,
+        };
+        pair.prepare(token_ms, &bins)?;
+        for side in [Side::A, Side::B] {
+            pair.start_node(side)?;
+        }
+        poll(
+            "Pacemaker to start the floating IP on A",
+            Duration::from_secs(90),
+            Duration::from_millis(100),
+            || pair.topo.holds_floating_ip(Host::A).ok().filter(|h| *h),
+        )?;
+        if with_client {
+            let client = ClientProbe::start(
+                &pair.topo.name(Host::Client),
+                &pair.topo.path(Host::Client),
+                &pair.dir,
+            )?;
+            let since = now_unix();
+            poll(
+                "a SIP answer through Pacemaker's IP",
+                Duration::from_secs(30),
+                POLL,
+                || client.last_sip_answer().filter(|t| *t > since),
+            )?;
+            pair.client = Some(client);
+        }
+        Ok(pair)
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    fn node_name(side: Side) -> &'static str {
+        match side {
+            Side::A => "nodea",
+            Side::B => "nodeb",
+        }
+    }
+
+    fn prepare(&self, token_ms: u32, bins: &Binaries) -> Result<(), HarnessError> {
+        let io = |what: String| move |source| HarnessError::Io { what, source };
+        let init = self.dir.join("node-init.sh");
+        std::fs::write(&init, NODE_INIT).map_err(io(format!("write {}", init.display())))?;
+        let hook = self.dir.join("monitor-hook.sh");
+        let hook_text = MONITOR_HOOK
+            .replace("\"$AMI_USER\"", AMI_USER)
+            .replace("\"$AMI_SECRET\"", AMI_SECRET);
+        std::fs::write(&hook, hook_text).map_err(io(format!("write {}", hook.display())))?;
+        run(
+            "chmod",
+            &[
+                "755",
+                &init.display().to_string(),
+                &hook.display().to_string(),
+            ],
+        )?;
+        let corosync = corosync_conf(token_ms);
+        let cib = self.seed_cib(bins, &hook)?;
+        for side in [Side::A, Side::B] {
+            let root = self.dir.join(Self::node_name(side));
+            let root_s = root.display().to_string();
+            for d in ["etc", "var/lib", "var/log"] {
+                std::fs::create_dir_all(root.join(d))
+                    .map_err(io(format!("create {root_s}/{d}")))?;
+            }
+            run("cp", &["-a", "/etc/corosync", &format!("{root_s}/etc/")])?;
+            run(
+                "cp",
+                &[
+                    "-a",
+                    "/var/lib/corosync",
+                    "/var/lib/pacemaker",
+                    &format!("{root_s}/var/lib/"),
+                ],
+            )?;
+            for log in ["corosync", "pacemaker"] {
+                let d = root.join("var/log").join(log);
+                std::fs::create_dir_all(&d).map_err(io(format!("create {}", d.display())))?;
+            }
+            run(
+                "chown",
+                &["hacluster:haclient", &format!("{root_s}/var/log/pacemaker")],
+            )?;
+            let conf = root.join("etc/corosync/corosync.conf");
+            std::fs::write(&conf, &corosync).map_err(io(format!("write {}", conf.display())))?;
+            let cib_dir = root.join("var/lib/pacemaker/cib");
+            let _ = std::fs::remove_dir_all(&cib_dir);
+            std::fs::create_dir_all(&cib_dir)
+                .map_err(io(format!("create {}", cib_dir.display())))?;
+            let cib_file = cib_dir.join("cib.xml");
+            std::fs::write(&cib_file, &cib).map_err(io(format!("write {}", cib_file.display())))?;
+            run(
+                "chown",
+                &["-R", "hacluster:haclient", &cib_dir.display().to_string()],
+            )?;
+            run("chmod", &["600", &cib_file.display().to_string()])?;
+        }
+        Ok(())
+    }
+
+    /// The CIB both nodes start from.
+    fn seed_cib(&self, bins: &Binaries, hook: &Path) -> Result<String, HarnessError> {
+        let seed = self.dir.join("seed.xml");
+        let empty = output("cibadmin", &["--empty"])?;
+        std::fs::write(&seed, empty).map_err(|source| HarnessError::Io {
+            what: format!("write {}", seed.display()),
+            source,
+        })?;
+        let with_file = |args: &[&str], program: &str| -> Result<(), HarnessError> {
+            let out = std::process::Command::new(program)
+                .args(args)
+                .env("CIB_file", &seed)
+                .output()
+                .map_err(|source| HarnessError::Spawn {
+                    program: program.into(),
+                    source,
+                })?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(HarnessError::Command {
+                    command: format!("{program} {}", args.join(" ")),
+                    status: out.status.to_string(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                })
+            }
+        };
+        for (name, value) in [
+            ("stonith-enabled", "false"),
+            ("dc-deadtime", "2s"),
+            ("no-quorum-policy", "ignore"),
+        ] {
+            with_file(
+                &["--type", "crm_config", "--name", name, "--update", value],
+                "crm_attribute",
+            )?;
+        }
+        let ast_opts = "--ami 0.0.0.0:5038 --sip 0.0.0.0:5060 --no-http --log-level warn --control /run/fake-asterisk.ctl";
+        let resources = format!(
+            r#"<clone id="ast-clone"><primitive id="ast" class="ocf" provider="heartbeat" type="anything">
+  <instance_attributes id="ast-ia">
+    <nvpair id="ast-bin" name="binfile" value="{bin}"/>
+    <nvpair id="ast-opts" name="cmdline_options" value="{ast_opts}"/>
+    <nvpair id="ast-pid" name="pidfile" value="/run/fake-asterisk.pid"/>
+    <nvpair id="ast-log" name="logfile" value="/var/log/pacemaker/fake-asterisk.log"/>
+    <nvpair id="ast-hook" name="monitor_hook" value="{hook}"/>
+    <nvpair id="ast-stop" name="stop_timeout" value="1"/>
+  </instance_attributes>
+  <meta_attributes id="ast-meta"><nvpair id="ast-mt" name="migration-threshold" value="1"/></meta_attributes>
+  <operations>
+    <op id="ast-mon" name="monitor" interval="2s" timeout="5s"/>
+    <op id="ast-start" name="start" interval="0" timeout="20s"/>
+    <op id="ast-stop-op" name="stop" interval="0" timeout="20s"/>
+  </operations>
+</primitive></clone>"#,
+            bin = bins.fake_asterisk.display(),
+            hook = hook.display(),
+        );
+        let vip = format!(
+            r#"<primitive id="vip" class="ocf" provider="heartbeat" type="IPaddr2">
+  <instance_attributes id="vip-ia">
+    <nvpair id="vip-ip" name="ip" value="{FLOATING_IP}"/>
+    <nvpair id="vip-mask" name="cidr_netmask" value="24"/>
+    <nvpair id="vip-nic" name="nic" value="eth0"/>
+  </instance_attributes>
+  <operations><op id="vip-mon" name="monitor" interval="2s" timeout="10s"/></operations>
+</primitive>"#
+        );
+        with_file(
+            &["--create", "-o", "resources", "--xml-text", &resources],
+            "cibadmin",
+        )?;
+        with_file(
+            &["--create", "-o", "resources", "--xml-text", &vip],
+            "cibadmin",
+        )?;
+        for constraint in [
+            r#"<rsc_colocation id="vip-with-ast" rsc="vip" with-rsc="ast-clone" score="INFINITY"/>"#,
+            r#"<rsc_order id="ast-then-vip" first="ast-clone" then="vip" kind="Optional"/>"#,
+            r#"<rsc_location id="vip-prefers-a" rsc="vip" node="nodea" score="100"/>"#,
+        ] {
+            with_file(
+                &["--create", "-o", "constraints", "--xml-text", constraint],
+                "cibadmin",
+            )?;
+        }
+        std::fs::read_to_string(&seed).map_err(|source| HarnessError::Io {
+            what: format!("read {}", seed.display()),
+            source,
+        })
+    }
+
+    fn start_node(&mut self, side: Side) -> Result<(), HarnessError> {
+        let name = Self::node_name(side);
+        let root = self.dir.join(name).display().to_string();
+        let args = [
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--propagation",
+            "private",
+            "bash",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([
+            self.dir.join("node-init.sh").display().to_string(),
+            name.to_owned(),
+            root,
+        ])
+        .collect::<Vec<_>>();
+        let proc = Proc::spawn(
+            &format!("pcmk-{name}"),
+            Some(&self.topo.name(side.host())),
+            Path::new("unshare"),
+            &args,
+            &self.dir,
+            Stdio2::Log,
+        )?;
+        let unshare = proc.pid();
+        self.nodes[side.index()] = Some(proc);
+        // The node's init is unshare's child (PID 1 inside, an ordinary pid outside).
+        let children = format!("/proc/{unshare}/task/{unshare}/children");
+        self.init_pids[side.index()] = poll(
+            "the node's init process",
+            Duration::from_secs(10),
+            POLL,
+            || {
+                std::fs::read_to_string(&children)
+                    .ok()?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The emulator's control socket inside a node's private /run.
+    fn asterisk_socket(&self, side: Side) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/root/run/fake-asterisk.ctl",
+            self.init_pids[side.index()]
+        ))
+    }
+
+    /// Injects `fault` into node `side`; returns the Unix time.
+    pub fn inject(&self, side: Side, fault: Fault) -> Result<f64, HarnessError> {
+        let at = now_unix();
+        let command = match fault {
+            Fault::AsteriskCrash => "fault crash",
+            Fault::AsteriskHang => "fault hang",
+            Fault::CoreDeadlock => "fault deadlock",
+            Fault::CallPathBroken => "fault originate-fail",
+            Fault::NetworkLoss => {
+                self.topo.set_cable(side.host(), super::Cable::Lan, false)?;
+                self.topo
+                    .set_cable(side.host(), super::Cable::Crossover, false)?;
+                return Ok(at);
+            }
+        };
+        asterisk_command(&self.asterisk_socket(side), command)?;
+        Ok(at)
+    }
+
+    /// Runs a command inside a node's namespaces.
+    fn on_node(&self, side: Side, args: &[&str]) -> Result<String, HarnessError> {
+        let target = self.init_pids[side.index()].to_string();
+        let mut all = vec!["-t", &target, "-a"];
+        all.extend_from_slice(args);
+        output("nsenter", &all)
+    }
+
+    /// Waits for the floating IP to come up on B after a fault on A at `fault_at`.
+    pub fn measure_takeover(
+        &self,
+        fault: Fault,
+        fault_at: f64,
+        timeout: Duration,
+    ) -> Result<PacemakerTakeover, HarnessError> {
+        let mut detected: Option<f64> = None;
+        let up_on_b = poll(
+            "Pacemaker to start the floating IP on B",
+            timeout,
+            POLL,
+            || {
+                if detected.is_none() {
+                    let seen = if fault == Fault::NetworkLoss {
+                        self.on_node(Side::B, &["corosync-quorumtool", "-s"])
+                            .ok()
+                            .is_some_and(|s| {
+                                s.lines().any(|l| {
+                                    l.starts_with("Total votes:") && l.trim_end().ends_with(" 1")
+                                })
+                            })
+                    } else {
+                        !self.topo.holds_floating_ip(Host::A).unwrap_or(true)
+                    };
+                    if seen {
+                        detected = Some(now_unix());
+                    }
+                }
+                self.topo
+                    .holds_floating_ip(Host::B)
+                    .ok()
+                    .filter(|h| *h)
+                    .map(|_| now_unix())
+            },
+        )?;
+        let outage = match &self.client {
+            Some(client) => {
+                poll("a SIP answer after the move", timeout, POLL, || {
+                    client.last_sip_answer().filter(|t| *t > up_on_b)
+                })?;
+                let _ = poll("ping answers", Duration::from_secs(2), POLL, || {
+                    client
+                        .ping_answers()
+                        .last()
+                        .filter(|t| **t > up_on_b)
+                        .copied()
+                });
+                client.outage_since(fault_at)
+            }
+            None => ClientOutage {
+                sip_s: f64::NAN,
+                ping_s: f64::NAN,
+            },
+        };
+        Ok(PacemakerTakeover {
+            detection_s: detected.unwrap_or(up_on_b) - fault_at,
+            takeover_s: up_on_b - fault_at,
+            outage,
+        })
+    }
+}
+
+impl Drop for PacemakerPair {
+    fn drop(&mut self) {
+        self.client = None;
+        for pid in self.init_pids {
+            if pid != 0 {
+                // Killing a pid namespace's init ends every process of that node.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        for node in &mut self.nodes {
+            if let Some(mut p) = node.take() {
+                p.kill();
+            }
+        }
+        if std::thread::panicking() || std::env::var_os("ASTHA_HARNESS_KEEP").is_some() {
+            eprintln!("pacemaker: logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn corosync_conf(token_ms: u32) -> String {
+    format!(
+        r#"totem {{
+    version: 2
+    cluster_name: asthabench
+    transport: knet
+    crypto_cipher: none
+    crypto_hash: none
+    token: {token_ms}
+}}
+nodelist {{
+    node {{
+        ring0_addr: {LAN_A}
+        ring1_addr: {CROSS_A}
+        name: nodea
+        nodeid: 1
+    }}
+    node {{
+        ring0_addr: {LAN_B}
+        ring1_addr: {CROSS_B}
+        name: nodeb
+        nodeid: 2
+    }}
+}}
+quorum {{
+    provider: corosync_votequorum
+    two_node: 1
+}}
+logging {{
+    to_logfile: yes
+    logfile: /var/log/corosync/corosync.log
+    to_stderr: yes
+    to_syslog: no
+    timestamp: hires
+}}
+"#
+    )
+}

@@ -1,0 +1,666 @@
+//! A running pair: topology, relay, two emulated Asterisks, two astha daemons, the client and the sampler, with fault injection and timing.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::binaries::Binaries;
+use super::client::{now_unix, ClientOutage, ClientProbe};
+use super::config::{self, NodeSettings, AMI_SECRET, RELAY_PORT};
+use super::control::{asterisk_command, astha_request, astha_status, NodeView};
+use super::netns::{Cable, Host, Topology, RELAY};
+use super::process::{Proc, Stdio2};
+use super::sampler::{Sample, Sampler};
+use super::{poll, require_root, HarnessError, Side};
+
+/// How long start-up steps may take on a loaded machine.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(20);
+/// astha's default `[decide] hold_down_ms`.
+pub const DEFAULT_HOLD_DOWN_MS: u64 = 10_000;
+
+static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct PairOptions {
+    pub settings: [NodeSettings; 2],
+    /// Start the client probe (SIP OPTIONS + ping to the floating IP).
+    pub client: bool,
+    /// Start the astha daemons (off: topology, relay and emulators only).
+    pub daemons: bool,
+}
+
+impl Default for PairOptions {
+    fn default() -> Self {
+        PairOptions {
+            settings: Default::default(),
+            client: true,
+            daemons: true,
+        }
+    }
+}
+
+/// A fault the harness can inject into one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The Asterisk process dies (nothing listens any more).
+    AsteriskCrash,
+    /// Asterisk hangs: connections accepted, nothing answered.
+    AsteriskHang,
+    /// Core deadlock: AMI Ping answered, core actions never.
+    CoreDeadlock,
+    /// Every Originate fails: the call path is broken.
+    CallPathBroken,
+    /// The server's LAN and crossover cables are pulled.
+    NetworkLoss,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::AsteriskCrash => "asterisk-crash",
+            Fault::AsteriskHang => "asterisk-hang",
+            Fault::CoreDeadlock => "core-deadlock",
+            Fault::CallPathBroken => "call-path-broken",
+            Fault::NetworkLoss => "node-network-loss",
+        }
+    }
+
+    fn emulator_command(self) -> Option<&'static str> {
+        match self {
+            Fault::AsteriskCrash => Some("fault crash"),
+            Fault::AsteriskHang => Some("fault hang"),
+            Fault::CoreDeadlock => Some("fault deadlock"),
+            Fault::CallPathBroken => Some("fault originate-fail"),
+            Fault::NetworkLoss => None,
+        }
+    }
+}
+
+/// Timings of one takeover, in seconds after the fault was injected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Takeover {
+    pub new_active: Side,
+    /// The new active started taking over (its own record).
+    pub detection_s: f64,
+    /// The new active finished taking over (its own record).
+    pub takeover_s: f64,
+    /// What the client saw: longest gap without SIP answers and without ping replies.
+    pub outage: ClientOutage,
+    pub reason: String,
+}
+
+/// The per-pair directory of configs, sockets, state and logs.
+#[derive(Debug)]
+struct RunDir(PathBuf, bool);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if self.1 || std::thread::panicking() || std::env::var_os("ASTHA_HARNESS_KEEP").is_some() {
+            eprintln!("harness: logs and configs kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The running pair. Dropping it kills every process and deletes every namespace.
+#[derive(Debug)]
+pub struct Pair {
+    // Field order is drop order: measuring threads, then processes, then the network.
+    sampler: Option<Sampler>,
+    client: Option<ClientProbe>,
+    daemons: [Option<Proc>; 2],
+    asterisks: [Option<Proc>; 2],
+    relay: Option<Proc>,
+    isolated: Arc<[AtomicBool; 2]>,
+    hold_down: [Duration; 2],
+    topo: Topology,
+    dir: RunDir,
+    bins: Binaries,
+}
+
+impl Pair {
+    /// Builds and starts everything `options` asks for; waits until each part answers.
+    pub fn start(options: PairOptions) -> Result<Pair, HarnessError> {
+        require_root()?;
+        let bins = Binaries::locate()?;
+        let dir = std::env::temp_dir().join(format!(
+            "astha-harness-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
+            what: format!("create {}", dir.display()),
+            source,
+        })?;
+        let dir = RunDir(dir, false);
+        write_private(
+            &dir.0.join("ami.secret"),
+            format!("{AMI_SECRET}\n").as_bytes(),
+        )?;
+        write_private(&dir.0.join("peer.key"), &random_key()?)?;
+        let topo = Topology::create()?;
+        let mut pair = Pair {
+            sampler: None,
+            client: None,
+            daemons: [None, None],
+            asterisks: [None, None],
+            relay: None,
+            isolated: Arc::new([AtomicBool::new(false), AtomicBool::new(false)]),
+            hold_down: options
+                .settings
+                .clone()
+                .map(|s| Duration::from_millis(s.hold_down_ms.unwrap_or(DEFAULT_HOLD_DOWN_MS))),
+            topo,
+            dir,
+            bins,
+        };
+        if let Err(e) = pair.bring_up(&options) {
+            // Keep the logs of a pair that did not come up.
+            pair.dir.1 = true;
+            return Err(e);
+        }
+        Ok(pair)
+    }
+
+    fn bring_up(&mut self, options: &PairOptions) -> Result<(), HarnessError> {
+        let pair = self;
+        pair.start_relay()?;
+        for side in [Side::A, Side::B] {
+            pair.start_asterisk(side)?;
+        }
+        for side in [Side::A, Side::B] {
+            let text = config::render(side, &pair.dir.0, &options.settings[side.index()]);
+            let path = pair.config_path(side);
+            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+                what: format!("write {}", path.display()),
+                source,
+            })?;
+        }
+        if options.daemons {
+            for side in [Side::A, Side::B] {
+                pair.spawn_daemon(side)?;
+            }
+            for side in [Side::A, Side::B] {
+                pair.wait_daemon_up(side)?;
+            }
+            pair.sampler = Some(Sampler::start(
+                [pair.topo.path(Host::A), pair.topo.path(Host::B)],
+                [pair.control_socket(Side::A), pair.control_socket(Side::B)],
+                Arc::clone(&pair.isolated),
+            )?);
+        }
+        if options.client {
+            pair.client = Some(ClientProbe::start(
+                &pair.topo.name(Host::Client),
+                &pair.topo.path(Host::Client),
+                &pair.dir.0,
+            )?);
+        }
+        Ok(())
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    pub fn binaries(&self) -> &Binaries {
+        &self.bins
+    }
+
+    /// Where configs, sockets, state and logs of this pair live.
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    pub fn config_path(&self, side: Side) -> PathBuf {
+        self.dir.0.join(format!("astha-{}.toml", side.letter()))
+    }
+
+    pub fn control_socket(&self, side: Side) -> PathBuf {
+        self.dir.0.join(format!("control-{}.sock", side.letter()))
+    }
+
+    pub fn asterisk_socket(&self, side: Side) -> PathBuf {
+        self.dir.0.join(format!("asterisk-{}.ctl", side.letter()))
+    }
+
+    pub fn client(&self) -> Option<&ClientProbe> {
+        self.client.as_ref()
+    }
+
+    fn start_relay(&mut self) -> Result<(), HarnessError> {
+        let args = [
+            "berofos".to_owned(),
+            "--http".to_owned(),
+            format!("{RELAY}:{RELAY_PORT}"),
+            "--stdin-control".to_owned(),
+        ];
+        let mut relay = Proc::spawn(
+            "relay-sim",
+            Some(&self.topo.name(Host::Switch)),
+            &self.bins.relay_sim,
+            &args,
+            &self.dir.0,
+            Stdio2::Pipe,
+        )?;
+        let first = relay.read_line(START_TIMEOUT)?;
+        if !first.starts_with("http://") {
+            return Err(HarnessError::Protocol {
+                what: "relay-sim".into(),
+                detail: format!("unexpected first line {first:?}"),
+            });
+        }
+        self.relay = Some(relay);
+        Ok(())
+    }
+
+    /// Sends a control line to the relay simulator (`behaviour normal|silent|garbage`, `state`).
+    pub fn relay_command(&mut self, line: &str) -> Result<String, HarnessError> {
+        let relay = self.relay.as_mut().ok_or_else(|| HarnessError::Protocol {
+            what: "relay-sim".into(),
+            detail: "not running".into(),
+        })?;
+        let reply = relay.request(line, Duration::from_secs(3))?;
+        if reply.starts_with("ok") {
+            Ok(reply)
+        } else {
+            Err(HarnessError::Refused {
+                what: line.to_owned(),
+                reply,
+            })
+        }
+    }
+
+    /// The side the relay's circuits are switched to, as the simulator holds it.
+    pub fn relay_side(&mut self) -> Result<Option<Side>, HarnessError> {
+        let reply = self.relay_command("state")?;
+        // berofos: mode 1 = A--B = side A (astha's default side_a_mode).
+        Ok(
+            match reply
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("mode="))
+            {
+                Some("1") => Some(Side::A),
+                Some("0") => Some(Side::B),
+                _ => None,
+            },
+        )
+    }
+
+    fn start_asterisk(&mut self, side: Side) -> Result<(), HarnessError> {
+        let socket = self.asterisk_socket(side);
+        let _ = std::fs::remove_file(&socket);
+        let args = [
+            "--ami",
+            "0.0.0.0:5038",
+            "--sip",
+            "0.0.0.0:5060",
+            "--http",
+            "0.0.0.0:8088",
+            "--log-level",
+            "warn",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([
+            "--system-name".to_owned(),
+            format!("ha-{}", side.letter()),
+            "--entity-id".to_owned(),
+            format!("02:00:00:00:00:0{}", side.letter()),
+            "--control".to_owned(),
+            socket.display().to_string(),
+        ])
+        .collect::<Vec<_>>();
+        let proc = Proc::spawn(
+            &format!("fake-asterisk-{}", side.letter()),
+            Some(&self.topo.name(side.host())),
+            &self.bins.fake_asterisk,
+            &args,
+            &self.dir.0,
+            Stdio2::Log,
+        )?;
+        self.asterisks[side.index()] = Some(proc);
+        poll(
+            &format!(
+                "fake-asterisk {} to answer on its control socket",
+                side.letter()
+            ),
+            START_TIMEOUT,
+            POLL,
+            || asterisk_command(&socket, "status").ok(),
+        )?;
+        Ok(())
+    }
+
+    /// Sends a control command to a server's emulated Asterisk.
+    pub fn asterisk(&self, side: Side, command: &str) -> Result<String, HarnessError> {
+        asterisk_command(&self.asterisk_socket(side), command)
+    }
+
+    fn spawn_daemon(&mut self, side: Side) -> Result<(), HarnessError> {
+        let _ = std::fs::remove_file(self.control_socket(side));
+        let args = [
+            "run".to_owned(),
+            "--config".to_owned(),
+            self.config_path(side).display().to_string(),
+        ];
+        let proc = Proc::spawn(
+            &format!("astha-{}", side.letter()),
+            Some(&self.topo.name(side.host())),
+            &self.bins.astha,
+            &args,
+            &self.dir.0,
+            Stdio2::Log,
+        )?;
+        self.daemons[side.index()] = Some(proc);
+        Ok(())
+    }
+
+    fn wait_daemon_up(&mut self, side: Side) -> Result<(), HarnessError> {
+        let socket = self.control_socket(side);
+        let mut exited = false;
+        let result = poll(
+            &format!("astha {} to answer on {}", side.letter(), socket.display()),
+            START_TIMEOUT,
+            POLL,
+            || {
+                if let Some(p) = self.daemons[side.index()].as_mut() {
+                    if p.has_exited() {
+                        exited = true;
+                        return Some(());
+                    }
+                }
+                astha_status(&socket).ok().map(|_| ())
+            },
+        );
+        if exited {
+            let name = format!("astha-{}", side.letter());
+            return Err(HarnessError::Exited {
+                log: self.dir.0.join(format!("{name}.log")),
+                tail: self.log_tail(&name, 20),
+                name,
+            });
+        }
+        result
+    }
+
+    /// Starts (or restarts) a server's daemon and waits until it answers.
+    pub fn start_daemon(&mut self, side: Side) -> Result<(), HarnessError> {
+        if let Some(mut old) = self.daemons[side.index()].take() {
+            old.kill();
+        }
+        self.spawn_daemon(side)?;
+        self.wait_daemon_up(side)
+    }
+
+    /// Starts both daemons at the same instant (both restart at once).
+    pub fn start_both_daemons(&mut self) -> Result<(), HarnessError> {
+        for side in [Side::A, Side::B] {
+            if let Some(mut old) = self.daemons[side.index()].take() {
+                old.kill();
+            }
+        }
+        for side in [Side::A, Side::B] {
+            self.spawn_daemon(side)?;
+        }
+        for side in [Side::A, Side::B] {
+            self.wait_daemon_up(side)?;
+        }
+        Ok(())
+    }
+
+    /// Kills a server's daemon (SIGKILL: no clean release).
+    pub fn kill_daemon(&mut self, side: Side) {
+        if let Some(mut p) = self.daemons[side.index()].take() {
+            p.kill();
+        }
+    }
+
+    /// The daemon's status over its control socket.
+    pub fn status(&self, side: Side) -> Result<NodeView, HarnessError> {
+        astha_status(&self.control_socket(side))
+    }
+
+    /// One raw control request (e.g. `{"v":1,"cmd":"failover"}`).
+    pub fn control(&self, side: Side, request: &str) -> Result<serde_json::Value, HarnessError> {
+        astha_request(&self.control_socket(side), request)
+    }
+
+    /// Runs the CLI (`astha ARGS --config F`) inside a server's namespace, as an admin would.
+    pub fn cli(&self, side: Side, args: &[&str]) -> Result<String, HarnessError> {
+        let config = self.config_path(side).display().to_string();
+        let mut all = vec!["netns", "exec"];
+        let ns = self.topo.name(side.host());
+        let astha = self.bins.astha.display().to_string();
+        all.push(&ns);
+        all.push(&astha);
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", &config]);
+        super::netns::output("ip", &all)
+    }
+
+    /// Waits until exactly one daemon is active and the other standby; returns the active side.
+    pub fn wait_single_active(&self, timeout: Duration) -> Result<Side, HarnessError> {
+        poll("exactly one active node", timeout, POLL, || {
+            let a = self.status(Side::A).ok()?;
+            let b = self.status(Side::B).ok()?;
+            match (a.role.as_str(), b.role.as_str()) {
+                ("active", "standby") => Some(Side::A),
+                ("standby", "active") => Some(Side::B),
+                _ => None,
+            }
+        })
+    }
+
+    /// Waits until exactly one node is active, its hold-down since becoming active has run
+    /// out (a fresh switch holds further automatic switches back) and the client is
+    /// answered: the steady state a fault is injected into.
+    pub fn wait_steady(&self, timeout: Duration) -> Result<Side, HarnessError> {
+        let active = self.wait_single_active(timeout)?;
+        let hold = self.hold_down[0].max(self.hold_down[1]).as_secs_f64();
+        poll(
+            "the hold-down after the last switch",
+            timeout + self.hold_down[0],
+            POLL,
+            || {
+                let view = self.status(active).ok()?;
+                let since = view
+                    .last_takeover
+                    .map_or(0.0, |t| (t.started_unix_ms as f64 + t.total_ms) / 1000.0);
+                (now_unix() > since + hold + 0.2).then_some(())
+            },
+        )?;
+        if self.client.is_some() {
+            self.wait_client_answered(now_unix(), timeout)?;
+        }
+        Ok(active)
+    }
+
+    /// Waits until the client gets SIP answers from the floating IP again.
+    pub fn wait_client_answered(&self, after: f64, timeout: Duration) -> Result<f64, HarnessError> {
+        let client = self.client.as_ref().ok_or_else(|| HarnessError::Protocol {
+            what: "client".into(),
+            detail: "not started".into(),
+        })?;
+        poll("a SIP answer at the client", timeout, POLL, || {
+            client.last_sip_answer().filter(|t| *t > after)
+        })
+    }
+
+    /// Injects `fault` into `side`; returns the Unix time it took effect.
+    pub fn inject(&self, side: Side, fault: Fault) -> Result<f64, HarnessError> {
+        let at = now_unix();
+        match fault.emulator_command() {
+            Some(command) => {
+                self.asterisk(side, command)?;
+            }
+            None => self.isolate(side)?,
+        }
+        Ok(at)
+    }
+
+    /// Undoes `fault` (emulator `clear`, or the cables plugged back).
+    pub fn heal(&self, side: Side, fault: Fault) -> Result<(), HarnessError> {
+        match fault.emulator_command() {
+            Some(_) => self.asterisk(side, "clear").map(|_| ()),
+            None => self.rejoin(side),
+        }
+    }
+
+    /// Pulls both of a server's cables.
+    pub fn isolate(&self, side: Side) -> Result<(), HarnessError> {
+        self.isolated[side.index()].store(true, Ordering::SeqCst);
+        self.topo.set_cable(side.host(), Cable::Lan, false)?;
+        self.topo.set_cable(side.host(), Cable::Crossover, false)
+    }
+
+    /// Plugs both of a server's cables back.
+    pub fn rejoin(&self, side: Side) -> Result<(), HarnessError> {
+        self.topo.set_cable(side.host(), Cable::Lan, true)?;
+        self.topo.set_cable(side.host(), Cable::Crossover, true)?;
+        self.isolated[side.index()].store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Cuts or restores the peer link alone (both links), leaving calls and probes alone.
+    pub fn set_peer_link(&self, up: bool) -> Result<(), HarnessError> {
+        self.topo.set_peer_link(up)
+    }
+
+    /// Pulls or plugs one cable.
+    pub fn set_cable(&self, side: Side, cable: Cable, up: bool) -> Result<(), HarnessError> {
+        self.topo.set_cable(side.host(), cable, up)
+    }
+
+    /// Waits for `new_active` to complete a takeover started after `fault_at`, then for the
+    /// client to be answered again, and returns the timings.
+    pub fn measure_takeover(
+        &self,
+        new_active: Side,
+        fault_at: f64,
+        timeout: Duration,
+    ) -> Result<Takeover, HarnessError> {
+        let since_ms = (fault_at * 1000.0) as u64;
+        let record = poll(
+            &format!("server {} to take over", new_active.letter()),
+            timeout,
+            POLL,
+            || {
+                let view = self.status(new_active).ok()?;
+                let record = view.last_takeover?;
+                (view.role == "active" && record.started_unix_ms + 50 >= since_ms).then_some(record)
+            },
+        )?;
+        let active_at = (record.started_unix_ms as f64 + record.total_ms) / 1000.0;
+        let outage = match &self.client {
+            Some(client) => {
+                let answered = self.wait_client_answered(active_at.max(fault_at), timeout)?;
+                // A little more traffic, so the gap is closed on both probes.
+                let _ = poll("ping answers", Duration::from_secs(2), POLL, || {
+                    client
+                        .ping_answers()
+                        .last()
+                        .filter(|t| **t > answered)
+                        .copied()
+                });
+                client.outage_since(fault_at)
+            }
+            None => ClientOutage {
+                sip_s: f64::NAN,
+                ping_s: f64::NAN,
+            },
+        };
+        Ok(Takeover {
+            new_active,
+            detection_s: record.started_unix_ms as f64 / 1000.0 - fault_at,
+            takeover_s: active_at - fault_at,
+            outage,
+            reason: record.reason,
+        })
+    }
+
+    /// Moves the floating IP by hand (no daemon): removes it from the other side, adds it
+    /// here and announces it with one gratuitous ARP (sent in the background: iputils
+    /// arping lingers about a second after sending).
+    pub fn move_floating_ip_by_hand(&self, to: Side) -> Result<(), HarnessError> {
+        use super::netns::{run, FLOATING_IP};
+        let cidr = format!("{FLOATING_IP}/24");
+        let from_ns = self.topo.name(to.other().host());
+        let to_ns = self.topo.name(to.host());
+        if self.topo.holds_floating_ip(to.other().host())? {
+            run("ip", &["-n", &from_ns, "addr", "del", &cidr, "dev", "eth0"])?;
+        }
+        run("ip", &["-n", &to_ns, "addr", "add", &cidr, "dev", "eth0"])?;
+        let _ = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &to_ns, "arping", "-q", "-U", "-c", "1", "-I", "eth0",
+            ])
+            .arg(FLOATING_IP.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn {
+                program: "arping".into(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Every sample so far.
+    pub fn samples(&self) -> Vec<Sample> {
+        self.sampler
+            .as_ref()
+            .map(Sampler::samples)
+            .unwrap_or_default()
+    }
+
+    /// Samples where both servers acted as active (see [`Sample::is_split_brain`]).
+    pub fn split_brain(&self) -> Vec<Sample> {
+        self.sampler
+            .as_ref()
+            .map(Sampler::split_brain)
+            .unwrap_or_default()
+    }
+
+    /// The last `lines` lines of a process log (for failure messages).
+    pub fn log_tail(&self, name: &str, lines: usize) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.0.join(format!("{name}.log"))).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), HarnessError> {
+    let io = |source| HarnessError::Io {
+        what: format!("write {}", path.display()),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(contents).map_err(io)
+}
+
+fn random_key() -> Result<Vec<u8>, HarnessError> {
+    use std::io::Read;
+    let mut key = vec![0u8; 48];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .map_err(|source| HarnessError::Io {
+            what: "read /dev/urandom".into(),
+            source,
+        })?;
+    Ok(key)
+}
