@@ -12,4 +12,4 @@ for tool in ip ping arping; do
 done
 cargo build -q -p astha --bin astha
 cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --bin astha-demo
-exec target/debug/astha-demo "$@"
+exec target/debug/astha demo -- "$@"

@@ -3,9 +3,8 @@
 # Runs apt only when something is missing, and only as root; otherwise it says what to install.
 set -euo pipefail
 
-APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps
+APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils
   corosync pacemaker pacemaker-cli-utils resource-agents libxml2-utils)
-APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils corosync pacemaker pacemaker-cli-utils resource-agents)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -175,9 +175,6 @@ fn a_losing_its_network_moves_the_service_to_b() {
 }
 
 #[test]
-#[ignore = "astha bug found by this test: on reconnection B (term 2, holding the relay) yields to \
-            A (term 1) as 'an active peer with an older term does not hear this node (one-way \
-            link)'; A stays active with the relay on B's side"]
 fn a_reconnected_after_losing_its_network_rejoins_as_standby() {
     let test = "node_network_loss_rejoin";
     let Some(mut pair) = running_pair(test) else {

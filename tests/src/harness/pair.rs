@@ -124,6 +124,9 @@ pub struct Pair {
     bins: Binaries,
 }
 
+/// How long after its cables are plugged back a cut-off server may still claim the calls.
+pub const HEAL_GRACE: Duration = Duration::from_millis(1_000);
+
 impl Pair {
     /// Builds and starts everything `options` asks for; waits until each part answers.
     pub fn start(options: PairOptions) -> Result<Pair, HarnessError> {
@@ -522,10 +525,19 @@ impl Pair {
     }
 
     /// Plugs both of a server's cables back.
+    ///
+    /// The server still counts as cut off for [`HEAL_GRACE`] after that: a two-node pair cannot
+    /// tell a total cut from a dead peer, so the node that was cut off may still claim the calls
+    /// until the first peer datagram after the heal reaches it (the decision core's simulator
+    /// allows the same grace). Overlaps after the grace are split brain.
     pub fn rejoin(&self, side: Side) -> Result<(), HarnessError> {
         self.topo.set_cable(side.host(), Cable::Lan, true)?;
         self.topo.set_cable(side.host(), Cable::Crossover, true)?;
-        self.isolated[side.index()].store(false, Ordering::SeqCst);
+        let isolated = Arc::clone(&self.isolated);
+        std::thread::spawn(move || {
+            std::thread::sleep(HEAL_GRACE);
+            isolated[side.index()].store(false, Ordering::SeqCst);
+        });
         Ok(())
     }
 
