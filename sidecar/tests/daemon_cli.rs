@@ -549,3 +549,26 @@ async fn malformed_control_requests_get_clear_errors_from_the_daemon() {
         "the daemon is unaffected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_can_turn_dialplan_failover_off_at_once() {
+    let pair = start_pair("reload-dialplan").await;
+    let good = std::fs::read_to_string(&pair.a.config).unwrap();
+    std::fs::write(
+        &pair.a.config,
+        good.replace("[dialplan]\n", "[dialplan]\nfailover_event = false\n"),
+    )
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pair.a.pid()),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    wait_log(&pair.a, "configuration reloaded").await;
+    pair.a
+        .asterisk
+        .inject_user_event("HAFailover", &[("Reason", "manual"), ("Node", "ha-a")]);
+    wait_log(&pair.a, "failover_event = false").await;
+    pair.roles_hold("active", "standby", Duration::from_secs(1))
+        .await;
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ami_client::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::daemon::DialplanConfig;
 use crate::probe::target::TargetProbes;
@@ -42,14 +42,15 @@ impl RateLimit {
 }
 
 /// Sends the caller ID of every accepted `HAFailover` request on the returned channel.
-pub fn spawn_watcher(local: Arc<TargetProbes>, config: DialplanConfig) -> mpsc::Receiver<String> {
+/// `config` is re-read for every event, so a reload (SIGHUP) applies at once.
+pub fn spawn_watcher(
+    local: Arc<TargetProbes>,
+    config: watch::Receiver<DialplanConfig>,
+) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel(4);
-    if !config.failover_event {
-        return rx;
-    }
     let mut events = local.ami().client().subscribe();
     tokio::spawn(async move {
-        let mut limit = RateLimit::new(Duration::from_millis(config.min_interval_ms));
+        let mut limit = RateLimit::new(Duration::ZERO);
         loop {
             let event = match events.recv().await {
                 Ok(event) => event,
@@ -61,6 +62,12 @@ pub fn spawn_watcher(local: Arc<TargetProbes>, config: DialplanConfig) -> mpsc::
             {
                 continue;
             }
+            let config = config.borrow().clone();
+            if !config.failover_event {
+                tracing::warn!("HAFailover UserEvent ignored: [dialplan] failover_event = false");
+                continue;
+            }
+            limit.min_interval = Duration::from_millis(config.min_interval_ms);
             let caller = format!(
                 "{} <{}> on {}",
                 event.get("CallerIDName").unwrap_or("unknown"),

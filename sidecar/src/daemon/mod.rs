@@ -230,7 +230,8 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
         tracing::info!(%addr, "metrics listener up");
     }
 
-    let dialplan_rx = dialplan::spawn_watcher(local.probes_arc(), config.daemon.dialplan.clone());
+    let (dialplan_config, dialplan_config_rx) = watch::channel(config.daemon.dialplan.clone());
+    let dialplan_rx = dialplan::spawn_watcher(local.probes_arc(), dialplan_config_rx);
 
     let core = Core::new(decide_config(&config), persisted, clock.now());
     tracing::info!(
@@ -262,6 +263,7 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
         pending_operator: None,
         report: report::ReportState::new(link_names),
         metrics: metrics_tx,
+        dialplan_config,
         notifier,
     };
     daemon
@@ -285,6 +287,8 @@ struct Daemon {
     pending_operator: Option<tokio::sync::oneshot::Sender<Reply>>,
     report: report::ReportState,
     metrics: watch::Sender<String>,
+    /// What the dialplan watcher reads for every `HAFailover` event (updated on SIGHUP).
+    dialplan_config: watch::Sender<crate::config::daemon::DialplanConfig>,
     notifier: Notifier,
 }
 
@@ -653,9 +657,10 @@ impl Daemon {
                     tracing::error!("configuration reload rejected: node.side cannot change while running (restart astha)");
                 } else {
                     tracing::info!(
-                        "configuration reloaded; dialplan and metrics settings apply now, probe, peer-link and actuator changes at the next restart"
+                        "configuration reloaded; [dialplan] and the node names apply now, probe, peer-link, actuator, control and metrics changes at the next restart"
                     );
                     self.config.daemon.dialplan = new.daemon.dialplan.clone();
+                    let _ = self.dialplan_config.send(new.daemon.dialplan.clone());
                     self.config.node.name = new.node.name.clone();
                     self.config.peer.name = new.peer.name.clone();
                 }
