@@ -7,9 +7,8 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "astha demo needs root (network namespaces, veth, bridges): run  sudo $0 $*" >&2
   exit 2
 fi
-for tool in ip ping arping; do
-  command -v "$tool" >/dev/null || { echo "demo: '$tool' is missing; run scripts/setup.sh" >&2; exit 2; }
-done
+# Installs what is missing (iproute2, ping, arping, ...), like the test command does.
+ASTHA_SETUP_DEMO=1 bash scripts/setup.sh
 cargo build -q -p astha --bin astha
 cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --bin astha-demo
 exec target/debug/astha demo -- "$@"

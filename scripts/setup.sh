@@ -20,7 +20,8 @@ if ((${#missing[@]})); then
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 fi
-command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+# The test runner (not needed by the demo, which sets ASTHA_SETUP_DEMO=1).
+[[ -n ${ASTHA_SETUP_DEMO:-} ]] || command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # asterisklint checks the dialplan snippets in dialplan/ (a test runs it when present).
-command -v asterisklint >/dev/null || python3 -m pip install -q --disable-pip-version-check asterisklint \
+[[ -n ${ASTHA_SETUP_DEMO:-} ]] || command -v asterisklint >/dev/null || python3 -m pip install -q --disable-pip-version-check asterisklint \
   || echo "setup: could not install asterisklint (pip); the dialplan lint test will skip" >&2
