@@ -37,12 +37,14 @@ impl Drop for Scratch {
     }
 }
 
-/// A free UDP port on loopback (bound and released; the daemon binds it right after).
+/// A free UDP port (bound and released; the daemon binds it right after) on a loopback address
+/// of this test process's own: tests run in parallel processes, and a port released here could
+/// otherwise be taken by another test's daemon before ours binds it.
 fn free_udp() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    let pid = std::process::id();
+    let octet = |v: u32| (v % 254 + 1) as u8;
+    let ip = std::net::Ipv4Addr::new(127, octet(pid >> 16), octet(pid >> 8), octet(pid));
+    UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap()
 }
 
 /// One node: its emulated Asterisk, its daemon process, and where its files are.
