@@ -5,17 +5,18 @@
 //! ```
 //! Defaults: 3 repetitions per fault, a 600 s soak. Prints Markdown tables for BENCHMARKS.md.
 
+// The same helpers as the emulator tests (target description of an emulated Asterisk).
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use astha::config::{
-    AmiEndpoint, AriEndpoint, AsteriskTarget, HostPort, HttpUrl, ProbesConfig, Secret,
-    SecretSource, SipEndpoint,
-};
-use astha::node::Side;
+use astha::config::ProbesConfig;
 use astha::probe::sim::{detection_times, Fault as SimFault};
 use astha::probe::{MonitorEvent, ProbeKind, TargetMonitor};
 use astha::verdict::Verdict;
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, Fault};
+use common::target_of;
 
 struct Args {
     reps: u32,
@@ -94,41 +95,6 @@ fn simulated() {
         );
     }
     println!();
-}
-
-fn target_of(asterisk: &FakeAsterisk) -> AsteriskTarget {
-    let secret = Secret::new("hasecret");
-    let source = SecretSource::Env("BENCH".into());
-    let ami = asterisk.ami_addr();
-    AsteriskTarget {
-        side: Side::A,
-        ami: AmiEndpoint {
-            address: HostPort {
-                host: ami.ip().to_string(),
-                port: ami.port(),
-            },
-            username: "hasidecar".into(),
-            secret: secret.clone(),
-            secret_source: source.clone(),
-        },
-        sip: asterisk.sip_addr().map(|a| SipEndpoint {
-            address: HostPort {
-                host: a.ip().to_string(),
-                port: a.port(),
-            },
-            user: None,
-        }),
-        ari: asterisk.http_addr().and_then(|a| {
-            HttpUrl::parse(&format!("http://{a}"))
-                .ok()
-                .map(|url| AriEndpoint {
-                    url,
-                    username: "hasidecar".into(),
-                    secret,
-                    secret_source: source,
-                })
-        }),
-    }
 }
 
 async fn wait_verdict(

@@ -1,31 +1,11 @@
 //! `astha check-config` as a process: exit codes and the problem listing with file, line and key.
 
+mod common;
+
+use common::Scratch;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A scratch directory removed on drop, unique per process and test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("astha-config-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        Scratch(dir)
-    }
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn astha(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_astha"))

@@ -5,6 +5,10 @@
 //! control requests, a bad config rejected on SIGHUP, and failover dialled from a phone
 //! (`UserEvent: HAFailover`), including the rate limit and events from the peer's Asterisk.
 
+mod common;
+
+use common::Scratch;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,24 +22,6 @@ use serde_json::Value;
 const ASTHA: &str = env!("CARGO_BIN_EXE_astha");
 /// Generous: the machine running CI is small and shared.
 const SETTLE: Duration = Duration::from_secs(30);
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("astha-daemon-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A free UDP port (bound and released; the daemon binds it right after) on a loopback address
 /// of this test process's own: tests run in parallel processes, and a port released here could

@@ -2,34 +2,13 @@
 
 mod common;
 
+use common::Scratch;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use astha_tests::fake_asterisk::{FakeAsterisk, Fault};
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("astha-probe-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        Scratch(dir)
-    }
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs the binary without blocking the runtime that serves the emulator.
 async fn astha(args: Vec<String>) -> (i32, String, String) {

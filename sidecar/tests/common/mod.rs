@@ -1,6 +1,7 @@
-//! Shared helpers for the probe tests against the in-process Asterisk emulator.
+//! Shared helpers for the sidecar's integration tests: scratch directories, the in-process Asterisk emulator as a probe target.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use astha::config::{
@@ -11,6 +12,30 @@ use astha::node::Side;
 use astha::probe::{MonitorEvent, ProbeKind, TargetMonitor};
 use astha::verdict::Verdict;
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig};
+
+/// A scratch directory, unique per process and test, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("astha-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        Scratch(dir)
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// The emulator with the captured dialplan, calls shortened to `playback`.
 pub async fn emulator(config: FakeConfig) -> FakeAsterisk {
