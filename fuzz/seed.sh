@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p corpus/decode
-cp ../../shared/fixtures/ami/*.server.txt ../../shared/fixtures/ami/*.client.txt corpus/decode/
+cp ../tests/fixtures/asterisk-22/ami/*.server.txt ../tests/fixtures/asterisk-22/ami/*.client.txt corpus/decode/
 echo "seeded $(ls corpus/decode | wc -l) files into fuzz/corpus/decode"

@@ -11,7 +11,7 @@ use tokio_util::codec::Decoder;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/ami/16-event-burst-50-calls.server.txt"
+    "/../tests/fixtures/asterisk-22/ami/16-event-burst-50-calls.server.txt"
 );
 
 fn main() {

@@ -1,4 +1,4 @@
-//! Conformance of the emulator with the real Asterisk 22 captures in `shared/fixtures/ami`.
+//! Conformance of the emulator with the real Asterisk 22 captures in `tests/fixtures/asterisk-22/ami`.
 //!
 //! For every `NN-name.server.txt` the recorded client bytes (`*.client.txt`, in the chunks of
 //! `*.flow.txt`) are replayed against a fresh emulator over real TCP. Each client chunk is sent

@@ -1,5 +1,5 @@
-//! SIP OPTIONS and ARI/HTTP of the emulator against the captures in `shared/fixtures/sip` and
-//! `shared/fixtures/ari`.
+//! SIP OPTIONS and ARI/HTTP of the emulator against the captures in `tests/fixtures/asterisk-22/sip` and
+//! `tests/fixtures/asterisk-22/ari`.
 //!
 //! SIP: the recorded request datagram is sent as is; the reply must have the recorded status
 //! line and the recorded headers in the recorded order with the recorded values, except the

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub fn ami_fixture_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/ami"
+        "/../tests/fixtures/asterisk-22/ami"
     ))
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 const AFTER_HELP: &str = "\
-DEFAULTS (instance `a` of shared/fixtures):
+DEFAULTS (instance `a` of tests/fixtures/asterisk-22):
   system name ha-a, entity id 02:00:00:00:00:0a
   AMI users:  hasidecar / hasecret (read=all, write=all), readonly / ro (read=all, no write)
   ARI user:   hasidecar / hasecret

@@ -2,7 +2,7 @@
 //!
 //! Only what the call-event generator needs: which applications a `Local/<exten>@<context>`
 //! channel runs, in which order, and how long each takes. The defaults reproduce the dialplan
-//! the fixtures were captured with (see `shared/fixtures/README.md`).
+//! the fixtures were captured with (see `tests/fixtures/asterisk-22/README.md`).
 
 use std::time::Duration;
 

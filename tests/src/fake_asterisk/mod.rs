@@ -1,7 +1,7 @@
 //! An Asterisk 22 emulator faithful to the recorded wire (AMI, SIP OPTIONS, ARI), with fault
 //! injection, for testing astha without a real Asterisk.
 //!
-//! What it emulates (every shape taken from `shared/fixtures`, checked by `tests/conformance.rs`):
+//! What it emulates (every shape taken from `tests/fixtures/asterisk-22`, checked by `tests/conformance.rs`):
 //! * AMI: banner; `Login` (plain and MD5 `Challenge`; a wrong secret is answered after
 //!   [`FakeConfig::auth_failure_delay`] and the connection closed); per-user `read`/`write`
 //!   classes and `eventfilter`; `Ping`, `CoreStatus`, `CoreSettings`, `CoreShowChannels`,

@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// `shared/fixtures`, next to the repository (here and in CI).
+/// The real Asterisk 22 captures, `tests/fixtures/asterisk-22/` (see its README).
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures"
+        "/fixtures/asterisk-22"
     ))
 }
 
