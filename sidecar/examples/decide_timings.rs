@@ -6,7 +6,7 @@
 //! `cargo run -p astha --example decide_timings [runs-per-kind]`
 
 use astha::decide::sim::{run_schedule, FailureKind, Fault, Schedule, SimRng, World};
-use astha::node::Side;
+use astha::side::Side;
 
 /// How to inject one failure of a kind, given a random source.
 type MakeFault = fn(&mut SimRng) -> Fault;

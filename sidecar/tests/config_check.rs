@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use astha::config::{self, Config, CoreMethod, Problem, SecretResolver, Severity, TargetRole};
-use astha::node::Side;
+use astha::config::{
+    self, Config, CoreMethod, Problem, ProblemSeverity, SecretResolver, TargetRole,
+};
 use astha::probe::ProbeKind;
+use astha::side::Side;
 
 /// Files and environment served from memory.
 struct FakeSecrets {
@@ -184,18 +186,18 @@ method = "telepathy"
         .err()
         .unwrap_or_else(|| panic!("config with errors was accepted"));
     let expect = [
-        ("node.side", 2, Severity::Error),
-        ("node.colour", 3, Severity::Error),
-        ("asterisk.a.ami.address", 6, Severity::Error),
-        ("asterisk.a.ami.secret", 8, Severity::Error),
-        ("asterisk.a.ami.secret_file", 9, Severity::Error),
-        ("asterisk.b.ami.address", 11, Severity::Error),
-        ("asterisk.b.ami.username", 12, Severity::Error),
-        ("asterisk.b.ami.secret_env", 13, Severity::Error),
-        ("probes.ping.timeout_ms", 20, Severity::Error),
-        ("probes.call.interval_ms", 23, Severity::Error),
-        ("probes.sip.accepted", 26, Severity::Warning),
-        ("probes.core.method", 29, Severity::Error),
+        ("node.side", 2, ProblemSeverity::Error),
+        ("node.colour", 3, ProblemSeverity::Error),
+        ("asterisk.a.ami.address", 6, ProblemSeverity::Error),
+        ("asterisk.a.ami.secret", 8, ProblemSeverity::Error),
+        ("asterisk.a.ami.secret_file", 9, ProblemSeverity::Error),
+        ("asterisk.b.ami.address", 11, ProblemSeverity::Error),
+        ("asterisk.b.ami.username", 12, ProblemSeverity::Error),
+        ("asterisk.b.ami.secret_env", 13, ProblemSeverity::Error),
+        ("probes.ping.timeout_ms", 20, ProblemSeverity::Error),
+        ("probes.call.interval_ms", 23, ProblemSeverity::Error),
+        ("probes.sip.accepted", 26, ProblemSeverity::Warning),
+        ("probes.core.method", 29, ProblemSeverity::Error),
     ];
     for (key, line, severity) in expect {
         let p = find(&problems, key);

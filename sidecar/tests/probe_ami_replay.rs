@@ -4,14 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use astha::config::{AmiEndpoint, AsteriskTarget, HostPort, ProbesConfig, Secret, SecretSource};
-use astha::node::Side;
 use astha::probe::oneshot::run_once;
 use astha::probe::{ProbeError, ProbeKind, TargetProbes};
+use astha::side::Side;
 use astha::verdict::Verdict;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/asterisk-22/ami");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/asterisk-22/ami"
+);
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))

@@ -5,7 +5,7 @@
 
 use astha::decide::sim::{run_schedule, run_seed, FailureKind, Fault, Schedule, SimRng, World};
 use astha::decide::{DecideConfig, Role};
-use astha::node::Side;
+use astha::side::Side;
 
 fn fixed_count() -> u64 {
     std::env::var("ASTHA_SIM_COUNT")

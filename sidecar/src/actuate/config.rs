@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::node::Side;
+use crate::side::Side;
 
 /// All actuator settings of one node. Absent sections mean "this node has no such device".
 #[derive(Debug, Clone, Default, Deserialize)]

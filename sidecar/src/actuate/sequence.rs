@@ -23,7 +23,7 @@ use super::config::{FailurePolicy, RelayReleaseAction, SequenceConfig, StepPolic
 use super::drbd::Drbd;
 use super::floating_ip::FloatingIp;
 use super::relay::RelayHandle;
-use crate::node::Side;
+use crate::side::Side;
 
 /// The steps, in takeover order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::actuate::relay::{build_relay, RelayHandle};
 use crate::config::{self, Config};
-use crate::node::Side;
+use crate::side::Side;
 
 use super::Exit;
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use crate::actuate::ActuateConfig;
-use crate::node::Side;
+use crate::side::Side;
 
 /// Top-level tables handled here (the hand-written reader must not call them unknown).
 pub(crate) const SECTIONS: [&str; 7] = [

@@ -21,10 +21,10 @@ pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use node::NodeConfig;
 pub use peer::PeerConfig;
 pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig};
-pub use problem::{Problem, Severity};
+pub use problem::{Problem, ProblemSeverity};
 pub use secret::{Secret, SecretError, SecretResolver, SecretSource, SystemSecrets};
 
-use crate::node::Side;
+use crate::side::Side;
 use problem::Problems;
 use reader::Section;
 
@@ -68,13 +68,13 @@ impl Config {
     }
 
     /// Reads, validates and resolves secrets. Warnings are returned alongside the config.
-    pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+    pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError::Read {
             path: path.to_path_buf(),
             source: e,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        parse_with(&text, base, &SystemSecrets).map_err(|problems| ConfigError::Invalid {
+        parse_with(&text, base, &SystemSecrets).map_err(|problems| ConfigFileError::Invalid {
             path: path.to_path_buf(),
             problems,
         })
@@ -83,13 +83,13 @@ impl Config {
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum ConfigFileError {
     #[error("cannot read configuration {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {} error(s):\n{}", problems.iter().filter(|p| p.severity == Severity::Error).count(), render(path, problems))]
+    #[error("{path}: {} error(s):\n{}", problems.iter().filter(|p| p.severity == ProblemSeverity::Error).count(), render(path, problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,

@@ -1,6 +1,6 @@
 //! `[node]`: which side of the pair this server is, and its name.
 
-use crate::node::Side;
+use crate::side::Side;
 
 use super::problem::Problems;
 use super::reader::Section;
@@ -18,7 +18,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> No
         Some(s) => match s.get_ref().parse::<Side>() {
             Ok(side) => side,
             Err(e) => {
-                section.problem_at(problems, super::Severity::Error, "side", e);
+                section.problem_at(problems, super::ProblemSeverity::Error, "side", e);
                 Side::A
             }
         },

@@ -13,7 +13,7 @@ pub struct PeerConfig {
 pub(crate) fn read(
     section: &mut Section<'_, '_>,
     problems: &mut Problems,
-    peer_side: crate::node::Side,
+    peer_side: crate::side::Side,
 ) -> PeerConfig {
     let name = section
         .string(problems, "name")

@@ -5,7 +5,7 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::problem::{Problem, Problems, Severity};
+use super::problem::{Problem, ProblemSeverity, Problems};
 
 /// One TOML table being read, with the keys already consumed (so unknown keys can be reported).
 #[derive(Debug)]
@@ -216,7 +216,7 @@ impl<'t, 'i> Section<'t, 'i> {
     pub(crate) fn problem_at(
         &self,
         problems: &mut Problems,
-        severity: Severity,
+        severity: ProblemSeverity,
         key: &str,
         message: impl Into<String>,
     ) {

@@ -67,7 +67,7 @@ impl Request {
 
 /// The daemon's answer: `ok` with an optional message and status, or an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Reply {
+pub struct ControlReply {
     pub v: u32,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,9 +78,9 @@ pub struct Reply {
     pub status: Option<Box<StatusReport>>,
 }
 
-impl Reply {
-    pub fn ok(message: impl Into<String>) -> Reply {
-        Reply {
+impl ControlReply {
+    pub fn ok(message: impl Into<String>) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: Some(message.into()),
@@ -89,8 +89,8 @@ impl Reply {
         }
     }
 
-    pub fn error(error: impl Into<String>) -> Reply {
-        Reply {
+    pub fn error(error: impl Into<String>) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: false,
             message: None,
@@ -99,8 +99,8 @@ impl Reply {
         }
     }
 
-    pub fn status(report: StatusReport) -> Reply {
-        Reply {
+    pub fn status(report: StatusReport) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: None,

@@ -22,13 +22,13 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
-use crate::config::{Config, ConfigError, TargetRole};
-use crate::control::{ControlServer, IncomingRequest, Reply, RequestBody};
+use crate::config::{Config, ConfigFileError, TargetRole};
+use crate::control::{ControlReply, ControlServer, IncomingRequest, RequestBody};
 use crate::decide::term_store::TermStore;
 use crate::decide::{Command, Core, DecideConfig, Input, Millis, OperatorCommand};
 use crate::peer::udp::{LinkAddrs, UdpLinks};
 use crate::peer::{PeerKey, PeerLink};
-use crate::probe::target::TargetMonitor;
+use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
 use executor::{ActuatorJob, ActuatorResult};
@@ -38,7 +38,7 @@ pub use report::ReportInputs;
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] ConfigFileError),
     #[error("{0}")]
     Setup(String),
 }
@@ -284,7 +284,7 @@ struct Daemon {
     drbd: Option<Drbd>,
     jobs: mpsc::Sender<ActuatorJob>,
     /// The operator request waiting for the core's `OperatorReply` (None for dialplan requests).
-    pending_operator: Option<tokio::sync::oneshot::Sender<Reply>>,
+    pending_operator: Option<tokio::sync::oneshot::Sender<ControlReply>>,
     report: report::ReportState,
     metrics: watch::Sender<String>,
     /// What the dialplan watcher reads for every `HAFailover` event (updated on SIGHUP).
@@ -480,8 +480,8 @@ impl Daemon {
                 }
                 Command::OperatorReply(result) => {
                     let reply = match result {
-                        Ok(message) => Reply::ok(message),
-                        Err(reason) => Reply::error(reason),
+                        Ok(message) => ControlReply::ok(message),
+                        Err(reason) => ControlReply::error(reason),
                     };
                     match self.pending_operator.take() {
                         Some(waiting) => {
@@ -506,7 +506,7 @@ impl Daemon {
         match incoming.request.body {
             RequestBody::Status => {
                 let report = self.status_report(links, codec);
-                let _ = incoming.reply.send(Reply::status(report));
+                let _ = incoming.reply.send(ControlReply::status(report));
             }
             RequestBody::Failover { force, reason } => {
                 let reason = reason.unwrap_or_else(|| "operator request (astha failover)".into());
@@ -536,7 +536,7 @@ impl Daemon {
                     "local" => &self.local,
                     "peer" => &self.peer,
                     other => {
-                        let _ = incoming.reply.send(Reply::error(format!(
+                        let _ = incoming.reply.send(ControlReply::error(format!(
                             "unknown target `{other}`: expected `local` or `peer`"
                         )));
                         return;
@@ -548,7 +548,7 @@ impl Daemon {
                     let kinds = probes.enabled().to_vec();
                     let report =
                         crate::probe::oneshot::run_once(probes.as_ref(), &settings, &kinds).await;
-                    let _ = incoming.reply.send(Reply::ok(report.table()));
+                    let _ = incoming.reply.send(ControlReply::ok(report.table()));
                 });
             }
         }
@@ -558,7 +558,7 @@ impl Daemon {
     async fn operator(
         &mut self,
         command: OperatorCommand,
-        reply: Option<tokio::sync::oneshot::Sender<Reply>>,
+        reply: Option<tokio::sync::oneshot::Sender<ControlReply>>,
         links: &UdpLinks,
         codec: &mut PeerLink,
         urgent: &mpsc::Sender<bool>,
@@ -568,7 +568,7 @@ impl Daemon {
             .await;
         // A command the core took without a word must not leave the CLI waiting.
         if let Some(waiting) = self.pending_operator.take() {
-            let _ = waiting.send(Reply::ok("accepted"));
+            let _ = waiting.send(ControlReply::ok("accepted"));
         }
     }
 

@@ -7,8 +7,8 @@ use ami_client::ConnectionState;
 use futures_util::future::BoxFuture;
 
 use crate::actuate::{AsteriskReadiness, ReadinessError};
-use crate::probe::target::TargetProbes;
 use crate::probe::ProbeKind;
+use crate::probe::TargetProbes;
 
 /// The local Asterisk as the sequence runner sees it, backed by the daemon's persistent AMI connection.
 #[derive(Debug, Clone)]

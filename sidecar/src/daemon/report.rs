@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::decide::{CoreStatus, Input};
 use crate::metrics::Totals;
 use crate::peer::PeerCounters;
-use crate::probe::runner::TargetStatus as MonitorStatus;
+use crate::probe::MonitoredTarget;
 use crate::status::{
     DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, StatusReport, StepStatus,
     TakeoverRecordStatus, STATUS_FORMAT_VERSION,
@@ -25,7 +25,7 @@ const RELAY_READ_DEADLINE: Duration = Duration::from_millis(800);
 #[derive(Debug, Clone, Default)]
 pub struct RelayReading {
     pub driver: String,
-    pub position: Option<crate::node::Side>,
+    pub position: Option<crate::side::Side>,
     pub read_back: bool,
     pub error: Option<String>,
 }
@@ -76,8 +76,8 @@ pub enum Observation {
 pub struct ReportInputs<'a> {
     pub config: &'a Config,
     pub core: CoreStatus,
-    pub local: &'a MonitorStatus,
-    pub peer: &'a MonitorStatus,
+    pub local: &'a MonitoredTarget,
+    pub peer: &'a MonitoredTarget,
     pub local_ami: ConnectionState,
     pub peer_ami: ConnectionState,
     pub links_alive: Vec<bool>,
@@ -119,7 +119,7 @@ impl ReportState {
     }
 
     /// Remembers what a background reading found; returns the relay position if it was read back.
-    pub fn observe(&mut self, observation: Observation) -> Option<Option<crate::node::Side>> {
+    pub fn observe(&mut self, observation: Observation) -> Option<Option<crate::side::Side>> {
         match observation {
             Observation::Relay(reading) => {
                 let read_back = reading.read_back.then_some(reading.position);

@@ -1,6 +1,6 @@
 //! The decision state machine itself: applies inputs, evaluates the rules, emits commands.
 
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 use super::types::*;

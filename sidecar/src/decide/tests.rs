@@ -1,7 +1,7 @@
 //! Unit tests of the decision rules, one scenario per rule, driven by hand-fed inputs.
 
 use super::*;
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 struct Harness {
