@@ -70,6 +70,7 @@ enum Command {
 struct ClientInner {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<ConnectionState>,
+    fully_booted: watch::Receiver<bool>,
     bus: Arc<EventBus>,
     server_name: String,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -93,6 +94,7 @@ impl Client {
     pub fn connect(config: ClientConfig) -> Client {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
+        let (fully_booted_tx, fully_booted_rx) = watch::channel(false);
         let bus = Arc::new(EventBus::new(config.event_buffer));
         let server_name = config.server_name.clone();
         let driver = Driver {
@@ -101,6 +103,7 @@ impl Client {
             commands: commands_rx,
             commands_open: true,
             state: state_tx,
+            fully_booted: fully_booted_tx,
             bus: bus.clone(),
             close_waiters: Vec::new(),
         };
@@ -109,6 +112,7 @@ impl Client {
             inner: Arc::new(ClientInner {
                 commands: commands_tx,
                 state: state_rx,
+                fully_booted: fully_booted_rx,
                 bus,
                 server_name,
                 task: Mutex::new(Some(task)),
@@ -179,6 +183,13 @@ impl Client {
         self.inner.state.clone()
     }
 
+    /// Whether the server finished booting, as its current session says (see
+    /// [`crate::proto::Protocol::is_fully_booted`]): true once `FullyBooted` arrived on the
+    /// current session, false again on `Shutdown` and whenever the connection is lost.
+    pub fn fully_booted(&self) -> watch::Receiver<bool> {
+        self.inner.fully_booted.clone()
+    }
+
     /// The label carried by this client's events.
     pub fn server_name(&self) -> &str {
         &self.inner.server_name
@@ -236,6 +247,7 @@ struct Driver {
     commands: mpsc::UnboundedReceiver<Command>,
     commands_open: bool,
     state: watch::Sender<ConnectionState>,
+    fully_booted: watch::Sender<bool>,
     bus: Arc<EventBus>,
     close_waiters: Vec<oneshot::Sender<()>>,
 }
@@ -262,6 +274,7 @@ impl Driver {
         }
         self.proto.close(now());
         self.flush_outputs();
+        self.fully_booted.send_replace(false);
         self.state.send_replace(ConnectionState::Closed);
         self.bus.close();
         for waiter in self.close_waiters.drain(..) {
@@ -333,6 +346,9 @@ impl Driver {
 
     /// Hands out replies and state changes; returns a close request if the core made one.
     fn flush_outputs(&mut self) -> Option<String> {
+        let booted = self.proto.is_fully_booted();
+        self.fully_booted
+            .send_if_modified(|b| std::mem::replace(b, booted) != booted);
         let mut close = None;
         while let Some(output) = self.proto.poll_output() {
             match output {

@@ -135,6 +135,8 @@ pub struct Protocol<T> {
     outputs: VecDeque<Output<T>>,
     events: Vec<Event>,
     invalid_frames: u64,
+    /// `FullyBooted` arrived on the current session (and no `Shutdown` since).
+    fully_booted: bool,
 }
 
 impl<T> Protocol<T> {
@@ -174,6 +176,7 @@ impl<T> Protocol<T> {
             outputs: VecDeque::new(),
             events: Vec::new(),
             invalid_frames: 0,
+            fully_booted: false,
         }
     }
 
@@ -190,6 +193,17 @@ impl<T> Protocol<T> {
     /// Whether a connection is up (from the TCP connect until it is lost).
     pub fn is_online(&self) -> bool {
         !matches!(self.phase, Phase::Offline | Phase::Closed)
+    }
+
+    /// Whether the server said it finished booting on the current session: a `FullyBooted`
+    /// event arrived since this connection logged in, and no `Shutdown` since.
+    ///
+    /// Asterisk sends `FullyBooted` to a session right after its login when it is already
+    /// booted, and broadcasts it at the end of a boot to sessions that logged in earlier (it
+    /// accepts logins before it has loaded everything). Both need the `system` event class; an
+    /// earlier session's `FullyBooted` never counts, since the server may have restarted.
+    pub fn is_fully_booted(&self) -> bool {
+        self.fully_booted
     }
 
     /// How many undecodable frames were skipped so far.
@@ -218,6 +232,7 @@ impl<T> Protocol<T> {
         self.outbox.clear();
         self.keepalive = Keepalive::default();
         self.last_failure_was_auth = false;
+        self.fully_booted = false;
         self.phase = Phase::AwaitBanner {
             deadline: now + self.action_timeout,
         };
@@ -564,6 +579,7 @@ impl<T> Protocol<T> {
         }
         self.phase = Phase::Offline;
         self.keepalive = Keepalive::default();
+        self.fully_booted = false;
         let error_reason = reason.clone();
         self.fail_all(|| Error::Disconnected {
             reason: error_reason.clone(),
@@ -582,6 +598,7 @@ impl<T> Protocol<T> {
         let was_online = self.is_online();
         self.fail_all(|| Error::Closed);
         self.phase = Phase::Closed;
+        self.fully_booted = false;
         self.set_state(ConnectionState::Closed);
         if was_online {
             self.outputs.push_back(Output::Close {
@@ -685,7 +702,15 @@ impl<T> Protocol<T> {
                 }
             }
         }
-        self.events.push(Event::new(self.server.clone(), message));
+        let event = Event::new(self.server.clone(), message);
+        // By name, not `typed()`: this runs for every event of a busy server.
+        let name = event.name();
+        if name.eq_ignore_ascii_case("FullyBooted") && self.phase == Phase::LoggedIn {
+            self.fully_booted = true;
+        } else if name.eq_ignore_ascii_case("Shutdown") {
+            self.fully_booted = false;
+        }
+        self.events.push(event);
     }
 
     fn handle_response(&mut self, response: Response, now: Instant) {

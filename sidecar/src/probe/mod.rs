@@ -27,6 +27,7 @@
 
 pub mod ami;
 pub mod ari;
+pub mod boot;
 mod kind;
 pub mod monitor;
 pub mod monitored;
