@@ -43,7 +43,7 @@ pub fn run(args: CheckConfigArgs, out: &mut dyn Write) -> Exit {
                 path.display(),
                 c.node.side,
                 c.node.name,
-                c.peer.name,
+                c.node.peer_name,
                 problems.len(),
                 c.probes.ami_actions_per_second()
             );

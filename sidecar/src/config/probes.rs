@@ -182,10 +182,10 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
 
 fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> ProbeTiming {
     let mut t = default_timing(kind);
-    if let Some(e) = s.bool(p, "enabled") {
+    if let Some(e) = s.get::<bool>(p, "enabled") {
         t.enabled = e;
     }
-    if let Some(c) = s.bool(p, "critical") {
+    if let Some(c) = s.get::<bool>(p, "critical") {
         t.critical = c;
     }
     let interval = s.uint(p, "interval_ms", MAX_MS);

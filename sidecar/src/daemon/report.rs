@@ -252,7 +252,7 @@ impl ReportState {
             },
             peer: PeerStatus {
                 side: core.me.other().to_string(),
-                name: config.peer.name.clone(),
+                name: config.node.peer_name.clone(),
                 links_up: links_up.into_iter().map(|(n, _)| n.clone()).collect(),
                 links_down: links_down.into_iter().map(|(n, _)| n.clone()).collect(),
                 role: peer_last.map(|p| p.role.to_string()),
