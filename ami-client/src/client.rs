@@ -60,15 +60,16 @@ impl ReplySender {
     }
 }
 
+/// What a [`Client`] handle asks of the driver task.
 #[derive(Debug)]
-enum Command {
+enum DriverCommand {
     Send { action: Action, reply: ReplySender },
     Close { done: oneshot::Sender<()> },
 }
 
 #[derive(Debug)]
 struct ClientInner {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<DriverCommand>,
     state: watch::Receiver<ConnectionState>,
     fully_booted: watch::Receiver<bool>,
     bus: Arc<EventBus>,
@@ -155,7 +156,7 @@ impl Client {
     /// response whose [`Response::is_success`] is false).
     pub async fn send(&self, action: Action) -> Result<Response, Error> {
         let (tx, rx) = oneshot::channel();
-        self.command(Command::Send {
+        self.command(DriverCommand::Send {
             action,
             reply: ReplySender::Single(tx),
         })?;
@@ -166,7 +167,7 @@ impl Client {
     /// `EventList: Complete`.
     pub async fn send_list(&self, action: Action) -> Result<ListResult, Error> {
         let (tx, rx) = oneshot::channel();
-        self.command(Command::Send {
+        self.command(DriverCommand::Send {
             action,
             reply: ReplySender::List(tx),
         })?;
@@ -199,7 +200,7 @@ impl Client {
     /// [`Error::Closed`], subscribers get their buffered events and then `Closed`.
     pub async fn close(&self) {
         let (done_tx, done_rx) = oneshot::channel();
-        if self.command(Command::Close { done: done_tx }).is_ok() {
+        if self.command(DriverCommand::Close { done: done_tx }).is_ok() {
             let _ = done_rx.await;
         }
         let task = self
@@ -213,7 +214,7 @@ impl Client {
         }
     }
 
-    fn command(&self, command: Command) -> Result<(), Error> {
+    fn command(&self, command: DriverCommand) -> Result<(), Error> {
         self.inner.commands.send(command).map_err(|_| Error::Closed)
     }
 }
@@ -244,7 +245,7 @@ enum Wake<T> {
 struct Driver {
     config: ClientConfig,
     proto: Protocol<ReplySender>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: mpsc::UnboundedReceiver<DriverCommand>,
     commands_open: bool,
     state: watch::Sender<ConnectionState>,
     fully_booted: watch::Sender<bool>,
@@ -326,13 +327,13 @@ impl Driver {
         }
     }
 
-    fn handle_command(&mut self, command: Option<Command>) {
+    fn handle_command(&mut self, command: Option<DriverCommand>) {
         match command {
-            Some(Command::Send { action, reply }) => {
+            Some(DriverCommand::Send { action, reply }) => {
                 let want_list = reply.wants_list();
                 self.proto.submit(action, want_list, reply, now());
             }
-            Some(Command::Close { done }) => {
+            Some(DriverCommand::Close { done }) => {
                 self.close_waiters.push(done);
                 self.proto.close(now());
             }

@@ -1,7 +1,7 @@
-//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run`].
+//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run()`].
 //!
 //! Adding a subcommand: a module with an `Args` struct and an `async fn run(args, out) -> Exit`,
-//! a variant in [`CliCommand`], and one arm in [`run`].
+//! a variant in [`CliCommand`], and one arm in [`run()`].
 
 pub mod check_config;
 mod control_args;

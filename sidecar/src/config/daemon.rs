@@ -1,6 +1,6 @@
 //! The daemon's own sections: peer link, decision tunables, actuators, control socket, metrics, state.
 //!
-//! Read by the same reader as the rest of the file ([`super::reader`]): every mistake is
+//! Read by the same reader as the rest of the file (`config::reader`): every mistake is
 //! reported with its key and line, unknown keys included.
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,6 +1,6 @@
 //! The astha configuration file (TOML): loading, validation with every problem reported by key and line.
 //!
-//! One reader reads the whole file ([`reader`]): TOML's spanned tree, walked section by
+//! One reader reads the whole file (`config::reader`): TOML's spanned tree, walked section by
 //! section by typed getters that record every problem (file, line, column, dotted key) and
 //! keep going, so `astha check-config` lists all mistakes at once; every key nobody read is
 //! reported as unknown. Each top-level section lives in its own module (the actuators' in
