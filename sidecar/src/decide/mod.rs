@@ -29,7 +29,8 @@
 //! immediate, short-deadline probe of the peer's Asterisk; answer with
 //! [`Input::UrgentProbeResult`].
 //!
-//! Contract for the actuators and the daemon (the simulator models exactly this):
+//! Contract for the actuators and the daemon (the simulator, `pair_sim` with the `test-support`
+//! feature, models exactly this and checks the pair's invariants on seeded fault schedules):
 //! * `StartTakeover` may arrive while the peer is still releasing (a handover): move the relay at
 //!   once, and let the DRBD promotion retry until the peer has demoted (with a deadline).
 //! * On start, release everything (IP, DRBD) before feeding the core; have the service manager's
@@ -133,7 +134,8 @@
 //!   clears it with maintenance off).
 
 mod core;
-pub mod sim;
+#[cfg(feature = "test-support")]
+pub mod pair_sim;
 pub mod term_store;
 mod types;
 

@@ -549,17 +549,17 @@ mod contract {
     }
 
     #[derive(Debug, Clone)]
-    enum Step {
+    enum ContractStep {
         Wait(u64),
         Input(Input),
     }
 
-    fn arb_step() -> impl Strategy<Value = Step> {
+    fn arb_step() -> impl Strategy<Value = ContractStep> {
         prop_oneof![
-            (0u64..1_500).prop_map(Step::Wait),
-            arb_verdict().prop_map(|v| Step::Input(Input::LocalVerdict(v))),
-            arb_verdict().prop_map(|v| Step::Input(Input::PeerAsteriskVerdict(v))),
-            any::<bool>().prop_map(|ok| Step::Input(Input::UrgentProbeResult { ok })),
+            (0u64..1_500).prop_map(ContractStep::Wait),
+            arb_verdict().prop_map(|v| ContractStep::Input(Input::LocalVerdict(v))),
+            arb_verdict().prop_map(|v| ContractStep::Input(Input::PeerAsteriskVerdict(v))),
+            any::<bool>().prop_map(|ok| ContractStep::Input(Input::UrgentProbeResult { ok })),
             (
                 arb_role(),
                 0u64..8,
@@ -577,27 +577,32 @@ mod contract {
                         handover,
                         ..peer_state(Side::B, role, term, own, handover)
                     };
-                    Step::Input(Input::PeerMessage {
+                    ContractStep::Input(Input::PeerMessage {
                         link,
                         state,
                         newest,
                     })
                 }),
             prop_oneof![Just(None), Just(Some(Side::A)), Just(Some(Side::B))]
-                .prop_map(|r| Step::Input(Input::RelayPosition(r))),
-            Just(Step::Input(Input::TakeoverDone)),
-            Just(Step::Input(Input::TakeoverFailed { error: "x".into() })),
-            Just(Step::Input(Input::ReleaseDone)),
-            Just(Step::Input(Input::ReleaseFailed { error: "x".into() })),
-            any::<bool>().prop_map(|force| Step::Input(Input::Operator(
+                .prop_map(|r| ContractStep::Input(Input::RelayPosition(r))),
+            Just(ContractStep::Input(Input::TakeoverDone)),
+            Just(ContractStep::Input(Input::TakeoverFailed {
+                error: "x".into()
+            })),
+            Just(ContractStep::Input(Input::ReleaseDone)),
+            Just(ContractStep::Input(Input::ReleaseFailed {
+                error: "x".into()
+            })),
+            any::<bool>().prop_map(|force| ContractStep::Input(Input::Operator(
                 OperatorCommand::Failover {
                     force,
                     reason: "p".into()
                 }
             ))),
-            any::<bool>()
-                .prop_map(|on| Step::Input(Input::Operator(OperatorCommand::Maintenance { on }))),
-            any::<bool>().prop_map(|ok| Step::Input(Input::Witness(ok))),
+            any::<bool>().prop_map(|on| ContractStep::Input(Input::Operator(
+                OperatorCommand::Maintenance { on }
+            ))),
+            any::<bool>().prop_map(|ok| ContractStep::Input(Input::Witness(ok))),
         ]
     }
 
@@ -612,8 +617,8 @@ mod contract {
             let mut last_sent_term = 0u64;
             for step in steps {
                 let out = match step {
-                    Step::Wait(ms) => { now += ms; core.tick(Millis(now)) }
-                    Step::Input(input) => {
+                    ContractStep::Wait(ms) => { now += ms; core.tick(Millis(now)) }
+                    ContractStep::Input(input) => {
                         // Actuator answers are only fed for the command that is running.
                         let answer = match &input {
                             Input::TakeoverDone | Input::TakeoverFailed { .. } => Some("takeover"),
