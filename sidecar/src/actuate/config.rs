@@ -215,9 +215,6 @@ pub struct FloatingIpConfig {
     /// Interface that carries the floating addresses, e.g. `eth0`.
     pub interface: String,
     pub addresses: Vec<IpCidr>,
-    /// Network namespace to act in (a path such as `/var/run/netns/x`); `None` is the
-    /// namespace the process runs in.
-    pub netns: Option<PathBuf>,
     /// Gratuitous ARP / unsolicited NA packets sent at once after adding an address.
     pub garp_count: u32,
     pub garp_interval_ms: u64,
@@ -638,7 +635,6 @@ impl FromSection for FloatingIpConfig {
         let interface = s.required(p, "interface");
         let addresses = s.required(p, "addresses");
         Some(FloatingIpConfig {
-            netns: s.get(p, "netns"),
             garp_count: s.get_or(p, "garp_count", default_garp_count()),
             garp_interval_ms: s.get_or(p, "garp_interval_ms", default_garp_interval_ms()),
             garp_repeat_after_ms: s.get_or(
