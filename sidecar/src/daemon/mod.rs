@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+use crate::actuate::fence::{FenceEvidence, FenceFacts, FenceLedger};
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
 use crate::config::{Config, ConfigError, TargetRole};
 use crate::control::{ControlServer, IncomingRequest, Reply, RequestBody};
@@ -100,6 +101,7 @@ fn decide_config(config: &Config) -> DecideConfig {
 async fn open_actuators(
     config: &Config,
     local: &TargetMonitor,
+    fence: &FenceLedger,
 ) -> Result<
     (
         SequenceRunner,
@@ -131,6 +133,7 @@ async fn open_actuators(
         floating_ip: floating_ip.clone(),
         asterisk: Some(AsteriskService::new(act.asterisk.clone())),
         readiness: Some(Arc::new(readiness::LocalAsterisk::new(local.probes_arc()))),
+        fence: fence.clone(),
     };
     let mut sequence = act.sequence.clone();
     if sequence.journal.is_none() {
@@ -196,7 +199,8 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
     let local = TargetMonitor::start("local", config.target(TargetRole::Local), &config.probes);
     let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
 
-    let (runner, relay, floating_ip, drbd) = open_actuators(&config, &local).await?;
+    let fence = FenceLedger::default();
+    let (runner, relay, floating_ip, drbd) = open_actuators(&config, &local, &fence).await?;
     // Every node starts as standby (the decision core never resumes an active role by itself),
     // so whatever a previous run held is released first: a floating IP left configured here
     // while the peer takes over would be a duplicate address.
@@ -259,6 +263,7 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), DaemonEr
         relay,
         floating_ip,
         drbd,
+        fence,
         jobs: jobs_tx,
         pending_operator: None,
         report: report::ReportState::new(link_names),
@@ -282,6 +287,8 @@ struct Daemon {
     relay: Option<RelayHandle>,
     floating_ip: Option<FloatingIp>,
     drbd: Option<Drbd>,
+    /// Fencing evidence of the takeover under way; answers DRBD's fence-peer handler.
+    fence: FenceLedger,
     jobs: mpsc::Sender<ActuatorJob>,
     /// The operator request waiting for the core's `OperatorReply` (None for dialplan requests).
     pending_operator: Option<tokio::sync::oneshot::Sender<Reply>>,
@@ -419,6 +426,18 @@ impl Daemon {
                 }
                 Command::StartTakeover { term, reason } => {
                     self.report.takeover_started(term, &reason.to_string());
+                    if let crate::decide::Reason::Operator {
+                        reason,
+                        forced: true,
+                    } = &reason
+                    {
+                        self.fence.record(
+                            term,
+                            FenceEvidence::OperatorForce {
+                                reason: reason.clone(),
+                            },
+                        );
+                    }
                     let _ = self
                         .jobs
                         .send(ActuatorJob::Takeover {
@@ -551,6 +570,41 @@ impl Daemon {
                     let _ = incoming.reply.send(Reply::ok(report.table()));
                 });
             }
+            RequestBody::FencePeer {
+                resource,
+                peer_node_id,
+                peer_name,
+            } => {
+                let relay_now = self
+                    .report
+                    .relay
+                    .read_back
+                    .then_some(self.report.relay.position)
+                    .flatten();
+                let facts = FenceFacts::from_core(&self.core.status())
+                    .with_evidence(&self.fence, relay_now);
+                let (drbd, ledger) = (self.drbd.clone(), self.fence.clone());
+                tokio::spawn(async move {
+                    let verdict =
+                        crate::actuate::fence::answer_request(&resource, drbd.as_ref(), facts)
+                            .await;
+                    let code = verdict.exit_code();
+                    tracing::warn!(%resource, ?peer_node_id, ?peer_name, code, "DRBD fence-peer: {verdict}");
+                    ledger.note_event(format!("fence-peer {resource}: {verdict} (exit {code})"));
+                    let _ = incoming.reply.send(Reply::fence(verdict));
+                });
+            }
+            RequestBody::UnfencePeer {
+                resource,
+                peer_node_id,
+            } => {
+                tracing::warn!(%resource, ?peer_node_id, "DRBD unfence-peer: the peer is UpToDate again");
+                self.fence
+                    .note_event(format!("unfence-peer {resource}: peer UpToDate again"));
+                let _ = incoming
+                    .reply
+                    .send(Reply::ok("recorded: the peer is UpToDate again"));
+            }
         }
     }
 
@@ -577,6 +631,12 @@ impl Daemon {
         let relay = self.relay.clone();
         let ip = self.floating_ip.clone();
         let drbd = self.drbd.clone();
+        let status = self.core.status();
+        // A standby whose DRBD link is gone while it hears the active outdates its disk.
+        let peer_active_and_heard = !status.role.claims_calls()
+            && status.peer.alive
+            && status.peer.last.is_some_and(|p| p.role.claims_calls());
+        let fence_event = self.fence.last_event();
         let tx = tx.clone();
         tokio::spawn(async move {
             let _ = tx
@@ -590,14 +650,10 @@ impl Daemon {
                 }
             }
             if let Some(drbd) = drbd {
-                let role = match drbd.role().await {
-                    Ok(role) => format!("{role:?}"),
-                    Err(e) => format!("error: {e}"),
-                };
-                let mounted = drbd.config().mount.as_ref().is_some_and(|m| {
-                    crate::actuate::drbd::is_mounted(&m.mountpoint).unwrap_or(false)
-                });
-                let _ = tx.send(report::Observation::Drbd { role, mounted }).await;
+                let observed = drbd.observe(peer_active_and_heard).await;
+                let _ = tx
+                    .send(report::Observation::Drbd(observed, fence_event))
+                    .await;
             }
         });
     }
