@@ -12,6 +12,7 @@ pub mod drbd;
 pub mod fence;
 pub mod floating_ip;
 mod garp;
+#[cfg(feature = "test-support")]
 pub mod netns;
 pub mod relay;
 pub mod sequence;

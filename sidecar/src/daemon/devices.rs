@@ -1,0 +1,107 @@
+//! Background reads of the devices' state (relay position, floating IP, DRBD state and mount) for
+//! the core (the relay position) and for `astha status`; a standby left behind by DRBD outdates
+//! its disk there.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::actuate::drbd::DrbdObservation;
+use crate::actuate::RelayHandle;
+use crate::decide::CoreStatus;
+use crate::node::Side;
+
+use super::Devices;
+
+/// How long a relay read may take before status shows it as an error.
+const RELAY_READ_DEADLINE: Duration = Duration::from_millis(800);
+
+/// The relay as last read.
+#[derive(Debug, Clone, Default)]
+pub struct RelayReading {
+    pub driver: String,
+    pub position: Option<Side>,
+    pub read_back: bool,
+    pub error: Option<String>,
+}
+
+impl RelayReading {
+    /// Reads the position back when the device can tell; otherwise reports the driver only.
+    pub async fn read(relay: Option<&RelayHandle>) -> RelayReading {
+        let Some(relay) = relay else {
+            return RelayReading {
+                driver: "none".into(),
+                ..RelayReading::default()
+            };
+        };
+        let driver = relay.describe().to_string();
+        if !relay.capabilities().read_back {
+            return RelayReading {
+                driver,
+                ..RelayReading::default()
+            };
+        }
+        match relay.read_side(RELAY_READ_DEADLINE).await {
+            Ok(position) => RelayReading {
+                driver,
+                position,
+                read_back: true,
+                error: None,
+            },
+            Err(e) => RelayReading {
+                driver,
+                position: None,
+                read_back: false,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// One background reading of a device, sent back to the event loop.
+#[derive(Debug, Clone)]
+pub enum DeviceReading {
+    Relay(RelayReading),
+    FloatingIp {
+        held: bool,
+    },
+    /// DRBD's state and the last fence-peer/unfence-peer exchange.
+    Drbd(DrbdObservation, Option<String>),
+}
+
+/// Whether this node is a standby that hears an active peer: if DRBD cannot reach that peer,
+/// it goes on writing without this node, whose disk is then outdated (see `Drbd::observe`).
+pub(super) fn peer_active_and_heard(status: &CoreStatus) -> bool {
+    !status.role.claims_calls()
+        && status.peer.alive
+        && status.peer.last.is_some_and(|p| p.role.claims_calls())
+}
+
+impl Devices {
+    /// Starts background reads of the relay, the floating IP and DRBD; results come back on `tx`.
+    pub(super) fn read_in_background(&self, tx: &mpsc::Sender<DeviceReading>, core: &CoreStatus) {
+        let peer_active_and_heard = peer_active_and_heard(core);
+        let Devices {
+            relay,
+            floating_ip,
+            drbd,
+            fence,
+        } = self.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let relay = RelayReading::read(relay.as_ref()).await;
+            let _ = tx.send(DeviceReading::Relay(relay)).await;
+            if let Some(ip) = floating_ip {
+                if let Ok(held) = ip.is_present().await {
+                    let _ = tx.send(DeviceReading::FloatingIp { held }).await;
+                }
+            }
+            if let Some(drbd) = drbd {
+                let observed = drbd.observe(peer_active_and_heard).await;
+                let _ = tx
+                    .send(DeviceReading::Drbd(observed, fence.last_event()))
+                    .await;
+            }
+        });
+    }
+}
