@@ -92,6 +92,13 @@ pub struct DrbdStatus {
     pub resource: String,
     pub role: String,
     pub mounted: bool,
+    /// Role, disk and each peer's connection, role and disk, as DRBD reports them
+    /// (`Secondary UpToDate, pbx-b Connected Primary UpToDate`), or why they could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The last `fence-peer`/`unfence-peer` exchange with DRBD and astha's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fence: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -292,9 +299,12 @@ impl DrbdStatus {
             out,
             "drbd {}  {}{}",
             self.resource,
-            self.role,
+            self.state.as_deref().unwrap_or(&self.role),
             if self.mounted { ", mounted" } else { "" }
         );
+        if let Some(fence) = &self.last_fence {
+            let _ = writeln!(out, "  last {fence}");
+        }
     }
 }
 
@@ -389,6 +399,8 @@ pub(crate) mod tests {
                 resource: "r0".into(),
                 role: "Secondary".into(),
                 mounted: false,
+                state: None,
+                last_fence: None,
             }),
             last_takeover: Some(TakeoverRecordStatus {
                 reason: "peer asterisk hung".into(),

@@ -20,8 +20,8 @@
 //! addresses = ["192.0.2.100/24", "2001:db8::100/64"]
 //!
 //! [actuate.drbd]
-//! resource = "r0"
-//! mount = { device = "/dev/drbd0", mountpoint = "/var/lib/asterisk-ha", fstype = "ext4" }
+//! resource = "asterisk"          # contrib/drbd/asterisk.res
+//! mount = { device = "/dev/drbd0", mountpoint = "/srv/asterisk", fstype = "ext4" }
 //!
 //! [actuate.asterisk]
 //! mode = "warm"                  # or "cold" (default): start/stop on takeover/release
@@ -226,14 +226,20 @@ pub struct FloatingIpConfig {
 // ---------------------------------------------------------------------------------------------
 // DRBD
 
+/// The DRBD resource astha promotes on takeover and demotes on release. astha never promotes
+/// with `--force`: a disk that is not `UpToDate`, or a peer that may still write, is refused
+/// (see `actuate/drbd/promotion.rs`); the resource file's `fence-peer` handler is
+/// `astha fence-peer` (example: `contrib/drbd/asterisk.res`).
 #[derive(Debug, Clone)]
 pub struct DrbdConfig {
     pub resource: String,
-    /// The `drbdadm` program (a name looked up on PATH, or a path).
+    /// The `drbdadm` program (a name looked up on PATH, or a path): primary, secondary, outdate.
     pub drbdadm: PathBuf,
-    /// Promote with `--force`. Dangerous (may promote outdated data): off unless configured.
-    pub force_primary: bool,
+    /// The `drbdsetup` program: `drbdsetup status <resource> --json` is how the state is read.
+    pub drbdsetup: PathBuf,
     pub command_timeout_ms: u64,
+    /// How often the state is read again while waiting for the peer to demote.
+    pub poll_interval_ms: u64,
     pub mount: Option<MountConfig>,
 }
 
@@ -249,7 +255,8 @@ pub struct MountConfig {
     /// Program and leading arguments; `mountpoint` is appended.
     pub umount_command: Vec<String>,
     pub timeout_ms: u64,
-    /// Check `/proc/self/mountinfo` before and after (never trust the exit status alone).
+    /// Check the host's mount table (`/proc/1/mountinfo`) before and after: never trust the
+    /// exit status alone, nor a mount only astha's own mount namespace can see.
     pub verify: bool,
 }
 
@@ -412,8 +419,14 @@ fn default_garp_repeat_after_ms() -> u64 {
 fn default_drbdadm() -> PathBuf {
     PathBuf::from("drbdadm")
 }
+fn default_drbdsetup() -> PathBuf {
+    PathBuf::from("drbdsetup")
+}
 fn default_drbd_command_timeout_ms() -> u64 {
     10_000
+}
+fn default_drbd_poll_interval_ms() -> u64 {
+    200
 }
 fn default_mount_command() -> Vec<String> {
     vec!["mount".to_owned()]
@@ -653,12 +666,13 @@ impl FromSection for DrbdConfig {
         let resource = s.required(p, "resource");
         Some(DrbdConfig {
             drbdadm: s.get_or(p, "drbdadm", default_drbdadm()),
-            force_primary: s.get_or(p, "force_primary", false),
+            drbdsetup: s.get_or(p, "drbdsetup", default_drbdsetup()),
             command_timeout_ms: s.get_or(
                 p,
                 "command_timeout_ms",
                 default_drbd_command_timeout_ms(),
             ),
+            poll_interval_ms: s.get_or(p, "poll_interval_ms", default_drbd_poll_interval_ms()),
             mount: s.table(p, "mount"),
             resource: resource?,
         })

@@ -7,6 +7,7 @@ pub mod check_config;
 mod control_args;
 pub mod demo;
 pub mod failover;
+pub mod fence_peer;
 pub mod generate;
 pub mod probe;
 pub mod relay;
@@ -22,16 +23,24 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Healthy / valid.
-    Ok = 0,
-    Degraded = 1,
-    Failed = 2,
+    Ok,
+    Degraded,
+    Failed,
     /// Usage or configuration error (or verdict unknown).
-    Usage = 3,
+    Usage,
+    /// A DRBD handler's status (`astha fence-peer`): DRBD gives 3–7 meanings of its own.
+    Handler(u8),
 }
 
 impl Exit {
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            Exit::Ok => 0,
+            Exit::Degraded => 1,
+            Exit::Failed => 2,
+            Exit::Usage => 3,
+            Exit::Handler(code) => i32::from(code),
+        }
     }
 }
 
@@ -71,6 +80,10 @@ pub enum CliCommand {
     Relay(relay::RelayArgs),
     /// Wait until one configured Asterisk reports FullyBooted over AMI (exit 0 booted, 2 not in time).
     WaitBooted(wait_booted::WaitBootedArgs),
+    /// DRBD's fence-peer handler: asks the daemon whether the peer is out of the way (exit 4 outdated, 6 peer active, 7 fenced, 1 no answer).
+    FencePeer(fence_peer::FencePeerArgs),
+    /// DRBD's unfence-peer handler: tells the daemon the peer is UpToDate again.
+    UnfencePeer(fence_peer::FencePeerArgs),
 }
 
 impl Cli {
@@ -90,11 +103,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let handler = fence_peer::is_handler_invocation(&args);
     Cli::try_parse_from(args).map_err(|e| {
         let exit = match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                 Exit::Ok
             }
+            // DRBD reads 3 as "peer Inconsistent": a handler's usage error is "no answer".
+            _ if handler => Exit::Handler(crate::actuate::fence::exit::NO_ANSWER),
             _ => Exit::Usage,
         };
         (e.render().to_string(), exit)
@@ -115,5 +132,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
         CliCommand::Man(args) => generate::man(args, out),
         CliCommand::Relay(args) => relay::run(args, out).await,
         CliCommand::WaitBooted(args) => wait_booted::run(args, out).await,
+        CliCommand::FencePeer(args) => fence_peer::fence_peer(args, out).await,
+        CliCommand::UnfencePeer(args) => fence_peer::unfence_peer(args, out).await,
     }
 }

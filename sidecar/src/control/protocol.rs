@@ -1,5 +1,6 @@
 //! Control API messages: requests from the CLI and the daemon's replies (versioned JSON lines).
 
+use crate::actuate::fence::FenceVerdict;
 use crate::status::StatusReport;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,21 @@ pub enum RequestBody {
     ProbeNow {
         /// `local` or `peer`.
         target: String,
+    },
+    /// DRBD's `fence-peer` handler (`astha fence-peer`) asks whether the peer is out of the way.
+    FencePeer {
+        resource: String,
+        #[serde(default)]
+        peer_node_id: Option<u32>,
+        /// The peer's host name as the resource file names it.
+        #[serde(default)]
+        peer_name: Option<String>,
+    },
+    /// DRBD's `unfence-peer` handler: the peer is UpToDate again.
+    UnfencePeer {
+        resource: String,
+        #[serde(default)]
+        peer_node_id: Option<u32>,
     },
 }
 
@@ -76,6 +92,9 @@ pub struct ControlReply {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Box<StatusReport>>,
+    /// The answer to a `fence-peer` request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<FenceVerdict>,
 }
 
 impl ControlReply {
@@ -86,6 +105,7 @@ impl ControlReply {
             message: Some(message.into()),
             error: None,
             status: None,
+            fence: None,
         }
     }
 
@@ -96,6 +116,7 @@ impl ControlReply {
             message: None,
             error: Some(error.into()),
             status: None,
+            fence: None,
         }
     }
 
@@ -106,6 +127,18 @@ impl ControlReply {
             message: None,
             error: None,
             status: Some(Box::new(report)),
+            fence: None,
+        }
+    }
+
+    pub fn fence(verdict: FenceVerdict) -> ControlReply {
+        ControlReply {
+            v: PROTOCOL_VERSION,
+            ok: true,
+            message: Some(verdict.to_string()),
+            error: None,
+            status: None,
+            fence: Some(verdict),
         }
     }
 }
@@ -125,6 +158,15 @@ mod tests {
             RequestBody::Maintenance { on: false },
             RequestBody::ProbeNow {
                 target: "peer".into(),
+            },
+            RequestBody::FencePeer {
+                resource: "asterisk".into(),
+                peer_node_id: Some(1),
+                peer_name: Some("pbx-b".into()),
+            },
+            RequestBody::UnfencePeer {
+                resource: "asterisk".into(),
+                peer_node_id: None,
             },
         ] {
             let line = serde_json::to_vec(&Request::new(body.clone())).unwrap();

@@ -5,8 +5,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::actuate::fence::FenceEvidence;
 use crate::control::ControlReply;
-use crate::decide::{Command, DecisionRecord, Input};
+use crate::decide::{Command, DecisionRecord, Input, Reason};
 
 use super::actuator_task::ActuatorJob;
 use super::{clock, Daemon};
@@ -28,6 +29,17 @@ impl Daemon {
                     }
                 }
                 Command::StartTakeover { term, reason } => {
+                    // An operator's --force vouches for the peer: DRBD may promote past it.
+                    if let Reason::Operator {
+                        reason,
+                        forced: true,
+                    } = &reason
+                    {
+                        let evidence = FenceEvidence::OperatorForce {
+                            reason: reason.clone(),
+                        };
+                        self.devices.fence.record(term, evidence);
+                    }
                     let reason = reason.to_string();
                     self.report.takeover_started(term, &reason);
                     let _ = self.jobs.send(ActuatorJob::Takeover { term, reason }).await;

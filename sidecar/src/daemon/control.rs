@@ -1,8 +1,10 @@
-//! Control requests (`astha status`, `failover`, `maintenance`, `probe --now` over the control
-//! socket) and operator commands from the CLI or the dialplan, answered through the core.
+//! Control requests (`astha status`, `failover`, `maintenance`, `probe --now`, DRBD's
+//! `fence-peer`/`unfence-peer` handlers over the control socket) and operator commands from the
+//! CLI or the dialplan, answered through the core.
 
 use tokio::sync::oneshot;
 
+use crate::actuate::fence::FenceFacts;
 use crate::control::{ControlReply, IncomingRequest, RequestBody};
 use crate::decide::{Input, OperatorCommand};
 use crate::probe::TargetMonitor;
@@ -35,7 +37,46 @@ impl Daemon {
                     )));
                 }
             },
+            RequestBody::FencePeer {
+                resource,
+                peer_node_id,
+                peer_name,
+            } => self.fence_peer(resource, peer_node_id, peer_name, reply),
+            RequestBody::UnfencePeer {
+                resource,
+                peer_node_id,
+            } => {
+                tracing::warn!(%resource, ?peer_node_id, "DRBD unfence-peer: the peer is UpToDate again");
+                self.devices
+                    .fence
+                    .note_event(format!("unfence-peer {resource}: peer UpToDate again"));
+                let _ = reply.send(ControlReply::ok("recorded: the peer is UpToDate again"));
+            }
         }
+    }
+
+    /// DRBD asks whether the peer is out of the way: answered from who holds the calls (see
+    /// `actuate::fence`), off the loop because it reads DRBD's state.
+    fn fence_peer(
+        &self,
+        resource: String,
+        peer_node_id: Option<u32>,
+        peer_name: Option<String>,
+        reply: oneshot::Sender<ControlReply>,
+    ) {
+        let relay = &self.report.relay;
+        let relay_now = relay.read_back.then_some(relay.position).flatten();
+        let facts = FenceFacts::from_core(&self.core.status())
+            .with_evidence(&self.devices.fence, relay_now);
+        let (drbd, ledger) = (self.devices.drbd.clone(), self.devices.fence.clone());
+        tokio::spawn(async move {
+            let verdict =
+                crate::actuate::fence::answer_request(&resource, drbd.as_ref(), facts).await;
+            let code = verdict.exit_code();
+            tracing::warn!(%resource, ?peer_node_id, ?peer_name, code, "DRBD fence-peer: {verdict}");
+            ledger.note_event(format!("fence-peer {resource}: {verdict} (exit {code})"));
+            let _ = reply.send(ControlReply::fence(verdict));
+        });
     }
 
     /// Hands an operator command to the core; its `OperatorReply` answers `reply`.

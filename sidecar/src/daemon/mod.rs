@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Drbd, FloatingIp, RelayHandle};
 use crate::config::daemon::DialplanConfig;
 use crate::config::{Config, ConfigFileError};
@@ -119,4 +120,7 @@ struct Devices {
     relay: Option<RelayHandle>,
     floating_ip: Option<FloatingIp>,
     drbd: Option<Drbd>,
+    /// Fencing evidence of the takeover under way (shared with the sequence); answers DRBD's
+    /// fence-peer handler.
+    fence: FenceLedger,
 }

@@ -43,7 +43,7 @@ pub struct ReportState {
     pub last_decision: Option<String>,
     pub relay: RelayReading,
     ip_held: bool,
-    drbd: Option<(String, bool)>,
+    drbd: Option<(crate::actuate::drbd::DrbdObservation, Option<String>)>,
     last_takeover: Option<TakeoverRecordStatus>,
     takeovers: u64,
     takeovers_failed: u64,
@@ -79,8 +79,11 @@ impl ReportState {
                 self.ip_held = held;
                 None
             }
-            DeviceReading::Drbd { role, mounted } => {
-                self.drbd = Some((role, mounted));
+            DeviceReading::Drbd(observed, fence_event) => {
+                if let Some(why) = &observed.outdated_now {
+                    self.last_alert = Some(format!("DRBD disk outdated: {why}"));
+                }
+                self.drbd = Some((observed, fence_event));
                 None
             }
         }
@@ -104,11 +107,11 @@ impl ReportState {
             .map(|t| StepStatus {
                 step: format!("{} {}", t.step.as_str(), t.phase.as_str()),
                 ms: t.duration.as_secs_f64() * 1000.0,
-                outcome: t
-                    .error
-                    .clone()
-                    .map(|e| format!("failed: {e}"))
-                    .unwrap_or_else(|| "ok".into()),
+                outcome: match (&t.error, &t.note) {
+                    (Some(e), _) => format!("failed: {e}"),
+                    (None, Some(note)) => format!("ok ({note})"),
+                    (None, None) => "ok".into(),
+                },
             })
             .collect::<Vec<_>>();
         let total_ms = steps.iter().map(|s| s.ms).sum();
@@ -240,9 +243,11 @@ impl ReportState {
                 role: self
                     .drbd
                     .as_ref()
-                    .map(|(r, _)| r.clone())
+                    .map(|(o, _)| o.role.clone())
                     .unwrap_or_else(|| "unknown".into()),
-                mounted: self.drbd.as_ref().is_some_and(|(_, m)| *m),
+                mounted: self.drbd.as_ref().is_some_and(|(o, _)| o.mounted),
+                state: self.drbd.as_ref().map(|(o, _)| o.summary.clone()),
+                last_fence: self.drbd.as_ref().and_then(|(_, f)| f.clone()),
             }),
             last_takeover: self.last_takeover.clone(),
         }

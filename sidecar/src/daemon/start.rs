@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
 use crate::config::{Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
@@ -163,12 +164,14 @@ async fn open_actuators(
         None => None,
     };
     let drbd = act.drbd.clone().map(Drbd::new);
+    let fence = FenceLedger::default();
     let actuators = Actuators {
         relay: relay.clone(),
         drbd: drbd.clone(),
         floating_ip: floating_ip.clone(),
         asterisk: Some(AsteriskService::new(act.asterisk.clone())),
         readiness: Some(Arc::new(readiness::LocalAsterisk::new(local.probes_arc()))),
+        fence: fence.clone(),
     };
     let mut sequence = act.sequence.clone();
     if sequence.journal.is_none() {
@@ -179,6 +182,7 @@ async fn open_actuators(
         relay,
         floating_ip,
         drbd,
+        fence,
     };
     Ok((runner, devices))
 }
