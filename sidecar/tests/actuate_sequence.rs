@@ -20,7 +20,7 @@ use astha::actuate::{
     Actuators, AsteriskReadiness, AsteriskService, Drbd, FloatingIp, ReadinessError,
     SequenceOutcome, SequenceRunner, StepKind,
 };
-use astha::node::Side;
+use astha::side::Side;
 use astha_tests::relay_sim::{NumatoProtocol, PtyRelaySim};
 
 /// Stands in for the daemon's AMI client: booted when the fake service's state file exists.

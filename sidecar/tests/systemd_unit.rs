@@ -270,9 +270,7 @@ fn write_config(run: &Path, ami: SocketAddr, sip: SocketAddr, drbd: &Path, loop_
 [node]
 side = "a"
 name = "pbx-a"
-
-[peer]
-name = "pbx-b"
+peer_name = "pbx-b"
 
 [asterisk.a.ami]
 address = "{ami}"

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::drbd::{Drbd, DrbdRole};
 use crate::decide::{CoreStatus, Role};
-use crate::node::Side;
+use crate::side::Side;
 
 /// DRBD's `fence-peer` handler exit codes (drbd `conn_try_outdate_peer`).
 pub mod exit {

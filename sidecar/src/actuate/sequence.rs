@@ -24,7 +24,7 @@ use super::drbd::Drbd;
 use super::fence::{FenceEvidence, FenceLedger};
 use super::floating_ip::FloatingIp;
 use super::relay::RelayHandle;
-use crate::node::Side;
+use crate::side::Side;
 
 /// The steps, in takeover order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

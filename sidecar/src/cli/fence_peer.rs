@@ -77,7 +77,7 @@ async fn ask(
     control: &ControlArgs,
     body: RequestBody,
     wait: Duration,
-) -> Result<crate::control::Reply, String> {
+) -> Result<crate::control::ControlReply, String> {
     let path = control.socket_path()?;
     let give_up = Instant::now() + wait;
     loop {

@@ -1,7 +1,7 @@
-//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run`].
+//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run()`].
 //!
 //! Adding a subcommand: a module with an `Args` struct and an `async fn run(args, out) -> Exit`,
-//! a variant in [`Command`], and one arm in [`run`].
+//! a variant in [`CliCommand`], and one arm in [`run()`].
 
 pub mod check_config;
 mod control_args;
@@ -53,11 +53,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Probe one Asterisk once (every configured probe, including a test call) and print the verdict.
     Probe(probe::ProbeArgs),
     /// Validate the configuration file and report every problem with its key and line.
@@ -91,7 +91,7 @@ impl Cli {
     pub fn log_level(&self) -> &str {
         match (&self.log_level, &self.command) {
             (Some(level), _) => level,
-            (None, Command::Run(_)) => "info",
+            (None, CliCommand::Run(_)) => "info",
             (None, _) => "warn",
         }
     }
@@ -121,18 +121,18 @@ where
 /// Runs a parsed command, writing its report to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     match cli.command {
-        Command::Probe(args) => probe::run(args, out).await,
-        Command::CheckConfig(args) => check_config::run(args, out),
-        Command::Run(args) => run::run(args, out).await,
-        Command::Status(args) => status::run(args, out).await,
-        Command::Failover(args) => failover::failover(args, out).await,
-        Command::Maintenance(args) => failover::maintenance(args, out).await,
-        Command::Demo(args) => demo::run(args, out),
-        Command::Completions(args) => generate::completions(args, out),
-        Command::Man(args) => generate::man(args, out),
-        Command::Relay(args) => relay::run(args, out).await,
-        Command::WaitBooted(args) => wait_booted::run(args, out).await,
-        Command::FencePeer(args) => fence_peer::fence_peer(args, out).await,
-        Command::UnfencePeer(args) => fence_peer::unfence_peer(args, out).await,
+        CliCommand::Probe(args) => probe::run(args, out).await,
+        CliCommand::CheckConfig(args) => check_config::run(args, out),
+        CliCommand::Run(args) => run::run(args, out).await,
+        CliCommand::Status(args) => status::run(args, out).await,
+        CliCommand::Failover(args) => failover::failover(args, out).await,
+        CliCommand::Maintenance(args) => failover::maintenance(args, out).await,
+        CliCommand::Demo(args) => demo::run(args, out),
+        CliCommand::Completions(args) => generate::completions(args, out),
+        CliCommand::Man(args) => generate::man(args, out),
+        CliCommand::Relay(args) => relay::run(args, out).await,
+        CliCommand::WaitBooted(args) => wait_booted::run(args, out).await,
+        CliCommand::FencePeer(args) => fence_peer::fence_peer(args, out).await,
+        CliCommand::UnfencePeer(args) => fence_peer::unfence_peer(args, out).await,
     }
 }

@@ -83,7 +83,7 @@ impl Request {
 
 /// The daemon's answer: `ok` with an optional message and status, or an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Reply {
+pub struct ControlReply {
     pub v: u32,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,9 +97,9 @@ pub struct Reply {
     pub fence: Option<FenceVerdict>,
 }
 
-impl Reply {
-    pub fn ok(message: impl Into<String>) -> Reply {
-        Reply {
+impl ControlReply {
+    pub fn ok(message: impl Into<String>) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: Some(message.into()),
@@ -109,8 +109,8 @@ impl Reply {
         }
     }
 
-    pub fn error(error: impl Into<String>) -> Reply {
-        Reply {
+    pub fn error(error: impl Into<String>) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: false,
             message: None,
@@ -120,8 +120,8 @@ impl Reply {
         }
     }
 
-    pub fn status(report: StatusReport) -> Reply {
-        Reply {
+    pub fn status(report: StatusReport) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: None,
@@ -131,8 +131,8 @@ impl Reply {
         }
     }
 
-    pub fn fence(verdict: FenceVerdict) -> Reply {
-        Reply {
+    pub fn fence(verdict: FenceVerdict) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: Some(verdict.to_string()),

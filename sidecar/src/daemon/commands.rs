@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::actuate::fence::FenceEvidence;
-use crate::control::Reply;
+use crate::control::ControlReply;
 use crate::decide::{Command, DecisionRecord, Input, Reason};
 
 use super::actuator_task::ActuatorJob;
@@ -69,8 +69,8 @@ impl Daemon {
                 Command::Decision(record) => self.log_decision(&record),
                 Command::OperatorReply(result) => {
                     let reply = match result {
-                        Ok(message) => Reply::ok(message),
-                        Err(reason) => Reply::error(reason),
+                        Ok(message) => ControlReply::ok(message),
+                        Err(reason) => ControlReply::error(reason),
                     };
                     self.answer_operator(reply);
                 }

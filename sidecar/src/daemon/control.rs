@@ -5,9 +5,9 @@
 use tokio::sync::oneshot;
 
 use crate::actuate::fence::FenceFacts;
-use crate::control::{IncomingRequest, Reply, RequestBody};
+use crate::control::{ControlReply, IncomingRequest, RequestBody};
 use crate::decide::{Input, OperatorCommand};
-use crate::probe::target::TargetMonitor;
+use crate::probe::TargetMonitor;
 
 use super::Daemon;
 
@@ -16,7 +16,7 @@ impl Daemon {
         let reply = incoming.reply;
         match incoming.request.body {
             RequestBody::Status => {
-                let _ = reply.send(Reply::status(self.status_report()));
+                let _ = reply.send(ControlReply::status(self.status_report()));
             }
             RequestBody::Failover { force, reason } => {
                 let reason = reason.unwrap_or_else(|| "operator request (astha failover)".into());
@@ -32,7 +32,7 @@ impl Daemon {
             RequestBody::ProbeNow { target } => match self.monitor(&target) {
                 Some(monitor) => self.probe_once(monitor, reply),
                 None => {
-                    let _ = reply.send(Reply::error(format!(
+                    let _ = reply.send(ControlReply::error(format!(
                         "unknown target `{target}`: expected `local` or `peer`"
                     )));
                 }
@@ -50,7 +50,7 @@ impl Daemon {
                 self.devices
                     .fence
                     .note_event(format!("unfence-peer {resource}: peer UpToDate again"));
-                let _ = reply.send(Reply::ok("recorded: the peer is UpToDate again"));
+                let _ = reply.send(ControlReply::ok("recorded: the peer is UpToDate again"));
             }
         }
     }
@@ -62,7 +62,7 @@ impl Daemon {
         resource: String,
         peer_node_id: Option<u32>,
         peer_name: Option<String>,
-        reply: oneshot::Sender<Reply>,
+        reply: oneshot::Sender<ControlReply>,
     ) {
         let relay = &self.report.relay;
         let relay_now = relay.read_back.then_some(relay.position).flatten();
@@ -75,7 +75,7 @@ impl Daemon {
             let code = verdict.exit_code();
             tracing::warn!(%resource, ?peer_node_id, ?peer_name, code, "DRBD fence-peer: {verdict}");
             ledger.note_event(format!("fence-peer {resource}: {verdict} (exit {code})"));
-            let _ = reply.send(Reply::fence(verdict));
+            let _ = reply.send(ControlReply::fence(verdict));
         });
     }
 
@@ -83,18 +83,18 @@ impl Daemon {
     pub(super) async fn operator(
         &mut self,
         command: OperatorCommand,
-        reply: Option<oneshot::Sender<Reply>>,
+        reply: Option<oneshot::Sender<ControlReply>>,
     ) {
         self.pending_operator = reply;
         self.feed(Input::Operator(command)).await;
         // A command the core took without a word must not leave the CLI waiting.
         if let Some(waiting) = self.pending_operator.take() {
-            let _ = waiting.send(Reply::ok("accepted"));
+            let _ = waiting.send(ControlReply::ok("accepted"));
         }
     }
 
     /// Answers the operator request waiting for the core (or logs the answer to a dialplan one).
-    pub(super) fn answer_operator(&mut self, reply: Reply) {
+    pub(super) fn answer_operator(&mut self, reply: ControlReply) {
         match self.pending_operator.take() {
             Some(waiting) => {
                 let _ = waiting.send(reply);
@@ -114,13 +114,13 @@ impl Daemon {
     }
 
     /// Runs every enabled probe of `monitor`'s target once, off the loop, and replies with the table.
-    fn probe_once(&self, monitor: &TargetMonitor, reply: oneshot::Sender<Reply>) {
+    fn probe_once(&self, monitor: &TargetMonitor, reply: oneshot::Sender<ControlReply>) {
         let probes = monitor.probes_arc();
         let settings = self.config.probes.clone();
         tokio::spawn(async move {
             let kinds = probes.enabled().to_vec();
             let report = crate::probe::oneshot::run_once(probes.as_ref(), &settings, &kinds).await;
-            let _ = reply.send(Reply::ok(report.table()));
+            let _ = reply.send(ControlReply::ok(report.table()));
         });
     }
 }

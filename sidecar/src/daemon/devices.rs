@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use crate::actuate::drbd::DrbdObservation;
 use crate::actuate::RelayHandle;
 use crate::decide::CoreStatus;
-use crate::node::Side;
+use crate::side::Side;
 
 use super::Devices;
 

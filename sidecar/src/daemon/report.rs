@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::decide::{CoreStatus, Input};
 use crate::metrics::Totals;
 use crate::peer::PeerCounters;
-use crate::probe::runner::TargetStatus as MonitorStatus;
+use crate::probe::MonitoredTarget;
 use crate::status::{
     DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, StatusReport, StepStatus,
     TakeoverRecordStatus, STATUS_FORMAT_VERSION,
@@ -25,8 +25,8 @@ use super::{clock, Daemon};
 pub struct ReportInputs<'a> {
     pub config: &'a Config,
     pub core: CoreStatus,
-    pub local: &'a MonitorStatus,
-    pub peer: &'a MonitorStatus,
+    pub local: &'a MonitoredTarget,
+    pub peer: &'a MonitoredTarget,
     pub local_ami: ConnectionState,
     pub peer_ami: ConnectionState,
     pub links_alive: Vec<bool>,
@@ -68,7 +68,7 @@ impl ReportState {
     }
 
     /// Remembers what a background reading found; returns the relay position if it was read back.
-    pub fn observe(&mut self, reading: DeviceReading) -> Option<Option<crate::node::Side>> {
+    pub fn observe(&mut self, reading: DeviceReading) -> Option<Option<crate::side::Side>> {
         match reading {
             DeviceReading::Relay(reading) => {
                 let read_back = reading.read_back.then_some(reading.position);
@@ -204,7 +204,7 @@ impl ReportState {
             },
             peer: PeerStatus {
                 side: core.me.other().to_string(),
-                name: config.peer.name.clone(),
+                name: config.node.peer_name.clone(),
                 links_up: links_up.into_iter().map(|(n, _)| n.clone()).collect(),
                 links_down: links_down.into_iter().map(|(n, _)| n.clone()).collect(),
                 role: peer_last.map(|p| p.role.to_string()),

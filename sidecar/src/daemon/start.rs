@@ -16,7 +16,7 @@ use crate::decide::term_store::TermStore;
 use crate::decide::{Core, DecideConfig, PersistedState};
 use crate::peer::udp::{LinkAddrs, UdpLinks};
 use crate::peer::{PeerKey, PeerLink};
-use crate::probe::target::TargetMonitor;
+use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
 use super::event_loop::EventSources;

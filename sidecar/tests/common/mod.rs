@@ -8,8 +8,8 @@ use astha::config::{
     AmiEndpoint, AriEndpoint, AsteriskTarget, HostPort, HttpUrl, ProbesConfig, Secret,
     SecretSource, SipEndpoint,
 };
-use astha::node::Side;
 use astha::probe::{MonitorEvent, ProbeKind, TargetMonitor};
+use astha::side::Side;
 use astha::verdict::Verdict;
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig};
 

@@ -12,7 +12,7 @@ use super::track::{ProbeState, ProbeTrack};
 
 /// Something learned about a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observation {
+pub enum TargetObservation {
     Probe(ProbeOutcome),
     /// AMI `Shutdown` event: the target is failed at once.
     Shutdown {
@@ -111,9 +111,9 @@ impl TargetHealth {
     }
 
     /// Feeds one observation; returns the verdict change it caused, if any.
-    pub fn observe(&mut self, observation: Observation) -> Option<VerdictChange> {
+    pub fn observe(&mut self, observation: TargetObservation) -> Option<VerdictChange> {
         let (at, evidence) = match observation {
-            Observation::Probe(outcome) => {
+            TargetObservation::Probe(outcome) => {
                 let track = self.tracks.get_mut(&outcome.kind)?;
                 track.record(&outcome);
                 if outcome.kind == ProbeKind::Ping && track.state == ProbeState::Up {
@@ -134,7 +134,7 @@ impl TargetHealth {
                 };
                 (outcome.at, evidence)
             }
-            Observation::Shutdown { restart, at } => {
+            TargetObservation::Shutdown { restart, at } => {
                 self.lifecycle = Lifecycle::ShuttingDown { restart };
                 let error = ProbeError::ShutDown { restart };
                 for (kind, track) in self.tracks.iter_mut().filter(|(k, _)| k.uses_ami()) {
@@ -154,7 +154,7 @@ impl TargetHealth {
                 };
                 (at, evidence)
             }
-            Observation::FullyBooted { at } => {
+            TargetObservation::FullyBooted { at } => {
                 self.lifecycle = Lifecycle::Running;
                 let evidence = Evidence {
                     probe: None,
