@@ -4,7 +4,8 @@
 
 use tokio::sync::oneshot;
 
-use crate::actuate::fence::FenceFacts;
+use crate::actuate::fence::{FenceEvidence, FenceFacts};
+use crate::actuate::relay::WatchdogState;
 use crate::control::{ControlReply, IncomingRequest, RequestBody};
 use crate::decide::{Input, OperatorCommand};
 use crate::probe::TargetMonitor;
@@ -55,6 +56,26 @@ impl Daemon {
         }
     }
 
+    /// The relay's own watchdog guards the peer's side and the device says it expired: the
+    /// peer stopped kicking it (dead, hung or cut off), and the device moved the calls here.
+    fn watchdog_expiry_evidence(&self) -> Option<FenceEvidence> {
+        let relay = self.devices.relay.as_ref()?;
+        let watchdog = relay.capabilities().watchdog?;
+        let me = self.config.node.side;
+        let reading = &self.report.relay;
+        let expired = watchdog.falls_back_to == me
+            && reading.watchdog == Some(WatchdogState::Expired)
+            && reading.read_back
+            && reading.position == Some(me);
+        expired.then(|| FenceEvidence::WatchdogExpired {
+            detail: format!(
+                "{} fell back to side {me} by itself: side {} stopped kicking it",
+                relay.describe(),
+                watchdog.guards()
+            ),
+        })
+    }
+
     /// DRBD asks whether the peer is out of the way: answered from who holds the calls (see
     /// `actuate::fence`), off the loop because it reads DRBD's state.
     fn fence_peer(
@@ -66,8 +87,10 @@ impl Daemon {
     ) {
         let relay = &self.report.relay;
         let relay_now = relay.read_back.then_some(relay.position).flatten();
+        let watchdog_expired = self.watchdog_expiry_evidence();
         let facts = FenceFacts::from_core(&self.core.status())
-            .with_evidence(&self.devices.fence, relay_now);
+            .with_evidence(&self.devices.fence, relay_now)
+            .with_live_evidence(watchdog_expired);
         let (drbd, ledger) = (self.devices.drbd.clone(), self.devices.fence.clone());
         tokio::spawn(async move {
             let verdict =
