@@ -26,7 +26,7 @@ pub use client::{ClientOutage, ClientProbe};
 pub use config::NodeSettings;
 pub use control::{NodeView, TakeoverView};
 pub use netns::{Cable, Host, Teardown, Topology};
-pub use pair::{Fault, Pair, PairOptions, Takeover};
+pub use pair::{Fault, Pair, PairOptions, RelayState, Takeover};
 pub use sampler::{Sample, Sampler};
 
 /// One of the two servers.
