@@ -29,7 +29,9 @@ fi
 # The source tarball.
 tarball=${ASTHA_ASTERISK_TARBALL:-}
 if [[ -z $tarball ]]; then
-  for dir in ${ASTHA_ASTERISK_SRC_DIR:-} ../shared/asterisk; do
+  # ../shared/asterisk beside the checkout; for a git worktree also beside the main checkout.
+  main_checkout=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  for dir in ${ASTHA_ASTERISK_SRC_DIR:-} ../shared/asterisk ${main_checkout:+$main_checkout/../../shared/asterisk}; do
     [[ -n $dir && -d $dir ]] || continue
     tarball=$(ls "$dir"/asterisk-*.tar.gz 2>/dev/null | sort -V | tail -n 1 || true)
     [[ -n $tarball ]] && break
@@ -52,7 +54,21 @@ fi
 version=$(basename "$tarball" .tar.gz)
 cache=${ASTHA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/astha}
 prefix=$cache/$version-${sha:0:12}
+
+# The sounds the shipped dialplan plays (dialplan/extensions_astha.conf), as 8 kHz signed-linear
+# silence: the build downloads no sound packages. A real install has them from its core sounds.
+write_sounds() {
+  local dir=$1/var/lib/asterisk/sounds/en
+  mkdir -p "$dir/silence"
+  [[ -f $dir/silence/1.sln ]] || head -c 16000 /dev/zero >"$dir/silence/1.sln" # 1 s
+  local prompt
+  for prompt in beep agent-pass auth-thankyou auth-incorrect vm-goodbye; do
+    [[ -f $dir/$prompt.sln ]] || head -c 1600 /dev/zero >"$dir/$prompt.sln" # 0.1 s
+  done
+}
+
 if [[ -x $prefix/sbin/asterisk && -f $prefix/.complete ]]; then
+  write_sounds "$prefix"
   echo "$prefix/sbin/asterisk"; exit 0
 fi
 [[ ${1:-} == --check ]] && { say "not built yet: $tarball would be built into $prefix"; exit 0; }
@@ -90,9 +106,7 @@ log=$cache/$version-build.log
   make -j"$(nproc)"
   rm -rf "$prefix"
   make install
-  # One second of 8 kHz signed-linear silence: the shipped dialplan plays silence/1.
-  mkdir -p "$prefix/var/lib/asterisk/sounds/en/silence"
-  head -c 16000 /dev/zero >"$prefix/var/lib/asterisk/sounds/en/silence/1.sln"
+  write_sounds "$prefix"
   touch "$prefix/.complete"
 } >"$log" 2>&1 || { say "build failed; the last lines of $log:"; tail -n 30 "$log" >&2; exit 1; }
 say "built in $SECONDS s"
