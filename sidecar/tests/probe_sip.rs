@@ -8,7 +8,10 @@ use astha::probe::ProbeError;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/asterisk-22/sip");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/asterisk-22/sip"
+);
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))

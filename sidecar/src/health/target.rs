@@ -114,45 +114,43 @@ impl TargetHealth {
     pub fn observe(&mut self, observation: Observation) -> Option<VerdictChange> {
         let (at, evidence) = match observation {
             Observation::Probe(outcome) => {
-                let track = self.tracks.get_mut(&outcome.kind)?;
-                track.record(&outcome);
-                if outcome.kind == ProbeKind::Ping && track.state == ProbeState::Up {
-                    // A missed FullyBooted (e.g. events lost across a reconnect) must not pin the
-                    // target as failed forever: a recovered AMI ping ends the shutdown too.
-                    self.lifecycle = Lifecycle::Running;
-                }
-                let note = if outcome.ok() {
-                    "probe succeeded"
+                if let Err(ProbeError::ShutDown { restart }) = &outcome.result {
+                    // An action refused with "Asterisk is shutting down" comes about a second
+                    // before the Shutdown event: the same verdict, at once.
+                    self.tracks.get(&outcome.kind)?;
+                    let note = format!("{} refused: Asterisk is shutting down", outcome.kind);
+                    self.shut_down(*restart, outcome.at, note)
                 } else {
-                    "probe failed"
-                };
-                let evidence = Evidence {
-                    probe: Some(outcome.kind),
-                    error: outcome.error().cloned(),
-                    latency: Some(outcome.latency),
-                    note: note.into(),
-                };
-                (outcome.at, evidence)
+                    let track = self.tracks.get_mut(&outcome.kind)?;
+                    track.record(&outcome);
+                    if outcome.kind == ProbeKind::Sip
+                        && matches!(outcome.result, Err(ProbeError::Status { code: 503, .. }))
+                    {
+                        // res_pjsip answers OPTIONS over UDP with 503 only while shutting down (an
+                        // overloaded PJSIP drops UDP requests instead): no hysteresis for that.
+                        track.force_down(&outcome);
+                    }
+                    if outcome.kind == ProbeKind::Ping && track.state == ProbeState::Up {
+                        // A missed FullyBooted (e.g. events lost across a reconnect) must not pin the
+                        // target as failed forever: a recovered AMI ping ends the shutdown too.
+                        self.lifecycle = Lifecycle::Running;
+                    }
+                    let note = if outcome.ok() {
+                        "probe succeeded"
+                    } else {
+                        "probe failed"
+                    };
+                    let evidence = Evidence {
+                        probe: Some(outcome.kind),
+                        error: outcome.error().cloned(),
+                        latency: Some(outcome.latency),
+                        note: note.into(),
+                    };
+                    (outcome.at, evidence)
+                }
             }
             Observation::Shutdown { restart, at } => {
-                self.lifecycle = Lifecycle::ShuttingDown { restart };
-                let error = ProbeError::ShutDown { restart };
-                for (kind, track) in self.tracks.iter_mut().filter(|(k, _)| k.uses_ami()) {
-                    let outcome = ProbeOutcome {
-                        kind: *kind,
-                        at,
-                        latency: Duration::ZERO,
-                        result: Err(error.clone()),
-                    };
-                    track.force_down(&outcome);
-                }
-                let evidence = Evidence {
-                    probe: None,
-                    error: Some(error),
-                    latency: None,
-                    note: "AMI Shutdown event".into(),
-                };
-                (at, evidence)
+                self.shut_down(restart, at, "AMI Shutdown event".into())
             }
             Observation::FullyBooted { at } => {
                 self.lifecycle = Lifecycle::Running;
@@ -177,6 +175,28 @@ impl TargetHealth {
         };
         self.verdict = next;
         Some(change)
+    }
+
+    /// Asterisk is going away: every AMI probe is down at once.
+    fn shut_down(&mut self, restart: bool, at: Instant, note: String) -> (Instant, Evidence) {
+        self.lifecycle = Lifecycle::ShuttingDown { restart };
+        let error = ProbeError::ShutDown { restart };
+        for (kind, track) in self.tracks.iter_mut().filter(|(k, _)| k.uses_ami()) {
+            let outcome = ProbeOutcome {
+                kind: *kind,
+                at,
+                latency: Duration::ZERO,
+                result: Err(error.clone()),
+            };
+            track.force_down(&outcome);
+        }
+        let evidence = Evidence {
+            probe: None,
+            error: Some(error),
+            latency: None,
+            note,
+        };
+        (at, evidence)
     }
 
     fn compute(&self) -> Verdict {

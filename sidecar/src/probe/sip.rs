@@ -218,7 +218,10 @@ pub fn parse_response(text: &str) -> Option<SipResponse> {
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/asterisk-22/sip");
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/asterisk-22/sip"
+    );
 
     #[test]
     fn parses_captured_answers() {
