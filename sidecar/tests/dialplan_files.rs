@@ -57,7 +57,10 @@ fn dialplan_has_the_probe_target_and_the_pin_protected_failover() {
     let text = std::fs::read_to_string(Path::new(DIALPLAN).join("extensions_astha.conf")).unwrap();
     for needle in [
         "[ha-probe]",
-        "exten => probe,1,Answer()",
+        "exten => probe,1,",
+        "Playback(silence/1)",
+        // The marker the call probe requires, as the dialplan's last step before Hangup.
+        "UserEvent(HAProbe,Probe: ${HA_PROBE_ID})",
         "[ha-admin]",
         "exten => *999,1",
         "Authenticate(",
@@ -65,10 +68,11 @@ fn dialplan_has_the_probe_target_and_the_pin_protected_failover() {
     ] {
         assert!(text.contains(needle), "missing {needle:?}");
     }
-    // The PIN never sits in the dialplan itself (it would show in `dialplan show`).
+    // The PIN never sits in the dialplan itself (it would show in `dialplan show`): it comes
+    // from a file in Asterisk's configuration directory.
     let auth = text.lines().find(|l| l.contains("Authenticate(")).unwrap();
     assert!(
-        auth.contains("Authenticate(/"),
+        auth.contains("Authenticate(${ASTETCDIR}/"),
         "the PIN must come from a file: {auth}"
     );
 }

@@ -82,21 +82,19 @@ pub async fn run(args: ProbeArgs, out: &mut dyn Write) -> Exit {
         Ok(()) => run_once(&backend, &probes, backend.enabled()).await,
         Err(e) => {
             let state = backend.ami().client().state().borrow().clone();
-            let error = match (e, state) {
+            let error = match state {
                 // A login refused because Asterisk is going away is a reconnect, not a wrong
                 // secret: the client keeps trying, and the reason is in its state.
-                (_, ami_client::ConnectionState::Disconnected { reason })
+                ami_client::ConnectionState::Disconnected { reason }
                     if reason.contains(ami_client::proto::SHUTTING_DOWN) =>
                 {
                     crate::probe::ProbeError::ShutDown { restart: false }
                 }
-                (crate::probe::ProbeError::Timeout(_), state) => {
-                    crate::probe::ProbeError::NotConnected(format!(
-                        "no AMI login within the ping deadline of {} ms: hung or unreachable ({state})",
-                        login.as_millis()
-                    ))
-                }
-                (other, _) => other,
+                ami_client::ConnectionState::AuthFailed { .. } => e,
+                state => crate::probe::ProbeError::NotConnected(format!(
+                    "no AMI login within the ping deadline of {} ms: hung or unreachable ({state})",
+                    login.as_millis()
+                )),
             };
             run_once_without_ami(
                 &backend,

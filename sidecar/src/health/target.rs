@@ -216,3 +216,66 @@ impl TargetHealth {
         Verdict::Healthy
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [ProbeKind; 4] = [
+        ProbeKind::Ping,
+        ProbeKind::Core,
+        ProbeKind::Call,
+        ProbeKind::Sip,
+    ];
+
+    fn observe(h: &mut TargetHealth, kind: ProbeKind, result: Result<(), ProbeError>) {
+        h.observe(Observation::Probe(ProbeOutcome {
+            kind,
+            at: Instant::now(),
+            latency: Duration::from_millis(1),
+            result,
+        }));
+    }
+
+    fn healthy() -> TargetHealth {
+        let mut h = TargetHealth::new(&ProbesConfig::default(), &KINDS);
+        for kind in KINDS {
+            observe(&mut h, kind, Ok(()));
+        }
+        assert_eq!(h.verdict(), Verdict::Healthy);
+        h
+    }
+
+    #[test]
+    fn an_action_refused_for_a_shutdown_fails_the_target_at_once() {
+        let mut h = healthy();
+        // The test call needs two failures in a row, but not for this reason.
+        observe(
+            &mut h,
+            ProbeKind::Call,
+            Err(ProbeError::ShutDown { restart: false }),
+        );
+        assert_eq!(h.verdict(), Verdict::Failed);
+        assert!(matches!(h.lifecycle(), Lifecycle::ShuttingDown { .. }));
+        // An aborted shutdown: the AMI ping recovers (recover_after 3), the rest follows.
+        for _ in 0..3 {
+            observe(&mut h, ProbeKind::Ping, Ok(()));
+        }
+        assert_eq!(h.lifecycle(), Lifecycle::Running);
+    }
+
+    #[test]
+    fn a_sip_503_fails_at_once_where_other_answers_need_two() {
+        let mut h = healthy();
+        let status = |code| ProbeError::Status {
+            code,
+            reason: "x".into(),
+        };
+        observe(&mut h, ProbeKind::Sip, Err(status(404)));
+        assert_eq!(h.verdict(), Verdict::Degraded, "one 404 is not enough");
+        observe(&mut h, ProbeKind::Sip, Ok(()));
+        let mut h = healthy();
+        observe(&mut h, ProbeKind::Sip, Err(status(503)));
+        assert_eq!(h.verdict(), Verdict::Failed, "res_pjsip's shutdown answer");
+    }
+}

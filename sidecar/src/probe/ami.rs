@@ -83,10 +83,7 @@ impl AmiProbes {
         self.client
             .wait_logged_in(timeout)
             .await
-            .map_err(|e| match e {
-                ami_client::Error::Timeout { after, .. } => ProbeError::Timeout(after),
-                other => ProbeError::NotConnected(other.to_string()),
-            })
+            .map_err(|e| ProbeError::NotConnected(e.to_string()))
     }
 
     /// Runs one AMI probe.
@@ -212,11 +209,18 @@ impl AmiProbes {
         let mut early_hangups: BTreeSet<String> = BTreeSet::new();
         // Once our channel hung up, a marker still in flight gets a short grace.
         let mut ended: Option<tokio::time::Instant> = None;
+        // A failed OriginateResponse is no verdict by itself: a call the dialplan ends without
+        // answering it (the quick variant) reports one too, just before its marker (fixture 25).
+        let mut originate_failure: Option<String> = None;
         loop {
             let next = match ended {
                 Some(at) => match tokio::time::timeout_at(at + MARKER_GRACE, events.recv()).await {
                     Ok(event) => event,
-                    Err(_) => return Err(ProbeError::CallFailed(NO_MARKER.into())),
+                    Err(_) => {
+                        return Err(ProbeError::CallFailed(
+                            originate_failure.unwrap_or_else(|| NO_MARKER.into()),
+                        ))
+                    }
                 },
                 None => events.recv().await,
             };
@@ -242,10 +246,12 @@ impl AmiProbes {
                             .reason
                             .map(|r| format!(" (reason {r})"))
                             .unwrap_or_default();
-                        return Err(ProbeError::CallFailed(format!(
-                            "OriginateResponse {}{reason}",
+                        originate_failure = Some(format!(
+                            "OriginateResponse {}{reason} and no HAProbe marker",
                             o.response.unwrap_or("Failure")
-                        )));
+                        ));
+                        ended.get_or_insert_with(tokio::time::Instant::now);
+                        continue;
                     }
                     let id = o.uniqueid.unwrap_or_default().to_string();
                     if early_hangups.contains(&id) {

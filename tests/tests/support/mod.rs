@@ -13,10 +13,7 @@ use tokio::net::TcpStream;
 
 /// The real Asterisk 22 captures, `tests/fixtures/asterisk-22/` (see its README).
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/asterisk-22"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/asterisk-22"))
 }
 
 /// Reads a fixture file.
