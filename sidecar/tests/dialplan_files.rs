@@ -114,3 +114,25 @@ fn manager_user_grants_exactly_what_the_probes_need() {
         );
     }
 }
+
+#[test]
+fn pjsip_snippet_answers_from_the_floating_ip_and_lets_both_servers_probes_in() {
+    let text = std::fs::read_to_string(Path::new(DIALPLAN).join("pjsip_astha.conf")).unwrap();
+    let settings: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(';').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    // A transport on the floating IP (example address of contrib/astha.example.toml) and one
+    // on the server's own address; none on all addresses (it would answer from the wrong one).
+    assert!(settings.contains(&"bind = 192.0.2.100:5060"), "{text}");
+    assert!(settings.contains(&"bind = 192.0.2.10:5060"), "{text}");
+    assert!(
+        settings.iter().all(|l| !l.contains("0.0.0.0")),
+        "no wildcard bind: {text}"
+    );
+    // astha's OPTIONS from either server are identified, not challenged.
+    for server in ["match = 192.0.2.10", "match = 192.0.2.11"] {
+        assert!(settings.contains(&server), "missing {server:?}");
+    }
+}

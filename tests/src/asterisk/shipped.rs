@@ -19,10 +19,11 @@ pub fn shipped(name: &str) -> PathBuf {
     dialplan_dir().join(name)
 }
 
-/// The example addresses the shipped files use (RFC 5737 documentation addresses).
+/// The example addresses the shipped files use (RFC 5737 documentation addresses, the same as
+/// contrib/astha.example.toml's).
 const EXAMPLE_FLOATING: &str = "192.0.2.100";
-const EXAMPLE_A: &str = "192.0.2.11";
-const EXAMPLE_B: &str = "192.0.2.12";
+const EXAMPLE_A: &str = "192.0.2.10";
+const EXAMPLE_B: &str = "192.0.2.11";
 
 /// The pair's addresses an administrator fills in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
