@@ -1,4 +1,4 @@
-//! Client for the ami-stream benchmark (`../shared/bench/ami-stream`): logs in through the
+//! Client for the ami-stream benchmark (`bench/ami-stream`): logs in through the
 //! normal `Client` API, subscribes, sends a Ping, counts events until `UserEvent: BenchEnd`.
 //!
 //! Usage: `stream_bench PORT` (env `AMI_BENCH_RT=multi` for a multi-thread runtime; the default

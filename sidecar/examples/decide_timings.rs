@@ -5,11 +5,11 @@
 //!
 //! `cargo run -p astha --example decide_timings [runs-per-kind]`
 
-use astha::decide::sim::{run_schedule, FailureKind, Fault, Schedule, SimRng, World};
+use astha::decide::pair_sim::{run_schedule, FailureKind, PairFault, PairSchedule, SimRng, World};
 use astha::node::Side;
 
 /// How to inject one failure of a kind, given a random source.
-type MakeFault = fn(&mut SimRng) -> Fault;
+type MakeFault = fn(&mut SimRng) -> PairFault;
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
@@ -25,28 +25,28 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2_000);
     let kinds: [(FailureKind, MakeFault); 6] = [
-        (FailureKind::NodeDeath, |r| Fault::HostCrash {
+        (FailureKind::NodeDeath, |r| PairFault::HostCrash {
             node: Side::A,
             down_ms: r.range(5_000, 9_000),
             keep_term: true,
         }),
-        (FailureKind::NodeDeath, |r| Fault::HostFreeze {
+        (FailureKind::NodeDeath, |r| PairFault::HostFreeze {
             node: Side::A,
             ms: r.range(5_000, 9_000),
         }),
-        (FailureKind::AsteriskCrash, |r| Fault::AsteriskCrash {
+        (FailureKind::AsteriskCrash, |r| PairFault::AsteriskCrash {
             node: Side::A,
             down_ms: r.range(5_000, 9_000),
         }),
-        (FailureKind::AsteriskHang, |r| Fault::AsteriskHang {
+        (FailureKind::AsteriskHang, |r| PairFault::AsteriskHang {
             node: Side::A,
             ms: r.range(5_000, 9_000),
         }),
-        (FailureKind::CoreDeadlock, |r| Fault::CoreDeadlock {
+        (FailureKind::CoreDeadlock, |r| PairFault::CoreDeadlock {
             node: Side::A,
             ms: r.range(5_000, 9_000),
         }),
-        (FailureKind::PlannedHandover, |_| Fault::Failover {
+        (FailureKind::PlannedHandover, |_| PairFault::Failover {
             node: Side::A,
             force: false,
         }),
@@ -59,7 +59,7 @@ fn main() {
         let mut violations = 0;
         for run in 0..runs {
             let at = rng.range(12_000, 20_000);
-            let schedule = Schedule {
+            let schedule = PairSchedule {
                 seed: run * 7 + i as u64,
                 world: World::default(),
                 faults: vec![(at, make(&mut rng))],

@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use astha::config::ProbesConfig;
-use astha::probe::sim::{detection_times, Fault as SimFault};
+use astha::probe::monitor_sim::{detection_times, Fault as SimFault};
 use astha::probe::{MonitorEvent, ProbeKind, TargetMonitor};
 use astha::verdict::Verdict;
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, Fault};

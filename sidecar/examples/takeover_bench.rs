@@ -139,15 +139,17 @@ fn stats(label: &str, values: &mut [f64]) -> String {
     )
 }
 
-fn ip_config(ns: &str) -> FloatingIpConfig {
-    FloatingIpConfig {
+async fn open_ip(ns: &str) -> FloatingIp {
+    let cfg = FloatingIpConfig {
         interface: "eth0".into(),
         addresses: vec![VIP_CIDR.parse().expect("VIP")],
-        netns: Some(Lan::netns_path(ns)),
         garp_count: 3,
         garp_interval_ms: 5,
         garp_repeat_after_ms: 2000,
-    }
+    };
+    FloatingIp::open_in_netns(cfg, &Lan::netns_path(ns))
+        .await
+        .expect("floating IP")
 }
 
 fn warm_asterisk() -> AsteriskService {
@@ -184,8 +186,8 @@ async fn main() {
         })
         .expect("relay"),
     ));
-    let ip_a = FloatingIp::open(ip_config(&lan.a)).await.expect("ip a");
-    let ip_b = FloatingIp::open(ip_config(&lan.b)).await.expect("ip b");
+    let ip_a = open_ip(&lan.a).await;
+    let ip_b = open_ip(&lan.b).await;
     let runner_a = SequenceRunner::new(
         Side::A,
         Actuators {

@@ -8,15 +8,22 @@ use actuate_support::{netns_unavailable, Lan, VIP, VIP6, VIP6_CIDR, VIP_CIDR};
 use astha::actuate::config::FloatingIpConfig;
 use astha::actuate::FloatingIp;
 
-fn config(ns: &str, addr: &str) -> FloatingIpConfig {
+fn config(addr: &str) -> FloatingIpConfig {
     FloatingIpConfig {
         interface: "eth0".into(),
         addresses: vec![addr.parse().unwrap()],
-        netns: Some(Lan::netns_path(ns)),
         garp_count: 3,
         garp_interval_ms: 5,
         garp_repeat_after_ms: 2000,
     }
+}
+
+/// The floating IP `addr` of the host whose network namespace is `ns`.
+async fn open_in(
+    ns: &str,
+    cfg: FloatingIpConfig,
+) -> Result<FloatingIp, astha::actuate::floating_ip::IpError> {
+    FloatingIp::open_in_netns(cfg, &Lan::netns_path(ns)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,8 +33,8 @@ async fn the_address_moves_and_the_client_follows_the_gratuitous_arp() {
         return;
     }
     let lan = Lan::new("fip4");
-    let a = FloatingIp::open(config(&lan.a, VIP_CIDR)).await.unwrap();
-    let b = FloatingIp::open(config(&lan.b, VIP_CIDR)).await.unwrap();
+    let a = open_in(&lan.a, config(VIP_CIDR)).await.unwrap();
+    let b = open_in(&lan.b, config(VIP_CIDR)).await.unwrap();
     let (mac_a, mac_b) = (lan.mac(&lan.a), lan.mac(&lan.b));
 
     a.add().await.unwrap();
@@ -71,8 +78,8 @@ async fn an_ipv6_address_moves_with_unsolicited_neighbour_advertisements() {
         return;
     }
     let lan = Lan::new("fip6");
-    let a = FloatingIp::open(config(&lan.a, VIP6_CIDR)).await.unwrap();
-    let b = FloatingIp::open(config(&lan.b, VIP6_CIDR)).await.unwrap();
+    let a = open_in(&lan.a, config(VIP6_CIDR)).await.unwrap();
+    let b = open_in(&lan.b, config(VIP6_CIDR)).await.unwrap();
     let (mac_a, mac_b) = (lan.mac(&lan.a), lan.mac(&lan.b));
     a.add().await.unwrap();
     assert!(
@@ -104,14 +111,14 @@ async fn a_missing_interface_is_a_clear_error() {
         return;
     }
     let lan = Lan::new("fipx");
-    let mut cfg = config(&lan.a, VIP_CIDR);
+    let mut cfg = config(VIP_CIDR);
     cfg.interface = "nosuch0".into();
-    let err = FloatingIp::open(cfg).await.unwrap_err();
+    let err = open_in(&lan.a, cfg).await.unwrap_err();
     assert!(err.to_string().contains("nosuch0"), "{err}");
 }
 
 /// The daemon may itself be started inside a namespace: a thread that joined it, with its own
-/// current-thread runtime, drives the actuator with `netns = None`.
+/// current-thread runtime, drives the actuator opened the way the daemon opens it.
 #[test]
 fn works_from_a_thread_that_joined_the_namespace() {
     if let Some(why) = netns_unavailable() {
@@ -127,9 +134,7 @@ fn works_from_a_thread_that_joined_the_namespace() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut cfg = config("unused", VIP_CIDR);
-            cfg.netns = None;
-            let ip = FloatingIp::open(cfg).await.unwrap();
+            let ip = FloatingIp::open(config(VIP_CIDR)).await.unwrap();
             ip.add().await.unwrap();
             ip.is_present().await.unwrap()
         })

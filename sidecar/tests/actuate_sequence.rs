@@ -132,14 +132,16 @@ async fn actuators(
             }),
         })),
         floating_ip: Some(
-            FloatingIp::open(FloatingIpConfig {
-                interface: "eth0".into(),
-                addresses: vec![VIP_CIDR.parse().unwrap()],
-                netns: Some(Lan::netns_path(&lan.b)),
-                garp_count: 3,
-                garp_interval_ms: 5,
-                garp_repeat_after_ms: 2000,
-            })
+            FloatingIp::open_in_netns(
+                FloatingIpConfig {
+                    interface: "eth0".into(),
+                    addresses: vec![VIP_CIDR.parse().unwrap()],
+                    garp_count: 3,
+                    garp_interval_ms: 5,
+                    garp_repeat_after_ms: 2000,
+                },
+                &Lan::netns_path(&lan.b),
+            )
             .await
             .unwrap(),
         ),

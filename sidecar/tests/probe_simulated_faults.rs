@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use astha::config::ProbesConfig;
-use astha::probe::sim::{detection_times, simulate, Fault, FaultModel};
+use astha::probe::monitor_sim::{detection_times, simulate, Fault, FaultModel};
 use astha::probe::ProbeKind;
 use astha::verdict::Verdict;
 

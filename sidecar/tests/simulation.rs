@@ -3,7 +3,9 @@
 //! `ASTHA_SIM_SEED=N` reruns one seed with its full trace; `ASTHA_SIM_COUNT=N` changes how many
 //! fixed seeds run (default 10,000).
 
-use astha::decide::sim::{run_schedule, run_seed, FailureKind, Fault, Schedule, SimRng, World};
+use astha::decide::pair_sim::{
+    run_schedule, run_seed, FailureKind, PairFault, PairSchedule, SimRng, World,
+};
 use astha::decide::{DecideConfig, Role};
 use astha::node::Side;
 
@@ -80,9 +82,13 @@ fn ten_thousand_schedules_hold_every_invariant() {
     }
 }
 
-fn one_fault(seed: u64, world: World, faults: Vec<(u64, Fault)>) -> astha::decide::sim::SimReport {
+fn one_fault(
+    seed: u64,
+    world: World,
+    faults: Vec<(u64, PairFault)>,
+) -> astha::decide::pair_sim::PairSimReport {
     run_schedule(
-        &Schedule {
+        &PairSchedule {
             seed,
             world,
             faults,
@@ -115,7 +121,7 @@ fn every_partition_pattern_holds_the_invariants() {
                                         let from = if d % 2 == 0 { Side::A } else { Side::B };
                                         faults.push((
                                             at,
-                                            Fault::LinkCut {
+                                            PairFault::LinkCut {
                                                 link: d / 2,
                                                 from,
                                                 both: false,
@@ -125,10 +131,10 @@ fn every_partition_pattern_holds_the_invariants() {
                                     }
                                 }
                                 if let Some(node) = lan_down {
-                                    faults.push((at, Fault::LanPortDown { node, ms }));
+                                    faults.push((at, PairFault::LanPortDown { node, ms }));
                                 }
                                 if full {
-                                    faults.push((at, Fault::FullPartition { ms }));
+                                    faults.push((at, PairFault::FullPartition { ms }));
                                 }
                                 let world = World {
                                     links,
@@ -172,7 +178,7 @@ fn a_dead_active_is_replaced_within_the_bound_and_it_rejoins_as_standby() {
             World::default(),
             vec![(
                 15_000,
-                Fault::HostCrash {
+                PairFault::HostCrash {
                     node: Side::A,
                     down_ms: 4_000,
                     keep_term: seed % 2 == 0,
@@ -210,14 +216,14 @@ fn the_invariant_checker_catches_a_slow_configuration() {
     };
     let faults = vec![(
         15_000,
-        Fault::HostCrash {
+        PairFault::HostCrash {
             node: Side::A,
             down_ms: 8_000,
             keep_term: true,
         },
     )];
     let report = run_schedule(
-        &Schedule {
+        &PairSchedule {
             seed: 7,
             world,
             faults,
@@ -249,7 +255,7 @@ fn a_planned_handover_is_decided_within_100_ms() {
             World::default(),
             vec![(
                 15_000,
-                Fault::Failover {
+                PairFault::Failover {
                     node: Side::A,
                     force: false,
                 },

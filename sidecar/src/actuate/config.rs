@@ -264,10 +264,6 @@ pub struct FloatingIpConfig {
     /// Interface that carries the floating addresses, e.g. `eth0`.
     pub interface: String,
     pub addresses: Vec<IpCidr>,
-    /// Network namespace to act in (a path such as `/var/run/netns/x`); `None` is the
-    /// namespace the process runs in.
-    #[serde(default)]
-    pub netns: Option<PathBuf>,
     /// Gratuitous ARP / unsolicited NA packets sent at once after adding an address.
     #[serde(default = "default_garp_count")]
     pub garp_count: u32,

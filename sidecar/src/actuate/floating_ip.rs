@@ -17,12 +17,12 @@ use rtnetlink::packet_route::link::LinkAttribute;
 
 use super::config::{FloatingIpConfig, IpCidr};
 use super::garp;
-use super::netns::{self, NetnsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpError {
+    #[cfg(feature = "test-support")]
     #[error(transparent)]
-    Netns(#[from] NetnsError),
+    Netns(#[from] super::netns::NetnsError),
     #[error("cannot open {what} socket: {source}")]
     Socket {
         what: &'static str,
@@ -82,29 +82,47 @@ type Sockets = (
     OwnedFd,
 );
 
+/// Opens the netlink and packet sockets. The netlink socket registers with the runtime's
+/// reactor wherever it is created; both belong to the network namespace of the thread that
+/// runs the returned closure.
+fn socket_opener() -> impl FnOnce() -> Result<Sockets, IpError> + Send + 'static {
+    let runtime = tokio::runtime::Handle::current();
+    move || {
+        let _entered = runtime.enter();
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| IpError::Socket {
+            what: "netlink",
+            source,
+        })?;
+        let packet = garp::open_packet_socket().map_err(|source| IpError::Socket {
+            what: "AF_PACKET",
+            source,
+        })?;
+        Ok((conn, handle, packet))
+    }
+}
+
 impl FloatingIp {
-    /// Open the netlink and packet sockets (in `cfg.netns` when set) and look the interface up.
-    /// Must be called inside a tokio runtime, which then drives the netlink connection.
+    /// Open the netlink and packet sockets in this process's network namespace and look the
+    /// interface up. Must be called inside a tokio runtime, which then drives the netlink
+    /// connection.
     pub async fn open(cfg: FloatingIpConfig) -> Result<Self, IpError> {
-        let runtime = tokio::runtime::Handle::current();
-        let make = move || -> Result<Sockets, IpError> {
-            // The netlink socket registers with the runtime's reactor, wherever it is created.
-            let _entered = runtime.enter();
-            let (conn, handle, _) =
-                rtnetlink::new_connection().map_err(|source| IpError::Socket {
-                    what: "netlink",
-                    source,
-                })?;
-            let packet = garp::open_packet_socket().map_err(|source| IpError::Socket {
-                what: "AF_PACKET",
-                source,
-            })?;
-            Ok((conn, handle, packet))
-        };
-        let (conn, handle, packet) = match &cfg.netns {
-            Some(path) => netns::run_in_netns(path, make)??,
-            None => make()?,
-        };
+        let sockets = socket_opener()()?;
+        Self::with_sockets(cfg, sockets).await
+    }
+
+    /// Like [`FloatingIp::open`], with the sockets created in the network namespace at
+    /// `netns` (e.g. `/var/run/netns/x`): lets one test process act as several hosts.
+    #[cfg(feature = "test-support")]
+    pub async fn open_in_netns(
+        cfg: FloatingIpConfig,
+        netns: &std::path::Path,
+    ) -> Result<Self, IpError> {
+        let sockets = super::netns::run_in_netns(netns, socket_opener())??;
+        Self::with_sockets(cfg, sockets).await
+    }
+
+    async fn with_sockets(cfg: FloatingIpConfig, sockets: Sockets) -> Result<Self, IpError> {
+        let (conn, handle, packet) = sockets;
         tokio::spawn(conn);
 
         let link = handle

@@ -11,6 +11,7 @@ pub mod config;
 pub mod drbd;
 pub mod floating_ip;
 mod garp;
+#[cfg(feature = "test-support")]
 pub mod netns;
 pub mod relay;
 pub mod sequence;

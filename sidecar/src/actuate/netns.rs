@@ -1,9 +1,11 @@
 //! Running a closure inside another network namespace, on a short-lived thread, to create sockets that belong to it.
 //!
-//! A socket stays in the namespace it was created in, whichever thread uses it later. So the
-//! floating-IP actuator creates its netlink and packet sockets on a helper thread that has
-//! joined the target namespace, and then uses them from the async runtime as usual. The
-//! calling thread's own namespace never changes.
+//! Test scaffolding (the `test-support` feature, not in the release binary): it lets one test
+//! process act as several hosts. A socket stays in the namespace it was created in, whichever
+//! thread uses it later, so [`crate::actuate::FloatingIp::open_in_netns`] creates its netlink
+//! and packet sockets on a helper thread that has joined the target namespace and then uses them
+//! from the async runtime as usual. The calling thread's own namespace never changes. The daemon
+//! itself runs in the namespace it acts in (`ip netns exec`, a container) and needs none of this.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

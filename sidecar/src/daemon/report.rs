@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use ami_client::ConnectionState;
 
 use crate::actuate::config::{DrbdConfig, FloatingIpConfig};
-use crate::actuate::{RelayHandle, SequenceOutcome};
+use crate::actuate::SequenceOutcome;
 use crate::config::Config;
 use crate::decide::{CoreStatus, Input};
 use crate::metrics::Totals;
@@ -16,60 +16,9 @@ use crate::status::{
     TakeoverRecordStatus, STATUS_FORMAT_VERSION,
 };
 
-use super::executor::ActuatorResult;
-
-/// How long a relay read may take before status shows it as an error.
-const RELAY_READ_DEADLINE: Duration = Duration::from_millis(800);
-
-/// The relay as last observed.
-#[derive(Debug, Clone, Default)]
-pub struct RelayReading {
-    pub driver: String,
-    pub position: Option<crate::node::Side>,
-    pub read_back: bool,
-    pub error: Option<String>,
-}
-
-impl RelayReading {
-    /// Reads the position back when the device can tell; otherwise reports the driver only.
-    pub async fn read(relay: Option<&RelayHandle>) -> RelayReading {
-        let Some(relay) = relay else {
-            return RelayReading {
-                driver: "none".into(),
-                ..RelayReading::default()
-            };
-        };
-        let driver = relay.describe().to_string();
-        if !relay.capabilities().read_back {
-            return RelayReading {
-                driver,
-                ..RelayReading::default()
-            };
-        }
-        match relay.read_side(RELAY_READ_DEADLINE).await {
-            Ok(position) => RelayReading {
-                driver,
-                position,
-                read_back: true,
-                error: None,
-            },
-            Err(e) => RelayReading {
-                driver,
-                position: None,
-                read_back: false,
-                error: Some(e.to_string()),
-            },
-        }
-    }
-}
-
-/// A background reading of a device's state, sent back to the event loop.
-#[derive(Debug, Clone)]
-pub enum Observation {
-    Relay(RelayReading),
-    FloatingIp { held: bool },
-    Drbd { role: String, mounted: bool },
-}
+use super::actuator_task::ActuatorResult;
+use super::devices::{DeviceReading, RelayReading};
+use super::{clock, Daemon};
 
 /// What the report is built from at one moment.
 #[derive(Debug)]
@@ -119,18 +68,18 @@ impl ReportState {
     }
 
     /// Remembers what a background reading found; returns the relay position if it was read back.
-    pub fn observe(&mut self, observation: Observation) -> Option<Option<crate::node::Side>> {
-        match observation {
-            Observation::Relay(reading) => {
+    pub fn observe(&mut self, reading: DeviceReading) -> Option<Option<crate::node::Side>> {
+        match reading {
+            DeviceReading::Relay(reading) => {
                 let read_back = reading.read_back.then_some(reading.position);
                 self.relay = reading;
                 read_back
             }
-            Observation::FloatingIp { held } => {
+            DeviceReading::FloatingIp { held } => {
                 self.ip_held = held;
                 None
             }
-            Observation::Drbd { role, mounted } => {
+            DeviceReading::Drbd { role, mounted } => {
                 self.drbd = Some((role, mounted));
                 None
             }
@@ -166,7 +115,7 @@ impl ReportState {
         let record = |outcome: &str| TakeoverRecordStatus {
             reason: result.reason.clone(),
             term: result.term,
-            started_unix_ms: super::wall_ms().saturating_sub(total_ms as u64),
+            started_unix_ms: clock::wall_ms().saturating_sub(total_ms as u64),
             outcome: outcome.to_string(),
             total_ms,
             steps: steps.clone(),
@@ -307,5 +256,47 @@ fn ami_state(state: &ConnectionState) -> String {
         ConnectionState::Disconnected { reason } => format!("disconnected: {reason}"),
         ConnectionState::AuthFailed { message } => format!("authentication failed: {message}"),
         ConnectionState::Closed => "closed".into(),
+    }
+}
+
+impl Daemon {
+    pub(super) fn status_report(&mut self) -> crate::status::StatusReport {
+        let dead_after = self
+            .config
+            .daemon
+            .peer_link
+            .as_ref()
+            .map_or(600, |p| p.dead_after_ms);
+        let link = &self.peer_link;
+        self.report.build(ReportInputs {
+            config: &self.config,
+            core: self.core.status(),
+            local: &self.local.handle().status().borrow(),
+            peer: &self.peer.handle().status().borrow(),
+            local_ami: self.local.probes().ami().client().state().borrow().clone(),
+            peer_ami: self.peer.probes().ami().client().state().borrow().clone(),
+            links_alive: link
+                .links
+                .alive(Instant::now(), Duration::from_millis(dead_after)),
+            counters: link.codec.counters(),
+            floating_ip: self
+                .devices
+                .floating_ip
+                .as_ref()
+                .map(|ip| ip.config().clone()),
+            drbd: self.devices.drbd.as_ref().map(|d| d.config().clone()),
+            uptime: self.clock.start.elapsed(),
+        })
+    }
+
+    /// Renders the metrics for the listener, when one is configured.
+    pub(super) fn publish_metrics(&mut self) {
+        if self.config.daemon.metrics.listen.is_none() {
+            return;
+        }
+        let report = self.status_report();
+        let _ = self
+            .metrics
+            .send(crate::metrics::render(&report, &self.report.totals()));
     }
 }

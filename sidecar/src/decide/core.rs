@@ -1,4 +1,15 @@
 //! The decision state machine itself: applies inputs, evaluates the rules, emits commands.
+//!
+//! This file holds the state, the inputs and the actions; the rules live in one file per role
+//! ([`standby`], [`active`]) as named predicates run in tables ([`rule`]), and operator commands
+//! in [`operator`].
+
+mod active;
+mod operator;
+mod rule;
+mod standby;
+#[cfg(test)]
+mod tests;
 
 use crate::node::Side;
 use crate::verdict::Verdict;
@@ -385,7 +396,7 @@ impl Core {
         self.takeover_failures += 1;
         let give_up = self.takeover_failures >= self.cfg.max_takeover_failures;
         out.push(Command::Alert {
-            severity: Severity::Critical,
+            severity: AlertSeverity::Critical,
             message: format!(
                 "takeover failed ({} in a row): {error}",
                 self.takeover_failures
@@ -423,140 +434,23 @@ impl Core {
         };
         self.record(DecisionKind::Faulted, reason, out);
         out.push(Command::Alert {
-            severity: Severity::Critical,
+            severity: AlertSeverity::Critical,
             message: format!(
                 "release failed, node faulted (fix, then `astha maintenance off`): {error}"
             ),
         });
     }
 
-    fn on_operator(&mut self, cmd: OperatorCommand, out: &mut Vec<Command>) {
-        let reply = match cmd {
-            OperatorCommand::Maintenance { on } => self.operator_maintenance(on),
-            OperatorCommand::Failover { force, reason } => {
-                self.operator_failover(force, reason, out)
-            }
-        };
-        out.push(Command::OperatorReply(reply));
-    }
-
-    fn operator_maintenance(&mut self, on: bool) -> Result<String, String> {
-        self.maintenance = on;
-        if on {
-            if self.role == Role::Standby {
-                self.role = Role::Maintenance;
-            }
-            Ok(format!(
-                "maintenance on: no automatic decisions on {} (role {})",
-                self.cfg.me, self.role
-            ))
-        } else {
-            if matches!(self.role, Role::Maintenance | Role::Faulted) {
-                self.role = Role::Standby;
-            }
-            self.takeover_failures = 0;
-            self.fault_after_release = false;
-            Ok(format!(
-                "maintenance off: automatic decisions resume on {} (role {})",
-                self.cfg.me, self.role
-            ))
-        }
-    }
-
-    fn operator_failover(
-        &mut self,
-        force: bool,
-        reason: String,
-        out: &mut Vec<Command>,
-    ) -> Result<String, String> {
-        let peer = self.cfg.me.other();
-        match self.role {
-            Role::TakingOver | Role::Releasing => {
-                Err(format!("refused: a switch is already in progress ({} is {})", self.cfg.me, self.role))
-            }
-            Role::Faulted => Err(format!(
-                "refused: {} is faulted after a failed actuator step; fix it, then run `astha maintenance off`",
-                self.cfg.me
-            )),
-            Role::Active => {
-                let problem = self.standby_problem();
-                match problem {
-                    None => {
-                        self.begin_handover(Reason::Operator { reason, forced: false }, false, out);
-                        Ok(format!("releasing to {peer}; {peer} takes over"))
-                    }
-                    Some(p) if force => {
-                        self.begin_handover(Reason::Operator { reason, forced: true }, true, out);
-                        Ok(format!("forced: releasing to {peer} although {p}"))
-                    }
-                    Some(p) => Err(format!("refused: {p}; use --force to hand over anyway")),
-                }
-            }
-            Role::Standby | Role::Maintenance => {
-                let local_ok = self.local.can_carry_calls();
-                if !local_ok && !force {
-                    return Err(format!(
-                        "refused: this node's Asterisk is {}; use --force to take over anyway",
-                        self.local
-                    ));
-                }
-                match self.peer_alive().then_some(self.peer_last).flatten() {
-                    Some(p) if p.role == Role::Active => {
-                        let until = self.now.plus(self.cfg.handover_timeout_ms);
-                        self.release_request = Some((force, until));
-                        self.record(DecisionKind::RequestRelease, Reason::Operator { reason, forced: force }, out);
-                        Ok(format!("asked {peer} to release; {} takes over when it has", self.cfg.me))
-                    }
-                    Some(p) if p.role.claims_calls() || p.role == Role::Releasing => {
-                        Err(format!("refused: {peer} is switching ({})", p.role))
-                    }
-                    Some(_) => {
-                        self.start_takeover(Reason::Operator { reason, forced: force }, out);
-                        Ok(format!("nobody is active: {} takes over", self.cfg.me))
-                    }
-                    None if force => {
-                        self.start_takeover(Reason::Operator { reason, forced: true }, out);
-                        Ok(format!("forced takeover while {peer} is silent on every link"))
-                    }
-                    None => Err(format!(
-                        "refused: {peer} is silent on every link; if it is really down the takeover is automatic once \
-                         its Asterisk fails probes from here; use --force to take over anyway"
-                    )),
-                }
-            }
-        }
-    }
-
-    /// Why the standby could not take the calls now, if anything.
-    fn standby_problem(&self) -> Option<String> {
-        let peer = self.cfg.me.other();
-        let Some(p) = self.peer_alive().then_some(self.peer_last).flatten() else {
-            return Some(format!("standby {peer} is silent on every link"));
-        };
-        if p.role == Role::Faulted {
-            return Some(format!("standby {peer} is faulted"));
-        }
-        if p.role == Role::Maintenance {
-            // A node in maintenance makes no automatic decisions: it would not take the calls.
-            return Some(format!("standby {peer} is in maintenance"));
-        }
-        if p.role != Role::Standby {
-            return Some(format!("{peer} is {}", p.role));
-        }
-        if !p.own_verdict.can_carry_calls() {
-            return Some(format!(
-                "standby {peer} is not healthy (its Asterisk is {})",
-                p.own_verdict
-            ));
-        }
-        None
-    }
-
-    // ----- rules --------------------------------------------------------------------------
+    // ----- facts the rules share ----------------------------------------------------------
 
     fn peer_alive(&self) -> bool {
         self.peer_last_at
             .is_some_and(|t| self.now.since(t) < self.cfg.peer_dead_after_ms)
+    }
+
+    /// The peer's last state, if it is alive (heard within `peer_dead_after`).
+    fn alive_peer(&self) -> Option<PeerState> {
+        self.peer_alive().then_some(self.peer_last).flatten()
     }
 
     /// Start of the current silence as far as decisions go (a stall restarts it).
@@ -592,14 +486,28 @@ impl Core {
         }
     }
 
+    /// Housekeeping, then the rules of the current role.
     fn evaluate(&mut self, out: &mut Vec<Command>) {
         if std::mem::take(&mut self.term_file_missing) {
             out.push(Command::Alert {
-                severity: Severity::Warning,
+                severity: AlertSeverity::Warning,
                 message: "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
                     .into(),
             });
         }
+        self.expire_handover_offer_and_request(out);
+        self.gather_evidence_on_silent_peer(out);
+        match self.role {
+            Role::Active => self.evaluate_active(out),
+            Role::TakingOver => self.evaluate_taking_over(out),
+            Role::Standby => self.evaluate_standby(out),
+            Role::Maintenance => self.evaluate_maintenance(out),
+            Role::Releasing | Role::Faulted => {}
+        }
+    }
+
+    /// A handover offer or request stays open for `handover_timeout` only.
+    fn expire_handover_offer_and_request(&mut self, out: &mut Vec<Command>) {
         if let Some((_, until)) = self.handover_offer {
             if self.now >= until {
                 self.handover_offer = None;
@@ -609,7 +517,7 @@ impl Core {
             if self.now >= until {
                 self.release_request = None;
                 out.push(Command::Alert {
-                    severity: Severity::Warning,
+                    severity: AlertSeverity::Warning,
                     message: format!(
                         "{} did not release in time; handover request dropped",
                         self.cfg.me.other()
@@ -617,6 +525,10 @@ impl Core {
                 });
             }
         }
+    }
+
+    /// Ages the urgent probe's answer and asks for a new one while the peer stays silent.
+    fn gather_evidence_on_silent_peer(&mut self, out: &mut Vec<Command>) {
         // A failed urgent probe is evidence until shortly after its deadline, counted from when
         // it was sent (it tells how the peer was somewhere in between); after that, ask again.
         let evidence_life = self.cfg.probe_deadline_ms + EVIDENCE_SLACK_MS;
@@ -643,354 +555,6 @@ impl Core {
                 deadline_ms: self.cfg.urgent_probe_deadline_ms,
             });
         }
-        match self.role {
-            Role::Active => self.evaluate_active(out),
-            Role::TakingOver => self.evaluate_taking_over(out),
-            Role::Standby => self.evaluate_standby(out),
-            Role::Maintenance => self.evaluate_maintenance(out),
-            Role::Releasing | Role::Faulted => {}
-        }
-    }
-
-    /// The reason to give up the calls because a peer claims them, if any. `check_relay` (only
-    /// once active) also steps down when the relay, read back after this node's takeover
-    /// completed, sits on the peer's side while the peer is silent or claims the calls.
-    fn step_down_reason(&self, check_relay: bool) -> Option<Reason> {
-        let peer = self.cfg.me.other();
-        let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();
-        if let Some(p) = alive_peer {
-            if p.role.claims_calls()
-                && (p.term > self.active_term || (p.term == self.active_term && peer < self.cfg.me))
-            {
-                return Some(Reason::PeerHigherTerm { peer_term: p.term });
-            }
-        }
-        if check_relay
-            && self.relay_read_after_switch()
-            && self.relay_fresh() == Some(peer)
-            && alive_peer.is_none_or(|p| p.role.claims_calls())
-        {
-            return Some(Reason::PeerHoldsRelay);
-        }
-        None
-    }
-
-    fn relay_read_after_switch(&self) -> bool {
-        match (self.relay_at, self.last_switch_at) {
-            (Some(read), Some(switch)) => read > switch,
-            (Some(_), None) => true,
-            _ => false,
-        }
-    }
-
-    fn evaluate_taking_over(&mut self, out: &mut Vec<Command>) {
-        if self.abort_takeover.is_none() {
-            if let Some(reason) = self.step_down_reason(false) {
-                self.record(DecisionKind::AbortTakeover, reason.clone(), out);
-                self.abort_takeover = Some(reason);
-            }
-        }
-    }
-
-    fn evaluate_active(&mut self, out: &mut Vec<Command>) {
-        if let Some(reason) = self.step_down_reason(true) {
-            if reason == Reason::PeerHoldsRelay {
-                // The relay was ours when our takeover completed: the peer moved it since.
-                self.relay_moved_to_peer_at = self.relay_moved_to_peer_at.max(self.last_switch_at);
-            }
-            self.begin_release(DecisionKind::StepDown, reason, out);
-            return;
-        }
-        // An older active that keeps claiming the calls without ever learning our term cannot
-        // hear us; it will never step down, so we do (it is alive and serving). Not while the
-        // relay reads back on our side, though: we hold the fence, the older active reads the
-        // relay too and steps down, and a link that is only one-way for a moment (a neighbour
-        // entry being re-resolved after an outage) must not hand the calls to the stale node.
-        if self.deaf_peer_messages >= DEAF_PEER_MESSAGES && self.relay_fresh() != Some(self.cfg.me)
-        {
-            self.deaf_peer_messages = 0;
-            self.begin_release(DecisionKind::StepDown, Reason::PeerCannotHearUs, out);
-            return;
-        }
-        let peer = self.cfg.me.other();
-        let alive_peer = self.peer_alive().then_some(self.peer_last).flatten();
-        if let Some(p) = alive_peer {
-            if p.role == Role::Standby
-                && self.relay_fresh() == Some(peer)
-                && self.relay_read_after_switch()
-            {
-                self.raise(
-                    AlertKey::RelayOnStandbySide,
-                    Severity::Critical,
-                    "relay reads back on the standby's side while this node is active".into(),
-                    out,
-                );
-            } else {
-                self.clear(AlertKey::RelayOnStandbySide);
-            }
-            // Operator on the standby, or failback, asks for the calls.
-            // A request made before this node's current term is stale (it was already honoured).
-            if let Handover::PleaseRelease { forced } = p.handover {
-                if p.term >= self.active_term
-                    && matches!(p.role, Role::Standby | Role::Maintenance)
-                    && (forced || p.own_verdict.can_carry_calls())
-                {
-                    let reason = if self.cfg.failback_to == Some(peer) && !forced {
-                        Reason::Failback
-                    } else {
-                        Reason::PeerRequested { forced }
-                    };
-                    self.begin_handover(reason, forced, out);
-                    return;
-                }
-            }
-        }
-        if self.maintenance {
-            return;
-        }
-        if self.local == Verdict::Failed {
-            match self.standby_problem() {
-                None if !self.held_down() => {
-                    self.clear(AlertKey::OwnCallPathFailedNoStandby);
-                    self.begin_handover(Reason::OwnCallPathFailed, false, out);
-                }
-                None => {}
-                Some(problem) => self.raise(
-                    AlertKey::OwnCallPathFailedNoStandby,
-                    Severity::Critical,
-                    format!("own call path failed but no handover possible: {problem}"),
-                    out,
-                ),
-            }
-        } else {
-            self.clear(AlertKey::OwnCallPathFailedNoStandby);
-        }
-    }
-
-    fn evaluate_maintenance(&mut self, out: &mut Vec<Command>) {
-        // Only a handover this node's operator asked for is accepted in maintenance.
-        if self.release_request.is_some() {
-            self.accept_handover(out);
-        }
-    }
-
-    /// Take over if the peer hands over to us. Returns true when a takeover started.
-    fn accept_handover(&mut self, out: &mut Vec<Command>) -> bool {
-        let Some(p) = self.peer_alive().then_some(self.peer_last).flatten() else {
-            return false;
-        };
-        let Handover::ReleasingToYou { forced } = p.handover else {
-            return false;
-        };
-        if !matches!(p.role, Role::Releasing | Role::Standby | Role::Maintenance) {
-            return false;
-        }
-        let operator_forced = self.release_request.is_some_and(|(f, _)| f);
-        if self.local.can_carry_calls() || forced || operator_forced {
-            self.takeover_by_handover = true;
-            self.start_takeover(Reason::PeerHandedOver, out);
-            return true;
-        }
-        self.raise(
-            AlertKey::LocalUnhealthyNoTakeover,
-            Severity::Critical,
-            format!(
-                "peer handed over but this node's Asterisk is {}: not taking over",
-                self.local
-            ),
-            out,
-        );
-        false
-    }
-
-    fn evaluate_standby(&mut self, out: &mut Vec<Command>) {
-        let never_heard = self.peer_last_at.is_none();
-        if never_heard && self.now.since(self.boot_at) < self.cfg.peer_dead_after_ms {
-            return; // start-up grace: the peer may well be active
-        }
-        if self.retry_after.is_some_and(|t| self.now < t) {
-            return;
-        }
-        if self.accept_handover(out) {
-            return;
-        }
-        let local_ok = self.local.can_carry_calls();
-        let peer = self.cfg.me.other();
-        if !self.peer_alive() {
-            self.designated_since = None;
-            // Only evidence gathered during this silence counts: a verdict that failed before
-            // the peer went silent may be stale (the urgent probe re-checks it).
-            let silent_since = self.silent_since();
-            if self.now.since(silent_since) < self.cfg.peer_dead_after_ms {
-                return; // resumed from a stall: wait for the peer's queued messages first
-            }
-            // A probe that failed at `t` was sent no earlier than `t - deadline`: count it only
-            // if it was surely sent after the silence began and after the last proof of life.
-            let evidence_after = silent_since.max(self.peer_answered_at.unwrap_or(silent_since));
-            let failed_during_silence = self.peer_asterisk == Verdict::Failed
-                && self.peer_asterisk_failed_at.is_some_and(|t| {
-                    Millis(t.0.saturating_sub(self.cfg.probe_deadline_ms)) >= evidence_after
-                });
-            let peer_failed = failed_during_silence || self.urgent_probe_failed;
-            if self
-                .relay_moved_to_peer_at
-                .is_some_and(|t| t >= silent_since)
-            {
-                // The relay was still elsewhere after the peer went silent and is on its side
-                // now: the peer is alive and took over behind cut links.
-                self.raise(
-                    AlertKey::BrokenLink,
-                    Severity::Critical,
-                    format!("{peer} is silent on every link but moved the relay: links cut, no takeover"),
-                    out,
-                );
-                return;
-            }
-            if !peer_failed {
-                if self.peer_asterisk.can_carry_calls() {
-                    self.raise(
-                        AlertKey::BrokenLink,
-                        Severity::Warning,
-                        format!("{peer} is silent on every link but its Asterisk answers: broken link, no takeover"),
-                        out,
-                    );
-                }
-                return;
-            }
-            self.clear(AlertKey::BrokenLink);
-            if self.peer_last.is_some_and(|p| p.maintenance) {
-                return; // the peer was in maintenance: no automatic decisions
-            }
-            if self.handover_offer.is_some() {
-                return; // we just handed over: the silent peer is expected to be taking over
-            }
-            if self.dead_peer_takeover_held_ms() > 0 {
-                // We gave way to this peer moments ago: a silence now is far more likely a bad
-                // network than a death, and taking over again would flap.
-                self.raise(
-                    AlertKey::HeldAfterStepDown,
-                    Severity::Critical,
-                    format!("{peer} looks dead but this node stepped down for it recently: holding down"),
-                    out,
-                );
-                return;
-            }
-            self.clear(AlertKey::HeldAfterStepDown);
-            if self.cfg.witness && self.witness != Some(true) {
-                self.raise(
-                    AlertKey::WitnessUnreachable,
-                    Severity::Critical,
-                    format!(
-                        "{peer} looks dead but the witness is not reachable from here: no takeover"
-                    ),
-                    out,
-                );
-                return;
-            }
-            self.clear(AlertKey::WitnessUnreachable);
-            if !local_ok {
-                self.raise(
-                    AlertKey::LocalUnhealthyNoTakeover,
-                    Severity::Critical,
-                    format!(
-                        "{peer} looks dead but this node's Asterisk is {}: no takeover",
-                        self.local
-                    ),
-                    out,
-                );
-                return;
-            }
-            self.clear(AlertKey::LocalUnhealthyNoTakeover);
-            self.start_takeover(Reason::PeerDead, out);
-            return;
-        }
-        self.clear(AlertKey::BrokenLink);
-        self.clear(AlertKey::WitnessUnreachable);
-        let Some(p) = self.peer_last else { return };
-        if p.role.claims_calls() || p.role == Role::Releasing {
-            self.designated_since = None;
-            self.maybe_failback(p, out);
-            return;
-        }
-        if p.role == Role::Faulted {
-            self.designated_since = None;
-            self.raise(
-                AlertKey::PeerFaulted,
-                Severity::Critical,
-                format!("{peer} is faulted and nobody is active: operator needed (`astha failover --force`)"),
-                out,
-            );
-            return;
-        }
-        self.clear(AlertKey::PeerFaulted);
-        if p.maintenance || self.handover_offer.is_some() {
-            // Our own offer to hand over is still open: give the peer its time to take over.
-            self.designated_since = None;
-            return;
-        }
-        // Nobody is active: exactly one side is designated from the verdicts each reports on itself.
-        // Right after its start the peer may not have judged its Asterisk yet: give it time.
-        let peer_unknown_for = self.peer_unknown_since.map_or(0, |t| self.now.since(t));
-        if p.own_verdict == Verdict::Unknown && peer_unknown_for < STARTUP_VERDICT_WAIT_MS {
-            self.designated_since = None;
-            return;
-        }
-        // Designate only on current knowledge of the peer (no message lost in between), and
-        // after giving way to the peer only on what it said since.
-        let stale = self.peer_last_at.is_none_or(|t| {
-            self.now.since(t) > self.cfg.peer_interval_ms + FRESH_SLACK_MS
-                || self.stepped_down_at.is_some_and(|s| t <= s)
-        });
-        if stale {
-            self.designated_since = None;
-            return;
-        }
-        let side_ok = |s: Side| {
-            if s == self.cfg.me {
-                local_ok
-            } else {
-                p.own_verdict.can_carry_calls()
-            }
-        };
-        // The configured side, not the relay position: both nodes must reach the same answer
-        // from what they know, and relay readings differ in time between them.
-        let preferred = self.cfg.preferred;
-        let designated = if side_ok(preferred) {
-            Some(preferred)
-        } else if side_ok(preferred.other()) {
-            Some(preferred.other())
-        } else {
-            None
-        };
-        // No hold-down here: with nobody active there is nothing to flap from, only an outage.
-        if designated != Some(self.cfg.me) {
-            self.designated_since = None;
-            return;
-        }
-        // Let the designation settle for one interval so a verdict change in flight cannot make
-        // both sides start at once.
-        let since = *self.designated_since.get_or_insert(self.now);
-        if self.now.since(since) >= self.cfg.peer_interval_ms {
-            self.designated_since = None;
-            self.start_takeover(Reason::NoActiveNode, out);
-        }
-    }
-
-    fn maybe_failback(&mut self, p: PeerState, out: &mut Vec<Command>) {
-        if self.cfg.failback_to != Some(self.cfg.me)
-            || p.role != Role::Active
-            || self.local != Verdict::Healthy
-            || self.held_down()
-            // A node that just (re)started has not seen how long the peer has been active.
-            || self.now.since(self.boot_at) < self.cfg.hold_down_ms
-            || self.release_request.is_some()
-            || p.maintenance
-        {
-            return;
-        }
-        let until = self.now.plus(self.cfg.handover_timeout_ms);
-        self.release_request = Some((false, until));
-        self.record(DecisionKind::RequestRelease, Reason::Failback, out);
     }
 
     // ----- actions ------------------------------------------------------------------------
@@ -1057,7 +621,7 @@ impl Core {
     fn raise(
         &mut self,
         key: AlertKey,
-        severity: Severity,
+        severity: AlertSeverity,
         message: String,
         out: &mut Vec<Command>,
     ) {

@@ -29,7 +29,8 @@
 //! immediate, short-deadline probe of the peer's Asterisk; answer with
 //! [`Input::UrgentProbeResult`].
 //!
-//! Contract for the actuators and the daemon (the simulator models exactly this):
+//! Contract for the actuators and the daemon (the simulator, `pair_sim` with the `test-support`
+//! feature, models exactly this and checks the pair's invariants on seeded fault schedules):
 //! * `StartTakeover` may arrive while the peer is still releasing (a handover): move the relay at
 //!   once, and let the DRBD promotion retry until the peer has demoted (with a deadline).
 //! * On start, release everything (IP, DRBD) before feeding the core; have the service manager's
@@ -40,35 +41,92 @@
 //! * Drain the peer sockets before ticking after a stall; the core detects stalls (no call for
 //!   longer than `peer_dead_after_ms`) and gathers fresh evidence before acting.
 //!
-//! # Rules (see DESIGN.md "Decisions")
+//! # Rules
 //!
-//! * Roles: [`Role::Standby`], `TakingOver`, `Active`, `Releasing`, `Maintenance`, `Faulted`.
-//!   Every node boots as standby; a restarted node never resumes active by itself.
-//! * A standby takes over only on positive evidence: (1) the peer hands over to it
-//!   ([`Handover::ReleasingToYou`]); or (2) the peer is silent on every link for
-//!   `peer_dead_after` **and** the peer's Asterisk fails probes from here (a failed verdict or a
-//!   failed urgent probe sent when the silence began) **and**, if configured, the witness is
-//!   reachable; or (3) the peer is alive, nobody is active, and this node is the designated one
-//!   (the configured preferred side if its Asterisk is healthy, otherwise the other side), after
-//!   one settling interval. (The relay position is not used here: the two nodes read it at
-//!   different times, and a tie-break must give both the same answer; the simulator showed
-//!   double takeovers with it.)
-//!   A silent peer whose Asterisk still answers is a broken link: no takeover, an alert.
-//! * A node never takes over while its own Asterisk cannot carry calls (unless an operator forces
-//!   it), nor in maintenance, nor during the start-up grace (`peer_dead_after` after boot).
-//! * The active hands over (releases first, asking the standby to take over) when its own call
-//!   path has failed and the standby reports itself healthy, after hold-down.
-//! * Terms: every takeover uses `max(own term, highest term seen) + 1`, persisted before use.
-//!   An active or taking-over node steps down when it meets an active/taking-over peer with a
-//!   higher term (equal terms, only possible after simultaneous takeovers behind a cut: side A
-//!   wins), or when the relay, read back after its takeover, is on the peer's side while the
-//!   peer is silent or claims the calls.
-//! * Hold-down (`hold_down`) after every switch for automatic, non-emergency switches (handover on
-//!   call-path failure, no-active designation, failback). A takeover from a dead peer or on the
-//!   peer's request is not held down.
-//! * A node that gave way to the peer (stepped down or aborted a takeover) does not take over
-//!   from that peer as "dead" within `hold_down`: under a lossy partition that would flap.
-//! * No automatic failback unless `failback_to` is configured.
+//! Every node boots as [`Role::Standby`] (the other roles: `TakingOver`, `Active`, `Releasing`,
+//! `Maintenance`, `Faulted`); a restarted node never resumes active by itself.
+//!
+//! The conditions of each decision are named predicates in a table, run in the order listed
+//! here: the first that objects decides (no step now, and its alert if it has one), so the order
+//! only decides which alert an operator sees when several object. Each predicate has a unit test
+//! of the same name (`decide/tests/`), and a test checks that these lists match the tables. To
+//! add a rule, add a predicate, a row and a test, and list it here.
+//!
+//! ## A standby takes over only on positive evidence
+//!
+//! Before any takeover (`STANDBY_GATES`):
+//! * `takeover_retry_wait_over`: after a failed takeover, the next waits `takeover_retry`.
+//!
+//! (1) The peer hands over (`HANDOVER_RULES`), checked first:
+//! * `peer_hands_over_to_this_node`: the alive peer releases and asks this node to take over
+//!   ([`Handover::ReleasingToYou`]).
+//! * `own_asterisk_can_carry_calls_or_handover_forced`: unless the handover or this node's
+//!   operator request was forced.
+//!
+//! (2) The peer is dead (`DEAD_PEER_RULES`), when it is silent on every link:
+//! * `silence_lasted_since_own_start_or_stall`: `peer_dead_after`, counted also from this
+//!   node's start (a start-up grace: the peer may well be active) and from its resumption after
+//!   a stall (the core detects stalls and gathers fresh evidence before acting).
+//! * `silent_peer_did_not_move_the_relay`: a silent peer that moved the relay is alive behind
+//!   cut links: no takeover, an alert.
+//! * `peer_asterisk_fails_probes_from_here`: a failed verdict or urgent probe during this
+//!   silence; a silent peer whose Asterisk still answers is a broken link: no takeover, an alert.
+//! * `peer_not_in_maintenance`: no automatic decision over a peer in maintenance.
+//! * `no_handover_offer_open`: this node just handed over; the peer is expected to take over.
+//! * `no_recent_step_down_for_this_peer`: a node that gave way to the peer (stepped down or
+//!   aborted a takeover) does not take over from it as "dead" within `hold_down`: under a lossy
+//!   partition that would flap.
+//! * `witness_reachable_if_configured`.
+//! * `own_asterisk_can_carry_calls`: never a takeover while this node's Asterisk cannot carry
+//!   calls (only an operator can force one).
+//!
+//! (3) Nobody is active (`NO_ACTIVE_RULES`), the peer alive; after one settling interval:
+//! * `nobody_claims_the_calls`: the peer is not active, taking over or releasing.
+//! * `peer_not_faulted`: a faulted peer needs an operator: an alert.
+//! * `peer_not_in_maintenance`.
+//! * `no_handover_offer_open`.
+//! * `peer_has_judged_its_asterisk`: a peer that just started gets a few seconds for its verdict.
+//! * `knowledge_of_peer_is_current`: no message lost since, and after giving way to the peer
+//!   only what it said since.
+//! * `this_node_is_designated`: the configured preferred side if its Asterisk can carry calls,
+//!   otherwise the other side. (Not the relay position: the two nodes read it at different
+//!   times, and a tie-break must give both the same answer; the simulator showed double
+//!   takeovers with it.) No hold-down: with nobody active there is only an outage to end.
+//!
+//! ## An active steps down for a newer active or the relay
+//!
+//! Terms order every takeover: it uses `max(own term, highest term seen) + 1`, persisted
+//! before use. An active (or taking-over) node gives way on the first of (`STEP_DOWN_RULES`):
+//! * `peer_claims_calls_under_a_newer_term`: an active or taking-over peer with a higher term
+//!   (equal terms, only possible after simultaneous takeovers behind a cut: side A wins); this
+//!   one also aborts a takeover in progress.
+//! * `relay_moved_to_the_peer`: the relay, read back after this node's takeover, is on the
+//!   peer's side while the peer is silent or claims the calls.
+//! * `older_active_cannot_hear_this_node`: an older active that never learns this node's term
+//!   is on a one-way link and will never step down; this node yields, unless the relay reads
+//!   back on its own side.
+//!
+//! The active hands over (releases first, asking the standby to take over) when
+//! `standby_asks_for_the_calls` (its operator, or failback; a request from before the current
+//! term is stale), or when `hand_over_when_own_call_path_failed`: its own call path failed and
+//! the standby reports itself healthy, after hold-down; otherwise it keeps the calls and alerts.
+//!
+//! ## Hold-down, failback, maintenance, faults
+//!
+//! * Hold-down (`hold_down`) follows every switch, by either node, for automatic,
+//!   non-emergency switches (handover on call-path failure, failback). A takeover from a dead
+//!   peer or on the peer's request is not held down.
+//! * No automatic failback unless `failback_to` is configured; then that side asks the active
+//!   for the calls when all of these hold (`FAILBACK_RULES`):
+//!   * `failback_configured_to_this_node`.
+//!   * `peer_is_active`.
+//!   * `own_asterisk_is_healthy`.
+//!   * `hold_down_over`.
+//!   * `up_for_hold_down`: a restarted node has not seen how long the peer has been active.
+//!   * `no_release_request_open`.
+//!   * `peer_not_in_maintenance`.
+//! * Maintenance stops automatic decisions on this node; only a handover its operator asked for
+//!   goes ahead.
 //! * Manual failover ([`OperatorCommand::Failover`]) is graceful (release, then the standby takes
 //!   over) and refused with a clear reason ([`Command::OperatorReply`]) when the standby is not
 //!   healthy or is silent, unless forced.
@@ -76,7 +134,8 @@
 //!   clears it with maintenance off).
 
 mod core;
-pub mod sim;
+#[cfg(feature = "test-support")]
+pub mod pair_sim;
 pub mod term_store;
 mod types;
 

@@ -86,9 +86,9 @@ impl DecideConfig {
     }
 }
 
-/// A configuration that cannot work.
+/// Tunables of the decision core that cannot work together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum DecideConfigError {
     #[error("at least one peer link is needed")]
     NoLinks,
     #[error("peer_dead_after ({dead} ms) must be at least twice peer_interval ({interval} ms), or one lost datagram declares the peer dead")]
@@ -106,34 +106,35 @@ pub enum ConfigError {
 }
 
 impl DecideConfig {
-    /// Check the tunables against each other (for `astha check-config` and start-up).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Check the tunables against each other. (The daemon derives them from a configuration
+    /// that `config` has already checked; the simulator and the tests build them by hand.)
+    pub fn validate(&self) -> Result<(), DecideConfigError> {
         let (interval, dead, suspect) = (
             self.peer_interval_ms,
             self.peer_dead_after_ms,
             self.suspect_after_ms,
         );
         if self.links == 0 {
-            return Err(ConfigError::NoLinks);
+            return Err(DecideConfigError::NoLinks);
         }
         if dead < 2 * interval {
-            return Err(ConfigError::DeadAfterTooShort { dead, interval });
+            return Err(DecideConfigError::DeadAfterTooShort { dead, interval });
         }
         if suspect <= interval || suspect >= dead {
-            return Err(ConfigError::SuspectOutOfRange {
+            return Err(DecideConfigError::SuspectOutOfRange {
                 suspect,
                 interval,
                 dead,
             });
         }
         if self.urgent_probe_deadline_ms < self.probe_deadline_ms {
-            return Err(ConfigError::UrgentDeadlineTooShort {
+            return Err(DecideConfigError::UrgentDeadlineTooShort {
                 urgent: self.urgent_probe_deadline_ms,
                 regular: self.probe_deadline_ms,
             });
         }
         if self.failback_to.is_some() && self.hold_down_ms == 0 {
-            return Err(ConfigError::FailbackWithoutHoldDown);
+            return Err(DecideConfigError::FailbackWithoutHoldDown);
         }
         Ok(())
     }
@@ -317,9 +318,9 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Severity of an [`Command::Alert`].
+/// How urgent an [`Command::Alert`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub enum AlertSeverity {
     Warning,
     Critical,
 }
@@ -366,22 +367,15 @@ pub enum Command {
     /// Write and fsync this term before executing the following commands.
     PersistTerm(u64),
     /// Run the takeover steps (relay, DRBD, IP, Asterisk); answer with TakeoverDone/Failed.
-    StartTakeover {
-        term: u64,
-        reason: Reason,
-    },
+    StartTakeover { term: u64, reason: Reason },
     /// Run the release steps (IP, DRBD, ...); answer with ReleaseDone/Failed.
-    StartRelease {
-        reason: Reason,
-    },
+    StartRelease { reason: Reason },
     /// Send this state to the peer on every link.
     SendPeer(PeerState),
     /// Probe the peer's Asterisk now with this deadline; answer with UrgentProbeResult.
-    ProbePeerNow {
-        deadline_ms: u64,
-    },
+    ProbePeerNow { deadline_ms: u64 },
     Alert {
-        severity: Severity,
+        severity: AlertSeverity,
         message: String,
     },
     /// Log this decision (with its inputs) and keep it for status.

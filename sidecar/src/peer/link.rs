@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn fuzz_body_survives_random_bytes() {
-        let mut rng = crate::decide::sim::SimRng::new(0xF022);
+        let mut rng = crate::decide::pair_sim::SimRng::new(0xF022);
         for _ in 0..20_000 {
             let len = rng.range(0, 120) as usize;
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();

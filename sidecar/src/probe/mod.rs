@@ -22,18 +22,20 @@
 //!
 //! Layers, from pure to I/O: [`schedule`] (which run is due, deadlines) and
 //! [`crate::health`] (hysteresis, verdicts) combine into [`monitor::Monitor`], which
-//! [`sim`] drives on simulated time and [`runner`] drives with tokio against a
-//! [`ProbeBackend`]; [`target::TargetProbes`] is the real backend ([`ami`], [`sip`], [`ari`]).
+//! `monitor_sim` (with the `test-support` feature) drives on simulated time and [`runner`]
+//! drives with tokio against a [`ProbeBackend`]; [`target::TargetProbes`] is the real backend
+//! ([`ami`], [`sip`], [`ari`]).
 
 pub mod ami;
 pub mod ari;
 mod kind;
 pub mod monitor;
+#[cfg(feature = "test-support")]
+pub mod monitor_sim;
 pub mod oneshot;
 mod outcome;
 pub mod runner;
 pub mod schedule;
-pub mod sim;
 pub mod sip;
 pub mod snapshot;
 pub mod target;

@@ -41,14 +41,14 @@ impl Matcher {
 }
 
 #[derive(Debug)]
-struct Command {
+struct CompiledCommand {
     send: String,
     expect: Option<Matcher>,
 }
 
-impl Command {
+impl CompiledCommand {
     fn compile(c: &LineCommand) -> Result<Self, RelayError> {
-        Ok(Command {
+        Ok(CompiledCommand {
             send: c.send.clone(),
             expect: c.expect.as_ref().map(Matcher::compile).transpose()?,
         })
@@ -67,11 +67,11 @@ pub struct LineProfileRelay {
     link: SerialLink,
     line_ending: String,
     echo: bool,
-    select_a: Command,
-    select_b: Command,
+    select_a: CompiledCommand,
+    select_b: CompiledCommand,
     read_back: Option<ReadBack>,
-    kick: Option<Command>,
-    identify: Option<Command>,
+    kick: Option<CompiledCommand>,
+    identify: Option<CompiledCommand>,
     error_reply: Option<Matcher>,
 }
 
@@ -95,15 +95,19 @@ impl LineProfileRelay {
             ),
             line_ending: cfg.line_ending.clone(),
             echo: cfg.echo,
-            select_a: Command::compile(&cfg.select_a)?,
-            select_b: Command::compile(&cfg.select_b)?,
+            select_a: CompiledCommand::compile(&cfg.select_a)?,
+            select_b: CompiledCommand::compile(&cfg.select_b)?,
             read_back,
             kick: cfg
                 .kick_watchdog
                 .as_ref()
-                .map(Command::compile)
+                .map(CompiledCommand::compile)
                 .transpose()?,
-            identify: cfg.identify.as_ref().map(Command::compile).transpose()?,
+            identify: cfg
+                .identify
+                .as_ref()
+                .map(CompiledCommand::compile)
+                .transpose()?,
             error_reply: cfg.error_reply.as_ref().map(Matcher::compile).transpose()?,
         })
     }

@@ -2,8 +2,8 @@
 //! and operator faults, with the safety and liveness invariants checked at every step.
 //!
 //! [`run_seed`] builds a random schedule from a seed and runs it; the same seed always gives the
-//! same run. [`run_schedule`] runs an explicit [`Schedule`] (used by the timing example and the
-//! scenario tests). A [`SimReport`] lists invariant violations, measured takeover latencies and,
+//! same run. [`run_schedule`] runs an explicit [`PairSchedule`] (used by the timing example and the
+//! scenario tests). A [`PairSimReport`] lists invariant violations, measured takeover latencies and,
 //! with `trace` on, a readable trace of everything that happened.
 //!
 //! The world model:
@@ -84,7 +84,7 @@ impl SimRng {
 
 /// A fault (or operator action) injected at a given time.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Fault {
+pub enum PairFault {
     /// Power off the host; it comes back after `down_ms`, keeping its term file or not.
     HostCrash {
         node: Side,
@@ -163,24 +163,26 @@ pub enum Fault {
     },
 }
 
-impl Fault {
+impl PairFault {
     /// How long the fault lasts (0 for instantaneous ones), to keep liveness checks honest.
     fn duration(&self) -> u64 {
         match *self {
-            Fault::HostCrash { down_ms, .. }
-            | Fault::SidecarCrash { down_ms, .. }
-            | Fault::AsteriskCrash { down_ms, .. } => down_ms,
-            Fault::HostFreeze { ms, .. }
-            | Fault::AsteriskHang { ms, .. }
-            | Fault::CoreDeadlock { ms, .. }
-            | Fault::CallPathBroken { ms, .. }
-            | Fault::AsteriskSlow { ms, .. }
-            | Fault::LinkCut { ms, .. }
-            | Fault::Lossy { ms, .. }
-            | Fault::LanPortDown { ms, .. }
-            | Fault::FullPartition { ms }
-            | Fault::RelayFault { ms } => ms,
-            Fault::ClockJump { .. } | Fault::Failover { .. } | Fault::Maintenance { .. } => 0,
+            PairFault::HostCrash { down_ms, .. }
+            | PairFault::SidecarCrash { down_ms, .. }
+            | PairFault::AsteriskCrash { down_ms, .. } => down_ms,
+            PairFault::HostFreeze { ms, .. }
+            | PairFault::AsteriskHang { ms, .. }
+            | PairFault::CoreDeadlock { ms, .. }
+            | PairFault::CallPathBroken { ms, .. }
+            | PairFault::AsteriskSlow { ms, .. }
+            | PairFault::LinkCut { ms, .. }
+            | PairFault::Lossy { ms, .. }
+            | PairFault::LanPortDown { ms, .. }
+            | PairFault::FullPartition { ms }
+            | PairFault::RelayFault { ms } => ms,
+            PairFault::ClockJump { .. }
+            | PairFault::Failover { .. }
+            | PairFault::Maintenance { .. } => 0,
         }
     }
 }
@@ -218,10 +220,10 @@ impl Default for World {
 
 /// A complete simulated run: installation, faults and duration.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub struct PairSchedule {
     pub seed: u64,
     pub world: World,
-    pub faults: Vec<(u64, Fault)>,
+    pub faults: Vec<(u64, PairFault)>,
     pub duration_ms: u64,
 }
 
@@ -264,7 +266,7 @@ impl FailureKind {
 
 /// Outcome of one run.
 #[derive(Debug, Clone, Default)]
-pub struct SimReport {
+pub struct PairSimReport {
     pub seed: u64,
     pub violations: Vec<String>,
     /// (kind, ms from the failure to the standby commanding the relay)
@@ -278,7 +280,7 @@ pub struct SimReport {
     pub trace: Vec<String>,
 }
 
-impl SimReport {
+impl PairSimReport {
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
     }
@@ -304,7 +306,7 @@ impl SimReport {
 // ----- schedule generation -------------------------------------------------------------------
 
 /// The random schedule for `seed`: installation variant plus 1–4 faults after the pair settled.
-pub fn schedule_for_seed(seed: u64) -> Schedule {
+pub fn schedule_for_seed(seed: u64) -> PairSchedule {
     let mut r = SimRng::new(seed ^ 0xA57A_5EED);
     let world = World {
         links: if r.chance(0.25) { 1 } else { 2 },
@@ -328,7 +330,7 @@ pub fn schedule_for_seed(seed: u64) -> Schedule {
         faults.push((at, random_fault(&mut r, world.links)));
     }
     faults.sort_by_key(|(t, _)| *t);
-    Schedule {
+    PairSchedule {
         seed,
         world,
         faults,
@@ -336,75 +338,75 @@ pub fn schedule_for_seed(seed: u64) -> Schedule {
     }
 }
 
-fn random_fault(r: &mut SimRng, links: usize) -> Fault {
+fn random_fault(r: &mut SimRng, links: usize) -> PairFault {
     let node = if r.chance(0.5) { Side::A } else { Side::B };
     match r.range(0, 19) {
-        0 | 1 => Fault::HostCrash {
+        0 | 1 => PairFault::HostCrash {
             node,
             down_ms: r.range(500, 8_000),
             keep_term: r.chance(0.7),
         },
-        2 => Fault::HostFreeze {
+        2 => PairFault::HostFreeze {
             node,
             ms: r.range(300, 5_000),
         },
-        3 => Fault::SidecarCrash {
+        3 => PairFault::SidecarCrash {
             node,
             down_ms: r.range(200, 5_000),
         },
-        4 | 5 => Fault::AsteriskCrash {
+        4 | 5 => PairFault::AsteriskCrash {
             node,
             down_ms: r.range(1_000, 8_000),
         },
-        6 | 7 => Fault::AsteriskHang {
+        6 | 7 => PairFault::AsteriskHang {
             node,
             ms: r.range(500, 8_000),
         },
-        8 => Fault::CoreDeadlock {
+        8 => PairFault::CoreDeadlock {
             node,
             ms: r.range(1_000, 8_000),
         },
-        9 => Fault::CallPathBroken {
+        9 => PairFault::CallPathBroken {
             node,
             ms: r.range(5_000, 15_000),
         },
-        10 => Fault::AsteriskSlow {
+        10 => PairFault::AsteriskSlow {
             node,
             ms: r.range(1_000, 8_000),
             latency_ms: r.range(50, 800),
         },
-        11 | 12 => Fault::LinkCut {
+        11 | 12 => PairFault::LinkCut {
             link: r.range(0, links.saturating_sub(1) as u64) as usize,
             from: node,
             both: r.chance(0.5),
             ms: r.range(200, 6_000),
         },
-        13 => Fault::Lossy {
+        13 => PairFault::Lossy {
             loss: r.range(20, 90) as f64 / 100.0,
             ms: r.range(500, 5_000),
         },
-        14 => Fault::LanPortDown {
+        14 => PairFault::LanPortDown {
             node,
             ms: r.range(300, 6_000),
         },
-        15 => Fault::FullPartition {
+        15 => PairFault::FullPartition {
             ms: r.range(300, 6_000),
         },
-        16 => Fault::RelayFault {
+        16 => PairFault::RelayFault {
             ms: r.range(300, 5_000),
         },
         17 => {
             let ms = r.range(100, 5_000) as i64;
-            Fault::ClockJump {
+            PairFault::ClockJump {
                 node,
                 ms: if r.chance(0.8) { ms } else { -ms },
             }
         }
-        18 => Fault::Failover {
+        18 => PairFault::Failover {
             node,
             force: r.chance(0.2),
         },
-        _ => Fault::Maintenance { node, on: true },
+        _ => PairFault::Maintenance { node, on: true },
     }
 }
 
@@ -422,26 +424,30 @@ const RELAY_COMMAND_DEADLINE: u64 = 300;
 const MAINTENANCE_LENGTH: u64 = 4_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProbeKind {
+enum ModelledProbe {
     Ping,
     Core,
     Call,
 }
 
-impl ProbeKind {
-    const ALL: [ProbeKind; 3] = [ProbeKind::Ping, ProbeKind::Core, ProbeKind::Call];
+impl ModelledProbe {
+    const ALL: [ModelledProbe; 3] = [
+        ModelledProbe::Ping,
+        ModelledProbe::Core,
+        ModelledProbe::Call,
+    ];
     fn every(self) -> u64 {
         match self {
-            ProbeKind::Ping => PING_EVERY,
-            ProbeKind::Core => CORE_EVERY,
-            ProbeKind::Call => CALL_EVERY,
+            ModelledProbe::Ping => PING_EVERY,
+            ModelledProbe::Core => CORE_EVERY,
+            ModelledProbe::Call => CALL_EVERY,
         }
     }
     fn deadline(self) -> u64 {
         match self {
-            ProbeKind::Ping => PING_DEADLINE,
-            ProbeKind::Core => CORE_DEADLINE,
-            ProbeKind::Call => CALL_DEADLINE,
+            ModelledProbe::Ping => PING_DEADLINE,
+            ModelledProbe::Core => CORE_DEADLINE,
+            ModelledProbe::Call => CALL_DEADLINE,
         }
     }
     fn index(self) -> usize {
@@ -461,7 +467,7 @@ enum AsteriskState {
 
 /// Hysteresis of one probe kind against one target.
 #[derive(Debug, Clone, Copy, Default)]
-struct ProbeTrack {
+struct ModelledTrack {
     seen: bool,
     failed: bool,
     oks_since_fail: u32,
@@ -469,14 +475,14 @@ struct ProbeTrack {
 
 #[derive(Debug, Clone, Default)]
 struct Prober {
-    tracks: [ProbeTrack; 3],
+    tracks: [ModelledTrack; 3],
     slow: bool,
     reported: Verdict,
 }
 
 impl Prober {
     fn verdict(&self) -> Verdict {
-        if !self.tracks[ProbeKind::Ping.index()].seen {
+        if !self.tracks[ModelledProbe::Ping.index()].seen {
             return Verdict::Unknown;
         }
         if self.tracks.iter().any(|t| t.failed) {
@@ -529,13 +535,13 @@ enum Ev {
         node: usize,
         inc: u32,
         target: usize,
-        kind: ProbeKind,
+        kind: ModelledProbe,
     },
     ProbeDone {
         node: usize,
         inc: u32,
         target: usize,
-        kind: ProbeKind,
+        kind: ModelledProbe,
         ok: bool,
         latency: u64,
     },
@@ -564,7 +570,7 @@ enum Ev {
         node: usize,
         inc: u32,
     },
-    Inject(Fault),
+    Inject(PairFault),
     Heal(Heal),
 }
 
@@ -623,7 +629,7 @@ struct Sim {
     relay: Option<Side>,
     relay_faults: u32,
     tracing: bool,
-    report: SimReport,
+    report: PairSimReport,
     watches: Vec<Watch>,
     /// Takeover start times that count as switches, for the flapping check.
     switches: Vec<(u64, u64)>,
@@ -673,19 +679,19 @@ fn config_for(side: Side, world: &World) -> DecideConfig {
 }
 
 /// Run the random schedule of `seed`. With `trace`, the report carries a readable trace.
-pub fn run_seed(seed: u64, trace: bool) -> SimReport {
+pub fn run_seed(seed: u64, trace: bool) -> PairSimReport {
     run_schedule(&schedule_for_seed(seed), trace)
 }
 
 /// Run an explicit schedule.
-pub fn run_schedule(schedule: &Schedule, trace: bool) -> SimReport {
+pub fn run_schedule(schedule: &PairSchedule, trace: bool) -> PairSimReport {
     let mut sim = Sim::new(schedule, trace);
     sim.run(schedule.duration_ms);
     sim.report
 }
 
 impl Sim {
-    fn new(schedule: &Schedule, tracing: bool) -> Sim {
+    fn new(schedule: &PairSchedule, tracing: bool) -> Sim {
         let mk = |side: Side| Node {
             side,
             host_up: true,
@@ -717,7 +723,7 @@ impl Sim {
             relay: schedule.world.initial_relay,
             relay_faults: 0,
             tracing,
-            report: SimReport {
+            report: PairSimReport {
                 seed: schedule.seed,
                 ..Default::default()
             },
@@ -990,7 +996,7 @@ impl Sim {
         self.nodes[n].core = Some(Core::new(config_for(side, &self.world), persisted, now));
         self.trace(|| format!("{side} sidecar starts (term {})", persisted.term));
         for target in 0..2 {
-            for kind in ProbeKind::ALL {
+            for kind in ModelledProbe::ALL {
                 let phase = self.rng.range(0, kind.every() - 1);
                 self.push(
                     self.now + phase,
@@ -1047,7 +1053,7 @@ impl Sim {
                 Command::SendPeer(state) => self.send(n, state),
                 Command::ProbePeerNow { deadline_ms } => {
                     self.trace(|| format!("{me} asks for an urgent probe of the peer's Asterisk"));
-                    let (ok, latency) = self.probe_outcome(n, 1, deadline_ms, ProbeKind::Ping);
+                    let (ok, latency) = self.probe_outcome(n, 1, deadline_ms, ModelledProbe::Ping);
                     self.push(self.now + latency, Ev::UrgentDone { node: n, inc, ok });
                 }
                 Command::Alert { severity, message } => {
@@ -1126,7 +1132,7 @@ impl Sim {
         n: usize,
         target: usize,
         deadline: u64,
-        kind: ProbeKind,
+        kind: ModelledProbe,
     ) -> (bool, u64) {
         let t = if target == 0 { n } else { 1 - n };
         if target == 1 && !self.probe_path_up(n) {
@@ -1140,9 +1146,9 @@ impl Sim {
             (AsteriskState::Up, _) => (true, rtt),
             (AsteriskState::Crashed, _) => (false, rtt),
             (AsteriskState::Hung, _) => (false, deadline),
-            (AsteriskState::CoreDeadlock, ProbeKind::Ping) => (true, rtt),
+            (AsteriskState::CoreDeadlock, ModelledProbe::Ping) => (true, rtt),
             (AsteriskState::CoreDeadlock, _) => (false, deadline),
-            (AsteriskState::CallPathBroken, ProbeKind::Call) => (false, rtt + 50),
+            (AsteriskState::CallPathBroken, ModelledProbe::Call) => (false, rtt + 50),
             (AsteriskState::CallPathBroken, _) => (true, rtt),
             (AsteriskState::Slow(lat), _) => {
                 if lat + rtt >= deadline {
@@ -1154,13 +1160,20 @@ impl Sim {
         }
     }
 
-    fn probe_result(&mut self, n: usize, target: usize, kind: ProbeKind, ok: bool, latency: u64) {
+    fn probe_result(
+        &mut self,
+        n: usize,
+        target: usize,
+        kind: ModelledProbe,
+        ok: bool,
+        latency: u64,
+    ) {
         let p = &mut self.nodes[n].probers[target];
         let track = &mut p.tracks[kind.index()];
         track.seen = true;
         if ok {
             track.oks_since_fail += 1;
-            let needed = if kind == ProbeKind::Call { 1 } else { 2 };
+            let needed = if kind == ModelledProbe::Call { 1 } else { 2 };
             if track.failed && track.oks_since_fail >= needed {
                 track.failed = false;
             }
@@ -1168,7 +1181,7 @@ impl Sim {
             track.failed = true;
             track.oks_since_fail = 0;
         }
-        if kind == ProbeKind::Ping && ok {
+        if kind == ModelledProbe::Ping && ok {
             p.slow = latency > 250;
         }
         let v = p.verdict();
@@ -1203,7 +1216,7 @@ impl Sim {
                     node: n,
                     inc,
                     target: which,
-                    kind: ProbeKind::Ping,
+                    kind: ModelledProbe::Ping,
                     ok: false,
                     latency: 1,
                 },
@@ -1213,7 +1226,7 @@ impl Sim {
 
     // ----- faults -----------------------------------------------------------------------------
 
-    fn inject(&mut self, f: Fault) {
+    fn inject(&mut self, f: PairFault) {
         self.trace(|| format!("FAULT {f:?}"));
         for w in self.watches.iter_mut().filter(|w| !w.done) {
             // A new fault changes what the standby may do: only the first fault is measured.
@@ -1227,7 +1240,7 @@ impl Sim {
             self.maybe_watch(&f);
         }
         match f {
-            Fault::HostCrash {
+            PairFault::HostCrash {
                 node,
                 down_ms,
                 keep_term,
@@ -1248,14 +1261,14 @@ impl Sim {
                     Ev::Heal(Heal::HostBoot { node: n, keep_term }),
                 );
             }
-            Fault::HostFreeze { node, .. } => {
+            PairFault::HostFreeze { node, .. } => {
                 let n = idx(node);
                 if self.nodes[n].host_up && self.nodes[n].frozen_until.is_none() {
                     self.nodes[n].frozen_until = Some(end);
                     self.push(end, Ev::Heal(Heal::Thaw { node: n }));
                 }
             }
-            Fault::SidecarCrash { node, down_ms } => {
+            PairFault::SidecarCrash { node, down_ms } => {
                 let n = idx(node);
                 if self.nodes[n].core.is_some() && self.nodes[n].frozen_until.is_none() {
                     self.nodes[n].core = None;
@@ -1267,22 +1280,22 @@ impl Sim {
                     self.push(end, Ev::Heal(Heal::SidecarRestart { node: n }));
                 }
             }
-            Fault::AsteriskCrash { node, .. } => {
+            PairFault::AsteriskCrash { node, .. } => {
                 self.set_asterisk(idx(node), AsteriskState::Crashed, end)
             }
-            Fault::AsteriskHang { node, .. } => {
+            PairFault::AsteriskHang { node, .. } => {
                 self.set_asterisk(idx(node), AsteriskState::Hung, end)
             }
-            Fault::CoreDeadlock { node, .. } => {
+            PairFault::CoreDeadlock { node, .. } => {
                 self.set_asterisk(idx(node), AsteriskState::CoreDeadlock, end)
             }
-            Fault::CallPathBroken { node, .. } => {
+            PairFault::CallPathBroken { node, .. } => {
                 self.set_asterisk(idx(node), AsteriskState::CallPathBroken, end)
             }
-            Fault::AsteriskSlow {
+            PairFault::AsteriskSlow {
                 node, latency_ms, ..
             } => self.set_asterisk(idx(node), AsteriskState::Slow(latency_ms), end),
-            Fault::LinkCut {
+            PairFault::LinkCut {
                 link, from, both, ..
             } => {
                 let link = link.min(self.cut.len() - 1);
@@ -1293,32 +1306,32 @@ impl Sim {
                 }
                 self.push(end, Ev::Heal(Heal::LinkCut { link, from, both }));
             }
-            Fault::Lossy { loss, .. } => {
+            PairFault::Lossy { loss, .. } => {
                 self.loss = loss;
                 self.push(end, Ev::Heal(Heal::Lossy));
             }
-            Fault::LanPortDown { node, .. } => {
+            PairFault::LanPortDown { node, .. } => {
                 let n = idx(node);
                 if self.nodes[n].lan_up {
                     self.nodes[n].lan_up = false;
                     self.push(end, Ev::Heal(Heal::LanPort { node: n }));
                 }
             }
-            Fault::FullPartition { .. } => {
+            PairFault::FullPartition { .. } => {
                 self.full_partition += 1;
                 self.push(end, Ev::Heal(Heal::FullPartition));
             }
-            Fault::RelayFault { .. } => {
+            PairFault::RelayFault { .. } => {
                 self.relay_faults += 1;
                 self.push(end, Ev::Heal(Heal::Relay));
             }
-            Fault::ClockJump { node, ms } => {
+            PairFault::ClockJump { node, ms } => {
                 let n = idx(node);
                 self.nodes[n].clock_offset += ms;
                 self.nodes[n].tick_at = None;
                 self.schedule_tick(n);
             }
-            Fault::Failover { node, force } => {
+            PairFault::Failover { node, force } => {
                 let n = idx(node);
                 if !self.live(n) {
                     self.trace(|| {
@@ -1334,7 +1347,7 @@ impl Sim {
                     }),
                 );
             }
-            Fault::Maintenance { node, on } => {
+            PairFault::Maintenance { node, on } => {
                 let n = idx(node);
                 if !self.live(n) {
                     self.trace(|| {
@@ -1502,16 +1515,16 @@ impl Sim {
     }
 
     /// Start a liveness measurement if the fault hits the active while the standby is settled.
-    fn maybe_watch(&mut self, f: &Fault) {
+    fn maybe_watch(&mut self, f: &PairFault) {
         let (node, kind) = match *f {
-            Fault::HostCrash { node, .. } | Fault::HostFreeze { node, .. } => {
+            PairFault::HostCrash { node, .. } | PairFault::HostFreeze { node, .. } => {
                 (node, FailureKind::NodeDeath)
             }
-            Fault::AsteriskCrash { node, .. } => (node, FailureKind::AsteriskCrash),
-            Fault::AsteriskHang { node, .. } => (node, FailureKind::AsteriskHang),
-            Fault::CoreDeadlock { node, .. } => (node, FailureKind::CoreDeadlock),
-            Fault::CallPathBroken { node, .. } => (node, FailureKind::CallPathBroken),
-            Fault::Failover { node, force: false } => (node, FailureKind::PlannedHandover),
+            PairFault::AsteriskCrash { node, .. } => (node, FailureKind::AsteriskCrash),
+            PairFault::AsteriskHang { node, .. } => (node, FailureKind::AsteriskHang),
+            PairFault::CoreDeadlock { node, .. } => (node, FailureKind::CoreDeadlock),
+            PairFault::CallPathBroken { node, .. } => (node, FailureKind::CallPathBroken),
+            PairFault::Failover { node, force: false } => (node, FailureKind::PlannedHandover),
             _ => return,
         };
         let a = idx(node);

@@ -1,4 +1,4 @@
-//! Runs takeover and release sequences one at a time, off the event loop, and reports their outcomes.
+//! The actuator task: runs takeover and release sequences one at a time, off the event loop, and reports their outcomes.
 
 use tokio::sync::mpsc;
 
@@ -21,7 +21,7 @@ pub struct ActuatorResult {
 
 /// Starts the actuator task. The core never issues a second sequence before the first is
 /// answered, so one task running jobs in order is all the concurrency needed.
-pub fn spawn_actuator_task(
+pub fn spawn(
     runner: SequenceRunner,
 ) -> (mpsc::Sender<ActuatorJob>, mpsc::Receiver<ActuatorResult>) {
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<ActuatorJob>(4);

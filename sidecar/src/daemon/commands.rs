@@ -1,0 +1,97 @@
+//! Executes the decision core's commands, in order: persist the term, start a sequence, send
+//! the state to the peer, probe the peer's Asterisk now, alert, log a decision, answer an
+//! operator.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::control::Reply;
+use crate::decide::{Command, DecisionRecord, Input};
+
+use super::actuator_task::ActuatorJob;
+use super::{clock, Daemon};
+
+impl Daemon {
+    /// Executes a batch of commands in order; a term that cannot be persisted stops the batch.
+    pub(super) async fn execute(&mut self, commands: Vec<Command>) {
+        let mut queue = VecDeque::from(commands);
+        while let Some(command) = queue.pop_front() {
+            match command {
+                Command::PersistTerm(term) => {
+                    if let Err(e) = self.terms.store(term) {
+                        tracing::error!(term, error = %e, "cannot persist the term: refusing to act on it");
+                        let error = format!("term not persisted: {e}");
+                        let more = self
+                            .core
+                            .handle(self.clock.now(), Input::TakeoverFailed { error });
+                        queue = more.into();
+                    }
+                }
+                Command::StartTakeover { term, reason } => {
+                    let reason = reason.to_string();
+                    self.report.takeover_started(term, &reason);
+                    let _ = self.jobs.send(ActuatorJob::Takeover { term, reason }).await;
+                }
+                Command::StartRelease { reason } => {
+                    let term = self.core.status().term;
+                    let reason = reason.to_string();
+                    let _ = self.jobs.send(ActuatorJob::Release { term, reason }).await;
+                }
+                Command::SendPeer(state) => {
+                    let link = &mut self.peer_link;
+                    let results = link
+                        .links
+                        .send_all(&mut link.codec, &state, clock::wall_ms())
+                        .await;
+                    for (i, result) in results.into_iter().enumerate() {
+                        if let Err(e) = result {
+                            tracing::debug!(link = i, error = %e, "peer datagram not sent");
+                        }
+                    }
+                }
+                Command::ProbePeerNow { deadline_ms } => self.probe_peer_now(deadline_ms),
+                Command::Alert { severity, message } => {
+                    tracing::error!(?severity, "ALERT: {message}");
+                    self.report.alert(message);
+                }
+                Command::Decision(record) => self.log_decision(&record),
+                Command::OperatorReply(result) => {
+                    let reply = match result {
+                        Ok(message) => Reply::ok(message),
+                        Err(reason) => Reply::error(reason),
+                    };
+                    self.answer_operator(reply);
+                }
+            }
+        }
+    }
+
+    /// One AMI ping of the peer's Asterisk with the core's deadline, off the loop; the answer
+    /// comes back as an `UrgentProbeResult`.
+    fn probe_peer_now(&self, deadline_ms: u64) {
+        let backend = self.peer.probes_arc();
+        let urgent = self.urgent.clone();
+        tokio::spawn(async move {
+            let run = backend.ami().run(crate::probe::ProbeKind::Ping);
+            let ok = matches!(
+                tokio::time::timeout(Duration::from_millis(deadline_ms), run).await,
+                Ok(Ok(()))
+            );
+            let _ = urgent.send(ok).await;
+        });
+    }
+
+    fn log_decision(&mut self, record: &DecisionRecord) {
+        tracing::warn!(
+            kind = ?record.kind,
+            term = record.term,
+            reason = %record.reason,
+            inputs = ?record.inputs,
+            "decision"
+        );
+        self.report.last_decision = Some(format!(
+            "{:?} (term {}): {}",
+            record.kind, record.term, record.reason
+        ));
+    }
+}

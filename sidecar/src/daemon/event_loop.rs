@@ -1,0 +1,116 @@
+//! The event loop: waits for whatever happens next (a core tick, a peer datagram, a verdict, an
+//! actuator result, a control request, a timer, a signal) and routes it to the core.
+
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::control::IncomingRequest;
+use crate::decide::{Input, OperatorCommand};
+use crate::sd_notify::Notifier;
+
+use super::actuator_task::ActuatorResult;
+use super::devices::DeviceReading;
+use super::{setup, Daemon, DaemonError};
+
+/// How often the relay position is read back (when the device can) and the status refreshed.
+const DEVICE_READ_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The channels the loop listens on besides the peer link, verdicts, timers and signals.
+#[derive(Debug)]
+pub(super) struct EventSources {
+    pub control: mpsc::Receiver<IncomingRequest>,
+    pub results: mpsc::Receiver<ActuatorResult>,
+    /// Callers who dialled the failover code.
+    pub dialplan: mpsc::Receiver<String>,
+    pub urgent_results: mpsc::Receiver<bool>,
+    pub device_readings_tx: mpsc::Sender<DeviceReading>,
+    pub device_readings: mpsc::Receiver<DeviceReading>,
+}
+
+impl Daemon {
+    /// Runs until SIGTERM/SIGINT (or until every peer link receive task ended).
+    pub(super) async fn event_loop(&mut self, mut events: EventSources) -> Result<(), DaemonError> {
+        let mut sigterm = signal(SignalKind::terminate()).map_err(setup("SIGTERM handler"))?;
+        let mut sigint = signal(SignalKind::interrupt()).map_err(setup("SIGINT handler"))?;
+        let mut sighup = signal(SignalKind::hangup()).map_err(setup("SIGHUP handler"))?;
+        let mut local_status = self.local.handle().status();
+        let mut peer_status = self.peer.handle().status();
+        let mut device_timer = tokio::time::interval(DEVICE_READ_INTERVAL);
+        device_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let watchdog = Notifier::watchdog_interval();
+        let mut watchdog_timer =
+            tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+
+        // Verdicts known before the loop starts.
+        let initial = [
+            Input::LocalVerdict(local_status.borrow_and_update().verdict),
+            Input::PeerAsteriskVerdict(peer_status.borrow_and_update().verdict),
+        ];
+        for input in initial {
+            self.feed(input).await;
+        }
+
+        loop {
+            let next_tick = self.clock.instant_at(self.core.next_tick_at());
+            let link = &mut self.peer_link;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_tick.into()) => self.tick().await,
+                received = link.links.recv(&mut link.codec, self.clock.start) => {
+                    let Some(r) = received else {
+                        return Err(DaemonError::Setup("every peer link receive task ended".into()));
+                    };
+                    self.feed(Input::PeerMessage { link: r.link, state: r.state, newest: r.newest }).await;
+                }
+                Ok(()) = local_status.changed() => {
+                    let verdict = local_status.borrow_and_update().verdict;
+                    self.feed(Input::LocalVerdict(verdict)).await;
+                }
+                Ok(()) = peer_status.changed() => {
+                    let verdict = peer_status.borrow_and_update().verdict;
+                    self.feed(Input::PeerAsteriskVerdict(verdict)).await;
+                }
+                Some(ok) = events.urgent_results.recv() => {
+                    self.feed(Input::UrgentProbeResult { ok }).await;
+                }
+                Some(result) = events.results.recv() => {
+                    let input = self.report.record_outcome(&result);
+                    self.feed(input).await;
+                }
+                Some(request) = events.control.recv() => self.control(request).await,
+                Some(caller) = events.dialplan.recv() => {
+                    tracing::warn!(%caller, "failover requested from the dialplan (HAFailover UserEvent)");
+                    let command = OperatorCommand::Failover { force: false, reason: format!("dialplan *999 by caller {caller}") };
+                    self.operator(command, None).await;
+                }
+                _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx),
+                Some(reading) = events.device_readings.recv() => {
+                    if let Some(position) = self.report.observe(reading) {
+                        self.feed(Input::RelayPosition(position)).await;
+                    }
+                }
+                _ = watchdog_timer.tick(), if watchdog.is_some() => self.notifier.watchdog(),
+                _ = sighup.recv() => self.reload(),
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+            }
+            self.publish_metrics();
+        }
+        self.notifier.stopping();
+        tracing::info!(role = %self.core.status().role, "astha daemon stopping; the role is kept (no release on exit)");
+        Ok(())
+    }
+
+    /// Feeds one input to the core and executes what it decides.
+    pub(super) async fn feed(&mut self, input: Input) {
+        let commands = self.core.handle(self.clock.now(), input);
+        self.execute(commands).await;
+    }
+
+    /// The core's periodic evaluation.
+    async fn tick(&mut self) {
+        let commands = self.core.tick(self.clock.now());
+        self.execute(commands).await;
+    }
+}

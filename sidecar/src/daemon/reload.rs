@@ -1,0 +1,36 @@
+//! SIGHUP: re-reads the configuration file; applies what can change at run time and keeps the
+//! running configuration when the new one is broken.
+
+use crate::config::Config;
+
+use super::Daemon;
+
+impl Daemon {
+    pub(super) fn reload(&mut self) {
+        self.notifier.reloading();
+        match Config::load(&self.config_path) {
+            Err(e) => {
+                tracing::error!(
+                    "configuration reload rejected, keeping the running configuration:\n{e}"
+                );
+            }
+            Ok((new, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!("{}: {w}", self.config_path.display());
+                }
+                if new.node.side != self.config.node.side {
+                    tracing::error!("configuration reload rejected: node.side cannot change while running (restart astha)");
+                } else {
+                    tracing::info!(
+                        "configuration reloaded; [dialplan] and the node names apply now, probe, peer-link, actuator, control and metrics changes at the next restart"
+                    );
+                    self.config.daemon.dialplan = new.daemon.dialplan.clone();
+                    let _ = self.dialplan_config.send(new.daemon.dialplan.clone());
+                    self.config.node.name = new.node.name.clone();
+                    self.config.peer.name = new.peer.name.clone();
+                }
+            }
+        }
+        self.notifier.ready("running");
+    }
+}

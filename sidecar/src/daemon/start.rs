@@ -1,0 +1,253 @@
+//! Start-up wiring: opens everything the daemon holds once (state directory, term file, peer
+//! link, probe monitors, actuators, control socket, metrics listener) and hands the event loop
+//! its state and its event sources. Every node starts as standby.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
+use crate::config::{Config, TargetRole};
+use crate::control::{ControlServer, IncomingRequest};
+use crate::decide::term_store::TermStore;
+use crate::decide::{Core, DecideConfig, PersistedState};
+use crate::peer::udp::{LinkAddrs, UdpLinks};
+use crate::peer::{PeerKey, PeerLink};
+use crate::probe::target::TargetMonitor;
+use crate::sd_notify::Notifier;
+
+use super::event_loop::EventSources;
+use super::{
+    actuator_task, clock, dialplan, readiness, report, setup, Clock, Daemon, DaemonError, Devices,
+    PeerLinkIo, RunOptions,
+};
+
+/// Opens everything, releases what a previous run may have held, and reports ready.
+pub(super) async fn start(
+    config_path: &Path,
+    options: RunOptions,
+) -> Result<(Daemon, EventSources), DaemonError> {
+    let (config, warnings) = Config::load(config_path)?;
+    for w in &warnings {
+        tracing::warn!("{}: {w}", config_path.display());
+    }
+    let clock = Clock::start();
+    let notifier = Notifier::from_env();
+    let (terms, persisted) = open_term_store(&config)?;
+    let (peer_link, link_names) = open_peer_link(&config).await?;
+
+    // Probes of both Asterisk instances, over persistent AMI connections.
+    let local = TargetMonitor::start("local", config.target(TargetRole::Local), &config.probes);
+    let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
+
+    let (runner, devices) = open_actuators(&config, &local).await?;
+    release_what_a_previous_run_held(&runner, persisted.term).await;
+    let (jobs, results) = actuator_task::spawn(runner);
+
+    let socket_path = options
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| config.daemon.control.socket.clone());
+    let control = open_control_socket(&config, &socket_path)?;
+    let metrics = start_metrics_listener(&config).await?;
+    let (dialplan_config, dialplan_config_rx) = watch::channel(config.daemon.dialplan.clone());
+    let dialplan = dialplan::spawn_watcher(local.probes_arc(), dialplan_config_rx);
+    let (urgent, urgent_results) = mpsc::channel::<bool>(4);
+    let (device_readings_tx, device_readings) = mpsc::channel(4);
+
+    let core = Core::new(decide_config(&config), persisted, clock.now());
+    tracing::info!(
+        side = %config.node.side,
+        name = %config.node.name,
+        term = persisted.term,
+        links = ?link_names,
+        control = %socket_path.display(),
+        "astha daemon starting as standby"
+    );
+
+    // Readiness: the local AMI login (bounded wait: a dead local Asterisk must not keep the
+    // daemon from running, it is exactly what the daemon is there to handle) and the bound links.
+    let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
+    notifier.ready(&format!("standby, term {}", persisted.term));
+
+    let daemon = Daemon {
+        clock,
+        config,
+        config_path: config_path.to_path_buf(),
+        core,
+        terms,
+        local,
+        peer,
+        peer_link,
+        devices,
+        jobs,
+        urgent,
+        pending_operator: None,
+        report: report::ReportState::new(link_names),
+        metrics,
+        dialplan_config,
+        notifier,
+    };
+    let events = EventSources {
+        control,
+        results,
+        dialplan,
+        urgent_results,
+        device_readings_tx,
+        device_readings,
+    };
+    Ok((daemon, events))
+}
+
+/// The state directory and the term file in it.
+fn open_term_store(config: &Config) -> Result<(TermStore, PersistedState), DaemonError> {
+    let state_dir = &config.daemon.state.dir;
+    std::fs::create_dir_all(state_dir)
+        .map_err(setup(&format!("state directory {}", state_dir.display())))?;
+    let terms = TermStore::new(state_dir.join("term"));
+    let persisted = terms.load().map_err(setup("term file"))?;
+    if persisted.missing {
+        tracing::warn!(path = %terms.path().display(), "no term file: starting from term 0 (fresh install or lost state)");
+    }
+    Ok((terms, persisted))
+}
+
+/// Binds the peer link's sockets. Refuses to start without a usable key: an unauthenticated
+/// link would let anyone on the LAN move the PBX. Returns the link names too.
+async fn open_peer_link(config: &Config) -> Result<(PeerLinkIo, Vec<String>), DaemonError> {
+    let peer_cfg = config.daemon.peer_link.as_ref().ok_or_else(|| {
+        DaemonError::Setup(
+            "[peer_link] is missing: astha run needs the peer link (key_file and links)".into(),
+        )
+    })?;
+    let key = PeerKey::load(&peer_cfg.key_file).map_err(setup("peer key"))?;
+    let epoch_file = config.daemon.state.dir.join("epoch");
+    let epoch = crate::peer::epoch::next_boot_epoch(&epoch_file, clock::wall_ms())
+        .map_err(setup("boot epoch file"))?;
+    let codec = PeerLink::new(config.node.side, key, epoch);
+    let addrs: Vec<LinkAddrs> = peer_cfg
+        .links
+        .iter()
+        .map(|l| LinkAddrs {
+            local: l.local,
+            remote: l.remote,
+        })
+        .collect();
+    let links = UdpLinks::bind(&addrs)
+        .await
+        .map_err(setup("peer link sockets"))?;
+    let names = peer_cfg.links.iter().map(|l| l.name.clone()).collect();
+    Ok((PeerLinkIo { links, codec }, names))
+}
+
+/// Opens every configured actuator. A missing device is an error at start, not at takeover time.
+async fn open_actuators(
+    config: &Config,
+    local: &TargetMonitor,
+) -> Result<(SequenceRunner, Devices), DaemonError> {
+    let act = &config.daemon.actuate;
+    let relay = match &act.relay {
+        Some(cfg) => Some(RelayHandle::new(
+            crate::actuate::relay::build_relay(cfg).map_err(setup("relay"))?,
+        )),
+        None => None,
+    };
+    let floating_ip = match &act.floating_ip {
+        Some(cfg) => Some(
+            FloatingIp::open(cfg.clone())
+                .await
+                .map_err(setup("floating IP"))?,
+        ),
+        None => None,
+    };
+    let drbd = act.drbd.clone().map(Drbd::new);
+    let actuators = Actuators {
+        relay: relay.clone(),
+        drbd: drbd.clone(),
+        floating_ip: floating_ip.clone(),
+        asterisk: Some(AsteriskService::new(act.asterisk.clone())),
+        readiness: Some(Arc::new(readiness::LocalAsterisk::new(
+            local.probes_arc(),
+            act.asterisk.mode,
+        ))),
+    };
+    let mut sequence = act.sequence.clone();
+    if sequence.journal.is_none() {
+        sequence.journal = Some(config.daemon.state.dir.join("takeovers.jsonl"));
+    }
+    let runner = SequenceRunner::new(config.node.side, actuators, sequence);
+    let devices = Devices {
+        relay,
+        floating_ip,
+        drbd,
+    };
+    Ok((runner, devices))
+}
+
+/// Every node starts as standby (the decision core never resumes an active role by itself), so
+/// whatever a previous run held is released first: a floating IP left configured here while the
+/// peer takes over would be a duplicate address.
+async fn release_what_a_previous_run_held(runner: &SequenceRunner, term: u64) {
+    let outcome = runner
+        .release("start-up: a starting node is standby", term)
+        .await;
+    if !outcome.is_success() {
+        tracing::error!(outcome = ?outcome, "start-up release failed; continuing as standby");
+    }
+}
+
+/// Binds the control socket and serves it; requests arrive on the returned channel.
+fn open_control_socket(
+    config: &Config,
+    socket_path: &Path,
+) -> Result<mpsc::Receiver<IncomingRequest>, DaemonError> {
+    let control = ControlServer::bind(socket_path, config.daemon.control.group.as_deref())
+        .map_err(setup("control socket"))?;
+    let (control_tx, control_rx) = mpsc::channel::<IncomingRequest>(16);
+    tokio::spawn(control.serve(control_tx));
+    Ok(control_rx)
+}
+
+/// Serves the metrics, when `[metrics] listen` is set, from what the loop publishes.
+async fn start_metrics_listener(config: &Config) -> Result<watch::Sender<String>, DaemonError> {
+    let (metrics_tx, metrics_rx) = watch::channel(String::new());
+    if let Some(addr) = config.daemon.metrics.listen {
+        let listener = crate::metrics::bind(addr, config.daemon.metrics.allow_non_loopback)
+            .await
+            .map_err(setup("metrics listener"))?;
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            Arc::new(move || metrics_rx.borrow().clone()),
+        ));
+        tracing::info!(%addr, "metrics listener up");
+    }
+    Ok(metrics_tx)
+}
+
+/// Builds the decision core's tunables from the configuration.
+fn decide_config(config: &Config) -> DecideConfig {
+    let mut d = DecideConfig::new(config.node.side);
+    let section = &config.daemon.decide;
+    if let Some(link) = &config.daemon.peer_link {
+        d.links = link.links.len().max(1);
+        d.peer_interval_ms = link.interval_ms;
+        d.peer_dead_after_ms = link.dead_after_ms;
+        // Suspect the peer shortly after one missed datagram, never before.
+        d.suspect_after_ms = link.interval_ms + link.interval_ms / 4;
+    }
+    d.urgent_probe_deadline_ms = u64::try_from(
+        config
+            .probes
+            .timing(crate::probe::ProbeKind::Ping)
+            .timeout
+            .as_millis(),
+    )
+    .unwrap_or(500);
+    d.hold_down_ms = section.hold_down_ms;
+    d.preferred = section.preferred;
+    d.failback_to = section.failback.then_some(section.preferred);
+    d.witness = section.witness.is_some();
+    d
+}
