@@ -61,6 +61,7 @@ async fn run(
 ) -> OneShotReport {
     let outcomes = std::sync::Mutex::new(Vec::new());
     let decided = tokio::sync::Notify::new();
+    let is_decided = std::sync::atomic::AtomicBool::new(false);
     let record = &|outcome: ProbeOutcome| {
         let decisive = !outcome.ok() && probes.timing(outcome.kind).critical;
         outcomes
@@ -68,10 +69,12 @@ async fn run(
             .unwrap_or_else(|p| p.into_inner())
             .push(outcome);
         if decisive {
+            is_decided.store(true, std::sync::atomic::Ordering::SeqCst);
             // Stores a permit if nobody waits yet.
             decided.notify_one();
         }
     };
+    let is_decided = &is_decided;
     let timed = &|kind: ProbeKind| {
         let timeout = probes.timing(kind).timeout;
         let run = backend.run(kind);
@@ -93,6 +96,9 @@ async fn run(
     let ami_down = &ami_down;
     let ami_sequence = async move {
         for kind in ami {
+            if is_decided.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             let outcome = match ami_down {
                 Some((error, waited)) => ProbeOutcome {
                     kind,
