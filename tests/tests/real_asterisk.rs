@@ -26,6 +26,8 @@ struct Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
+        // Before its directory (and pid file) goes: the instance finds its process through it.
+        let _ = self.asterisk.kill();
         if std::thread::panicking() {
             eprintln!("kept for inspection: {}", self.dir.display());
         } else {
