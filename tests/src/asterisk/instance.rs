@@ -35,6 +35,8 @@ pub struct Instance {
     netns: Option<String>,
     /// When `core restart now` was last asked for (a restart keeps the pid).
     restart_requested: Mutex<Option<Instant>>,
+    /// The last pid seen, so dropping the instance kills it even once the pid file is gone.
+    last_pid: Mutex<Option<i32>>,
 }
 
 impl Instance {
@@ -54,6 +56,7 @@ impl Instance {
             dir,
             netns: netns.map(str::to_owned),
             restart_requested: Mutex::new(None),
+            last_pid: Mutex::new(None),
         };
         instance.write_scripts()?;
         Ok(instance)
@@ -147,6 +150,8 @@ impl Instance {
         let started = Instant::now();
         self.spawn()?;
         self.wait_fully_booted(BOOT_TIMEOUT)?;
+        // Remembered for the drop (see `last_pid`).
+        let _ = self.pid();
         Ok(started.elapsed())
     }
 
@@ -210,11 +215,20 @@ impl Instance {
     pub fn pid(&self) -> Option<Pid> {
         let text = std::fs::read_to_string(self.dir.run().join("asterisk.pid")).ok()?;
         let pid: i32 = text.trim().parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        self.runs_our_config(pid).then(|| {
+            *self.last_pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+            Pid::from_raw(pid)
+        })
+    }
+
+    /// Whether process `pid` runs this instance's configuration (a pid may be reused).
+    fn runs_our_config(&self, pid: i32) -> bool {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
         let conf = self.dir.asterisk_conf();
         let conf = conf.to_string_lossy();
-        let ours = cmdline.split(|b| *b == 0).any(|arg| arg == conf.as_bytes());
-        ours.then(|| Pid::from_raw(pid))
+        cmdline.split(|b| *b == 0).any(|arg| arg == conf.as_bytes())
     }
 
     /// Whether the process exists (a stopped, i.e. hung, process counts as running).
@@ -301,7 +315,12 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid() {
+        let last = *self.last_pid.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = self.pid().or_else(|| {
+            last.filter(|pid| self.runs_our_config(*pid))
+                .map(Pid::from_raw)
+        });
+        if let Some(pid) = pid {
             let _ = kill(pid, Signal::SIGKILL);
         }
     }
