@@ -44,16 +44,6 @@ pub enum AsteriskFault {
 }
 
 impl AsteriskFault {
-    pub const ALL: [AsteriskFault; 7] = [
-        AsteriskFault::Crash,
-        AsteriskFault::Hang,
-        AsteriskFault::Restart,
-        AsteriskFault::PlaybackUnloaded,
-        AsteriskFault::ProbeExtensionRemoved,
-        AsteriskFault::SipStackGone,
-        AsteriskFault::Stopped,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             AsteriskFault::Crash => "crash",
