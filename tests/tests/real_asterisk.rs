@@ -220,6 +220,26 @@ fn the_call_probe_fails_unless_the_probe_dialplan_runs_to_its_end() {
 }
 
 #[test]
+fn the_sip_probe_fails_when_the_sip_stack_hangs_while_ami_answers() {
+    let Some(bed) = bed("sip_hung", &[]) else {
+        return;
+    };
+    bed.asterisk.inject(AsteriskFault::SipStackGone).unwrap();
+    let run = bed.probe(&["--no-call"]);
+    assert_eq!(run.exit, 2, "{}", run.json);
+    assert_eq!(
+        run.probe("ping")["ok"],
+        true,
+        "AMI still answers: {}",
+        run.json
+    );
+    assert_eq!(run.probe("sip")["ok"], false, "{}", run.json);
+    eprintln!("sip stack hung: sip probe error: {}", run.error("sip"));
+    bed.asterisk.heal(AsteriskFault::SipStackGone).unwrap();
+    bed.assert_healthy("with the SIP thread running again");
+}
+
+#[test]
 fn the_call_probe_fails_when_a_sound_file_is_missing() {
     let Some(bed) = bed("missing_sound", &["silence/1"]) else {
         return;

@@ -7,17 +7,8 @@ use nix::sys::signal::Signal;
 use super::instance::{Instance, BOOT_TIMEOUT};
 use crate::harness::HarnessError;
 
-/// The PJSIP modules that only a forced unload removes (they pin themselves), dependents
-/// first. Once forced out, PJSIP cannot be loaded again: only a restart heals it.
-const PJSIP_FORCED: &[&str] = &[
-    "res_pjsip_sdp_rtp.so",
-    "chan_pjsip.so",
-    "res_pjsip_endpoint_identifier_ip.so",
-    "res_pjsip_authenticator_digest.so",
-    "res_pjsip_session.so",
-    "res_pjsip_pubsub.so",
-    "res_pjsip.so",
-];
+/// The name of PJSIP's thread that reads every SIP socket (res_pjsip's monitor thread).
+const PJSIP_THREAD: &str = "SIP";
 
 /// A fault of a real Asterisk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,8 +27,10 @@ pub enum AsteriskFault {
     /// The call path broken by a configuration mistake: the probe extension removed
     /// (`dialplan remove extension probe@ha-probe`). Healed by `dialplan reload`.
     ProbeExtensionRemoved,
-    /// The SIP stack gone (PJSIP's modules force-unloaded): SIP requests go unanswered while AMI
-    /// works. Healed by a restart (PJSIP cannot be loaded again).
+    /// The SIP stack hung while AMI works: PJSIP's `SIP` thread, which reads every SIP socket,
+    /// is stopped (ptrace, one thread only); SIP requests go unanswered, without an ICMP error,
+    /// as with a deadlocked PJSIP. Healed by letting the thread run on. (Unloading PJSIP is no
+    /// substitute: only a forced unload removes it, and with calls up that crashes Asterisk.)
     SipStackGone,
     /// Asterisk stopped cleanly (`core stop now`). Healed by starting it.
     Stopped,
@@ -70,12 +63,7 @@ impl Instance {
             AsteriskFault::ProbeExtensionRemoved => self
                 .cli("dialplan remove extension probe@ha-probe")
                 .map(|_| ()),
-            AsteriskFault::SipStackGone => {
-                for module in PJSIP_FORCED {
-                    self.cli(&format!("module unload -f {module}"))?;
-                }
-                Ok(())
-            }
+            AsteriskFault::SipStackGone => self.freeze_thread(PJSIP_THREAD),
             AsteriskFault::Stopped => self.stop(),
         }
     }
@@ -89,8 +77,8 @@ impl Instance {
             AsteriskFault::PlaybackUnloaded => self.cli("module load app_playback.so").map(|_| ()),
             AsteriskFault::ProbeExtensionRemoved => self.cli("dialplan reload").map(|_| ()),
             AsteriskFault::SipStackGone => {
-                self.restart_now()?;
-                self.wait_restarted()
+                self.thaw_threads();
+                Ok(())
             }
         }
     }

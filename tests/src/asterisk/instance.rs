@@ -17,6 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::config::{InstanceConfig, InstanceDir};
+use super::freeze::FrozenThread;
 use super::install::Install;
 use crate::harness::{poll, HarnessError};
 
@@ -37,6 +38,8 @@ pub struct Instance {
     restart_requested: Mutex<Option<Instant>>,
     /// The last pid seen, so dropping the instance kills it even once the pid file is gone.
     last_pid: Mutex<Option<i32>>,
+    /// Threads held stopped (a hung subsystem); they run on when released or dropped.
+    frozen: Mutex<Vec<FrozenThread>>,
 }
 
 impl Instance {
@@ -57,6 +60,7 @@ impl Instance {
             netns: netns.map(str::to_owned),
             restart_requested: Mutex::new(None),
             last_pid: Mutex::new(None),
+            frozen: Mutex::new(Vec::new()),
         };
         instance.write_scripts()?;
         Ok(instance)
@@ -279,6 +283,28 @@ impl Instance {
             POLL,
             || (!self.is_running()).then_some(()),
         )
+    }
+
+    /// Stops the instance's thread named `name` (the rest runs on) until [`Instance::thaw_threads`].
+    pub fn freeze_thread(&self, name: &str) -> Result<(), HarnessError> {
+        let pid = self.pid().ok_or_else(|| HarnessError::Protocol {
+            what: self.name.clone(),
+            detail: format!("not running, cannot stop its thread {name}"),
+        })?;
+        let frozen = FrozenThread::freeze(pid, name)?;
+        self.frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(frozen);
+        Ok(())
+    }
+
+    /// Lets every thread stopped by [`Instance::freeze_thread`] run on.
+    pub fn thaw_threads(&self) {
+        self.frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Records that a restart was just asked for (see [`Instance::last_restart`]).

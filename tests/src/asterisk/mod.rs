@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod fault;
+pub mod freeze;
 pub mod install;
 pub mod instance;
 pub mod shipped;

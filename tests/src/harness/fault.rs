@@ -34,7 +34,8 @@ pub enum Fault {
     CallPathBroken,
     /// The probe extension removed from the dialplan (real only).
     ProbeExtensionRemoved,
-    /// The SIP stack gone while AMI answers: OPTIONS dropped (emulator), PJSIP force-unloaded (real).
+    /// The SIP stack gone while AMI answers: OPTIONS dropped (emulator), PJSIP's `SIP` thread
+    /// stopped (real).
     SipStackGone,
     /// `core restart now`: Asterisk goes down and boots again by itself.
     AsteriskRestart,
