@@ -60,16 +60,18 @@ impl ReplySender {
     }
 }
 
+/// What a [`Client`] handle asks of the driver task.
 #[derive(Debug)]
-enum Command {
+enum DriverCommand {
     Send { action: Action, reply: ReplySender },
     Close { done: oneshot::Sender<()> },
 }
 
 #[derive(Debug)]
 struct ClientInner {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<DriverCommand>,
     state: watch::Receiver<ConnectionState>,
+    fully_booted: watch::Receiver<bool>,
     bus: Arc<EventBus>,
     server_name: String,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -93,6 +95,7 @@ impl Client {
     pub fn connect(config: ClientConfig) -> Client {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(ConnectionState::Connecting);
+        let (fully_booted_tx, fully_booted_rx) = watch::channel(false);
         let bus = Arc::new(EventBus::new(config.event_buffer));
         let server_name = config.server_name.clone();
         let driver = Driver {
@@ -101,6 +104,7 @@ impl Client {
             commands: commands_rx,
             commands_open: true,
             state: state_tx,
+            fully_booted: fully_booted_tx,
             bus: bus.clone(),
             close_waiters: Vec::new(),
         };
@@ -109,6 +113,7 @@ impl Client {
             inner: Arc::new(ClientInner {
                 commands: commands_tx,
                 state: state_rx,
+                fully_booted: fully_booted_rx,
                 bus,
                 server_name,
                 task: Mutex::new(Some(task)),
@@ -151,7 +156,7 @@ impl Client {
     /// response whose [`Response::is_success`] is false).
     pub async fn send(&self, action: Action) -> Result<Response, Error> {
         let (tx, rx) = oneshot::channel();
-        self.command(Command::Send {
+        self.command(DriverCommand::Send {
             action,
             reply: ReplySender::Single(tx),
         })?;
@@ -162,7 +167,7 @@ impl Client {
     /// `EventList: Complete`.
     pub async fn send_list(&self, action: Action) -> Result<ListResult, Error> {
         let (tx, rx) = oneshot::channel();
-        self.command(Command::Send {
+        self.command(DriverCommand::Send {
             action,
             reply: ReplySender::List(tx),
         })?;
@@ -179,6 +184,13 @@ impl Client {
         self.inner.state.clone()
     }
 
+    /// Whether the server finished booting, as its current session says (see
+    /// [`crate::proto::Protocol::is_fully_booted`]): true once `FullyBooted` arrived on the
+    /// current session, false again on `Shutdown` and whenever the connection is lost.
+    pub fn fully_booted(&self) -> watch::Receiver<bool> {
+        self.inner.fully_booted.clone()
+    }
+
     /// The label carried by this client's events.
     pub fn server_name(&self) -> &str {
         &self.inner.server_name
@@ -188,7 +200,7 @@ impl Client {
     /// [`Error::Closed`], subscribers get their buffered events and then `Closed`.
     pub async fn close(&self) {
         let (done_tx, done_rx) = oneshot::channel();
-        if self.command(Command::Close { done: done_tx }).is_ok() {
+        if self.command(DriverCommand::Close { done: done_tx }).is_ok() {
             let _ = done_rx.await;
         }
         let task = self
@@ -202,7 +214,7 @@ impl Client {
         }
     }
 
-    fn command(&self, command: Command) -> Result<(), Error> {
+    fn command(&self, command: DriverCommand) -> Result<(), Error> {
         self.inner.commands.send(command).map_err(|_| Error::Closed)
     }
 }
@@ -233,9 +245,10 @@ enum Wake<T> {
 struct Driver {
     config: ClientConfig,
     proto: Protocol<ReplySender>,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: mpsc::UnboundedReceiver<DriverCommand>,
     commands_open: bool,
     state: watch::Sender<ConnectionState>,
+    fully_booted: watch::Sender<bool>,
     bus: Arc<EventBus>,
     close_waiters: Vec<oneshot::Sender<()>>,
 }
@@ -262,6 +275,7 @@ impl Driver {
         }
         self.proto.close(now());
         self.flush_outputs();
+        self.fully_booted.send_replace(false);
         self.state.send_replace(ConnectionState::Closed);
         self.bus.close();
         for waiter in self.close_waiters.drain(..) {
@@ -313,13 +327,13 @@ impl Driver {
         }
     }
 
-    fn handle_command(&mut self, command: Option<Command>) {
+    fn handle_command(&mut self, command: Option<DriverCommand>) {
         match command {
-            Some(Command::Send { action, reply }) => {
+            Some(DriverCommand::Send { action, reply }) => {
                 let want_list = reply.wants_list();
                 self.proto.submit(action, want_list, reply, now());
             }
-            Some(Command::Close { done }) => {
+            Some(DriverCommand::Close { done }) => {
                 self.close_waiters.push(done);
                 self.proto.close(now());
             }
@@ -333,6 +347,9 @@ impl Driver {
 
     /// Hands out replies and state changes; returns a close request if the core made one.
     fn flush_outputs(&mut self) -> Option<String> {
+        let booted = self.proto.is_fully_booted();
+        self.fully_booted
+            .send_if_modified(|b| std::mem::replace(b, booted) != booted);
         let mut close = None;
         while let Some(output) = self.proto.poll_output() {
             match output {

@@ -56,7 +56,7 @@ pub enum Output<T> {
 
 /// Where the current connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum SessionPhase {
     /// No connection.
     Offline,
     /// Connected, waiting for the banner.
@@ -125,7 +125,7 @@ pub struct Protocol<T> {
     server: Arc<str>,
 
     codec: AmiCodec,
-    phase: Phase,
+    phase: SessionPhase,
     state: ConnectionState,
     last_failure_was_auth: bool,
     next_id: u64,
@@ -138,6 +138,8 @@ pub struct Protocol<T> {
     outputs: VecDeque<Output<T>>,
     events: Vec<Event>,
     invalid_frames: u64,
+    /// `FullyBooted` arrived on the current session (and no `Shutdown` since).
+    fully_booted: bool,
 }
 
 impl<T> Protocol<T> {
@@ -158,7 +160,7 @@ impl<T> Protocol<T> {
             id_prefix: config.action_id_prefix.clone(),
             server: Arc::from(config.server_name.as_str()),
             codec: AmiCodec::client().with_max_frame_len(config.max_frame_len),
-            phase: Phase::Offline,
+            phase: SessionPhase::Offline,
             state: ConnectionState::Disconnected {
                 reason: "not connected yet".to_owned(),
             },
@@ -177,6 +179,7 @@ impl<T> Protocol<T> {
             outputs: VecDeque::new(),
             events: Vec::new(),
             invalid_frames: 0,
+            fully_booted: false,
         }
     }
 
@@ -187,12 +190,23 @@ impl<T> Protocol<T> {
 
     /// Whether [`Protocol::close`] finished (no reconnect wanted).
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        self.phase == SessionPhase::Closed
     }
 
     /// Whether a connection is up (from the TCP connect until it is lost).
     pub fn is_online(&self) -> bool {
-        !matches!(self.phase, Phase::Offline | Phase::Closed)
+        !matches!(self.phase, SessionPhase::Offline | SessionPhase::Closed)
+    }
+
+    /// Whether the server said it finished booting on the current session: a `FullyBooted`
+    /// event arrived since this connection logged in, and no `Shutdown` since.
+    ///
+    /// Asterisk sends `FullyBooted` to a session right after its login when it is already
+    /// booted, and broadcasts it at the end of a boot to sessions that logged in earlier (it
+    /// accepts logins before it has loaded everything). Both need the `system` event class; an
+    /// earlier session's `FullyBooted` never counts, since the server may have restarted.
+    pub fn is_fully_booted(&self) -> bool {
+        self.fully_booted
     }
 
     /// How many undecodable frames were skipped so far.
@@ -207,21 +221,22 @@ impl<T> Protocol<T> {
 
     /// The driver starts a TCP connect.
     pub fn connecting(&mut self) {
-        if self.phase != Phase::Closed {
+        if self.phase != SessionPhase::Closed {
             self.set_state(ConnectionState::Connecting);
         }
     }
 
     /// The TCP connection is up: expect the banner, then log in (all within the action timeout).
     pub fn connected(&mut self, now: Instant) {
-        if self.phase == Phase::Closed {
+        if self.phase == SessionPhase::Closed {
             return;
         }
         self.codec = AmiCodec::client().with_max_frame_len(self.max_frame_len);
         self.outbox.clear();
         self.keepalive = Keepalive::default();
         self.last_failure_was_auth = false;
-        self.phase = Phase::AwaitBanner {
+        self.fully_booted = false;
+        self.phase = SessionPhase::AwaitBanner {
             deadline: now + self.action_timeout,
         };
         self.set_state(ConnectionState::LoggingIn);
@@ -256,7 +271,7 @@ impl<T> Protocol<T> {
         }
         buf.clear();
         match self.phase {
-            Phase::LoggingOff { .. } => self.finish_close(),
+            SessionPhase::LoggingOff { .. } => self.finish_close(),
             _ => self.go_offline("connection closed by the server".to_owned(), false),
         }
     }
@@ -266,8 +281,8 @@ impl<T> Protocol<T> {
     /// The outcome comes out later as [`Output::Reply`] with `reply`; with `want_list` the
     /// reply is a [`Reply::List`] with every item up to `EventList: Complete`.
     pub fn submit(&mut self, action: Action, want_list: bool, reply: T, now: Instant) {
-        if self.phase != Phase::LoggedIn {
-            let error = if self.phase == Phase::Closed {
+        if self.phase != SessionPhase::LoggedIn {
+            let error = if self.phase == SessionPhase::Closed {
                 Error::Closed
             } else {
                 Error::NotConnected {
@@ -309,14 +324,14 @@ impl<T> Protocol<T> {
     pub fn close(&mut self, now: Instant) {
         self.fail_all(|| Error::Closed);
         match self.phase {
-            Phase::LoggedIn => {
+            SessionPhase::LoggedIn => {
                 let id = self.send_internal(Message::new().with("Action", "Logoff"));
-                self.phase = Phase::LoggingOff {
+                self.phase = SessionPhase::LoggingOff {
                     id,
                     deadline: now + self.action_timeout.min(Duration::from_secs(2)),
                 };
             }
-            Phase::Closed | Phase::LoggingOff { .. } => {}
+            SessionPhase::Closed | SessionPhase::LoggingOff { .. } => {}
             _ => self.finish_close(),
         }
     }
@@ -324,22 +339,22 @@ impl<T> Protocol<T> {
     /// Handles every deadline that passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.phase {
-            Phase::AwaitBanner { deadline }
-            | Phase::Challenge { deadline, .. }
-            | Phase::Login { deadline, .. }
+            SessionPhase::AwaitBanner { deadline }
+            | SessionPhase::Challenge { deadline, .. }
+            | SessionPhase::Login { deadline, .. }
                 if now >= deadline =>
             {
                 let reason = format!("login timed out after {:?}", self.action_timeout);
                 self.go_offline(reason, true);
                 return;
             }
-            Phase::LoggingOff { deadline, .. } if now >= deadline => {
+            SessionPhase::LoggingOff { deadline, .. } if now >= deadline => {
                 self.finish_close();
                 return;
             }
             _ => {}
         }
-        if self.phase != Phase::LoggedIn {
+        if self.phase != SessionPhase::LoggedIn {
             return;
         }
         if let Some((_, deadline)) = self.keepalive.outstanding {
@@ -394,12 +409,12 @@ impl<T> Protocol<T> {
     /// The earliest deadline the driver must call [`Protocol::handle_timeout`] at.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let phase = match self.phase {
-            Phase::AwaitBanner { deadline }
-            | Phase::Challenge { deadline, .. }
-            | Phase::Login { deadline, .. }
-            | Phase::LoggingOff { deadline, .. } => Some(deadline),
-            Phase::Offline | Phase::Closed => return None,
-            Phase::LoggedIn => None,
+            SessionPhase::AwaitBanner { deadline }
+            | SessionPhase::Challenge { deadline, .. }
+            | SessionPhase::Login { deadline, .. }
+            | SessionPhase::LoggingOff { deadline, .. } => Some(deadline),
+            SessionPhase::Offline | SessionPhase::Closed => return None,
+            SessionPhase::LoggedIn => None,
         };
         let keepalive = match self.keepalive.outstanding {
             Some((_, deadline)) => Some(deadline),
@@ -522,7 +537,7 @@ impl<T> Protocol<T> {
     }
 
     fn promote_queued(&mut self) {
-        while self.phase == Phase::LoggedIn && self.in_flight.len() < self.max_in_flight {
+        while self.phase == SessionPhase::LoggedIn && self.in_flight.len() < self.max_in_flight {
             match self.queued.pop_front() {
                 Some(q) => self.send_user_action(q),
                 None => break,
@@ -550,23 +565,24 @@ impl<T> Protocol<T> {
 
     fn go_offline(&mut self, reason: String, ask_driver_to_close: bool) {
         match self.phase {
-            Phase::Closed => return,
+            SessionPhase::Closed => return,
             // A connect attempt that failed: nothing to tear down, but the visible state must
             // say why instead of staying at `Connecting`.
-            Phase::Offline => {
+            SessionPhase::Offline => {
                 if !self.last_failure_was_auth {
                     self.set_state(ConnectionState::Disconnected { reason });
                 }
                 return;
             }
-            Phase::LoggingOff { .. } => {
+            SessionPhase::LoggingOff { .. } => {
                 self.finish_close();
                 return;
             }
             _ => {}
         }
-        self.phase = Phase::Offline;
+        self.phase = SessionPhase::Offline;
         self.keepalive = Keepalive::default();
+        self.fully_booted = false;
         let error_reason = reason.clone();
         self.fail_all(|| Error::Disconnected {
             reason: error_reason.clone(),
@@ -584,7 +600,8 @@ impl<T> Protocol<T> {
     fn finish_close(&mut self) {
         let was_online = self.is_online();
         self.fail_all(|| Error::Closed);
-        self.phase = Phase::Closed;
+        self.phase = SessionPhase::Closed;
+        self.fully_booted = false;
         self.set_state(ConnectionState::Closed);
         if was_online {
             self.outputs.push_back(Output::Close {
@@ -613,7 +630,7 @@ impl<T> Protocol<T> {
     }
 
     fn handle_banner(&mut self, banner: &str) {
-        let Phase::AwaitBanner { deadline } = self.phase else {
+        let SessionPhase::AwaitBanner { deadline } = self.phase else {
             return;
         };
         tracing::debug!(server = %self.server, banner, "AMI: connected");
@@ -624,7 +641,7 @@ impl<T> Protocol<T> {
                         .with("Action", "Challenge")
                         .with("AuthType", "MD5"),
                 );
-                self.phase = Phase::Challenge { id, deadline };
+                self.phase = SessionPhase::Challenge { id, deadline };
             }
             AuthMethod::Plain => {
                 let login = Message::new()
@@ -639,7 +656,7 @@ impl<T> Protocol<T> {
     fn send_login(&mut self, login: Message, deadline: Instant) {
         let login = login.with("Events", self.events_mask.header_value());
         let id = self.send_internal(login);
-        self.phase = Phase::Login { id, deadline };
+        self.phase = SessionPhase::Login { id, deadline };
     }
 
     fn handle_message(&mut self, message: Message, now: Instant) {
@@ -688,13 +705,21 @@ impl<T> Protocol<T> {
                 }
             }
         }
-        self.events.push(Event::new(self.server.clone(), message));
+        let event = Event::new(self.server.clone(), message);
+        // By name, not `typed()`: this runs for every event of a busy server.
+        let name = event.name();
+        if name.eq_ignore_ascii_case("FullyBooted") && self.phase == SessionPhase::LoggedIn {
+            self.fully_booted = true;
+        } else if name.eq_ignore_ascii_case("Shutdown") {
+            self.fully_booted = false;
+        }
+        self.events.push(event);
     }
 
     fn handle_response(&mut self, response: Response, now: Instant) {
         let id = self.parse_id(response.action_id());
         match self.phase {
-            Phase::Challenge {
+            SessionPhase::Challenge {
                 id: expected,
                 deadline,
             } if id == Some(expected) => {
@@ -718,7 +743,7 @@ impl<T> Protocol<T> {
                 }
                 return;
             }
-            Phase::Login { id: expected, .. } if id == Some(expected) => {
+            SessionPhase::Login { id: expected, .. } if id == Some(expected) => {
                 match response.message() {
                     _ if response.is_success() => self.logged_in(now),
                     // Not a credentials problem: the server refuses every action while it shuts
@@ -732,7 +757,7 @@ impl<T> Protocol<T> {
                 }
                 return;
             }
-            Phase::LoggingOff { id: expected, .. } if id == Some(expected) => {
+            SessionPhase::LoggingOff { id: expected, .. } if id == Some(expected) => {
                 self.finish_close();
                 return;
             }
@@ -787,7 +812,7 @@ impl<T> Protocol<T> {
     }
 
     fn logged_in(&mut self, now: Instant) {
-        self.phase = Phase::LoggedIn;
+        self.phase = SessionPhase::LoggedIn;
         self.backoff.reset();
         for filter in self.filters.clone() {
             self.send_internal(

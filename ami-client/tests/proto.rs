@@ -558,3 +558,79 @@ fn a_failed_connect_says_why_instead_of_staying_connecting() {
         }
     );
 }
+
+/// The login of fixture `prefix` (its `Authentication accepted` and what follows in the same
+/// TCP read), answered to the login our core sent.
+fn login_with(h: &mut Harness, prefix: &str, blocks_after_login: usize) {
+    h.feed(BANNER);
+    let login = h.sent().pop().expect("login sent");
+    let id = login.action_id().expect("ActionID").to_owned();
+    let blocks = fixture_blocks(prefix);
+    let accepted = blocks
+        .iter()
+        .position(|b| b.contains("Message: Authentication accepted"))
+        .expect("login response");
+    let mut chunk = with_action_id(&blocks[accepted], &id);
+    for block in &blocks[accepted + 1..=accepted + blocks_after_login] {
+        chunk.push_str(block);
+    }
+    h.feed(&chunk);
+    assert_eq!(h.proto.state(), &ConnectionState::LoggedIn);
+}
+
+#[test]
+fn fully_booted_right_after_login_on_a_booted_server() {
+    // 18: the per-session FullyBooted arrives in the same read as the login response.
+    let mut h = Harness::new(config());
+    assert!(!h.proto.is_fully_booted());
+    login_with(&mut h, "18-fullybooted-at-connect", 1);
+    assert!(h.proto.is_fully_booted());
+}
+
+#[test]
+fn a_login_during_boot_is_not_booted_until_the_broadcast() {
+    // 22: logged in at 0 ms, SuccessfulAuth, and the boot-time FullyBooted only at 181 ms.
+    let mut h = Harness::new(config());
+    login_with(&mut h, "22-connect-during-boot", 1);
+    assert!(
+        !h.proto.is_fully_booted(),
+        "a login alone does not mean booted"
+    );
+    h.feed(&fixture_block(
+        "22-connect-during-boot",
+        "Event: FullyBooted",
+    ));
+    assert!(h.proto.is_fully_booted());
+}
+
+#[test]
+fn fully_booted_belongs_to_one_session_and_ends_with_shutdown() {
+    let mut h = Harness::new(config());
+    login_with(&mut h, "18-fullybooted-at-connect", 1);
+    assert!(h.proto.is_fully_booted());
+    h.feed(&fixture_block(
+        "19-shutdown-event-stop-now",
+        "Event: Shutdown",
+    ));
+    assert!(!h.proto.is_fully_booted(), "shutting down is not booted");
+
+    h.feed(&fixture_block(
+        "22-connect-during-boot",
+        "Event: FullyBooted",
+    ));
+    assert!(h.proto.is_fully_booted());
+    h.proto.connection_lost("connection closed by the server");
+    assert!(!h.proto.is_fully_booted());
+    // The next session starts unbooted, even before its login.
+    h.proto.connecting();
+    h.proto.connected(h.now);
+    h.feed(BANNER);
+    h.feed(&fixture_block(
+        "22-connect-during-boot",
+        "Event: FullyBooted",
+    ));
+    assert!(
+        !h.proto.is_fully_booted(),
+        "an event before the login is not this session's answer"
+    );
+}

@@ -6,7 +6,7 @@
 //! `cargo run -p astha --example decide_timings [runs-per-kind]`
 
 use astha::decide::pair_sim::{run_schedule, FailureKind, PairFault, PairSchedule, SimRng, World};
-use astha::node::Side;
+use astha::side::Side;
 
 /// How to inject one failure of a kind, given a random source.
 type MakeFault = fn(&mut SimRng) -> PairFault;

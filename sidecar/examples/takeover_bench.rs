@@ -28,7 +28,7 @@ use astha::actuate::{
     Actuators, AsteriskReadiness, AsteriskService, FloatingIp, ReadinessError, SequenceOutcome,
     SequenceRunner,
 };
-use astha::node::Side;
+use astha::side::Side;
 use astha_tests::relay_sim::{NumatoProtocol, PtyRelaySim};
 
 /// Warm standby: Asterisk already runs and is booted; the probe answers at once.

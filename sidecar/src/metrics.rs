@@ -61,12 +61,23 @@ fn target_kind(target: &str, kind: &str) -> String {
     format!("target=\"{}\",kind=\"{}\"", label(target), label(kind))
 }
 
+fn flag(b: bool) -> String {
+    u8::from(b).to_string()
+}
+
 /// Renders the metrics in the Prometheus text format (version 0.0.4).
 pub fn render(report: &StatusReport, totals: &Totals) -> String {
     let mut out = String::new();
-    let o = &mut out;
+    node_families(&mut out, report);
+    probe_families(&mut out, report, totals);
+    takeover_families(&mut out, report, totals);
+    peer_families(&mut out, report);
+    out
+}
+
+/// This node: its role, term and maintenance mode.
+fn node_families(o: &mut String, report: &StatusReport) {
     let node = &report.node;
-    let flag = |b: bool| u8::from(b).to_string();
     family(
         o,
         "astha_role",
@@ -90,6 +101,10 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
         "1 when maintenance mode stops automatic decisions.",
         [(String::new(), flag(node.maintenance))],
     );
+}
+
+/// Both Asterisk targets: verdicts, and each probe's last result and failure count.
+fn probe_families(o: &mut String, report: &StatusReport, totals: &Totals) {
     family(
         o,
         "astha_verdict",
@@ -143,6 +158,10 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
             .iter()
             .map(|((t, k), n)| (target_kind(t, k), n.to_string())),
     );
+}
+
+/// Takeovers: how many, how many failed, how long the last one took.
+fn takeover_families(o: &mut String, report: &StatusReport, totals: &Totals) {
     family(
         o,
         "astha_takeovers_total",
@@ -167,12 +186,16 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
             .iter()
             .map(|t| (String::new(), format!("{:.6}", t.total_ms / 1000.0))),
     );
-    let links = report
-        .peer
+}
+
+/// The peer link: which links carry the peer, when it was last heard, what was dropped.
+fn peer_families(o: &mut String, report: &StatusReport) {
+    let peer = &report.peer;
+    let links = peer
         .links_up
         .iter()
         .map(|l| (l, "1"))
-        .chain(report.peer.links_down.iter().map(|l| (l, "0")));
+        .chain(peer.links_down.iter().map(|l| (l, "0")));
     family(
         o,
         "astha_peer_link_up",
@@ -185,9 +208,7 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
         "astha_peer_last_message_age_seconds",
         "gauge",
         "Age of the last authenticated peer message.",
-        report
-            .peer
-            .last_message_age_ms
+        peer.last_message_age_ms
             .iter()
             .map(|a| (String::new(), format!("{:.3}", *a as f64 / 1000.0))),
     );
@@ -196,13 +217,10 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
         "astha_peer_rejected_datagrams_total",
         "counter",
         "Peer datagrams dropped, by reason.",
-        report
-            .peer
-            .rejected
+        peer.rejected
             .iter()
             .map(|(r, n)| (format!("reason=\"{}\"", label(r)), n.to_string())),
     );
-    out
 }
 
 /// Serves `GET /metrics` on `addr` until the task is dropped. `source` renders the current text.

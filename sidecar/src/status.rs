@@ -92,6 +92,13 @@ pub struct DrbdStatus {
     pub resource: String,
     pub role: String,
     pub mounted: bool,
+    /// Role, disk and each peer's connection, role and disk, as DRBD reports them
+    /// (`Secondary UpToDate, pbx-b Connected Primary UpToDate`), or why they could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The last `fence-peer`/`unfence-peer` exchange with DRBD and astha's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fence: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -143,48 +150,70 @@ fn opt_ms(v: Option<f64>) -> String {
 }
 
 impl StatusReport {
-    /// The compact human view of `astha status`.
+    /// The compact human view of `astha status`: one block per part, in the order an admin
+    /// checks them (this node, its peer, both Asterisks, then the devices and the last takeover).
     pub fn render(&self, style: Style) -> String {
         let mut out = String::new();
-        let n = &self.node;
+        self.node.render_into(&mut out, style);
+        self.peer.render_into(&mut out, style);
+        for target in &self.targets {
+            target.render_into(&mut out, style);
+        }
+        self.relay.render_into(&mut out);
+        self.floating_ip.render_into(&mut out);
+        if let Some(drbd) = &self.drbd {
+            drbd.render_into(&mut out);
+        }
+        if let Some(takeover) = &self.last_takeover {
+            takeover.render_into(&mut out, style);
+        }
+        out
+    }
+}
+
+impl NodeStatus {
+    fn render_into(&self, out: &mut String, style: Style) {
         let _ = writeln!(
             out,
             "node {} ({})  role {}  term {}{}",
-            n.name,
-            n.side,
-            style.judge(&n.role),
-            n.term,
-            if n.maintenance {
+            self.name,
+            self.side,
+            style.judge(&self.role),
+            self.term,
+            if self.maintenance {
                 "  [MAINTENANCE: no automatic decisions]"
             } else {
                 ""
             }
         );
-        if let Some(why) = &n.last_decision {
+        if let Some(why) = &self.last_decision {
             let _ = writeln!(out, "  last decision: {why}");
         }
-        let p = &self.peer;
-        let age = p
+    }
+}
+
+impl PeerStatus {
+    fn render_into(&self, out: &mut String, style: Style) {
+        let age = self
             .last_message_age_ms
             .map(|a| format!("{a} ms ago"))
             .unwrap_or_else(|| "never".into());
         let _ = writeln!(
             out,
             "peer {} ({})  role {}  term {}  heard {}  links up [{}] down [{}]",
-            p.name,
-            p.side,
-            p.role
-                .as_deref()
-                .map(|r| style.judge(r))
-                .unwrap_or_else(|| style.judge("unknown")),
-            p.term.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            self.name,
+            self.side,
+            style.judge(self.role.as_deref().unwrap_or("unknown")),
+            self.term
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
             age,
-            p.links_up.join(","),
-            p.links_down.join(",")
+            self.links_up.join(","),
+            self.links_down.join(",")
         );
-        let rejected: u64 = p.rejected.iter().map(|(_, n)| n).sum();
+        let rejected: u64 = self.rejected.iter().map(|(_, n)| n).sum();
         if rejected > 0 {
-            let detail: Vec<String> = p
+            let detail: Vec<String> = self
                 .rejected
                 .iter()
                 .filter(|(_, n)| *n > 0)
@@ -196,85 +225,105 @@ impl StatusReport {
                 detail.join(" ")
             );
         }
-        for t in &self.targets {
+    }
+}
+
+impl TargetStatus {
+    fn render_into(&self, out: &mut String, style: Style) {
+        let _ = writeln!(
+            out,
+            "asterisk {:<5} {}  (ami {})",
+            self.target,
+            style.judge(&self.verdict),
+            self.ami_state
+        );
+        for probe in &self.probes {
+            let ok = match probe.ok {
+                Some(true) => style.judge("ok"),
+                Some(false) => style.judge("failed"),
+                None => "-".into(),
+            };
             let _ = writeln!(
                 out,
-                "asterisk {:<5} {}  (ami {})",
-                t.target,
-                style.judge(&t.verdict),
-                t.ami_state
+                "  {:<10} {:<6} {:>10}  {}",
+                probe.kind,
+                ok,
+                opt_ms(probe.latency_ms),
+                probe.error.as_deref().unwrap_or("")
             );
-            for pr in &t.probes {
-                let ok = match pr.ok {
-                    Some(true) => style.judge("ok"),
-                    Some(false) => style.judge("failed"),
-                    None => "-".into(),
-                };
-                let _ = writeln!(
-                    out,
-                    "  {:<10} {:<6} {:>10}  {}",
-                    pr.kind,
-                    ok,
-                    opt_ms(pr.latency_ms),
-                    pr.error.as_deref().unwrap_or("")
-                );
-            }
         }
-        let r = &self.relay;
+    }
+}
+
+impl RelayStatus {
+    fn render_into(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "relay ({})  position {}{}{}",
-            r.driver,
-            r.position.as_deref().unwrap_or("unknown"),
-            if r.read_back {
+            self.driver,
+            self.position.as_deref().unwrap_or("unknown"),
+            if self.read_back {
                 " (read back)"
             } else {
                 " (as commanded)"
             },
-            r.error
+            self.error
                 .as_deref()
                 .map(|e| format!("  error: {e}"))
                 .unwrap_or_default()
         );
-        let ip = &self.floating_ip;
-        if !ip.addresses.is_empty() {
-            let _ = writeln!(
-                out,
-                "floating ip {}  {}",
-                ip.addresses.join(","),
-                if ip.held_here {
-                    "held here"
-                } else {
-                    "not here"
-                }
-            );
+    }
+}
+
+impl FloatingIpStatus {
+    fn render_into(&self, out: &mut String) {
+        if self.addresses.is_empty() {
+            return;
         }
-        if let Some(d) = &self.drbd {
-            let _ = writeln!(
-                out,
-                "drbd {}  {}{}",
-                d.resource,
-                d.role,
-                if d.mounted { ", mounted" } else { "" }
-            );
+        let _ = writeln!(
+            out,
+            "floating ip {}  {}",
+            self.addresses.join(","),
+            if self.held_here {
+                "held here"
+            } else {
+                "not here"
+            }
+        );
+    }
+}
+
+impl DrbdStatus {
+    fn render_into(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "drbd {}  {}{}",
+            self.resource,
+            self.state.as_deref().unwrap_or(&self.role),
+            if self.mounted { ", mounted" } else { "" }
+        );
+        if let Some(fence) = &self.last_fence {
+            let _ = writeln!(out, "  last {fence}");
         }
-        if let Some(t) = &self.last_takeover {
-            let steps: Vec<String> = t
-                .steps
-                .iter()
-                .map(|s| format!("{} {:.1}ms {}", s.step, s.ms, s.outcome))
-                .collect();
-            let _ = writeln!(
-                out,
-                "last takeover: term {} {} in {:.1} ms, reason: {}\n  {}",
-                t.term,
-                style.judge(&t.outcome),
-                t.total_ms,
-                t.reason,
-                steps.join(" → ")
-            );
-        }
-        out
+    }
+}
+
+impl TakeoverRecordStatus {
+    fn render_into(&self, out: &mut String, style: Style) {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| format!("{} {:.1}ms {}", s.step, s.ms, s.outcome))
+            .collect();
+        let _ = writeln!(
+            out,
+            "last takeover: term {} {} in {:.1} ms, reason: {}\n  {}",
+            self.term,
+            style.judge(&self.outcome),
+            self.total_ms,
+            self.reason,
+            steps.join(" → ")
+        );
     }
 }
 
@@ -350,6 +399,8 @@ pub(crate) mod tests {
                 resource: "r0".into(),
                 role: "Secondary".into(),
                 mounted: false,
+                state: None,
+                last_fence: None,
             }),
             last_takeover: Some(TakeoverRecordStatus {
                 reason: "peer asterisk hung".into(),

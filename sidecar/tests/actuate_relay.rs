@@ -10,7 +10,7 @@ use astha::actuate::config::{
 use astha::actuate::relay::{
     BerofosRelay, LcusRelay, LineProfileRelay, NumatoRelay, Relay, RelayError, RelayHandle,
 };
-use astha::node::Side;
+use astha::side::Side;
 use astha_tests::relay_sim::{
     Behaviour, BerofosSim, LcusProtocol, LineProtocol, NumatoProtocol, PtyRelaySim,
 };

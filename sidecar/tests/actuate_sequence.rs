@@ -1,8 +1,8 @@
-//! A full takeover and release with all four actuators: relay simulator on a pty, floating IP in namespaces, fake drbdadm + tmpfs mount, fake Asterisk service.
+//! A full takeover and release with all four actuators: relay simulator on a pty, floating IP in namespaces, the DRBD stand-in + tmpfs mount, fake Asterisk service; and the relay's read-back as the DRBD step's fencing evidence.
 
 mod actuate_support;
+mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use astha::actuate::{
     Actuators, AsteriskReadiness, AsteriskService, Drbd, FloatingIp, ReadinessError,
     SequenceOutcome, SequenceRunner, StepKind,
 };
-use astha::node::Side;
+use astha::side::Side;
 use astha_tests::relay_sim::{NumatoProtocol, PtyRelaySim};
 
 /// Stands in for the daemon's AMI client: booted when the fake service's state file exists.
@@ -55,28 +55,31 @@ impl AsteriskReadiness for FakeReadiness {
     }
 }
 
-/// Scratch directory with the fake drbdadm wrapper, the mount point and the service flag; cleaned on drop.
+/// Scratch directory with the DRBD stand-in's wrappers, the mount point and the service flag; cleaned on drop.
 struct Scratch {
     dir: PathBuf,
 }
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
+    /// `drbd_state`: the stand-in's KEY=VALUE lines for resource r0.
+    fn new(tag: &str, drbd_state: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("astha-seq-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("mnt")).unwrap();
-        let fake = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/tools/fake-drbdadm");
-        let wrapper = dir.join("drbdadm");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nFAKE_DRBD_STATE='{}' exec '{fake}' \"$@\"\n",
-                dir.join("drbd").display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        common::drbd_stand_in(&dir, "ok", "");
+        std::fs::write(dir.join("state/r0.state"), drbd_state).unwrap();
         Scratch { dir }
+    }
+
+    fn drbd_config(&self, mount: Option<MountConfig>) -> DrbdConfig {
+        DrbdConfig {
+            resource: "r0".into(),
+            drbdadm: self.path("drbdadm"),
+            drbdsetup: self.path("drbdsetup"),
+            command_timeout_ms: 5_000,
+            poll_interval_ms: 50,
+            mount,
+        }
     }
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -115,22 +118,16 @@ async fn actuators(
     let mountpoint = scratch.path("mnt");
     Actuators {
         relay: Some(RelayHandle::new(Box::new(relay))),
-        drbd: Some(Drbd::new(DrbdConfig {
-            resource: "r0".into(),
-            drbdadm: scratch.path("drbdadm"),
-            force_primary: false,
-            command_timeout_ms: 5_000,
-            mount: Some(MountConfig {
-                device: "astha-seq".into(),
-                mountpoint,
-                fstype: Some("tmpfs".into()),
-                options: Some("size=1m".into()),
-                mount_command: vec!["mount".into()],
-                umount_command: vec!["umount".into()],
-                timeout_ms: 5_000,
-                verify: true,
-            }),
-        })),
+        drbd: Some(Drbd::new(scratch.drbd_config(Some(MountConfig {
+            device: "astha-seq".into(),
+            mountpoint,
+            fstype: Some("tmpfs".into()),
+            options: Some("size=1m".into()),
+            mount_command: vec!["mount".into()],
+            umount_command: vec!["umount".into()],
+            timeout_ms: 5_000,
+            verify: true,
+        })))),
         floating_ip: Some(
             FloatingIp::open_in_netns(
                 FloatingIpConfig {
@@ -153,6 +150,7 @@ async fn actuators(
             command_timeout_ms: 5_000,
         })),
         readiness: Some(readiness),
+        fence: Default::default(),
     }
 }
 
@@ -172,10 +170,13 @@ fn print_timings(label: &str, outcome: &SequenceOutcome) {
     println!("{label}: {}", steps.join(" "));
 }
 
+/// The local role the stand-in kernel holds for r0.
 fn drbd_role_file(scratch: &Scratch) -> String {
-    std::fs::read_to_string(scratch.path("drbd/r0.role"))
+    std::fs::read_to_string(scratch.path("state/r0.state"))
         .unwrap_or_default()
-        .trim()
+        .lines()
+        .find_map(|l| l.strip_prefix("role="))
+        .unwrap_or("Secondary")
         .to_owned()
 }
 
@@ -187,7 +188,7 @@ async fn takeover_then_release_with_all_four_actuators() {
     }
     let lan = Lan::new("seq");
     let sim = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
-    let scratch = Scratch::new("ok");
+    let scratch = Scratch::new("ok", "");
     let readiness = Arc::new(FakeReadiness {
         running_flag: scratch.path("asterisk.running"),
         probe_ok: AtomicBool::new(true),
@@ -262,7 +263,7 @@ async fn a_failing_call_path_probe_rolls_the_takeover_back() {
     }
     let lan = Lan::new("seqrb");
     let sim = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
-    let scratch = Scratch::new("rb");
+    let scratch = Scratch::new("rb", "");
     let readiness = Arc::new(FakeReadiness {
         running_flag: scratch.path("asterisk.running"),
         probe_ok: AtomicBool::new(false),
@@ -299,4 +300,89 @@ async fn a_failing_call_path_probe_rolls_the_takeover_back() {
     assert!(!is_mounted(Path::new(&scratch.path("mnt"))).unwrap());
     assert_eq!(drbd_role_file(&scratch), "Secondary");
     assert!(!lan.client_ping(VIP), "VIP removed again");
+}
+
+/// The stand-in's state for a DRBD peer that cannot be reached (the old active died): this
+/// Secondary's disk is UpToDate, the peer's unknown.
+const PEER_UNREACHABLE: &str =
+    "conn=Connecting\npeer_role=Unknown\npeer_disk=DUnknown\nfencing=dont-care\n";
+
+fn journal(scratch: &Scratch) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(scratch.path("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unreachable_drbd_peer_without_fencing_evidence_is_not_promoted_past() {
+    let scratch = Scratch::new("unfenced", PEER_UNREACHABLE);
+    let cfg = SequenceConfig {
+        journal: Some(scratch.path("audit.jsonl")),
+        ..SequenceConfig::default()
+    };
+    let actuators = Actuators {
+        drbd: Some(Drbd::new(scratch.drbd_config(None))),
+        ..Actuators::default()
+    };
+    let outcome = SequenceRunner::new(Side::B, actuators, cfg)
+        .takeover("peer silent on all links", 3)
+        .await;
+    match &outcome {
+        SequenceOutcome::TakeoverFailed { step, error, .. } => {
+            assert_eq!(*step, StepKind::Drbd);
+            assert!(error.contains("not fenced"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(drbd_role_file(&scratch), "Secondary");
+    let records = journal(&scratch);
+    assert_eq!(records[0]["failed_step"], "drbd");
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pbx-a (node 0) is unreachable (connection Connecting)")),
+        "{}",
+        records[0]
+    );
+}
+
+#[tokio::test]
+async fn the_relays_read_back_is_the_evidence_that_lets_drbd_promote() {
+    let sim = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
+    let scratch = Scratch::new("fenced", PEER_UNREACHABLE);
+    let relay = NumatoRelay::new(NumatoConfig {
+        path: sim.path().to_path_buf(),
+        baud: 19200,
+        timeout_ms: 300,
+        channels: vec![0],
+        energized_side: Side::B,
+        verify: true,
+    })
+    .unwrap();
+    let cfg = SequenceConfig {
+        journal: Some(scratch.path("audit.jsonl")),
+        ..SequenceConfig::default()
+    };
+    let actuators = Actuators {
+        relay: Some(RelayHandle::new(Box::new(relay))),
+        drbd: Some(Drbd::new(scratch.drbd_config(None))),
+        ..Actuators::default()
+    };
+    let outcome = SequenceRunner::new(Side::B, actuators, cfg)
+        .takeover("peer silent on all links", 4)
+        .await;
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(drbd_role_file(&scratch), "Primary");
+    let records = journal(&scratch);
+    let steps = records[0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["step"], "relay");
+    assert_eq!(steps[0]["note"], "read back on side b");
+    assert_eq!(steps[1]["step"], "drbd");
+    let note = steps[1]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("unreachable (Connecting), fenced: the PSTN relay reads back on side b"),
+        "{note}"
+    );
 }

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use astha::config::{self, Config, CoreMethod, Problem, SecretResolver, Severity, TargetRole};
-use astha::node::Side;
+use astha::config::{
+    self, Config, CoreMethod, Problem, ProblemSeverity, SecretResolver, TargetRole,
+};
 use astha::probe::ProbeKind;
+use astha::side::Side;
 
 /// Files and environment served from memory.
 struct FakeSecrets {
@@ -88,7 +90,7 @@ fn example_file_is_valid_and_matches_defaults() {
     );
     assert_eq!(config.node.side, Side::A);
     assert_eq!(config.node.name, "pbx-a");
-    assert_eq!(config.peer.name, "pbx-b");
+    assert_eq!(config.node.peer_name, "pbx-b");
     assert_eq!(
         config.target(TargetRole::Local).ami.address.to_string(),
         "192.0.2.10:5038"
@@ -136,7 +138,7 @@ secret_file = "b.secret"
         .file("/etc/astha/b.secret", "from-file");
     let (config, _) = parse(text, &secrets).unwrap_or_else(|p| panic!("{}", render(&p)));
     assert_eq!(config.node.name, "astha-b");
-    assert_eq!(config.peer.name, "astha-a");
+    assert_eq!(config.node.peer_name, "astha-a");
     assert_eq!(config.target(TargetRole::Local).side, Side::B);
     assert_eq!(config.asterisk_a.ami.address.port, 5038, "default AMI port");
     assert_eq!(config.asterisk_a.ami.secret.expose(), "from-env");
@@ -184,18 +186,18 @@ method = "telepathy"
         .err()
         .unwrap_or_else(|| panic!("config with errors was accepted"));
     let expect = [
-        ("node.side", 2, Severity::Error),
-        ("node.colour", 3, Severity::Error),
-        ("asterisk.a.ami.address", 6, Severity::Error),
-        ("asterisk.a.ami.secret", 8, Severity::Error),
-        ("asterisk.a.ami.secret_file", 9, Severity::Error),
-        ("asterisk.b.ami.address", 11, Severity::Error),
-        ("asterisk.b.ami.username", 12, Severity::Error),
-        ("asterisk.b.ami.secret_env", 13, Severity::Error),
-        ("probes.ping.timeout_ms", 20, Severity::Error),
-        ("probes.call.interval_ms", 23, Severity::Error),
-        ("probes.sip.accepted", 26, Severity::Warning),
-        ("probes.core.method", 29, Severity::Error),
+        ("node.side", 2, ProblemSeverity::Error),
+        ("node.colour", 3, ProblemSeverity::Error),
+        ("asterisk.a.ami.address", 6, ProblemSeverity::Error),
+        ("asterisk.a.ami.secret", 8, ProblemSeverity::Error),
+        ("asterisk.a.ami.secret_file", 9, ProblemSeverity::Error),
+        ("asterisk.b.ami.address", 11, ProblemSeverity::Error),
+        ("asterisk.b.ami.username", 12, ProblemSeverity::Error),
+        ("asterisk.b.ami.secret_env", 13, ProblemSeverity::Error),
+        ("probes.ping.timeout_ms", 20, ProblemSeverity::Error),
+        ("probes.call.interval_ms", 23, ProblemSeverity::Error),
+        ("probes.sip.accepted", 26, ProblemSeverity::Warning),
+        ("probes.core.method", 29, ProblemSeverity::Error),
     ];
     for (key, line, severity) in expect {
         let p = find(&problems, key);
@@ -311,14 +313,69 @@ fn daemon_section_mistakes_are_reported_with_their_line() {
         .unwrap()
         + 1;
     let problems = parse(&text, &example_secrets()).expect_err("a typo is an error");
-    let typo = problems
-        .iter()
-        .find(|p| p.message.contains("intervall_ms"))
-        .unwrap_or_else(|| panic!("typo not reported:\n{}", render(&problems)));
+    let typo = find(&problems, "peer_link.intervall_ms");
     assert_eq!(typo.line, line, "{typo}");
+    assert!(
+        typo.message.contains("did you mean `interval_ms`"),
+        "{typo}"
+    );
 
     let text = example_text().replace("dead_after_ms = 600", "dead_after_ms = 250");
     let problems = parse(&text, &example_secrets()).expect_err("too short a dead time");
     let p = find(&problems, "peer_link.dead_after_ms");
     assert!(p.message.contains("twice interval_ms"), "{p}");
+}
+
+#[test]
+fn mistakes_in_every_section_are_reported_together() {
+    // The daemon's sections are read by the same reader as the rest: a mistake there is listed
+    // along with one in [node] and one in the actuators, each with its key and line.
+    let text = example_text()
+        .replace("side = \"a\"", "side = \"c\"")
+        .replace("hold_down_ms = 10000", "hold_down_ms = \"ten seconds\"")
+        .replace("mode = \"warm\"", "mode = \"tepid\"")
+        .replace("remote = \"192.0.2.11:7390\"", "remote = \"192.0.2.11\"");
+    let problems = parse(&text, &example_secrets()).expect_err("four mistakes");
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1);
+    for (key, needle) in [
+        ("node.side", "side = \"c\""),
+        ("decide.hold_down_ms", "ten seconds"),
+        ("actuate.asterisk.mode", "tepid"),
+        ("peer_link.links[0].remote", "remote = \"192.0.2.11\""),
+    ] {
+        let p = find(&problems, key);
+        assert_eq!(Some(p.line), line_of(needle), "{p}");
+        assert_eq!(p.severity, ProblemSeverity::Error, "{p}");
+    }
+    assert!(
+        find(&problems, "actuate.asterisk.mode")
+            .message
+            .contains("\"cold\", \"warm\""),
+        "the accepted values are named"
+    );
+}
+
+#[test]
+fn the_old_peer_section_still_works_with_a_warning_saying_what_to_write() {
+    let text = example_text().replace("peer_name = \"pbx-b\"\n", "\n[peer]\nname = \"old-b\"\n");
+    let (config, warnings) =
+        parse(&text, &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert_eq!(config.node.peer_name, "old-b");
+    let w = find(&warnings, "peer.name");
+    assert_eq!(w.severity, ProblemSeverity::Warning);
+    assert!(
+        w.message.contains("peer_name = \"old-b\"") && w.message.contains("[node]"),
+        "{w}"
+    );
+
+    // Both spellings at once: which one wins would be a guess, so it is an error.
+    let both = example_text().replace(
+        "peer_name = \"pbx-b\"\n",
+        "peer_name = \"pbx-b\"\n\n[peer]\nname = \"old-b\"\n",
+    );
+    let problems = parse(&both, &example_secrets()).expect_err("set twice");
+    assert_eq!(
+        find(&problems, "peer.name").severity,
+        ProblemSeverity::Error
+    );
 }

@@ -1,7 +1,7 @@
 //! The control socket end to end: permissions, request/reply, malformed input, no daemon.
 
 use astha::control::{
-    ControlClient, ControlClientError, ControlServer, IncomingRequest, Reply, RequestBody,
+    ControlClient, ControlClientError, ControlReply, ControlServer, IncomingRequest, RequestBody,
 };
 use std::os::unix::fs::PermissionsExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,12 +19,12 @@ fn spawn_daemon(server: ControlServer) {
         while let Some(incoming) = rx.recv().await {
             let reply = match incoming.request.body {
                 RequestBody::Maintenance { on } => {
-                    Reply::ok(format!("maintenance {}", if on { "on" } else { "off" }))
+                    ControlReply::ok(format!("maintenance {}", if on { "on" } else { "off" }))
                 }
                 RequestBody::Failover { .. } => {
-                    Reply::error("refused: the standby's Asterisk is failed")
+                    ControlReply::error("refused: the standby's Asterisk is failed")
                 }
-                _ => Reply::error("unsupported here"),
+                _ => ControlReply::error("unsupported here"),
             };
             let _ = incoming.reply.send(reply);
         }
@@ -71,7 +71,7 @@ async fn malformed_request_gets_a_clear_error_line() {
         .unwrap();
     let mut answer = String::new();
     raw.read_to_string(&mut answer).await.unwrap();
-    let reply: Reply = serde_json::from_str(answer.trim()).expect("reply is JSON");
+    let reply: ControlReply = serde_json::from_str(answer.trim()).expect("reply is JSON");
     assert!(!reply.ok);
     assert!(reply.error.unwrap().contains("invalid request"), "{answer}");
 }

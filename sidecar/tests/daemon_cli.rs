@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Scratch;
+use common::{drbd_khelper_unavailable, drbd_stand_in, Scratch};
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -117,7 +117,7 @@ impl Drop for Node {
 struct Pair {
     a: Node,
     b: Node,
-    _dir: Scratch,
+    dir: Scratch,
 }
 
 fn config_text(
@@ -194,6 +194,11 @@ min_interval_ms = 60000
 }
 
 async fn start_pair(name: &str) -> Pair {
+    start_pair_with(name, &|_, _| String::new()).await
+}
+
+/// A pair whose configurations get `extra(side, dir)` appended (new tables only).
+async fn start_pair_with(name: &str, extra: &dyn Fn(&str, &Path) -> String) -> Pair {
     let dir = Scratch::new(name);
     let fast = |c: FakeConfig| c.fast(Duration::from_millis(300));
     let ast_a = FakeAsterisk::start(fast(FakeConfig::instance_a()))
@@ -210,7 +215,8 @@ async fn start_pair(name: &str) -> Pair {
     let mut nodes = Vec::new();
     for (side, link) in [("a", (pa, pb)), ("b", (pb, pa))] {
         let config = dir.0.join(format!("{side}.toml"));
-        std::fs::write(&config, config_text(side, &dir.0, &ast_a, &ast_b, link)).unwrap();
+        let text = config_text(side, &dir.0, &ast_a, &ast_b, link) + &extra(side, &dir.0);
+        std::fs::write(&config, text).unwrap();
         nodes.push((side, config));
     }
     let make = |(side, config): (&'static str, PathBuf), asterisk| Node {
@@ -226,7 +232,7 @@ async fn start_pair(name: &str) -> Pair {
     let mut b = make(it.next().unwrap(), ast_b);
     a.start_daemon();
     b.start_daemon();
-    let pair = Pair { a, b, _dir: dir };
+    let pair = Pair { a, b, dir };
     pair.wait_roles("active", "standby", SETTLE).await;
     pair
 }
@@ -559,4 +565,263 @@ async fn a_reload_can_turn_dialplan_failover_off_at_once() {
     wait_log(&pair.a, "failover_event = false").await;
     pair.roles_hold("active", "standby", Duration::from_secs(1))
         .await;
+}
+
+/// `[actuate.drbd]` for `side`, run by the DRBD stand-in (`tests/tools/fake-drbd`) through the
+/// configured `drbdadm`/`drbdsetup` paths: resource `asterisk` of `contrib/drbd/asterisk.res`
+/// (pbx-a is node 0, pbx-b node 1), connected, both disks UpToDate.
+fn drbd_config_for(side: &str, dir: &Path) -> String {
+    let tools = dir.join(format!("drbd-{side}"));
+    drbd_stand_in(&tools, "ok", "");
+    let (node_id, peer_id, peer) = if side == "a" {
+        (0, 1, "pbx-b")
+    } else {
+        (1, 0, "pbx-a")
+    };
+    std::fs::write(
+        tools.join("state/asterisk.state"),
+        format!("node_id={node_id}\npeer_node_id={peer_id}\npeer_name={peer}\n"),
+    )
+    .unwrap();
+    format!(
+        r#"
+[actuate.drbd]
+resource = "asterisk"
+drbdadm = "{tools}/drbdadm"
+drbdsetup = "{tools}/drbdsetup"
+"#,
+        tools = tools.display()
+    )
+}
+
+/// Runs `astha fence-peer` as drbdadm does (resource and peer in the environment) against
+/// `socket`; returns its exit status and output.
+async fn fence_peer(socket: &Path, peer_node_id: u32, peer: &str, extra: &[&str]) -> (i32, String) {
+    let out = tokio::process::Command::new(ASTHA)
+        .arg("fence-peer")
+        .arg("--socket")
+        .arg(socket)
+        .args(extra)
+        .env("DRBD_RESOURCE", "asterisk")
+        .env("DRBD_PEER_NODE_ID", peer_node_id.to_string())
+        .env(format!("DRBD_NODE_ID_{peer_node_id}"), peer)
+        .output()
+        .await
+        .expect("run astha fence-peer");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drbds_fence_peer_handler_is_answered_from_who_holds_the_calls() {
+    let mut pair = start_pair_with("fence", &drbd_config_for).await;
+    // A's takeover promoted its side of the resource (read as data from the stand-in).
+    let s = wait_status(&pair.a, "DRBD Primary on the active", |s| {
+        s.drbd
+            .as_ref()
+            .and_then(|d| d.state.as_deref())
+            .is_some_and(|st| st.starts_with("Primary UpToDate"))
+    })
+    .await;
+    println!("a: {:?}", s.drbd);
+
+    // The active Primary lost its replication link: the standby hears it, so it is outdated.
+    let (code, out) = fence_peer(&pair.a.socket, 1, "pbx-b", &[]).await;
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("peer outdated") && out.contains("pbx-b (node 1)"),
+        "{out}"
+    );
+    // The standby asked (a promotion attempt by hand): the peer is the active one.
+    let (code, out) = fence_peer(&pair.b.socket, 0, "pbx-a", &[]).await;
+    assert_eq!(code, 6, "{out}");
+    // `astha status` shows the last exchange.
+    let s = wait_status(&pair.b, "last fence-peer in status", |s| {
+        s.drbd.as_ref().is_some_and(|d| d.last_fence.is_some())
+    })
+    .await;
+    assert!(
+        s.drbd.unwrap().last_fence.unwrap().contains("exit 6"),
+        "status shows the answer"
+    );
+    // A resource astha does not manage gets no answer.
+    let (code, out) = fence_peer(&pair.a.socket, 1, "pbx-b", &["--resource", "other"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not `other`"), "{out}");
+
+    // The same question through the real drbdadm, which reads the shipped resource file and
+    // runs its handler line (`/usr/bin/astha fence-peer`) on host pbx-a.
+    match drbd_khelper_unavailable() {
+        Some(why) => println!("SKIP the real drbdadm part: {why}"),
+        None => {
+            let sandbox = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/tools/drbd-khelper-sandbox"
+            );
+            let resfile = concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/drbd/asterisk.res");
+            let status = tokio::process::Command::new(sandbox)
+                .args(["pbx-a", resfile, ASTHA])
+                .arg(&pair.a.socket)
+                .args(["fence-peer", "asterisk"])
+                .env("DRBD_PEER_NODE_ID", "1")
+                .status()
+                .await
+                .unwrap();
+            assert_eq!(
+                status.code(),
+                Some(4),
+                "real drbdadm passes the handler's answer on"
+            );
+        }
+    }
+
+    // No daemon, no answer: exit 1 (DRBD keeps I/O frozen), never a guess.
+    if let Some(mut child) = pair.b.child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (code, out) = fence_peer(&pair.b.socket, 0, "pbx-a", &["--wait-ms", "600"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no answer from the daemon"), "{out}");
+    // A mistyped handler line exits 1 too, never clap's 3 ("peer Inconsistent" to DRBD).
+    let (code, out) = fence_peer(&pair.b.socket, 0, "pbx-a", &["--bogus"]).await;
+    assert_eq!(code, 1, "{out}");
+}
+
+/// Sets the DRBD stand-in's state of `side` (KEY=VALUE lines, as tests/tools/fake-drbd reads them).
+fn set_drbd_state(dir: &Path, side: &str, state: &str) {
+    let (node_id, peer_id, peer) = if side == "a" {
+        (0, 1, "pbx-b")
+    } else {
+        (1, 0, "pbx-a")
+    };
+    let role = std::fs::read_to_string(dir.join(format!("drbd-{side}/state/asterisk.state")))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("role="))
+        .unwrap_or("role=Secondary")
+        .to_owned();
+    // Whole-file replacement: the stand-in never sees half a state.
+    let file = dir.join(format!("drbd-{side}/state/asterisk.state"));
+    let tmp = file.with_extension("new");
+    std::fs::write(
+        &tmp,
+        format!("node_id={node_id}\npeer_node_id={peer_id}\npeer_name={peer}\n{role}\n{state}"),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+}
+
+/// The takeover records in `side`'s journal.
+fn journal(dir: &Path, side: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.join(format!("state-{side}/takeovers.jsonl")))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["kind"] == "takeover")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outdated_standby_refuses_the_takeover_and_says_why() {
+    let pair = start_pair_with("outdated", &drbd_config_for).await;
+    // B's disk was outdated (it fell behind A): a handover must not promote it.
+    set_drbd_state(&pair.dir.0, "b", "disk=Outdated\n");
+    let (code, out) = pair.a.cli(&["failover", "--reason", "maintenance"]).await;
+    assert_eq!(code, 0, "{out}");
+    let s = wait_status(&pair.b, "B's takeover refused at DRBD", |s| {
+        s.last_takeover
+            .as_ref()
+            .is_some_and(|t| t.outcome.starts_with("failed at drbd"))
+    })
+    .await;
+    let outcome = s.last_takeover.unwrap().outcome;
+    assert!(
+        outcome.contains("local disk of volume 0 is Outdated"),
+        "{outcome}"
+    );
+    let records = journal(&pair.dir.0, "b");
+    let failed = records.last().expect("a takeover record");
+    assert_eq!(failed["failed_step"], "drbd", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is Outdated: the peer has newer data"),
+        "{failed}"
+    );
+    assert!(
+        !std::fs::read_to_string(pair.dir.0.join("drbd-b/state/calls"))
+            .unwrap_or_default()
+            .contains("drbdadm primary"),
+        "no promotion was even tried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_takeover_promotes_past_an_unreachable_peer_and_the_journal_says_so() {
+    let mut pair = start_pair_with("forced", &drbd_config_for).await;
+    // A is gone for the peer link and for DRBD, but its Asterisk still answers B's probes: no
+    // automatic takeover (a broken link, not a dead server); the operator decides.
+    if let Some(mut child) = pair.a.child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let dir = pair.dir.0.clone();
+    set_drbd_state(
+        &dir,
+        "b",
+        "conn=Connecting\npeer_role=Unknown\npeer_disk=DUnknown\n",
+    );
+    // The stand-in kernel asks the fence-peer handler before promoting past the unreachable
+    // peer: through the real drbdadm and the shipped resource file where possible.
+    let real_handler = drbd_khelper_unavailable().is_none();
+    if real_handler {
+        drbd_stand_in(
+            &dir.join("drbd-b"),
+            "ok",
+            &common::drbd_khelper_sandbox("pbx-b", ASTHA, &pair.b.socket),
+        );
+    } else {
+        println!(
+            "the stand-in skips the fence-peer handler: {:?}",
+            drbd_khelper_unavailable()
+        );
+        set_drbd_state(
+            &dir,
+            "b",
+            "conn=Connecting\npeer_role=Unknown\npeer_disk=DUnknown\nfencing=dont-care\n",
+        );
+    }
+    wait_status(&pair.b, "A silent", |s| s.peer.links_up.is_empty()).await;
+    let (code, out) = pair
+        .b
+        .cli(&["failover", "--force", "--reason", "pbx-a is gone"])
+        .await;
+    assert_eq!(code, 0, "{out}");
+    wait_status(&pair.b, "B active with DRBD Primary", |s| {
+        s.node.role == "active"
+            && s.drbd
+                .as_ref()
+                .and_then(|d| d.state.as_deref())
+                .is_some_and(|st| st.starts_with("Primary"))
+    })
+    .await;
+    let record = journal(&dir, "b").pop().expect("a takeover record");
+    let drbd_step = record["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["step"] == "drbd"))
+        .cloned()
+        .unwrap_or_default();
+    let note = drbd_step["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("fenced: operator forced the takeover (--force): pbx-a is gone"),
+        "{record}"
+    );
+    if real_handler {
+        let calls = std::fs::read_to_string(dir.join("drbd-b/state/calls")).unwrap_or_default();
+        assert!(calls.contains("fence-peer asterisk -> 7"), "{calls}");
+    }
 }

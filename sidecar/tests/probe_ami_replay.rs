@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use astha::config::{AmiEndpoint, AsteriskTarget, HostPort, ProbesConfig, Secret, SecretSource};
-use astha::node::Side;
 use astha::probe::oneshot::run_once;
 use astha::probe::{ProbeError, ProbeKind, TargetProbes};
+use astha::side::Side;
 use astha::verdict::Verdict;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -39,7 +39,7 @@ fn captured_response(name: &str) -> Vec<u8> {
 }
 
 #[derive(Clone, Copy)]
-enum Reply {
+enum ControlReply {
     /// 200 with the captured pong when the credentials match, else the captured 401.
     Checked,
     Fixed(&'static str),
@@ -48,7 +48,7 @@ enum Reply {
     Silent,
 }
 
-async fn server(reply: Reply) -> (HttpUrl, mpsc::UnboundedReceiver<String>) {
+async fn server(reply: ControlReply) -> (HttpUrl, mpsc::UnboundedReceiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -69,12 +69,12 @@ async fn server(reply: Reply) -> (HttpUrl, mpsc::UnboundedReceiver<String>) {
                 let request = String::from_utf8_lossy(&buf).to_string();
                 let _ = tx.send(request.clone());
                 let response = match reply {
-                    Reply::Silent => {
+                    ControlReply::Silent => {
                         let _ = stream.read(&mut chunk).await; // hold the connection open
                         return;
                     }
-                    Reply::Fixed(name) => captured_response(name),
-                    Reply::Checked | Reply::Slowly => {
+                    ControlReply::Fixed(name) => captured_response(name),
+                    ControlReply::Checked | ControlReply::Slowly => {
                         // hasidecar:hasecret, as in the capture.
                         if request.contains("\r\nAuthorization: Basic aGFzaWRlY2FyOmhhc2VjcmV0\r\n")
                         {
@@ -84,7 +84,7 @@ async fn server(reply: Reply) -> (HttpUrl, mpsc::UnboundedReceiver<String>) {
                         }
                     }
                 };
-                if matches!(reply, Reply::Slowly) {
+                if matches!(reply, ControlReply::Slowly) {
                     for b in response {
                         let _ = stream.write_all(&[b]).await;
                         let _ = stream.flush().await;
@@ -108,7 +108,7 @@ async fn ping(url: HttpUrl, secret: &str) -> Result<(), ProbeError> {
 
 #[tokio::test]
 async fn pong_is_alive_and_request_is_well_formed() {
-    let (url, mut seen) = server(Reply::Checked).await;
+    let (url, mut seen) = server(ControlReply::Checked).await;
     assert_eq!(ping(url.clone(), "hasecret").await, Ok(()));
     let request = seen.recv().await.unwrap_or_default();
     assert!(
@@ -123,7 +123,7 @@ async fn pong_is_alive_and_request_is_well_formed() {
 
 #[tokio::test]
 async fn wrong_password_is_a_401_failure_with_the_message() {
-    let (url, _seen) = server(Reply::Checked).await;
+    let (url, _seen) = server(ControlReply::Checked).await;
     match ping(url, "wrong").await {
         Err(ProbeError::Status { code: 401, reason }) => {
             assert!(reason.contains("Authentication required"), "{reason}")
@@ -134,13 +134,13 @@ async fn wrong_password_is_a_401_failure_with_the_message() {
 
 #[tokio::test]
 async fn other_answers_are_failures() {
-    let (url, _seen) = server(Reply::Fixed("16-error-404-unknown-resource.json")).await;
+    let (url, _seen) = server(ControlReply::Fixed("16-error-404-unknown-resource.json")).await;
     assert!(matches!(
         ping(url, "hasecret").await,
         Err(ProbeError::Status { code: 404, .. })
     ));
     // A 200 that is not a pong (e.g. a proxy's page) is not alive either.
-    let (url, _seen) = server(Reply::Fixed("03-get-channels-empty.json")).await;
+    let (url, _seen) = server(ControlReply::Fixed("03-get-channels-empty.json")).await;
     assert!(matches!(
         ping(url, "hasecret").await,
         Err(ProbeError::Malformed(_))
@@ -149,13 +149,13 @@ async fn other_answers_are_failures() {
 
 #[tokio::test]
 async fn byte_by_byte_answer_is_reassembled() {
-    let (url, _seen) = server(Reply::Slowly).await;
+    let (url, _seen) = server(ControlReply::Slowly).await;
     assert_eq!(ping(url, "hasecret").await, Ok(()));
 }
 
 #[tokio::test]
 async fn silent_server_is_left_to_the_deadline_and_closed_port_is_refused() {
-    let (url, _seen) = server(Reply::Silent).await;
+    let (url, _seen) = server(ControlReply::Silent).await;
     let probe = AriPingProbe::new(url, "hasidecar".into(), Secret::new("hasecret"));
     assert!(
         tokio::time::timeout(Duration::from_millis(300), probe.run())

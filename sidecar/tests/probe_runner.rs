@@ -117,18 +117,29 @@ async fn healthy_then_ping_hang_fails_within_deadline() {
         .iter()
         .find(|p| p.kind == ProbeKind::Ping)
         .cloned();
-    assert!(ping.is_some_and(|p| p.ok == Some(false) && p.failures >= 1));
-    let snapshot = status.snapshot(std::time::Instant::now());
-    assert_eq!(snapshot.verdict, "failed");
-    let json = serde_json::to_value(&snapshot).unwrap_or_default();
-    assert_eq!(json["probes"][0]["kind"], "ping");
-    assert_eq!(json["probes"][0]["state"], "down");
-    assert!(
-        json["last_change"]
-            .as_str()
-            .is_some_and(|c| c.contains("healthy -> failed") && c.contains("probe=ping")),
-        "{json}"
+    assert!(ping
+        .as_ref()
+        .is_some_and(|p| p.ok == Some(false) && p.failures >= 1));
+    assert_eq!(
+        ping.map(|p| p.state),
+        Some(astha::health::ProbeState::Down),
+        "down after hysteresis"
     );
+    let why = status
+        .last_change
+        .as_ref()
+        .map(|c| format!("{} -> {}: {}", c.from, c.to, c.evidence));
+    assert!(
+        why.as_deref()
+            .is_some_and(|c| c.contains("healthy -> failed") && c.contains("probe=ping")),
+        "{why:?}"
+    );
+    // The status document (`astha status`) built from it.
+    let report = status.to_report("local", "logged in", std::time::Instant::now());
+    assert_eq!(report.verdict, "failed");
+    let json = serde_json::to_value(&report).unwrap_or_default();
+    assert_eq!(json["probes"][0]["kind"], "ping");
+    assert_eq!(json["probes"][0]["ok"], false);
     // Recovers after the configured successes.
     backend.set(ProbeKind::Ping, Behaviour::Ok(Duration::from_millis(2)));
     wait_verdict(&handle, Verdict::Healthy, Duration::from_secs(10)).await;

@@ -31,8 +31,7 @@ fn write_config(dir: &Path, ami: &str, relay: Option<&Path>) -> PathBuf {
         r#"[node]
 side = "a"
 name = "pbx-a"
-[peer]
-name = "pbx-b"
+peer_name = "pbx-b"
 [asterisk.a.ami]
 address = "{ami}"
 username = "hasidecar"

@@ -7,7 +7,7 @@ use astha::decide::pair_sim::{
     run_schedule, run_seed, FailureKind, PairFault, PairSchedule, SimRng, World,
 };
 use astha::decide::{DecideConfig, Role};
-use astha::node::Side;
+use astha::side::Side;
 
 fn fixed_count() -> u64 {
     std::env::var("ASTHA_SIM_COUNT")

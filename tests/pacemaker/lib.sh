@@ -101,9 +101,7 @@ write_config() {
 [node]
 side = "$side"
 name = "node$side"
-
-[peer]
-name = "node$other"
+peer_name = "node$other"
 
 [asterisk.$side.ami]
 address = "$ip:5038"

@@ -16,6 +16,9 @@ pub struct AuditStep {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the step found or relied on (the DRBD step: why the promotion was safe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One takeover or release.

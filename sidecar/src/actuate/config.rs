@@ -1,8 +1,10 @@
 //! Configuration of the actuators and of the takeover/release sequence, embeddable in the main TOML config.
 //!
-//! Every struct denies unknown fields (a typo must be an error, not a silently ignored
-//! setting) and has defaults for everything that has a sensible one. Durations are plain
-//! integers with their unit in the field name (`_ms`), so the file needs no duration syntax.
+//! Read by the configuration's one reader ([`crate::config`]): each type here has a
+//! `FromSection` impl (at the end of this file) that takes its keys, with defaults for everything
+//! that has a sensible one; any other key is an error (a typo must not be a silently ignored
+//! setting). Durations are plain integers with their unit in the field name (`_ms`), so the
+//! file needs no duration syntax.
 //!
 //! As a TOML section (every field not shown has a default):
 //!
@@ -18,8 +20,8 @@
 //! addresses = ["192.0.2.100/24", "2001:db8::100/64"]
 //!
 //! [actuate.drbd]
-//! resource = "r0"
-//! mount = { device = "/dev/drbd0", mountpoint = "/var/lib/asterisk-ha", fstype = "ext4" }
+//! resource = "asterisk"          # contrib/drbd/asterisk.res
+//! mount = { device = "/dev/drbd0", mountpoint = "/srv/asterisk", fstype = "ext4" }
 //!
 //! [actuate.asterisk]
 //! mode = "warm"                  # or "cold" (default): start/stop on takeover/release
@@ -36,23 +38,20 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use toml::de::DeValue;
+use toml::Spanned;
 
-use crate::node::Side;
+use crate::config::problem::{ProblemSeverity, Problems};
+use crate::config::reader::{parse_string, FromSection, FromToml, Section, ValueError};
+use crate::side::Side;
 
 /// All actuator settings of one node. Absent sections mean "this node has no such device".
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct ActuateConfig {
-    #[serde(default)]
     pub relay: Option<RelayConfig>,
-    #[serde(default)]
     pub floating_ip: Option<FloatingIpConfig>,
-    #[serde(default)]
     pub drbd: Option<DrbdConfig>,
-    #[serde(default)]
     pub asterisk: AsteriskServiceConfig,
-    #[serde(default)]
     pub sequence: SequenceConfig,
 }
 
@@ -60,8 +59,7 @@ pub struct ActuateConfig {
 // Relay
 
 /// Which relay driver to use and how to reach the device. Selected by `driver = "..."`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "driver", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum RelayConfig {
     /// Numato-style USB relay module: ASCII commands over a serial port.
     Numato(NumatoConfig),
@@ -73,129 +71,90 @@ pub enum RelayConfig {
     Berofos(BerofosConfig),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct NumatoConfig {
     /// Serial device, e.g. `/dev/ttyACM0` (prefer a stable `/dev/serial/by-id/...` link).
     pub path: PathBuf,
-    #[serde(default = "default_numato_baud")]
     pub baud: u32,
     /// How long one command may take to be answered (echo and prompt included).
-    #[serde(default = "default_serial_timeout_ms")]
     pub timeout_ms: u64,
     /// Relay channels switched together (one per PSTN span, for example).
-    #[serde(default = "default_numato_channels")]
     pub channels: Vec<u8>,
     /// The side the circuits go to when the relay coil is energised (`relay on`).
-    #[serde(
-        default = "default_energized_side",
-        deserialize_with = "deserialize_side"
-    )]
     pub energized_side: Side,
     /// Read the channels back after switching and fail when they disagree.
-    #[serde(default = "default_true")]
     pub verify: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct LcusConfig {
     pub path: PathBuf,
-    #[serde(default = "default_lcus_baud")]
     pub baud: u32,
-    #[serde(default = "default_serial_timeout_ms")]
     pub timeout_ms: u64,
     /// LCUS channels are numbered from 1.
-    #[serde(default = "default_lcus_channels")]
     pub channels: Vec<u8>,
-    #[serde(
-        default = "default_energized_side",
-        deserialize_with = "deserialize_side"
-    )]
     pub energized_side: Side,
 }
 
 /// How a reply line is recognised: `{ exact = "OK" }` or `{ regex = "^OK( .*)?$" }`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyMatch {
     Exact(String),
     Regex(String),
 }
 
 /// One command of a line profile and the reply that confirms it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct LineCommand {
     /// Sent as is, followed by the profile's `line_ending`.
     pub send: String,
     /// Reply line that confirms the command; `None` means the device does not answer.
-    #[serde(default)]
     pub expect: Option<ReplyMatch>,
 }
 
 /// The query that reads the position back, and the replies meaning side A and side B.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct LineReadBack {
     pub send: String,
     pub side_a: ReplyMatch,
     pub side_b: ReplyMatch,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct LineProfileConfig {
     pub path: PathBuf,
-    #[serde(default = "default_line_baud")]
     pub baud: u32,
-    #[serde(default = "default_serial_timeout_ms")]
     pub timeout_ms: u64,
     /// Appended to every command.
-    #[serde(default = "default_line_ending")]
     pub line_ending: String,
     /// The device repeats each command before answering; the echo line is skipped.
-    #[serde(default)]
     pub echo: bool,
     pub select_a: LineCommand,
     pub select_b: LineCommand,
-    #[serde(default)]
     pub read_back: Option<LineReadBack>,
-    #[serde(default)]
     pub kick_watchdog: Option<LineCommand>,
     /// An identification query used as a health check (e.g. a version command).
-    #[serde(default)]
     pub identify: Option<LineCommand>,
     /// A reply line that means the device refused the command.
-    #[serde(default)]
     pub error_reply: Option<ReplyMatch>,
 }
 
 /// The berofos HTTP interface. `Debug` hides the password.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct BerofosConfig {
     pub host: String,
-    #[serde(default = "default_http_port")]
     pub port: u16,
-    #[serde(default)]
     pub username: Option<String>,
-    #[serde(default)]
     pub password: Option<String>,
-    #[serde(default = "default_http_timeout_ms")]
     pub timeout_ms: u64,
     /// The berofos `mode` value that connects the circuits to side A: `1` is A--B (ports
     /// A to B, and C to D in bypass scenario), `0` is A--D.
-    #[serde(default = "default_berofos_side_a_mode")]
     pub side_a_mode: u8,
     /// Also store the new position as `modedef` (the position after a power cycle).
-    #[serde(default)]
     pub set_default_mode: bool,
     /// Watchdog interval (`wdogitime`, seconds) to arm on the device; `None` leaves the watchdog alone.
-    #[serde(default)]
     pub watchdog_interval_s: Option<u32>,
     /// Scenario to enforce (`0` fallback, `1` bypass); `None` leaves it alone.
-    #[serde(default)]
     pub scenario: Option<u8>,
 }
 
@@ -251,69 +210,53 @@ impl fmt::Display for IpCidr {
     }
 }
 
-impl<'de> Deserialize<'de> for IpCidr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct FloatingIpConfig {
     /// Interface that carries the floating addresses, e.g. `eth0`.
     pub interface: String,
     pub addresses: Vec<IpCidr>,
     /// Gratuitous ARP / unsolicited NA packets sent at once after adding an address.
-    #[serde(default = "default_garp_count")]
     pub garp_count: u32,
-    #[serde(default = "default_garp_interval_ms")]
     pub garp_interval_ms: u64,
     /// A second burst after this delay catches switches and hosts that missed the first
     /// (keepalived does the same); `0` disables it.
-    #[serde(default = "default_garp_repeat_after_ms")]
     pub garp_repeat_after_ms: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
 // DRBD
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The DRBD resource astha promotes on takeover and demotes on release. astha never promotes
+/// with `--force`: a disk that is not `UpToDate`, or a peer that may still write, is refused
+/// (see `actuate/drbd/promotion.rs`); the resource file's `fence-peer` handler is
+/// `astha fence-peer` (example: `contrib/drbd/asterisk.res`).
+#[derive(Debug, Clone)]
 pub struct DrbdConfig {
     pub resource: String,
-    /// The `drbdadm` program (a name looked up on PATH, or a path).
-    #[serde(default = "default_drbdadm")]
+    /// The `drbdadm` program (a name looked up on PATH, or a path): primary, secondary, outdate.
     pub drbdadm: PathBuf,
-    /// Promote with `--force`. Dangerous (may promote outdated data): off unless configured.
-    #[serde(default)]
-    pub force_primary: bool,
-    #[serde(default = "default_drbd_command_timeout_ms")]
+    /// The `drbdsetup` program: `drbdsetup status <resource> --json` is how the state is read.
+    pub drbdsetup: PathBuf,
     pub command_timeout_ms: u64,
-    #[serde(default)]
+    /// How often the state is read again while waiting for the peer to demote.
+    pub poll_interval_ms: u64,
     pub mount: Option<MountConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct MountConfig {
     /// Block device, e.g. `/dev/drbd0`.
     pub device: String,
     pub mountpoint: PathBuf,
-    #[serde(default)]
     pub fstype: Option<String>,
-    #[serde(default)]
     pub options: Option<String>,
     /// Program and leading arguments; `[-t fstype] [-o options] device mountpoint` are appended.
-    #[serde(default = "default_mount_command")]
     pub mount_command: Vec<String>,
     /// Program and leading arguments; `mountpoint` is appended.
-    #[serde(default = "default_umount_command")]
     pub umount_command: Vec<String>,
-    #[serde(default = "default_mount_timeout_ms")]
     pub timeout_ms: u64,
-    /// Check `/proc/self/mountinfo` before and after (never trust the exit status alone).
-    #[serde(default = "default_true")]
+    /// Check the host's mount table (`/proc/1/mountinfo`) before and after: never trust the
+    /// exit status alone, nor a mount only astha's own mount namespace can see.
     pub verify: bool,
 }
 
@@ -322,27 +265,20 @@ pub struct MountConfig {
 
 /// Cold standby: Asterisk runs only on the active node and is started on takeover.
 /// Warm standby: Asterisk runs on both; only relay, DRBD and IP move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StandbyMode {
     #[default]
     Cold,
     Warm,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct AsteriskServiceConfig {
-    #[serde(default)]
     pub mode: StandbyMode,
-    #[serde(default = "default_start_command")]
     pub start_command: Vec<String>,
-    #[serde(default = "default_stop_command")]
     pub stop_command: Vec<String>,
     /// Exit status 0 means "running".
-    #[serde(default = "default_status_command")]
     pub status_command: Vec<String>,
-    #[serde(default = "default_service_command_timeout_ms")]
     pub command_timeout_ms: u64,
 }
 
@@ -362,8 +298,7 @@ impl Default for AsteriskServiceConfig {
 // Sequence
 
 /// What a failed takeover step leads to once its retries are used up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
     /// Undo the steps already done, in reverse order, so the node is cleanly standby again.
     #[default]
@@ -373,8 +308,7 @@ pub enum FailurePolicy {
 }
 
 /// What the releasing node does with the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RelayReleaseAction {
     /// Leave the relay where it is: the node taking over moves it (the relay is the fence).
     #[default]
@@ -384,15 +318,12 @@ pub enum RelayReleaseAction {
 }
 
 /// Deadline and retries of one step.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy)]
 pub struct StepPolicy {
     /// Deadline of one attempt.
     pub deadline_ms: u64,
     /// Extra attempts after the first fails.
-    #[serde(default)]
     pub retries: u32,
-    #[serde(default = "default_retry_delay_ms")]
     pub retry_delay_ms: u64,
 }
 
@@ -412,25 +343,16 @@ impl StepPolicy {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct SequenceConfig {
-    #[serde(default = "default_relay_policy")]
     pub relay: StepPolicy,
-    #[serde(default = "default_drbd_policy")]
     pub drbd: StepPolicy,
-    #[serde(default = "default_ip_policy")]
     pub floating_ip: StepPolicy,
-    #[serde(default = "default_asterisk_policy")]
     pub asterisk: StepPolicy,
-    #[serde(default = "default_probe_policy")]
     pub call_path_probe: StepPolicy,
-    #[serde(default)]
     pub on_failure: FailurePolicy,
-    #[serde(default)]
     pub relay_on_release: RelayReleaseAction,
     /// Audit journal (one JSON line per takeover/release, fsynced); `None` logs only.
-    #[serde(default)]
     pub journal: Option<PathBuf>,
 }
 
@@ -452,9 +374,6 @@ impl Default for SequenceConfig {
 // ---------------------------------------------------------------------------------------------
 // Defaults
 
-fn default_true() -> bool {
-    true
-}
 fn default_numato_baud() -> u32 {
     19200
 }
@@ -500,8 +419,14 @@ fn default_garp_repeat_after_ms() -> u64 {
 fn default_drbdadm() -> PathBuf {
     PathBuf::from("drbdadm")
 }
+fn default_drbdsetup() -> PathBuf {
+    PathBuf::from("drbdsetup")
+}
 fn default_drbd_command_timeout_ms() -> u64 {
     10_000
+}
+fn default_drbd_poll_interval_ms() -> u64 {
+    200
 }
 fn default_mount_command() -> Vec<String> {
     vec!["mount".to_owned()]
@@ -547,35 +472,350 @@ fn default_probe_policy() -> StepPolicy {
     StepPolicy::new(10_000, 1)
 }
 
-/// `Side` lives in `node` without serde; config files spell it `"a"` or `"b"`.
-fn deserialize_side<'de, D: Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
+// ---------------------------------------------------------------------------------------------
+// Reading (one `FromSection` per table; keys not read here are reported as unknown)
+
+impl FromToml for IpCidr {
+    fn from_toml(value: &Spanned<DeValue<'_>>) -> Result<Self, ValueError> {
+        parse_string(value, "an address/prefix, e.g. \"192.0.2.100/24\"")
+    }
+}
+
+impl FromSection for ActuateConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        Some(ActuateConfig {
+            relay: s.table(p, "relay"),
+            floating_ip: s.table(p, "floating_ip"),
+            drbd: s.table(p, "drbd"),
+            asterisk: s.table(p, "asterisk").unwrap_or_default(),
+            sequence: s.table(p, "sequence").unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RelayDriver {
+    Numato,
+    Lcus,
+    LineProfile,
+    Berofos,
+}
+
+impl FromSection for RelayConfig {
+    /// `driver = "..."` selects the variant; the other keys of the same table are its settings.
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let driver = s.required_choice(
+            p,
+            "driver",
+            &[
+                ("numato", RelayDriver::Numato),
+                ("lcus", RelayDriver::Lcus),
+                ("line_profile", RelayDriver::LineProfile),
+                ("berofos", RelayDriver::Berofos),
+            ],
+        );
+        Some(match driver? {
+            RelayDriver::Numato => RelayConfig::Numato(NumatoConfig::read(s, p)?),
+            RelayDriver::Lcus => RelayConfig::Lcus(LcusConfig::read(s, p)?),
+            RelayDriver::LineProfile => {
+                RelayConfig::LineProfile(Box::new(LineProfileConfig::read(s, p)?))
+            }
+            RelayDriver::Berofos => RelayConfig::Berofos(BerofosConfig::read(s, p)?),
+        })
+    }
+}
+
+impl FromSection for NumatoConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let path = s.required(p, "path");
+        Some(NumatoConfig {
+            baud: s.get_or(p, "baud", default_numato_baud()),
+            timeout_ms: s.get_or(p, "timeout_ms", default_serial_timeout_ms()),
+            channels: s.get_or(p, "channels", default_numato_channels()),
+            energized_side: s.get_or(p, "energized_side", default_energized_side()),
+            verify: s.get_or(p, "verify", true),
+            path: path?,
+        })
+    }
+}
+
+impl FromSection for LcusConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let path = s.required(p, "path");
+        Some(LcusConfig {
+            baud: s.get_or(p, "baud", default_lcus_baud()),
+            timeout_ms: s.get_or(p, "timeout_ms", default_serial_timeout_ms()),
+            channels: s.get_or(p, "channels", default_lcus_channels()),
+            energized_side: s.get_or(p, "energized_side", default_energized_side()),
+            path: path?,
+        })
+    }
+}
+
+impl FromSection for ReplyMatch {
+    /// Exactly one of `exact` and `regex`.
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let exact: Option<String> = s.get(p, "exact");
+        let regex: Option<String> = s.get(p, "regex");
+        match (exact, regex) {
+            (Some(e), None) => Some(ReplyMatch::Exact(e)),
+            (None, Some(r)) => Some(ReplyMatch::Regex(r)),
+            (Some(_), Some(_)) => {
+                s.problem_at(
+                    p,
+                    ProblemSeverity::Error,
+                    "regex",
+                    "set only one of exact and regex",
+                );
+                None
+            }
+            (None, None) => {
+                p.error(&s.key_path("exact"), s.span(), "set `exact` or `regex`");
+                None
+            }
+        }
+    }
+}
+
+impl FromSection for LineCommand {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let send = s.required(p, "send");
+        let expect = s.table(p, "expect");
+        Some(LineCommand {
+            send: send?,
+            expect,
+        })
+    }
+}
+
+impl FromSection for LineReadBack {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let send = s.required(p, "send");
+        let side_a = s.required_table(p, "side_a");
+        let side_b = s.required_table(p, "side_b");
+        Some(LineReadBack {
+            send: send?,
+            side_a: side_a?,
+            side_b: side_b?,
+        })
+    }
+}
+
+impl FromSection for LineProfileConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let path = s.required(p, "path");
+        let baud = s.get_or(p, "baud", default_line_baud());
+        let timeout_ms = s.get_or(p, "timeout_ms", default_serial_timeout_ms());
+        let line_ending = s.get_or(p, "line_ending", default_line_ending());
+        let echo = s.get_or(p, "echo", false);
+        let select_a = s.required_table(p, "select_a");
+        let select_b = s.required_table(p, "select_b");
+        Some(LineProfileConfig {
+            read_back: s.table(p, "read_back"),
+            kick_watchdog: s.table(p, "kick_watchdog"),
+            identify: s.table(p, "identify"),
+            error_reply: s.table(p, "error_reply"),
+            path: path?,
+            baud,
+            timeout_ms,
+            line_ending,
+            echo,
+            select_a: select_a?,
+            select_b: select_b?,
+        })
+    }
+}
+
+impl FromSection for BerofosConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let host = s.required(p, "host");
+        Some(BerofosConfig {
+            port: s.get_or(p, "port", default_http_port()),
+            username: s.get(p, "username"),
+            password: s.get(p, "password"),
+            timeout_ms: s.get_or(p, "timeout_ms", default_http_timeout_ms()),
+            side_a_mode: s.get_or(p, "side_a_mode", default_berofos_side_a_mode()),
+            set_default_mode: s.get_or(p, "set_default_mode", false),
+            watchdog_interval_s: s.get(p, "watchdog_interval_s"),
+            scenario: s.get(p, "scenario"),
+            host: host?,
+        })
+    }
+}
+
+impl FromSection for FloatingIpConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let interface = s.required(p, "interface");
+        let addresses = s.required(p, "addresses");
+        Some(FloatingIpConfig {
+            garp_count: s.get_or(p, "garp_count", default_garp_count()),
+            garp_interval_ms: s.get_or(p, "garp_interval_ms", default_garp_interval_ms()),
+            garp_repeat_after_ms: s.get_or(
+                p,
+                "garp_repeat_after_ms",
+                default_garp_repeat_after_ms(),
+            ),
+            interface: interface?,
+            addresses: addresses?,
+        })
+    }
+}
+
+impl FromSection for DrbdConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let resource = s.required(p, "resource");
+        Some(DrbdConfig {
+            drbdadm: s.get_or(p, "drbdadm", default_drbdadm()),
+            drbdsetup: s.get_or(p, "drbdsetup", default_drbdsetup()),
+            command_timeout_ms: s.get_or(
+                p,
+                "command_timeout_ms",
+                default_drbd_command_timeout_ms(),
+            ),
+            poll_interval_ms: s.get_or(p, "poll_interval_ms", default_drbd_poll_interval_ms()),
+            mount: s.table(p, "mount"),
+            resource: resource?,
+        })
+    }
+}
+
+impl FromSection for MountConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let device = s.required(p, "device");
+        let mountpoint = s.required(p, "mountpoint");
+        Some(MountConfig {
+            fstype: s.get(p, "fstype"),
+            options: s.get(p, "options"),
+            mount_command: s.get_or(p, "mount_command", default_mount_command()),
+            umount_command: s.get_or(p, "umount_command", default_umount_command()),
+            timeout_ms: s.get_or(p, "timeout_ms", default_mount_timeout_ms()),
+            verify: s.get_or(p, "verify", true),
+            device: device?,
+            mountpoint: mountpoint?,
+        })
+    }
+}
+
+impl FromSection for AsteriskServiceConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = AsteriskServiceConfig::default();
+        let mode = s.choice(
+            p,
+            "mode",
+            &[("cold", StandbyMode::Cold), ("warm", StandbyMode::Warm)],
+        );
+        Some(AsteriskServiceConfig {
+            mode: mode.unwrap_or(d.mode),
+            start_command: s.get_or(p, "start_command", d.start_command),
+            stop_command: s.get_or(p, "stop_command", d.stop_command),
+            status_command: s.get_or(p, "status_command", d.status_command),
+            command_timeout_ms: s.get_or(p, "command_timeout_ms", d.command_timeout_ms),
+        })
+    }
+}
+
+impl FromSection for StepPolicy {
+    /// An explicit policy: the deadline is required; retries default to none.
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let deadline_ms = s.required(p, "deadline_ms");
+        Some(StepPolicy {
+            retries: s.get_or(p, "retries", 0),
+            retry_delay_ms: s.get_or(p, "retry_delay_ms", default_retry_delay_ms()),
+            deadline_ms: deadline_ms?,
+        })
+    }
+}
+
+impl FromSection for SequenceConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = SequenceConfig::default();
+        let on_failure = s.choice(
+            p,
+            "on_failure",
+            &[
+                ("rollback", FailurePolicy::Rollback),
+                ("stop", FailurePolicy::Stop),
+            ],
+        );
+        let relay_on_release = s.choice(
+            p,
+            "relay_on_release",
+            &[
+                ("leave", RelayReleaseAction::Leave),
+                ("select_peer", RelayReleaseAction::SelectPeer),
+            ],
+        );
+        Some(SequenceConfig {
+            relay: s.table(p, "relay").unwrap_or(d.relay),
+            drbd: s.table(p, "drbd").unwrap_or(d.drbd),
+            floating_ip: s.table(p, "floating_ip").unwrap_or(d.floating_ip),
+            asterisk: s.table(p, "asterisk").unwrap_or(d.asterisk),
+            call_path_probe: s.table(p, "call_path_probe").unwrap_or(d.call_path_probe),
+            on_failure: on_failure.unwrap_or(d.on_failure),
+            relay_on_release: relay_on_release.unwrap_or(d.relay_on_release),
+            journal: s.get(p, "journal"),
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::reader::read_text;
+    use crate::config::Problem;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        read_text::<ActuateConfig>(text)
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"))
+    }
 
     #[test]
     fn relay_config_selects_driver_and_rejects_unknown_fields() {
-        let cfg: RelayConfig =
-            serde_json::from_str(r#"{"driver":"numato","path":"/dev/ttyACM0","channels":[0,1]}"#)
-                .unwrap();
-        match cfg {
-            RelayConfig::Numato(n) => {
+        let cfg: ActuateConfig =
+            read_text("[relay]\ndriver = \"numato\"\npath = \"/dev/ttyACM0\"\nchannels = [0, 1]\n")
+                .unwrap_or_else(|p| panic!("{p:?}"));
+        match cfg.relay {
+            Some(RelayConfig::Numato(n)) => {
                 assert_eq!(n.channels, vec![0, 1]);
                 assert_eq!(n.energized_side, Side::B);
                 assert_eq!(n.timeout_ms, 500);
             }
             other => panic!("wrong driver: {other:?}"),
         }
-        let err = serde_json::from_str::<RelayConfig>(
-            r#"{"driver":"lcus","path":"/dev/x","chanels":[1]}"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("chanels"), "{err}");
+        let found = problems("[relay]\ndriver = \"lcus\"\npath = \"/dev/x\"\nchanels = [1]\n");
+        let typo = found
+            .iter()
+            .find(|p| p.key == "relay.chanels")
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!(typo.line, 4);
+        assert!(typo.message.contains("did you mean `channels`"), "{typo}");
+        let found = problems("[relay]\ndriver = \"carrier-pigeon\"\n");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.key == "relay.driver" && p.message.contains("\"numato\"")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn every_mistake_in_a_section_is_reported() {
+        let found = problems(
+            "[floating_ip]\ninterface = 7\naddresses = [\"10.0.0.1/24\", \"10.0.0.2/40\"]\n\
+             [sequence]\non_failure = \"panic\"\nfloating_ip = { retries = 2 }\n",
+        );
+        for (key, line) in [
+            ("floating_ip.interface", 2),
+            ("floating_ip.addresses", 3),
+            ("sequence.on_failure", 5),
+            ("sequence.floating_ip.deadline_ms", 6),
+        ] {
+            assert!(
+                found.iter().any(|p| p.key == key && p.line == line),
+                "{key} at line {line} missing in {found:#?}"
+            );
+        }
     }
 
     #[test]
@@ -590,9 +830,10 @@ mod tests {
 
     #[test]
     fn berofos_debug_redacts_password() {
-        let cfg: BerofosConfig =
-            serde_json::from_str(r#"{"host":"10.0.0.5","username":"admin","password":"s3cret"}"#)
-                .unwrap();
+        let cfg: ActuateConfig = read_text(
+            "[relay]\ndriver = \"berofos\"\nhost = \"10.0.0.5\"\nusername = \"admin\"\npassword = \"s3cret\"\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("redacted"));
@@ -600,15 +841,23 @@ mod tests {
 
     #[test]
     fn whole_section_defaults() {
-        let cfg: ActuateConfig = serde_json::from_str("{}").unwrap();
+        let cfg: ActuateConfig = read_text("").unwrap_or_else(|p| panic!("{p:?}"));
         assert!(cfg.relay.is_none() && cfg.drbd.is_none() && cfg.floating_ip.is_none());
         assert_eq!(cfg.asterisk.mode, StandbyMode::Cold);
         assert_eq!(cfg.sequence.on_failure, FailurePolicy::Rollback);
-        let line: LineProfileConfig = serde_json::from_str(
-            r#"{"path":"/dev/x","select_a":{"send":"SW A","expect":{"exact":"OK"}},
-                "select_b":{"send":"SW B","expect":{"regex":"^OK"}}}"#,
+        assert_eq!(cfg.sequence.relay.deadline_ms, 3_000);
+        let cfg: ActuateConfig = read_text(
+            r#"[relay]
+driver = "line_profile"
+path = "/dev/x"
+select_a = { send = "SW A", expect = { exact = "OK" } }
+select_b = { send = "SW B", expect = { regex = "^OK" } }
+"#,
         )
-        .unwrap();
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let Some(RelayConfig::LineProfile(line)) = cfg.relay else {
+            panic!("not a line profile");
+        };
         assert_eq!(line.select_b.expect, Some(ReplyMatch::Regex("^OK".into())));
         assert_eq!(line.line_ending, "\r\n");
     }

@@ -21,9 +21,10 @@ use super::asterisk::{AsteriskReadiness, AsteriskService, BoxFuture};
 use super::audit::{AuditJournal, AuditRecord, AuditStep};
 use super::config::{FailurePolicy, RelayReleaseAction, SequenceConfig, StepPolicy};
 use super::drbd::Drbd;
+use super::fence::{FenceEvidence, FenceLedger};
 use super::floating_ip::FloatingIp;
 use super::relay::RelayHandle;
-use crate::node::Side;
+use crate::side::Side;
 
 /// The steps, in takeover order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -85,6 +86,8 @@ pub struct StepTiming {
     pub attempts: u32,
     /// The last attempt's error; `None` when the step succeeded.
     pub error: Option<String>,
+    /// What the step found or relied on, for the journal.
+    pub note: Option<String>,
 }
 
 /// What the decision core learns from a sequence.
@@ -135,6 +138,10 @@ pub trait Step: Send + Sync {
     fn kind(&self) -> StepKind;
     fn engage(&self) -> BoxFuture<'_, Result<(), String>>;
     fn disengage(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// What the last engage or disengage found or relied on, for the journal (taken once).
+    fn take_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The actuators a node has; absent ones are skipped (a node may have no DRBD, for one).
@@ -146,6 +153,10 @@ pub struct Actuators {
     pub asterisk: Option<AsteriskService>,
     /// Answers "FullyBooted?" and runs the call-path probe (the daemon's AMI client).
     pub readiness: Option<Arc<dyn AsteriskReadiness>>,
+    /// Fencing evidence of the takeover under way: the relay step records its read-back, the
+    /// DRBD step needs it to promote past an unreachable peer, the daemon answers DRBD's
+    /// `fence-peer` handler from it.
+    pub fence: FenceLedger,
 }
 
 impl fmt::Debug for Actuators {
@@ -156,6 +167,7 @@ impl fmt::Debug for Actuators {
             .field("floating_ip", &self.floating_ip)
             .field("asterisk", &self.asterisk)
             .field("readiness", &self.readiness.as_ref().map(|_| "<check>"))
+            .field("fence", &self.fence)
             .finish()
     }
 }
@@ -166,6 +178,7 @@ pub struct SequenceRunner {
     steps: Vec<(Box<dyn Step>, StepPolicy)>,
     cfg: SequenceConfig,
     journal: Option<AuditJournal>,
+    fence: FenceLedger,
     /// One sequence at a time: a release must never interleave with a takeover.
     running: tokio::sync::Mutex<()>,
 }
@@ -187,16 +200,25 @@ impl SequenceRunner {
     /// The standard sequence for node `node` over the actuators it has.
     pub fn new(node: Side, actuators: Actuators, cfg: SequenceConfig) -> Self {
         let mut steps: Vec<Box<dyn Step>> = Vec::new();
+        let fence = actuators.fence;
         if let Some(relay) = actuators.relay {
             steps.push(Box::new(RelayStep {
                 relay,
                 node,
                 on_release: cfg.relay_on_release,
                 deadline: cfg.relay.deadline(),
+                // Only DRBD needs the read-back: without it the step stays as fast as it was.
+                fence: actuators.drbd.is_some().then(|| fence.clone()),
+                note: NoteSlot::default(),
             }));
         }
         if let Some(drbd) = actuators.drbd {
-            steps.push(Box::new(DrbdStep { drbd }));
+            steps.push(Box::new(DrbdStep {
+                drbd,
+                fence: fence.clone(),
+                deadline: cfg.drbd.deadline(),
+                note: NoteSlot::default(),
+            }));
         }
         if let Some(ip) = actuators.floating_ip {
             steps.push(Box::new(IpStep { ip }));
@@ -211,7 +233,9 @@ impl SequenceRunner {
         if let Some(readiness) = actuators.readiness {
             steps.push(Box::new(ProbeStep { readiness }));
         }
-        Self::with_steps(node, steps, cfg)
+        let mut runner = Self::with_steps(node, steps, cfg);
+        runner.fence = fence;
+        runner
     }
 
     /// A runner over arbitrary steps (in takeover order), each with the configured policy of its kind.
@@ -229,6 +253,7 @@ impl SequenceRunner {
             steps,
             cfg,
             journal,
+            fence: FenceLedger::default(),
             running: tokio::sync::Mutex::new(()),
         }
     }
@@ -244,6 +269,7 @@ impl SequenceRunner {
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "takeover starting");
+        self.fence.begin_takeover(term);
         let mut timings = Vec::new();
         let mut outcome = None;
         for (i, (step, policy)) in self.steps.iter().enumerate() {
@@ -299,6 +325,8 @@ impl SequenceRunner {
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "release starting");
+        // Evidence gathered for a takeover never speaks for a later one.
+        self.fence.clear();
         let mut timings = Vec::new();
         let mut first_failure: Option<(StepKind, String)> = None;
         for (step, policy) in self.steps.iter().rev() {
@@ -371,6 +399,7 @@ impl SequenceRunner {
                     attempts: t.attempts,
                     ok: t.error.is_none(),
                     error: t.error.clone(),
+                    note: t.note.clone(),
                 })
                 .collect(),
         };
@@ -437,13 +466,15 @@ async fn run_step(step: &dyn Step, phase: Phase, policy: &StepPolicy) -> StepTim
         tokio::time::sleep(policy.retry_delay()).await;
     };
     let duration = started.elapsed();
-    tracing::debug!(step = %step.kind(), phase = phase.as_str(), ms = ms(duration), attempts, ok = error.is_none(), "step finished");
+    let note = step.take_note();
+    tracing::debug!(step = %step.kind(), phase = phase.as_str(), ms = ms(duration), attempts, ok = error.is_none(), note, "step finished");
     StepTiming {
         step: step.kind(),
         phase,
         duration,
         attempts,
         error,
+        note,
     }
 }
 
@@ -462,11 +493,56 @@ fn explain(e: &dyn StdError) -> String {
     text
 }
 
+/// A step's note, set by its last attempt and taken by the runner.
+#[derive(Default)]
+struct NoteSlot(std::sync::Mutex<Option<String>>);
+
+impl NoteSlot {
+    fn set(&self, note: String) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(note);
+    }
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 struct RelayStep {
     relay: RelayHandle,
     node: Side,
     on_release: RelayReleaseAction,
     deadline: Duration,
+    /// Where the read-back is recorded as fencing evidence (when DRBD needs it).
+    fence: Option<FenceLedger>,
+    note: NoteSlot,
+}
+
+impl RelayStep {
+    /// Reads the position back after switching: the circuits on this side are the proof that
+    /// the peer is fenced which lets DRBD promote past an unreachable peer.
+    async fn record_read_back(&self, fence: &FenceLedger) {
+        if !self.relay.capabilities().read_back {
+            self.note.set(format!(
+                "{} cannot be read back: no fencing evidence for DRBD",
+                self.relay.describe()
+            ));
+            return;
+        }
+        match self.relay.read_side(self.deadline).await {
+            Ok(Some(side)) if side == self.node => {
+                fence.record_current(FenceEvidence::RelayReadBack {
+                    side: side.to_string(),
+                });
+                self.note.set(format!("read back on side {side}"));
+            }
+            Ok(other) => self.note.set(format!(
+                "read back {}, not this side: no fencing evidence",
+                other
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            )),
+            Err(e) => self.note.set(format!("read-back failed: {}", explain(&e))),
+        }
+    }
 }
 
 impl Step for RelayStep {
@@ -478,8 +554,15 @@ impl Step for RelayStep {
             self.relay
                 .select(self.node, self.deadline)
                 .await
-                .map_err(|e| explain(&e))
+                .map_err(|e| explain(&e))?;
+            if let Some(fence) = &self.fence {
+                self.record_read_back(fence).await;
+            }
+            Ok(())
         })
+    }
+    fn take_note(&self) -> Option<String> {
+        self.note.take()
     }
     fn disengage(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
@@ -497,6 +580,10 @@ impl Step for RelayStep {
 
 struct DrbdStep {
     drbd: Drbd,
+    fence: FenceLedger,
+    /// The step's deadline: waiting for a demoting peer ends early enough to say so.
+    deadline: Duration,
+    note: NoteSlot,
 }
 
 impl Step for DrbdStep {
@@ -505,9 +592,21 @@ impl Step for DrbdStep {
     }
     fn engage(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            self.drbd.promote().await.map_err(|e| explain(&e))?;
+            // Leave room in the deadline for `drbdadm primary` and the state read after it.
+            let reserve = self.drbd.promotion_reserve().min(self.deadline / 2);
+            let wait_until = Instant::now() + self.deadline.saturating_sub(reserve);
+            let evidence = self.fence.evidence();
+            let promoted = self
+                .drbd
+                .promote(&evidence, wait_until)
+                .await
+                .map_err(|e| explain(&e))?;
+            self.note.set(promoted);
             self.drbd.mount().await.map_err(|e| explain(&e))
         })
+    }
+    fn take_note(&self) -> Option<String> {
+        self.note.take()
     }
     fn disengage(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {

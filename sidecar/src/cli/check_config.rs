@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::config::{self, Severity};
+use crate::config::{self, ProblemSeverity};
 
 use super::Exit;
 
@@ -33,7 +33,7 @@ pub fn run(args: CheckConfigArgs, out: &mut dyn Write) -> Exit {
     }
     let errors = problems
         .iter()
-        .filter(|p| p.severity == Severity::Error)
+        .filter(|p| p.severity == ProblemSeverity::Error)
         .count();
     match config {
         Some(c) if errors == 0 => {
@@ -43,7 +43,7 @@ pub fn run(args: CheckConfigArgs, out: &mut dyn Write) -> Exit {
                 path.display(),
                 c.node.side,
                 c.node.name,
-                c.peer.name,
+                c.node.peer_name,
                 problems.len(),
                 c.probes.ami_actions_per_second()
             );

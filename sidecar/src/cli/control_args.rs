@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::{Config, DEFAULT_CONTROL_SOCKET};
-use crate::control::{ControlClient, ControlClientError, Reply, RequestBody};
+use crate::control::{ControlClient, ControlClientError, ControlReply, RequestBody};
 
 use super::Exit;
 
@@ -36,7 +36,7 @@ impl ControlArgs {
         &self,
         body: RequestBody,
         out: &mut dyn std::io::Write,
-    ) -> Result<Reply, Exit> {
+    ) -> Result<ControlReply, Exit> {
         let path = self.socket_path().map_err(|e| {
             let _ = writeln!(out, "astha: {e}");
             Exit::Usage

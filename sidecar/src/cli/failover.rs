@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::control::{Reply, RequestBody};
+use crate::control::{ControlReply, RequestBody};
 
 use super::control_args::ControlArgs;
 use super::Exit;
@@ -34,7 +34,7 @@ pub struct MaintenanceArgs {
     pub control: ControlArgs,
 }
 
-fn print(reply: Reply, out: &mut dyn Write) -> Exit {
+fn print(reply: ControlReply, out: &mut dyn Write) -> Exit {
     if reply.ok {
         let _ = writeln!(out, "{}", reply.message.unwrap_or_else(|| "ok".into()));
         Exit::Ok

@@ -1,12 +1,13 @@
-//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run`].
+//! The `astha` command line (clap derive): one module per subcommand, dispatched from [`run()`].
 //!
 //! Adding a subcommand: a module with an `Args` struct and an `async fn run(args, out) -> Exit`,
-//! a variant in [`Command`], and one arm in [`run`].
+//! a variant in [`CliCommand`], and one arm in [`run()`].
 
 pub mod check_config;
 mod control_args;
 pub mod demo;
 pub mod failover;
+pub mod fence_peer;
 pub mod generate;
 pub mod probe;
 pub mod relay;
@@ -22,16 +23,24 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Healthy / valid.
-    Ok = 0,
-    Degraded = 1,
-    Failed = 2,
+    Ok,
+    Degraded,
+    Failed,
     /// Usage or configuration error (or verdict unknown).
-    Usage = 3,
+    Usage,
+    /// A DRBD handler's status (`astha fence-peer`): DRBD gives 3–7 meanings of its own.
+    Handler(u8),
 }
 
 impl Exit {
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            Exit::Ok => 0,
+            Exit::Degraded => 1,
+            Exit::Failed => 2,
+            Exit::Usage => 3,
+            Exit::Handler(code) => i32::from(code),
+        }
     }
 }
 
@@ -44,11 +53,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub log_level: Option<String>,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Probe one Asterisk once (every configured probe, including a test call) and print the verdict.
     Probe(probe::ProbeArgs),
     /// Validate the configuration file and report every problem with its key and line.
@@ -71,6 +80,10 @@ pub enum Command {
     Relay(relay::RelayArgs),
     /// Wait until one configured Asterisk reports FullyBooted over AMI (exit 0 booted, 2 not in time).
     WaitBooted(wait_booted::WaitBootedArgs),
+    /// DRBD's fence-peer handler: asks the daemon whether the peer is out of the way (exit 4 outdated, 6 peer active, 7 fenced, 1 no answer).
+    FencePeer(fence_peer::FencePeerArgs),
+    /// DRBD's unfence-peer handler: tells the daemon the peer is UpToDate again.
+    UnfencePeer(fence_peer::FencePeerArgs),
 }
 
 impl Cli {
@@ -78,7 +91,7 @@ impl Cli {
     pub fn log_level(&self) -> &str {
         match (&self.log_level, &self.command) {
             (Some(level), _) => level,
-            (None, Command::Run(_)) => "info",
+            (None, CliCommand::Run(_)) => "info",
             (None, _) => "warn",
         }
     }
@@ -90,11 +103,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let handler = fence_peer::is_handler_invocation(&args);
     Cli::try_parse_from(args).map_err(|e| {
         let exit = match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                 Exit::Ok
             }
+            // DRBD reads 3 as "peer Inconsistent": a handler's usage error is "no answer".
+            _ if handler => Exit::Handler(crate::actuate::fence::exit::NO_ANSWER),
             _ => Exit::Usage,
         };
         (e.render().to_string(), exit)
@@ -104,16 +121,18 @@ where
 /// Runs a parsed command, writing its report to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     match cli.command {
-        Command::Probe(args) => probe::run(args, out).await,
-        Command::CheckConfig(args) => check_config::run(args, out),
-        Command::Run(args) => run::run(args, out).await,
-        Command::Status(args) => status::run(args, out).await,
-        Command::Failover(args) => failover::failover(args, out).await,
-        Command::Maintenance(args) => failover::maintenance(args, out).await,
-        Command::Demo(args) => demo::run(args, out),
-        Command::Completions(args) => generate::completions(args, out),
-        Command::Man(args) => generate::man(args, out),
-        Command::Relay(args) => relay::run(args, out).await,
-        Command::WaitBooted(args) => wait_booted::run(args, out).await,
+        CliCommand::Probe(args) => probe::run(args, out).await,
+        CliCommand::CheckConfig(args) => check_config::run(args, out),
+        CliCommand::Run(args) => run::run(args, out).await,
+        CliCommand::Status(args) => status::run(args, out).await,
+        CliCommand::Failover(args) => failover::failover(args, out).await,
+        CliCommand::Maintenance(args) => failover::maintenance(args, out).await,
+        CliCommand::Demo(args) => demo::run(args, out),
+        CliCommand::Completions(args) => generate::completions(args, out),
+        CliCommand::Man(args) => generate::man(args, out),
+        CliCommand::Relay(args) => relay::run(args, out).await,
+        CliCommand::WaitBooted(args) => wait_booted::run(args, out).await,
+        CliCommand::FencePeer(args) => fence_peer::fence_peer(args, out).await,
+        CliCommand::UnfencePeer(args) => fence_peer::unfence_peer(args, out).await,
     }
 }

@@ -7,9 +7,9 @@ use crate::config::{
     self, AmiEndpoint, AriEndpoint, AsteriskTarget, Config, HostPort, HttpUrl, ProbesConfig,
     SecretSource, SipEndpoint, TargetRole,
 };
-use crate::node::Side;
 use crate::probe::oneshot::{run_once, run_once_without_ami};
-use crate::probe::target::TargetProbes;
+use crate::probe::TargetProbes;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 use super::Exit;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::actuate::relay::{build_relay, RelayHandle};
 use crate::config::{self, Config};
-use crate::node::Side;
+use crate::side::Side;
 
 use super::Exit;
 
@@ -98,7 +98,7 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
                 let (name, role) = if side == config.node.side {
                     (&config.node.name, "local")
                 } else {
-                    (&config.peer.name, "peer")
+                    (&config.node.peer_name, "peer")
                 };
                 let _ = writeln!(out, "{side} {name} {role}");
             }

@@ -1,16 +1,18 @@
 //! `astha wait-booted`: wait until one configured Asterisk reports `FullyBooted` over AMI (what a service start must wait for before calls can be taken).
 //!
-//! Asterisk sends `FullyBooted` to every AMI session right after login once it has finished
-//! loading, and broadcasts it at the end of a boot; either one ends the wait. Exit 0 once
-//! seen, 2 when the deadline passes first (or the login is refused), 3 on a configuration error.
+//! The wait is the daemon's ([`crate::probe::boot::wait_fully_booted`]): `FullyBooted` on the
+//! current AMI session, whether sent right after the login (booted already) or broadcast at the
+//! end of the boot. Exit 0 once seen, 2 when the deadline passes first (or the login is
+//! refused), 3 on a configuration error.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ami_client::{Client, ClientConfig, EventMask, KnownEvent, RecvError};
+use ami_client::{Client, ClientConfig, EventMask};
 
 use crate::config::{self, Config, TargetRole};
+use crate::probe::boot::wait_fully_booted;
 
 use super::probe::TargetArg;
 use super::Exit;
@@ -54,27 +56,10 @@ pub async fn run(args: WaitBootedArgs, out: &mut dyn Write) -> Exit {
     ami.action_id_prefix = "astha-boot-".into();
     let started = Instant::now();
     let client = Client::connect(ami);
-    // Subscribed before the connection task first runs, so the per-session event is not missed.
-    let mut events = client.subscribe();
-    let timeout = Duration::from_millis(args.timeout_ms);
-    let outcome = tokio::time::timeout(timeout, async {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if matches!(event.typed(), KnownEvent::FullyBooted(_)) {
-                        return Ok(());
-                    }
-                }
-                Err(RecvError::Lagged { .. }) => {}
-                Err(RecvError::Closed) => return Err("AMI client closed".to_string()),
-            }
-        }
-    })
-    .await;
-    let state = format!("{:?}", *client.state().borrow());
+    let outcome = wait_fully_booted(&client, Duration::from_millis(args.timeout_ms)).await;
     client.close().await;
     match outcome {
-        Ok(Ok(())) => {
+        Ok(()) => {
             let _ = writeln!(
                 out,
                 "{} fully booted ({} ms)",
@@ -83,16 +68,8 @@ pub async fn run(args: WaitBootedArgs, out: &mut dyn Write) -> Exit {
             );
             Exit::Ok
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             let _ = writeln!(out, "astha wait-booted: {}: {e}", endpoint.address);
-            Exit::Failed
-        }
-        Err(_) => {
-            let _ = writeln!(
-                out,
-                "astha wait-booted: {}: no FullyBooted within {} ms (AMI connection: {state})",
-                endpoint.address, args.timeout_ms
-            );
             Exit::Failed
         }
     }

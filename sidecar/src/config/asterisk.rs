@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::node::Side;
+use crate::side::Side;
 
 use super::address::{HostPort, HttpUrl};
 use super::problem::Problems;
@@ -99,7 +99,12 @@ fn read_ami(
     let address = address(s, p, "address", AMI_DEFAULT_PORT);
     let username = s.required_string(p, "username").map(|u| u.into_inner());
     if username.as_deref() == Some("") {
-        s.problem_at(p, super::Severity::Error, "username", "must not be empty");
+        s.problem_at(
+            p,
+            super::ProblemSeverity::Error,
+            "username",
+            "must not be empty",
+        );
     }
     let secret = secret_of(s, p, base_dir, resolver);
     let (secret, secret_source) = secret?;
@@ -122,7 +127,7 @@ fn read_sip(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<SipEndpoint> {
         {
             s.problem_at(
                 p,
-                super::Severity::Error,
+                super::ProblemSeverity::Error,
                 "user",
                 "must be a plain SIP user part (no spaces, @, :, < or >)",
             );
@@ -144,7 +149,7 @@ fn read_ari(
         Some(u) => match HttpUrl::parse(u.get_ref()) {
             Ok(url) => Some(url),
             Err(e) => {
-                s.problem_at(p, super::Severity::Error, "url", e);
+                s.problem_at(p, super::ProblemSeverity::Error, "url", e);
                 None
             }
         },
@@ -170,7 +175,7 @@ fn address(
     match HostPort::parse(text.get_ref(), Some(default_port)) {
         Ok(a) => Some(a),
         Err(e) => {
-            s.problem_at(p, super::Severity::Error, key, e);
+            s.problem_at(p, super::ProblemSeverity::Error, key, e);
             None
         }
     }
@@ -187,7 +192,7 @@ fn secret_of(
     if s.string(p, "secret").is_some() {
         s.problem_at(
             p,
-            super::Severity::Error,
+            super::ProblemSeverity::Error,
             "secret",
             "inline secrets are not accepted: use secret_file or secret_env",
         );
@@ -198,7 +203,7 @@ fn secret_of(
         (Some(_), Some(_)) => {
             s.problem_at(
                 p,
-                super::Severity::Error,
+                super::ProblemSeverity::Error,
                 "secret_env",
                 "set only one of secret_file and secret_env",
             );
@@ -224,7 +229,7 @@ fn secret_of(
     match secret::resolve(&source, resolver) {
         Ok(secret) => Some((secret, source)),
         Err(e) => {
-            s.problem_at(p, super::Severity::Error, key, e.to_string());
+            s.problem_at(p, super::ProblemSeverity::Error, key, e.to_string());
             None
         }
     }

@@ -1,63 +1,42 @@
 //! The daemon's own sections: peer link, decision tunables, actuators, control socket, metrics, state.
 //!
-//! These are read with serde (`deny_unknown_fields`) from the same file as the rest of the
-//! configuration; a mistake is reported with its key and line like every other problem.
+//! Read by the same reader as the rest of the file (`config::reader`): every mistake is
+//! reported with its key and line, unknown keys included.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use serde::{Deserialize, Deserializer};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use crate::actuate::ActuateConfig;
-use crate::node::Side;
+use crate::side::Side;
 
-/// Top-level tables handled here (the hand-written reader must not call them unknown).
-pub(crate) const SECTIONS: [&str; 7] = [
-    "peer_link",
-    "decide",
-    "actuate",
-    "control",
-    "metrics",
-    "state",
-    "dialplan",
-];
+use super::problem::{ProblemSeverity, Problems};
+use super::reader::{FromSection, Section};
 
 /// Everything `astha run` needs beyond the probes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct DaemonConfig {
-    #[serde(default)]
     pub peer_link: Option<PeerLinkConfig>,
-    #[serde(default)]
     pub decide: DecideSection,
-    #[serde(default)]
     pub actuate: ActuateConfig,
-    #[serde(default)]
     pub control: ControlConfig,
-    #[serde(default)]
     pub metrics: MetricsConfig,
-    #[serde(default)]
     pub state: StateConfig,
-    #[serde(default)]
     pub dialplan: DialplanConfig,
 }
 
 /// `[peer_link]`: authenticated datagrams to the other sidecar over one or more links.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct PeerLinkConfig {
     /// Shared key file (≥ 32 bytes, mode 0600 or 0400), the same on both servers.
     pub key_file: PathBuf,
-    #[serde(default = "default_interval_ms")]
     pub interval_ms: u64,
     /// Silence on every link after which the peer counts as silent.
-    #[serde(default = "default_dead_after_ms")]
     pub dead_after_ms: u64,
     pub links: Vec<LinkConfig>,
 }
 
 /// One path to the peer, e.g. the LAN and a crossover cable.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub name: String,
     /// Where this node listens.
@@ -67,18 +46,16 @@ pub struct LinkConfig {
 }
 
 /// `[decide]`: decision tunables (defaults are tuned for sub-second takeover).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct DecideSection {
     /// Minimum time between two automatic, non-emergency switches.
     pub hold_down_ms: u64,
     /// Side that takes the calls when both are healthy and nobody is active yet.
-    #[serde(deserialize_with = "side")]
     pub preferred: Side,
     /// Move the calls back to the preferred side once it is healthy again (off by default).
     pub failback: bool,
     /// An address that must answer before a takeover from a silent peer (e.g. the gateway).
-    pub witness: Option<std::net::IpAddr>,
+    pub witness: Option<IpAddr>,
 }
 
 impl Default for DecideSection {
@@ -93,8 +70,7 @@ impl Default for DecideSection {
 }
 
 /// `[control]`: the local API socket used by the CLI.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct ControlConfig {
     pub socket: PathBuf,
     /// Group allowed to use the CLI (socket mode 0660); root only when unset.
@@ -114,16 +90,14 @@ impl Default for ControlConfig {
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/astha/control.sock";
 
 /// `[metrics]`: Prometheus text format over HTTP; off unless `listen` is set.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default)]
 pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
     pub allow_non_loopback: bool,
 }
 
 /// `[state]`: where the term, the boot epoch and the takeover journal live.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct StateConfig {
     pub dir: PathBuf,
 }
@@ -137,8 +111,7 @@ impl Default for StateConfig {
 }
 
 /// `[dialplan]`: failover requested from a phone through `UserEvent(HAFailover)`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct DialplanConfig {
     pub failover_event: bool,
     /// At most one dialplan-triggered failover per this many milliseconds.
@@ -154,22 +127,28 @@ impl Default for DialplanConfig {
     }
 }
 
-fn default_interval_ms() -> u64 {
-    200
-}
-
-fn default_dead_after_ms() -> u64 {
-    600
-}
-
-fn side<'de, D: Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(serde::de::Error::custom)
-}
-
 impl DaemonConfig {
-    /// Makes relative paths relative to the configuration file's directory, like `secret_file`.
-    pub(crate) fn resolve_paths(&mut self, base: &std::path::Path) {
+    /// Reads the daemon's top-level sections; relative paths are taken from `base_dir` (the
+    /// configuration file's directory, like `secret_file`).
+    pub(crate) fn read(
+        root: &mut Section<'_, '_>,
+        problems: &mut Problems,
+        base_dir: &Path,
+    ) -> Self {
+        let mut config = DaemonConfig {
+            peer_link: root.table(problems, "peer_link"),
+            decide: root.table(problems, "decide").unwrap_or_default(),
+            actuate: root.table(problems, "actuate").unwrap_or_default(),
+            control: root.table(problems, "control").unwrap_or_default(),
+            metrics: root.table(problems, "metrics").unwrap_or_default(),
+            state: root.table(problems, "state").unwrap_or_default(),
+            dialplan: root.table(problems, "dialplan").unwrap_or_default(),
+        };
+        config.resolve_paths(base_dir);
+        config
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -184,34 +163,102 @@ impl DaemonConfig {
             fix(journal);
         }
     }
+}
 
-    /// Checks that need several fields at once.
-    pub(crate) fn validate(&self) -> Vec<(String, String)> {
-        let mut problems = Vec::new();
-        if let Some(p) = &self.peer_link {
-            if p.links.is_empty() {
-                problems.push((
-                    "peer_link.links".into(),
-                    "at least one link is needed".into(),
-                ));
-            }
-            if p.interval_ms == 0 || p.dead_after_ms < 2 * p.interval_ms {
-                problems.push((
-                    "peer_link.dead_after_ms".into(),
-                    format!(
-                        "must be at least twice interval_ms ({} ms), or one lost datagram looks like a dead peer",
-                        p.interval_ms
-                    ),
-                ));
-            }
+impl FromSection for PeerLinkConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let key_file = s.required(p, "key_file");
+        let interval_ms = s.get_or(p, "interval_ms", 200);
+        let dead_after_ms = s.get_or(p, "dead_after_ms", 600);
+        if !s.contains("links") {
+            s.missing(p, "links");
         }
-        problems
+        let links: Option<Vec<LinkConfig>> = s.tables(p, "links");
+        if links.as_ref().is_some_and(Vec::is_empty) {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "links",
+                "at least one link is needed",
+            );
+        }
+        if interval_ms == 0 || dead_after_ms < 2 * interval_ms {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "dead_after_ms",
+                format!(
+                    "must be at least twice interval_ms ({interval_ms} ms), or one lost datagram looks like a dead peer"
+                ),
+            );
+        }
+        Some(PeerLinkConfig {
+            key_file: key_file?,
+            interval_ms,
+            dead_after_ms,
+            links: links.filter(|l| !l.is_empty())?,
+        })
     }
 }
 
-/// Parses the daemon sections out of the whole file (serde ignores the other top-level tables):
-/// `Err((message, byte span))` on a mistake.
-pub(crate) fn parse(text: &str) -> Result<DaemonConfig, (String, std::ops::Range<usize>)> {
-    toml::from_str::<DaemonConfig>(text)
-        .map_err(|e| (e.message().trim().to_string(), e.span().unwrap_or(0..0)))
+impl FromSection for LinkConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let name = s.required(p, "name");
+        let local = s.required(p, "local");
+        let remote = s.required(p, "remote");
+        Some(LinkConfig {
+            name: name?,
+            local: local?,
+            remote: remote?,
+        })
+    }
+}
+
+impl FromSection for DecideSection {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = DecideSection::default();
+        Some(DecideSection {
+            hold_down_ms: s.get_or(p, "hold_down_ms", d.hold_down_ms),
+            preferred: s.get_or(p, "preferred", d.preferred),
+            failback: s.get_or(p, "failback", d.failback),
+            witness: s.get(p, "witness"),
+        })
+    }
+}
+
+impl FromSection for ControlConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = ControlConfig::default();
+        Some(ControlConfig {
+            socket: s.get_or(p, "socket", d.socket),
+            group: s.get(p, "group"),
+        })
+    }
+}
+
+impl FromSection for MetricsConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        Some(MetricsConfig {
+            listen: s.get(p, "listen"),
+            allow_non_loopback: s.get_or(p, "allow_non_loopback", false),
+        })
+    }
+}
+
+impl FromSection for StateConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        Some(StateConfig {
+            dir: s.get_or(p, "dir", StateConfig::default().dir),
+        })
+    }
+}
+
+impl FromSection for DialplanConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = DialplanConfig::default();
+        Some(DialplanConfig {
+            failover_event: s.get_or(p, "failover_event", d.failover_event),
+            min_interval_ms: s.get_or(p, "min_interval_ms", d.min_interval_ms),
+        })
+    }
 }

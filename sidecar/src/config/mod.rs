@@ -1,16 +1,19 @@
 //! The astha configuration file (TOML): loading, validation with every problem reported by key and line.
 //!
-//! Each top-level section lives in its own module with a `read(section, problems) -> T` function;
-//! adding a section means adding a module, a field on [`Config`] and one line in [`parse_with`].
+//! One reader reads the whole file (`config::reader`): TOML's spanned tree, walked section by
+//! section by typed getters that record every problem (file, line, column, dotted key) and
+//! keep going, so `astha check-config` lists all mistakes at once; every key nobody read is
+//! reported as unknown. Each top-level section lives in its own module (the actuators' in
+//! [`crate::actuate::config`]); adding a section means a type with a `FromSection` impl, a field
+//! on [`Config`] and one line in [`parse_with`].
 
 mod address;
 mod asterisk;
 pub mod daemon;
 mod node;
-mod peer;
 mod probes;
-mod problem;
-mod reader;
+pub(crate) mod problem;
+pub(crate) mod reader;
 mod secret;
 
 use std::path::{Path, PathBuf};
@@ -19,12 +22,11 @@ pub use address::{HostPort, HttpUrl};
 pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskTarget, SipEndpoint};
 pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use node::NodeConfig;
-pub use peer::PeerConfig;
 pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig};
-pub use problem::{Problem, Severity};
+pub use problem::{Problem, ProblemSeverity};
 pub use secret::{Secret, SecretError, SecretResolver, SecretSource, SystemSecrets};
 
-use crate::node::Side;
+use crate::side::Side;
 use problem::Problems;
 use reader::Section;
 
@@ -34,8 +36,8 @@ pub const DEFAULT_PATH: &str = "/etc/astha/astha.toml";
 /// The whole configuration of one node.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// This server's side and name, and the peer's name.
     pub node: NodeConfig,
-    pub peer: PeerConfig,
     /// The Asterisk on side A and on side B.
     pub asterisk_a: AsteriskTarget,
     pub asterisk_b: AsteriskTarget,
@@ -68,13 +70,13 @@ impl Config {
     }
 
     /// Reads, validates and resolves secrets. Warnings are returned alongside the config.
-    pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+    pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError::Read {
             path: path.to_path_buf(),
             source: e,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        parse_with(&text, base, &SystemSecrets).map_err(|problems| ConfigError::Invalid {
+        parse_with(&text, base, &SystemSecrets).map_err(|problems| ConfigFileError::Invalid {
             path: path.to_path_buf(),
             problems,
         })
@@ -83,13 +85,13 @@ impl Config {
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum ConfigFileError {
     #[error("cannot read configuration {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {} error(s):\n{}", problems.iter().filter(|p| p.severity == Severity::Error).count(), render(path, problems))]
+    #[error("{path}: {} error(s):\n{}", problems.iter().filter(|p| p.severity == ProblemSeverity::Error).count(), render(path, problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
@@ -120,56 +122,19 @@ pub fn parse_with(
         problems.error("", span, format!("TOML syntax: {}", e.message().trim()));
     }
     let mut root = Section::root(&doc);
-
-    let mut node_section = root.section(&mut problems, "node");
-    if !node_section.present() {
-        node_section.missing_self(&mut problems);
-    }
-    let node = node::read(&mut node_section, &mut problems);
-    node_section.finish(&mut problems);
-
-    let mut peer_section = root.section(&mut problems, "peer");
-    let peer = peer::read(&mut peer_section, &mut problems, node.side.other());
-    peer_section.finish(&mut problems);
-
+    let node = node::read(&mut root, &mut problems);
     let mut asterisk_section = root.section(&mut problems, "asterisk");
-    let mut targets = [None, None];
-    for (slot, side) in targets.iter_mut().zip([Side::A, Side::B]) {
+    let targets = [Side::A, Side::B].map(|side| {
         let mut s = asterisk_section.section(&mut problems, side.as_str());
-        *slot = asterisk::read(&mut s, &mut problems, side, base_dir, resolver);
+        let target = asterisk::read(&mut s, &mut problems, side, base_dir, resolver);
         s.finish(&mut problems);
-    }
+        target
+    });
     asterisk_section.finish(&mut problems);
-
     let mut probes_section = root.section(&mut problems, "probes");
     let probes = probes::read(&mut probes_section, &mut problems);
     probes_section.finish(&mut problems);
-
-    // The daemon's sections are read with serde; the hand-written reader only marks them known.
-    let mut daemon_spans = std::collections::HashMap::new();
-    for key in daemon::SECTIONS {
-        daemon_spans.insert(key, root.section(&mut problems, key).span());
-    }
-    let daemon = if problems.has_errors() {
-        None
-    } else {
-        match daemon::parse(text) {
-            Ok(mut d) => {
-                d.resolve_paths(base_dir);
-                for (key, message) in d.validate() {
-                    let section = key.split('.').next().unwrap_or_default();
-                    let span = daemon_spans.get(section).cloned().unwrap_or(0..0);
-                    problems.error(&key, span, message);
-                }
-                Some(d)
-            }
-            Err((message, span)) => {
-                problems.error("", span, message);
-                None
-            }
-        }
-    };
-
+    let daemon = DaemonConfig::read(&mut root, &mut problems, base_dir);
     root.finish(&mut problems);
 
     let failed = problems.has_errors();
@@ -178,11 +143,10 @@ pub fn parse_with(
         [Some(asterisk_a), Some(asterisk_b)] if !failed => Ok((
             Config {
                 node,
-                peer,
                 asterisk_a,
                 asterisk_b,
                 probes,
-                daemon: daemon.unwrap_or_default(),
+                daemon,
             },
             list,
         )),

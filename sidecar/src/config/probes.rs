@@ -6,7 +6,7 @@ use crate::probe::ProbeKind;
 
 use super::problem::Problems;
 use super::reader::Section;
-use super::Severity;
+use super::ProblemSeverity;
 
 /// Settings shared by every probe kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
                         "channels-count" => config.core_method = CoreMethod::ChannelsCount,
                         other => s.problem_at(
                             problems,
-                            Severity::Error,
+                            ProblemSeverity::Error,
                             "method",
                             format!(
                                 "unknown method `{other}`: expected core-status or channels-count"
@@ -137,7 +137,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
                         {
                             s.problem_at(
                                 problems,
-                                Severity::Error,
+                                ProblemSeverity::Error,
                                 key,
                                 "must be non-empty without spaces, @, / or ,",
                             );
@@ -154,7 +154,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
                     if codes.is_empty() || codes.iter().any(|c| *c < 100) {
                         s.problem_at(
                             problems,
-                            Severity::Error,
+                            ProblemSeverity::Error,
                             "accepted",
                             "must list SIP status codes (100-699)",
                         );
@@ -162,7 +162,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
                         if codes.iter().any(|c| *c == 408 || *c >= 500) {
                             s.problem_at(
                                 problems,
-                                Severity::Warning,
+                                ProblemSeverity::Warning,
                                 "accepted",
                                 "accepting 408 or 5xx answers hides dead or overloaded servers",
                             );
@@ -182,24 +182,34 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
 
 fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> ProbeTiming {
     let mut t = default_timing(kind);
-    if let Some(e) = s.bool(p, "enabled") {
+    if let Some(e) = s.get::<bool>(p, "enabled") {
         t.enabled = e;
     }
-    if let Some(c) = s.bool(p, "critical") {
+    if let Some(c) = s.get::<bool>(p, "critical") {
         t.critical = c;
     }
     let interval = s.uint(p, "interval_ms", MAX_MS);
     let timeout = s.uint(p, "timeout_ms", MAX_MS);
     if let Some(v) = &interval {
         if *v.get_ref() < 100 {
-            s.problem_at(p, Severity::Error, "interval_ms", "must be at least 100 ms");
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "interval_ms",
+                "must be at least 100 ms",
+            );
         } else {
             t.interval = Duration::from_millis(*v.get_ref());
         }
     }
     if let Some(v) = &timeout {
         if *v.get_ref() == 0 {
-            s.problem_at(p, Severity::Error, "timeout_ms", "must be more than 0");
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "timeout_ms",
+                "must be more than 0",
+            );
         } else {
             t.timeout = Duration::from_millis(*v.get_ref());
         }
@@ -213,7 +223,7 @@ fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> Pr
         };
         s.problem_at(
             p,
-            Severity::Error,
+            ProblemSeverity::Error,
             key,
             format!(
                 "timeout ({} ms) must be shorter than interval ({} ms)",
@@ -228,7 +238,7 @@ fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> Pr
     ] {
         if let Some(v) = s.uint(p, key, 1000) {
             if *v.get_ref() == 0 {
-                s.problem_at(p, Severity::Error, key, "must be at least 1");
+                s.problem_at(p, ProblemSeverity::Error, key, "must be at least 1");
             } else {
                 *slot = *v.get_ref() as u32;
             }
@@ -237,7 +247,7 @@ fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> Pr
     if kind == ProbeKind::Ping && !t.enabled {
         s.problem_at(
             p,
-            Severity::Error,
+            ProblemSeverity::Error,
             "enabled",
             "the AMI ping probe cannot be disabled: every other AMI probe relies on it",
         );

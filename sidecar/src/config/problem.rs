@@ -5,7 +5,7 @@ use std::ops::Range;
 
 /// How bad a configuration problem is: errors make the file unusable, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub enum ProblemSeverity {
     Error,
     Warning,
 }
@@ -13,7 +13,7 @@ pub enum Severity {
 /// One problem found in the configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub severity: Severity,
+    pub severity: ProblemSeverity,
     /// Dotted key, e.g. `probes.ping.timeout_ms`; empty for whole-file problems.
     pub key: String,
     /// Byte range in the file the problem points at.
@@ -26,7 +26,7 @@ pub struct Problem {
 
 impl Problem {
     pub(crate) fn new(
-        severity: Severity,
+        severity: ProblemSeverity,
         key: String,
         span: Range<usize>,
         message: String,
@@ -45,8 +45,8 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
+            ProblemSeverity::Error => "error",
+            ProblemSeverity::Warning => "warning",
         };
         write!(f, "{}:{}: {level}: ", self.line, self.column)?;
         if !self.key.is_empty() {
@@ -69,7 +69,7 @@ impl Problems {
 
     pub(crate) fn error(&mut self, key: &str, span: Range<usize>, message: impl Into<String>) {
         self.push(Problem::new(
-            Severity::Error,
+            ProblemSeverity::Error,
             key.to_string(),
             span,
             message.into(),
@@ -78,7 +78,7 @@ impl Problems {
 
     pub(crate) fn warning(&mut self, key: &str, span: Range<usize>, message: impl Into<String>) {
         self.push(Problem::new(
-            Severity::Warning,
+            ProblemSeverity::Warning,
             key.to_string(),
             span,
             message.into(),
@@ -86,7 +86,9 @@ impl Problems {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.list.iter().any(|p| p.severity == Severity::Error)
+        self.list
+            .iter()
+            .any(|p| p.severity == ProblemSeverity::Error)
     }
 
     /// Fills in line/column from the source text and sorts by position.

@@ -1,6 +1,6 @@
 //! The CLI side of the control socket: one request, one reply, with a deadline.
 
-use super::protocol::{Reply, Request, RequestBody};
+use super::protocol::{ControlReply, Request, RequestBody};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -45,13 +45,13 @@ impl ControlClient {
         self
     }
 
-    pub async fn call(&self, body: RequestBody) -> Result<Reply, ControlClientError> {
+    pub async fn call(&self, body: RequestBody) -> Result<ControlReply, ControlClientError> {
         tokio::time::timeout(self.timeout, self.call_inner(body))
             .await
             .map_err(|_| ControlClientError::Timeout(self.timeout))?
     }
 
-    async fn call_inner(&self, body: RequestBody) -> Result<Reply, ControlClientError> {
+    async fn call_inner(&self, body: RequestBody) -> Result<ControlReply, ControlClientError> {
         let path = || self.path.clone();
         let mut stream = UnixStream::connect(&self.path)
             .await

@@ -9,5 +9,5 @@ pub mod protocol;
 pub mod server;
 
 pub use client::{ControlClient, ControlClientError};
-pub use protocol::{Reply, Request, RequestBody, PROTOCOL_VERSION};
+pub use protocol::{ControlReply, Request, RequestBody, PROTOCOL_VERSION};
 pub use server::{ControlServer, ControlServerError, IncomingRequest};

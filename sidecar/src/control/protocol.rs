@@ -1,5 +1,6 @@
 //! Control API messages: requests from the CLI and the daemon's replies (versioned JSON lines).
 
+use crate::actuate::fence::FenceVerdict;
 use crate::status::StatusReport;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,21 @@ pub enum RequestBody {
         /// `local` or `peer`.
         target: String,
     },
+    /// DRBD's `fence-peer` handler (`astha fence-peer`) asks whether the peer is out of the way.
+    FencePeer {
+        resource: String,
+        #[serde(default)]
+        peer_node_id: Option<u32>,
+        /// The peer's host name as the resource file names it.
+        #[serde(default)]
+        peer_name: Option<String>,
+    },
+    /// DRBD's `unfence-peer` handler: the peer is UpToDate again.
+    UnfencePeer {
+        resource: String,
+        #[serde(default)]
+        peer_node_id: Option<u32>,
+    },
 }
 
 impl Request {
@@ -67,7 +83,7 @@ impl Request {
 
 /// The daemon's answer: `ok` with an optional message and status, or an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Reply {
+pub struct ControlReply {
     pub v: u32,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,36 +92,53 @@ pub struct Reply {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Box<StatusReport>>,
+    /// The answer to a `fence-peer` request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<FenceVerdict>,
 }
 
-impl Reply {
-    pub fn ok(message: impl Into<String>) -> Reply {
-        Reply {
+impl ControlReply {
+    pub fn ok(message: impl Into<String>) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: Some(message.into()),
             error: None,
             status: None,
+            fence: None,
         }
     }
 
-    pub fn error(error: impl Into<String>) -> Reply {
-        Reply {
+    pub fn error(error: impl Into<String>) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: false,
             message: None,
             error: Some(error.into()),
             status: None,
+            fence: None,
         }
     }
 
-    pub fn status(report: StatusReport) -> Reply {
-        Reply {
+    pub fn status(report: StatusReport) -> ControlReply {
+        ControlReply {
             v: PROTOCOL_VERSION,
             ok: true,
             message: None,
             error: None,
             status: Some(Box::new(report)),
+            fence: None,
+        }
+    }
+
+    pub fn fence(verdict: FenceVerdict) -> ControlReply {
+        ControlReply {
+            v: PROTOCOL_VERSION,
+            ok: true,
+            message: Some(verdict.to_string()),
+            error: None,
+            status: None,
+            fence: Some(verdict),
         }
     }
 }
@@ -125,6 +158,15 @@ mod tests {
             RequestBody::Maintenance { on: false },
             RequestBody::ProbeNow {
                 target: "peer".into(),
+            },
+            RequestBody::FencePeer {
+                resource: "asterisk".into(),
+                peer_node_id: Some(1),
+                peer_name: Some("pbx-b".into()),
+            },
+            RequestBody::UnfencePeer {
+                resource: "asterisk".into(),
+                peer_node_id: None,
             },
         ] {
             let line = serde_json::to_vec(&Request::new(body.clone())).unwrap();

@@ -1,6 +1,6 @@
 //! The daemon side of the control socket: accepts connections and hands each request to the daemon.
 
-use super::protocol::{Reply, Request, MAX_REQUEST_BYTES};
+use super::protocol::{ControlReply, Request, MAX_REQUEST_BYTES};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub enum ControlServerError {
 #[derive(Debug)]
 pub struct IncomingRequest {
     pub request: Request,
-    pub reply: oneshot::Sender<Reply>,
+    pub reply: oneshot::Sender<ControlReply>,
 }
 
 /// The bound control socket. Dropping it removes the socket file.
@@ -113,12 +113,12 @@ impl Drop for ControlServer {
 async fn handle_connection(stream: UnixStream, requests: mpsc::Sender<IncomingRequest>) {
     let (read, mut write) = stream.into_split();
     let reply = match tokio::time::timeout(REQUEST_READ_TIMEOUT, read_request_line(read)).await {
-        Err(_) => Reply::error("timed out waiting for the request line"),
-        Ok(Err(message)) => Reply::error(message),
+        Err(_) => ControlReply::error("timed out waiting for the request line"),
+        Ok(Err(message)) => ControlReply::error(message),
         Ok(Ok(line)) => match Request::parse(&line) {
             Err(message) => {
                 tracing::info!(%message, "control request refused");
-                Reply::error(message)
+                ControlReply::error(message)
             }
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();
@@ -127,10 +127,10 @@ async fn handle_connection(stream: UnixStream, requests: mpsc::Sender<IncomingRe
                     .await
                     .is_err()
                 {
-                    Reply::error("the daemon is shutting down")
+                    ControlReply::error("the daemon is shutting down")
                 } else {
                     rx.await
-                        .unwrap_or_else(|_| Reply::error("the daemon dropped the request"))
+                        .unwrap_or_else(|_| ControlReply::error("the daemon dropped the request"))
                 }
             }
         },

@@ -5,8 +5,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::control::Reply;
-use crate::decide::{Command, DecisionRecord, Input};
+use crate::actuate::fence::FenceEvidence;
+use crate::control::ControlReply;
+use crate::decide::{Command, DecisionRecord, Input, Reason};
 
 use super::actuator_task::ActuatorJob;
 use super::{clock, Daemon};
@@ -28,6 +29,17 @@ impl Daemon {
                     }
                 }
                 Command::StartTakeover { term, reason } => {
+                    // An operator's --force vouches for the peer: DRBD may promote past it.
+                    if let Reason::Operator {
+                        reason,
+                        forced: true,
+                    } = &reason
+                    {
+                        let evidence = FenceEvidence::OperatorForce {
+                            reason: reason.clone(),
+                        };
+                        self.devices.fence.record(term, evidence);
+                    }
                     let reason = reason.to_string();
                     self.report.takeover_started(term, &reason);
                     let _ = self.jobs.send(ActuatorJob::Takeover { term, reason }).await;
@@ -57,8 +69,8 @@ impl Daemon {
                 Command::Decision(record) => self.log_decision(&record),
                 Command::OperatorReply(result) => {
                     let reply = match result {
-                        Ok(message) => Reply::ok(message),
-                        Err(reason) => Reply::error(reason),
+                        Ok(message) => ControlReply::ok(message),
+                        Err(reason) => ControlReply::error(reason),
                     };
                     self.answer_operator(reply);
                 }

@@ -1,11 +1,13 @@
-//! Control requests (`astha status`, `failover`, `maintenance`, `probe --now` over the control
-//! socket) and operator commands from the CLI or the dialplan, answered through the core.
+//! Control requests (`astha status`, `failover`, `maintenance`, `probe --now`, DRBD's
+//! `fence-peer`/`unfence-peer` handlers over the control socket) and operator commands from the
+//! CLI or the dialplan, answered through the core.
 
 use tokio::sync::oneshot;
 
-use crate::control::{IncomingRequest, Reply, RequestBody};
+use crate::actuate::fence::FenceFacts;
+use crate::control::{ControlReply, IncomingRequest, RequestBody};
 use crate::decide::{Input, OperatorCommand};
-use crate::probe::target::TargetMonitor;
+use crate::probe::TargetMonitor;
 
 use super::Daemon;
 
@@ -14,7 +16,7 @@ impl Daemon {
         let reply = incoming.reply;
         match incoming.request.body {
             RequestBody::Status => {
-                let _ = reply.send(Reply::status(self.status_report()));
+                let _ = reply.send(ControlReply::status(self.status_report()));
             }
             RequestBody::Failover { force, reason } => {
                 let reason = reason.unwrap_or_else(|| "operator request (astha failover)".into());
@@ -30,30 +32,69 @@ impl Daemon {
             RequestBody::ProbeNow { target } => match self.monitor(&target) {
                 Some(monitor) => self.probe_once(monitor, reply),
                 None => {
-                    let _ = reply.send(Reply::error(format!(
+                    let _ = reply.send(ControlReply::error(format!(
                         "unknown target `{target}`: expected `local` or `peer`"
                     )));
                 }
             },
+            RequestBody::FencePeer {
+                resource,
+                peer_node_id,
+                peer_name,
+            } => self.fence_peer(resource, peer_node_id, peer_name, reply),
+            RequestBody::UnfencePeer {
+                resource,
+                peer_node_id,
+            } => {
+                tracing::warn!(%resource, ?peer_node_id, "DRBD unfence-peer: the peer is UpToDate again");
+                self.devices
+                    .fence
+                    .note_event(format!("unfence-peer {resource}: peer UpToDate again"));
+                let _ = reply.send(ControlReply::ok("recorded: the peer is UpToDate again"));
+            }
         }
+    }
+
+    /// DRBD asks whether the peer is out of the way: answered from who holds the calls (see
+    /// `actuate::fence`), off the loop because it reads DRBD's state.
+    fn fence_peer(
+        &self,
+        resource: String,
+        peer_node_id: Option<u32>,
+        peer_name: Option<String>,
+        reply: oneshot::Sender<ControlReply>,
+    ) {
+        let relay = &self.report.relay;
+        let relay_now = relay.read_back.then_some(relay.position).flatten();
+        let facts = FenceFacts::from_core(&self.core.status())
+            .with_evidence(&self.devices.fence, relay_now);
+        let (drbd, ledger) = (self.devices.drbd.clone(), self.devices.fence.clone());
+        tokio::spawn(async move {
+            let verdict =
+                crate::actuate::fence::answer_request(&resource, drbd.as_ref(), facts).await;
+            let code = verdict.exit_code();
+            tracing::warn!(%resource, ?peer_node_id, ?peer_name, code, "DRBD fence-peer: {verdict}");
+            ledger.note_event(format!("fence-peer {resource}: {verdict} (exit {code})"));
+            let _ = reply.send(ControlReply::fence(verdict));
+        });
     }
 
     /// Hands an operator command to the core; its `OperatorReply` answers `reply`.
     pub(super) async fn operator(
         &mut self,
         command: OperatorCommand,
-        reply: Option<oneshot::Sender<Reply>>,
+        reply: Option<oneshot::Sender<ControlReply>>,
     ) {
         self.pending_operator = reply;
         self.feed(Input::Operator(command)).await;
         // A command the core took without a word must not leave the CLI waiting.
         if let Some(waiting) = self.pending_operator.take() {
-            let _ = waiting.send(Reply::ok("accepted"));
+            let _ = waiting.send(ControlReply::ok("accepted"));
         }
     }
 
     /// Answers the operator request waiting for the core (or logs the answer to a dialplan one).
-    pub(super) fn answer_operator(&mut self, reply: Reply) {
+    pub(super) fn answer_operator(&mut self, reply: ControlReply) {
         match self.pending_operator.take() {
             Some(waiting) => {
                 let _ = waiting.send(reply);
@@ -73,13 +114,13 @@ impl Daemon {
     }
 
     /// Runs every enabled probe of `monitor`'s target once, off the loop, and replies with the table.
-    fn probe_once(&self, monitor: &TargetMonitor, reply: oneshot::Sender<Reply>) {
+    fn probe_once(&self, monitor: &TargetMonitor, reply: oneshot::Sender<ControlReply>) {
         let probes = monitor.probes_arc();
         let settings = self.config.probes.clone();
         tokio::spawn(async move {
             let kinds = probes.enabled().to_vec();
             let report = crate::probe::oneshot::run_once(probes.as_ref(), &settings, &kinds).await;
-            let _ = reply.send(Reply::ok(report.table()));
+            let _ = reply.send(ControlReply::ok(report.table()));
         });
     }
 }

@@ -1,12 +1,15 @@
-//! Background reads of the devices' state (relay position, floating IP, DRBD role and mount) for
-//! the core (the relay position) and for `astha status`.
+//! Background reads of the devices' state (relay position, floating IP, DRBD state and mount) for
+//! the core (the relay position) and for `astha status`; a standby left behind by DRBD outdates
+//! its disk there.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::actuate::drbd::DrbdObservation;
 use crate::actuate::RelayHandle;
-use crate::node::Side;
+use crate::decide::CoreStatus;
+use crate::side::Side;
 
 use super::Devices;
 
@@ -59,17 +62,30 @@ impl RelayReading {
 #[derive(Debug, Clone)]
 pub enum DeviceReading {
     Relay(RelayReading),
-    FloatingIp { held: bool },
-    Drbd { role: String, mounted: bool },
+    FloatingIp {
+        held: bool,
+    },
+    /// DRBD's state and the last fence-peer/unfence-peer exchange.
+    Drbd(DrbdObservation, Option<String>),
+}
+
+/// Whether this node is a standby that hears an active peer: if DRBD cannot reach that peer,
+/// it goes on writing without this node, whose disk is then outdated (see `Drbd::observe`).
+pub(super) fn peer_active_and_heard(status: &CoreStatus) -> bool {
+    !status.role.claims_calls()
+        && status.peer.alive
+        && status.peer.last.is_some_and(|p| p.role.claims_calls())
 }
 
 impl Devices {
     /// Starts background reads of the relay, the floating IP and DRBD; results come back on `tx`.
-    pub(super) fn read_in_background(&self, tx: &mpsc::Sender<DeviceReading>) {
+    pub(super) fn read_in_background(&self, tx: &mpsc::Sender<DeviceReading>, core: &CoreStatus) {
+        let peer_active_and_heard = peer_active_and_heard(core);
         let Devices {
             relay,
             floating_ip,
             drbd,
+            fence,
         } = self.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -81,14 +97,10 @@ impl Devices {
                 }
             }
             if let Some(drbd) = drbd {
-                let role = match drbd.role().await {
-                    Ok(role) => format!("{role:?}"),
-                    Err(e) => format!("error: {e}"),
-                };
-                let mounted = drbd.config().mount.as_ref().is_some_and(|m| {
-                    crate::actuate::drbd::is_mounted(&m.mountpoint).unwrap_or(false)
-                });
-                let _ = tx.send(DeviceReading::Drbd { role, mounted }).await;
+                let observed = drbd.observe(peer_active_and_heard).await;
+                let _ = tx
+                    .send(DeviceReading::Drbd(observed, fence.last_event()))
+                    .await;
             }
         });
     }

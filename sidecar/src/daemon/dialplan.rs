@@ -10,7 +10,7 @@ use ami_client::RecvError;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::daemon::DialplanConfig;
-use crate::probe::target::TargetProbes;
+use crate::probe::TargetProbes;
 
 /// The user event name emitted by `[ha-admin]` in `dialplan/extensions_astha.conf`.
 pub const FAILOVER_EVENT: &str = "HAFailover";

@@ -84,7 +84,7 @@ impl Daemon {
                     let command = OperatorCommand::Failover { force: false, reason: format!("dialplan *999 by caller {caller}") };
                     self.operator(command, None).await;
                 }
-                _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx),
+                _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx, &self.core.status()),
                 Some(reading) = events.device_readings.recv() => {
                     if let Some(position) = self.report.observe(reading) {
                         self.feed(Input::RelayPosition(position)).await;

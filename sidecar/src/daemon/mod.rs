@@ -41,15 +41,16 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Drbd, FloatingIp, RelayHandle};
 use crate::config::daemon::DialplanConfig;
-use crate::config::{Config, ConfigError};
-use crate::control::Reply;
+use crate::config::{Config, ConfigFileError};
+use crate::control::ControlReply;
 use crate::decide::term_store::TermStore;
 use crate::decide::Core;
 use crate::peer::udp::UdpLinks;
 use crate::peer::PeerLink;
-use crate::probe::target::TargetMonitor;
+use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
 use actuator_task::ActuatorJob;
@@ -60,7 +61,7 @@ pub use report::ReportInputs;
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] ConfigFileError),
     #[error("{0}")]
     Setup(String),
 }
@@ -98,7 +99,7 @@ struct Daemon {
     /// Where answers to the core's urgent probes of the peer's Asterisk go.
     urgent: mpsc::Sender<bool>,
     /// The operator request waiting for the core's `OperatorReply` (None for dialplan requests).
-    pending_operator: Option<oneshot::Sender<Reply>>,
+    pending_operator: Option<oneshot::Sender<ControlReply>>,
     report: report::ReportState,
     metrics: watch::Sender<String>,
     /// What the dialplan watcher reads for every `HAFailover` event (updated on SIGHUP).
@@ -119,4 +120,7 @@ struct Devices {
     relay: Option<RelayHandle>,
     floating_ip: Option<FloatingIp>,
     drbd: Option<Drbd>,
+    /// Fencing evidence of the takeover under way (shared with the sequence); answers DRBD's
+    /// fence-peer handler.
+    fence: FenceLedger,
 }

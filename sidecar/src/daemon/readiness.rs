@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ami_client::ConnectionState;
 use futures_util::future::BoxFuture;
 
 use crate::actuate::config::StandbyMode;
 use crate::actuate::{AsteriskReadiness, ReadinessError};
-use crate::probe::target::TargetProbes;
+use crate::probe::boot::wait_fully_booted;
 use crate::probe::ProbeKind;
+use crate::probe::TargetProbes;
 
 /// The local Asterisk as the sequence runner sees it, backed by the daemon's persistent AMI connection.
 #[derive(Debug, Clone)]
@@ -25,28 +25,16 @@ impl LocalAsterisk {
 }
 
 impl AsteriskReadiness for LocalAsterisk {
-    /// A login on a booted Asterisk is always followed by `FullyBooted`; the AMI client only
-    /// reports `LoggedIn` once the login succeeded, so a logged-in connection means booted.
+    /// `FullyBooted` on the current session of the daemon's AMI connection (the one boot wait).
     fn wait_fully_booted(
         &self,
         deadline: tokio::time::Instant,
     ) -> BoxFuture<'_, Result<(), ReadinessError>> {
         Box::pin(async move {
-            let mut state = self.probes.ami().client().state();
-            let logged_in = tokio::time::timeout_at(deadline, async {
-                state
-                    .wait_for(|s| matches!(s, ConnectionState::LoggedIn))
-                    .await
-                    .map(|_| ())
-            })
-            .await;
-            match logged_in {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(ReadinessError("the AMI client was closed".into())),
-                Err(_) => Err(ReadinessError(
-                    "Asterisk did not finish booting in time (no AMI login)".into(),
-                )),
-            }
+            let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+            wait_fully_booted(self.probes.ami().client(), timeout)
+                .await
+                .map_err(|e| ReadinessError(e.to_string()))
         })
     }
 

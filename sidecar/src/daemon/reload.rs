@@ -27,7 +27,7 @@ impl Daemon {
                     self.config.daemon.dialplan = new.daemon.dialplan.clone();
                     let _ = self.dialplan_config.send(new.daemon.dialplan.clone());
                     self.config.node.name = new.node.name.clone();
-                    self.config.peer.name = new.peer.name.clone();
+                    self.config.node.peer_name = new.node.peer_name.clone();
                 }
             }
         }

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::decide::{CoreStatus, Input};
 use crate::metrics::Totals;
 use crate::peer::PeerCounters;
-use crate::probe::runner::TargetStatus as MonitorStatus;
+use crate::probe::MonitoredTarget;
 use crate::status::{
     DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, StatusReport, StepStatus,
     TakeoverRecordStatus, STATUS_FORMAT_VERSION,
@@ -25,8 +25,8 @@ use super::{clock, Daemon};
 pub struct ReportInputs<'a> {
     pub config: &'a Config,
     pub core: CoreStatus,
-    pub local: &'a MonitorStatus,
-    pub peer: &'a MonitorStatus,
+    pub local: &'a MonitoredTarget,
+    pub peer: &'a MonitoredTarget,
     pub local_ami: ConnectionState,
     pub peer_ami: ConnectionState,
     pub links_alive: Vec<bool>,
@@ -43,7 +43,7 @@ pub struct ReportState {
     pub last_decision: Option<String>,
     pub relay: RelayReading,
     ip_held: bool,
-    drbd: Option<(String, bool)>,
+    drbd: Option<(crate::actuate::drbd::DrbdObservation, Option<String>)>,
     last_takeover: Option<TakeoverRecordStatus>,
     takeovers: u64,
     takeovers_failed: u64,
@@ -68,7 +68,7 @@ impl ReportState {
     }
 
     /// Remembers what a background reading found; returns the relay position if it was read back.
-    pub fn observe(&mut self, reading: DeviceReading) -> Option<Option<crate::node::Side>> {
+    pub fn observe(&mut self, reading: DeviceReading) -> Option<Option<crate::side::Side>> {
         match reading {
             DeviceReading::Relay(reading) => {
                 let read_back = reading.read_back.then_some(reading.position);
@@ -79,8 +79,11 @@ impl ReportState {
                 self.ip_held = held;
                 None
             }
-            DeviceReading::Drbd { role, mounted } => {
-                self.drbd = Some((role, mounted));
+            DeviceReading::Drbd(observed, fence_event) => {
+                if let Some(why) = &observed.outdated_now {
+                    self.last_alert = Some(format!("DRBD disk outdated: {why}"));
+                }
+                self.drbd = Some((observed, fence_event));
                 None
             }
         }
@@ -104,11 +107,11 @@ impl ReportState {
             .map(|t| StepStatus {
                 step: format!("{} {}", t.step.as_str(), t.phase.as_str()),
                 ms: t.duration.as_secs_f64() * 1000.0,
-                outcome: t
-                    .error
-                    .clone()
-                    .map(|e| format!("failed: {e}"))
-                    .unwrap_or_else(|| "ok".into()),
+                outcome: match (&t.error, &t.note) {
+                    (Some(e), _) => format!("failed: {e}"),
+                    (None, Some(note)) => format!("ok ({note})"),
+                    (None, None) => "ok".into(),
+                },
             })
             .collect::<Vec<_>>();
         let total_ms = steps.iter().map(|s| s.ms).sum();
@@ -201,7 +204,7 @@ impl ReportState {
             },
             peer: PeerStatus {
                 side: core.me.other().to_string(),
-                name: config.peer.name.clone(),
+                name: config.node.peer_name.clone(),
                 links_up: links_up.into_iter().map(|(n, _)| n.clone()).collect(),
                 links_down: links_down.into_iter().map(|(n, _)| n.clone()).collect(),
                 role: peer_last.map(|p| p.role.to_string()),
@@ -240,9 +243,11 @@ impl ReportState {
                 role: self
                     .drbd
                     .as_ref()
-                    .map(|(r, _)| r.clone())
+                    .map(|(o, _)| o.role.clone())
                     .unwrap_or_else(|| "unknown".into()),
-                mounted: self.drbd.as_ref().is_some_and(|(_, m)| *m),
+                mounted: self.drbd.as_ref().is_some_and(|(o, _)| o.mounted),
+                state: self.drbd.as_ref().map(|(o, _)| o.summary.clone()),
+                last_fence: self.drbd.as_ref().and_then(|(_, f)| f.clone()),
             }),
             last_takeover: self.last_takeover.clone(),
         }

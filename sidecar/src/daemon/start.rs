@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
 use crate::config::{Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
@@ -15,7 +16,7 @@ use crate::decide::term_store::TermStore;
 use crate::decide::{Core, DecideConfig, PersistedState};
 use crate::peer::udp::{LinkAddrs, UdpLinks};
 use crate::peer::{PeerKey, PeerLink};
-use crate::probe::target::TargetMonitor;
+use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
 use super::event_loop::EventSources;
@@ -163,6 +164,7 @@ async fn open_actuators(
         None => None,
     };
     let drbd = act.drbd.clone().map(Drbd::new);
+    let fence = FenceLedger::default();
     let actuators = Actuators {
         relay: relay.clone(),
         drbd: drbd.clone(),
@@ -172,6 +174,7 @@ async fn open_actuators(
             local.probes_arc(),
             act.asterisk.mode,
         ))),
+        fence: fence.clone(),
     };
     let mut sequence = act.sequence.clone();
     if sequence.journal.is_none() {
@@ -182,6 +185,7 @@ async fn open_actuators(
         relay,
         floating_ip,
         drbd,
+        fence,
     };
     Ok((runner, devices))
 }

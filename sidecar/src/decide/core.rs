@@ -11,7 +11,7 @@ mod standby;
 #[cfg(test)]
 mod tests;
 
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 use super::types::*;

@@ -45,7 +45,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 use super::core::Core;

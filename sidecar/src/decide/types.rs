@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 /// Milliseconds of a monotonic clock since the driver started. The core never reads a clock.

@@ -1,7 +1,7 @@
 //! Health verdicts with hysteresis (sans-IO): probe outcomes and lifecycle events in, verdict changes with evidence out.
 
-mod target;
+mod target_health;
 mod track;
 
-pub use target::{Evidence, Lifecycle, Observation, TargetHealth, VerdictChange};
+pub use target_health::{Evidence, Lifecycle, TargetHealth, TargetObservation, VerdictChange};
 pub use track::{ProbeState, ProbeTrack};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::decide::PeerState;
-use crate::node::Side;
+use crate::side::Side;
 
 use super::key::PeerKey;
 use super::replay::{Fresh, ReplayWindow};

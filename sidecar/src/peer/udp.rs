@@ -160,9 +160,9 @@ impl Drop for UdpLinks {
 mod tests {
     use super::*;
     use crate::decide::{Handover, Role};
-    use crate::node::Side;
     use crate::peer::key::PeerKey;
     use crate::peer::wire::DropReason;
+    use crate::side::Side;
     use crate::verdict::Verdict;
 
     fn key() -> PeerKey {

@@ -29,7 +29,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::decide::{Handover, PeerState, Role};
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 use super::key::PeerKey;

@@ -23,30 +23,31 @@
 //! Layers, from pure to I/O: [`schedule`] (which run is due, deadlines) and
 //! [`crate::health`] (hysteresis, verdicts) combine into [`monitor::Monitor`], which
 //! `monitor_sim` (with the `test-support` feature) drives on simulated time and [`runner`]
-//! drives with tokio against a [`ProbeBackend`]; [`target::TargetProbes`] is the real backend
+//! drives with tokio against a [`ProbeBackend`]; [`target_monitor::TargetProbes`] is the real backend
 //! ([`ami`], [`sip`], [`ari`]).
 
 pub mod ami;
 pub mod ari;
+pub mod boot;
 mod kind;
 pub mod monitor;
 #[cfg(feature = "test-support")]
 pub mod monitor_sim;
+pub mod monitored;
 pub mod oneshot;
 mod outcome;
 pub mod runner;
 pub mod schedule;
 pub mod sip;
-pub mod snapshot;
-pub mod target;
+pub mod target_monitor;
 mod unique;
 
 pub use kind::ProbeKind;
-pub use monitor::{Monitor, Output};
+pub use monitor::{Monitor, MonitorOutput};
+pub use monitored::{MonitoredProbe, MonitoredTarget};
 pub use outcome::{ProbeError, ProbeOutcome};
 pub use runner::{
-    spawn_monitor, MonitorEvent, MonitorHandle, ProbeBackend, ProbeFuture, ProbeStatus,
-    TargetSignal, TargetStatus,
+    spawn_monitor, MonitorEvent, MonitorHandle, ProbeBackend, ProbeFuture, TargetSignal,
 };
-pub use schedule::{RunId, Schedule, StartProbe};
-pub use target::{TargetMonitor, TargetProbes};
+pub use schedule::{ProbeSchedule, RunId, StartProbe};
+pub use target_monitor::{TargetMonitor, TargetProbes};

@@ -4,15 +4,15 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::config::ProbesConfig;
-use crate::health::{Observation, TargetHealth, VerdictChange};
+use crate::health::{TargetHealth, TargetObservation, VerdictChange};
 use crate::verdict::Verdict;
 
-use super::schedule::{RunId, Schedule, StartProbe};
+use super::schedule::{ProbeSchedule, RunId, StartProbe};
 use super::{ProbeError, ProbeKind, ProbeOutcome};
 
 /// What the monitor asks of its driver, or tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub enum MonitorOutput {
     /// Start this probe run now; report its result with [`Monitor::complete`].
     Start(StartProbe),
     /// A probe run finished (or timed out, or was aborted).
@@ -24,16 +24,16 @@ pub enum Output {
 /// One target's probes and verdict, without I/O.
 #[derive(Debug, Clone)]
 pub struct Monitor {
-    schedule: Schedule,
+    schedule: ProbeSchedule,
     health: TargetHealth,
-    outputs: VecDeque<Output>,
+    outputs: VecDeque<MonitorOutput>,
     ami_connected: bool,
 }
 
 impl Monitor {
     /// Monitors the `enabled` probe kinds with the timings and hysteresis of `probes`.
     pub fn new(probes: &ProbesConfig, enabled: &[ProbeKind], now: Instant) -> Self {
-        let schedule = Schedule::new(
+        let schedule = ProbeSchedule::new(
             enabled.iter().map(|k| {
                 let t = probes.timing(*k);
                 (*k, t.interval, t.timeout)
@@ -64,7 +64,8 @@ impl Monitor {
         for outcome in timed_out {
             self.record(outcome);
         }
-        self.outputs.extend(start.into_iter().map(Output::Start));
+        self.outputs
+            .extend(start.into_iter().map(MonitorOutput::Start));
     }
 
     /// The answer to a run started earlier. Late answers to timed-out runs are dropped.
@@ -109,14 +110,14 @@ impl Monitor {
             self.schedule
                 .abort_where(ProbeKind::uses_ami, &ProbeError::ShutDown { restart }, now);
         for outcome in aborted {
-            self.outputs.push_back(Output::Outcome(outcome));
+            self.outputs.push_back(MonitorOutput::Outcome(outcome));
         }
-        self.observe(Observation::Shutdown { restart, at: now });
+        self.observe(TargetObservation::Shutdown { restart, at: now });
     }
 
     /// AMI `FullyBooted`: run every probe now so recovery is not held back by cadences.
     pub fn fully_booted(&mut self, now: Instant) {
-        self.observe(Observation::FullyBooted { at: now });
+        self.observe(TargetObservation::FullyBooted { at: now });
         let kinds: Vec<ProbeKind> = self.schedule.kinds().collect();
         for kind in kinds {
             self.schedule.kick(kind, now);
@@ -139,18 +140,19 @@ impl Monitor {
         self.schedule.next_wakeup()
     }
 
-    pub fn pop_output(&mut self) -> Option<Output> {
+    pub fn pop_output(&mut self) -> Option<MonitorOutput> {
         self.outputs.pop_front()
     }
 
     fn record(&mut self, outcome: ProbeOutcome) {
-        self.outputs.push_back(Output::Outcome(outcome.clone()));
-        self.observe(Observation::Probe(outcome));
+        self.outputs
+            .push_back(MonitorOutput::Outcome(outcome.clone()));
+        self.observe(TargetObservation::Probe(outcome));
     }
 
-    fn observe(&mut self, observation: Observation) {
+    fn observe(&mut self, observation: TargetObservation) {
         if let Some(change) = self.health.observe(observation) {
-            self.outputs.push_back(Output::Verdict(change));
+            self.outputs.push_back(MonitorOutput::Verdict(change));
         }
     }
 }

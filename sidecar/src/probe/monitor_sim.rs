@@ -11,7 +11,7 @@ use crate::config::ProbesConfig;
 use crate::health::VerdictChange;
 use crate::verdict::Verdict;
 
-use super::monitor::{Monitor, Output};
+use super::monitor::{Monitor, MonitorOutput};
 use super::{ProbeError, ProbeKind};
 
 /// How a target answers one probe run started at a given time.
@@ -255,7 +255,7 @@ pub fn simulate(
         monitor.poll(now);
         while let Some(output) = monitor.pop_output() {
             match output {
-                Output::Start(start) => {
+                MonitorOutput::Start(start) => {
                     if let Some(r) = runs.iter_mut().find(|(k, _)| *k == start.kind) {
                         r.1 += 1;
                     }
@@ -265,8 +265,8 @@ pub fn simulate(
                         Answer::Never => {}
                     }
                 }
-                Output::Verdict(change) => changes.push((change.at - t0, change)),
-                Output::Outcome(_) => {}
+                MonitorOutput::Verdict(change) => changes.push((change.at - t0, change)),
+                MonitorOutput::Outcome(_) => {}
             }
         }
         let next = [

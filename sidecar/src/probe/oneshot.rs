@@ -151,7 +151,7 @@ pub fn judge(
     }
     let mut health = TargetHealth::new(&single_sample, kinds);
     for outcome in outcomes {
-        health.observe(crate::health::Observation::Probe(outcome.clone()));
+        health.observe(crate::health::TargetObservation::Probe(outcome.clone()));
     }
     let verdict = health.verdict();
     OneShotReport {

@@ -12,7 +12,8 @@ use crate::config::ProbesConfig;
 use crate::health::{ProbeState, VerdictChange};
 use crate::verdict::Verdict;
 
-use super::monitor::{Monitor, Output};
+use super::monitor::{Monitor, MonitorOutput};
+use super::monitored::{MonitoredProbe, MonitoredTarget};
 use super::{ProbeError, ProbeKind, ProbeOutcome, RunId};
 
 /// A boxed probe run.
@@ -42,33 +43,6 @@ pub enum TargetSignal {
     ProbeNow(ProbeKind),
 }
 
-/// The latest known state of one probe kind, for `astha status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeStatus {
-    pub kind: ProbeKind,
-    pub state: ProbeState,
-    pub critical: bool,
-    /// Result of the last run, if any.
-    pub ok: Option<bool>,
-    pub latency: Option<Duration>,
-    /// When the last run finished.
-    pub last_at: Option<Instant>,
-    pub last_error: Option<ProbeError>,
-    pub consecutive_failures: u32,
-    pub runs: u64,
-    pub failures: u64,
-}
-
-/// Everything `astha status` shows about one target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetStatus {
-    pub name: String,
-    pub verdict: Verdict,
-    pub since: Instant,
-    pub last_change: Option<VerdictChange>,
-    pub probes: Vec<ProbeStatus>,
-}
-
 /// Streamed to subscribers: every probe outcome and every verdict change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorEvent {
@@ -80,14 +54,14 @@ pub enum MonitorEvent {
 #[derive(Debug)]
 pub struct MonitorHandle {
     requests: mpsc::UnboundedSender<TargetSignal>,
-    status: watch::Receiver<TargetStatus>,
+    status: watch::Receiver<MonitoredTarget>,
     events: broadcast::Sender<MonitorEvent>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl MonitorHandle {
     /// Latest status, updated after every outcome.
-    pub fn status(&self) -> watch::Receiver<TargetStatus> {
+    pub fn status(&self) -> watch::Receiver<MonitoredTarget> {
         self.status.clone()
     }
 
@@ -128,14 +102,14 @@ pub fn spawn_monitor(
     let name = name.into();
     let start = now();
     let monitor = Monitor::new(probes, enabled, start);
-    let initial = TargetStatus {
+    let initial = MonitoredTarget {
         name: name.clone(),
         verdict: Verdict::Unknown,
         since: start,
         last_change: None,
         probes: enabled
             .iter()
-            .map(|k| ProbeStatus {
+            .map(|k| MonitoredProbe {
                 kind: *k,
                 state: ProbeState::Unknown,
                 critical: probes.timing(*k).critical,
@@ -173,7 +147,7 @@ async fn drive(
     backend: Arc<dyn ProbeBackend>,
     mut signals: mpsc::UnboundedReceiver<TargetSignal>,
     mut requests: mpsc::UnboundedReceiver<TargetSignal>,
-    status: watch::Sender<TargetStatus>,
+    status: watch::Sender<MonitoredTarget>,
     events: broadcast::Sender<MonitorEvent>,
 ) {
     let mut runs: JoinSet<(RunId, Result<(), ProbeError>, Instant)> = JoinSet::new();
@@ -182,7 +156,7 @@ async fn drive(
         monitor.poll(now());
         while let Some(output) = monitor.pop_output() {
             match output {
-                Output::Start(start) => {
+                MonitorOutput::Start(start) => {
                     let run = backend.run(start.kind);
                     let deadline = tokio::time::Instant::from_std(start.deadline);
                     runs.spawn(async move {
@@ -193,11 +167,11 @@ async fn drive(
                         (start.id, result, now())
                     });
                 }
-                Output::Outcome(outcome) => {
+                MonitorOutput::Outcome(outcome) => {
                     status.send_modify(|s| apply_outcome(s, &outcome, &monitor));
                     let _ = events.send(MonitorEvent::Outcome(outcome));
                 }
-                Output::Verdict(change) => {
+                MonitorOutput::Verdict(change) => {
                     log_change(&status.borrow().name, &change);
                     status.send_modify(|s| {
                         s.verdict = change.to;
@@ -249,7 +223,7 @@ fn apply_signal(monitor: &mut Monitor, signal: TargetSignal) {
     }
 }
 
-fn apply_outcome(status: &mut TargetStatus, outcome: &ProbeOutcome, monitor: &Monitor) {
+fn apply_outcome(status: &mut MonitoredTarget, outcome: &ProbeOutcome, monitor: &Monitor) {
     let track = monitor.health().track(outcome.kind);
     if let Some(p) = status.probes.iter_mut().find(|p| p.kind == outcome.kind) {
         p.ok = Some(outcome.ok());

@@ -28,12 +28,12 @@ struct Slot {
 
 /// The cadence of every enabled probe of one target.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub struct ProbeSchedule {
     slots: BTreeMap<ProbeKind, Slot>,
     next_id: u64,
 }
 
-impl Schedule {
+impl ProbeSchedule {
     /// Every probe is due at `now` (a fresh monitor wants a verdict quickly).
     pub fn new(
         probes: impl IntoIterator<Item = (ProbeKind, Duration, Duration)>,
@@ -53,7 +53,7 @@ impl Schedule {
                 )
             })
             .collect();
-        Schedule { slots, next_id: 0 }
+        ProbeSchedule { slots, next_id: 0 }
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = ProbeKind> + '_ {

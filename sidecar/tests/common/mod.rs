@@ -8,8 +8,8 @@ use astha::config::{
     AmiEndpoint, AriEndpoint, AsteriskTarget, HostPort, HttpUrl, ProbesConfig, Secret,
     SecretSource, SipEndpoint,
 };
-use astha::node::Side;
 use astha::probe::{MonitorEvent, ProbeKind, TargetMonitor};
+use astha::side::Side;
 use astha::verdict::Verdict;
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig};
 
@@ -134,4 +134,94 @@ pub async fn next_change_to(
     tokio::time::timeout(within, wait)
         .await
         .unwrap_or_else(|_| panic!("no change to {verdict} within {within:?}"))
+}
+
+/// The stand-in for DRBD 9's kernel side (`status --json` and exit codes of drbd-utils 9.22).
+pub const FAKE_DRBD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/tools/fake-drbd");
+
+/// Writes `drbdadm` and `drbdsetup` wrappers into `dir` that run the stand-in with its state in
+/// `dir/state` (created), `FAKE_DRBD_MODE=mode` and `FAKE_DRBD_KHELPER=khelper` (the usermode
+/// helper it calls to fence the peer; empty: none).
+pub fn drbd_stand_in(dir: &std::path::Path, mode: &str, khelper: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
+    for tool in ["drbdadm", "drbdsetup"] {
+        let wrapper = dir.join(tool);
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nFAKE_DRBD_STATE='{}' FAKE_DRBD_MODE='{mode}' FAKE_DRBD_KHELPER='{khelper}' exec '{FAKE_DRBD}' {tool} \"$@\"\n",
+                state.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// Why the real drbdadm cannot run the shipped resource file's handler here, if it cannot.
+pub fn drbd_khelper_unavailable() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root (the handler sandbox needs mount and UTS namespaces)".into());
+    }
+    match std::process::Command::new("drbdadm")
+        .arg("--version")
+        .output()
+    {
+        Ok(o) if o.status.success() => None,
+        _ => Some("drbdadm (Debian package drbd-utils) is not installed".into()),
+    }
+}
+
+/// The usermode helper for the stand-in: the real drbdadm running the shipped
+/// `contrib/drbd/asterisk.res` on host `host`, whose handler `/usr/bin/astha fence-peer` (the
+/// binary `astha`) asks the daemon listening on `socket` (see `tests/tools/drbd-khelper-sandbox`).
+pub fn drbd_khelper_sandbox(host: &str, astha: &str, socket: &std::path::Path) -> String {
+    format!(
+        "{} {host} {} {astha} {}",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/tools/drbd-khelper-sandbox"
+        ),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../contrib/drbd/asterisk.res"),
+        socket.display()
+    )
+}
+
+/// A loop device with an empty ext4 on it: the DRBD device's stand-in.
+pub struct LoopDevice {
+    pub device: String,
+    image: PathBuf,
+}
+
+impl LoopDevice {
+    /// Needs root, `losetup` and `mkfs.ext4`.
+    pub fn new(image: PathBuf) -> LoopDevice {
+        let f = std::fs::File::create(&image).unwrap();
+        f.set_len(64 << 20).unwrap();
+        let out = std::process::Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "losetup: {out:?}");
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let dev = LoopDevice { device, image };
+        let out = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", &dev.device])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mkfs.ext4: {out:?}");
+        dev
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.device])
+            .status();
+        let _ = std::fs::remove_file(&self.image);
+    }
 }

@@ -56,9 +56,7 @@ pub fn render(side: Side, dir: &Path, settings: &NodeSettings, asterisk: &Asteri
 [node]
 side = "{me}"
 name = "harness-{me}"
-
-[peer]
-name = "harness-{other}"
+peer_name = "harness-{other}"
 
 [asterisk.a.ami]
 address = "{LAN_A}:5038"

@@ -21,7 +21,7 @@ use std::time::Duration;
 use super::http;
 use super::{Relay, RelayCapabilities, RelayError};
 use crate::actuate::config::BerofosConfig;
-use crate::node::Side;
+use crate::side::Side;
 
 #[derive(Debug)]
 pub struct BerofosRelay {
@@ -65,7 +65,7 @@ impl BerofosRelay {
             },
         )?;
         match response.status {
-            200 => Ok(response.body),
+            200 => Ok(response.body_text()),
             401 => Err(RelayError::Http {
                 request: path.to_owned(),
                 detail: "401 unauthorized: check username/password".into(),

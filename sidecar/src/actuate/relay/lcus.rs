@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::serial_link::SerialLink;
 use super::{coil_on_for, Relay, RelayCapabilities, RelayError};
 use crate::actuate::config::LcusConfig;
-use crate::node::Side;
+use crate::side::Side;
 
 const START: u8 = 0xA0;
 

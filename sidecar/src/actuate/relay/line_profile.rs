@@ -11,7 +11,7 @@ use regex_lite::Regex;
 use super::serial_link::SerialLink;
 use super::{Relay, RelayCapabilities, RelayError};
 use crate::actuate::config::{LineCommand, LineProfileConfig, ReplyMatch};
-use crate::node::Side;
+use crate::side::Side;
 
 /// A compiled [`ReplyMatch`].
 #[derive(Debug, Clone)]
@@ -40,6 +40,7 @@ impl Matcher {
     }
 }
 
+/// A [`LineCommand`] with its expected reply compiled.
 #[derive(Debug)]
 struct CompiledCommand {
     send: String,

@@ -24,7 +24,7 @@ pub use line_profile::LineProfileRelay;
 pub use numato::NumatoRelay;
 
 use super::config::RelayConfig;
-use crate::node::Side;
+use crate::side::Side;
 
 /// What a relay device can do besides switching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

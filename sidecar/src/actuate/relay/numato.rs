@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::serial_link::{printable, SerialLink};
 use super::{agree, coil_on_for, Relay, RelayCapabilities, RelayError};
 use crate::actuate::config::NumatoConfig;
-use crate::node::Side;
+use crate::side::Side;
 
 #[derive(Debug)]
 pub struct NumatoRelay {

@@ -5,7 +5,7 @@ mod active_rules;
 mod standby_rules;
 
 use super::*;
-use crate::node::Side;
+use crate::side::Side;
 use crate::verdict::Verdict;
 
 struct Harness {

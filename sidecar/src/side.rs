@@ -1,4 +1,4 @@
-//! Which server is which: the two sides of the pair, as the relay and the peer link name them.
+//! The two servers of the pair ([`Side`] a and b), as the relay, the peer link and the configuration name them.
 
 use std::fmt;
 

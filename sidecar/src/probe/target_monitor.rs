@@ -1,4 +1,4 @@
-//! The probes of one Asterisk target, assembled from its configuration: which kinds run, and the backend that runs them.
+//! One monitored Asterisk: its probes assembled from the configuration ([`TargetProbes`], the real [`ProbeBackend`]) and the running monitor with its AMI signal pump ([`TargetMonitor`]).
 
 use std::sync::Arc;
 use std::time::Duration;

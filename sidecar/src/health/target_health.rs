@@ -12,7 +12,7 @@ use super::track::{ProbeState, ProbeTrack};
 
 /// Something learned about a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observation {
+pub enum TargetObservation {
     Probe(ProbeOutcome),
     /// AMI `Shutdown` event: the target is failed at once.
     Shutdown {
@@ -111,9 +111,9 @@ impl TargetHealth {
     }
 
     /// Feeds one observation; returns the verdict change it caused, if any.
-    pub fn observe(&mut self, observation: Observation) -> Option<VerdictChange> {
+    pub fn observe(&mut self, observation: TargetObservation) -> Option<VerdictChange> {
         let (at, evidence) = match observation {
-            Observation::Probe(outcome) => {
+            TargetObservation::Probe(outcome) => {
                 if let Err(ProbeError::ShutDown { restart }) = &outcome.result {
                     // An action refused with "Asterisk is shutting down" comes about a second
                     // before the Shutdown event: the same verdict, at once.
@@ -149,10 +149,10 @@ impl TargetHealth {
                     (outcome.at, evidence)
                 }
             }
-            Observation::Shutdown { restart, at } => {
+            TargetObservation::Shutdown { restart, at } => {
                 self.shut_down(restart, at, "AMI Shutdown event".into())
             }
-            Observation::FullyBooted { at } => {
+            TargetObservation::FullyBooted { at } => {
                 self.lifecycle = Lifecycle::Running;
                 let evidence = Evidence {
                     probe: None,
@@ -229,7 +229,7 @@ mod tests {
     ];
 
     fn observe(h: &mut TargetHealth, kind: ProbeKind, result: Result<(), ProbeError>) {
-        h.observe(Observation::Probe(ProbeOutcome {
+        h.observe(TargetObservation::Probe(ProbeOutcome {
             kind,
             at: Instant::now(),
             latency: Duration::from_millis(1),
