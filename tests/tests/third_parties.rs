@@ -2,14 +2,20 @@
 //!
 //! The relay is the harness's berofos simulator on the LAN (README: "A relay the survivor can
 //! switch", the network switch topology); its watchdog behaves as a berofos does (see
-//! `relay_sim::berofos`). Needs root; skipped with a message otherwise. Bounds are generous:
-//! the machine may be loaded.
+//! `relay_sim::berofos`). The witness scenario runs against the emulator and a real Asterisk 22
+//! (what the standby sees of a cut-off peer's Asterisk is the point); the watchdog scenarios
+//! against the emulator (the device's fence does not depend on the PBX). Needs root, and for the
+//! `real` variant an Asterisk (see `astha_tests::asterisk::install`); skipped with one line
+//! otherwise. Bounds are generous: the machine may be loaded.
 
 use std::time::{Duration, Instant};
 
+use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
 use astha_tests::harness::netns::RELAY;
-use astha_tests::harness::{poll, require_root, Fault, Pair, PairOptions, RelayState, Side};
+use astha_tests::harness::{
+    poll, require_root, AsteriskKind, Fault, Pair, PairAsterisk, PairOptions, RelayState, Side,
+};
 
 const SETTLE: Duration = Duration::from_secs(30);
 const TAKEOVER: Duration = Duration::from_secs(20);
@@ -18,7 +24,11 @@ const HOLD_DOWN_MS: u64 = 3_000;
 /// The watchdog interval of the berofos scenarios (seconds; the device's smallest).
 const WATCHDOG_S: u32 = 1;
 
-fn start(test: &str, configure: impl Fn(&mut astha_tests::harness::NodeSettings)) -> Option<Pair> {
+fn start(
+    kind: AsteriskKind,
+    test: &str,
+    configure: impl Fn(&mut astha_tests::harness::NodeSettings),
+) -> Option<Pair> {
     if let Err(e) = require_root() {
         eprintln!("SKIP {test}: {e}");
         return None;
@@ -27,6 +37,9 @@ fn start(test: &str, configure: impl Fn(&mut astha_tests::harness::NodeSettings)
     for s in &mut options.settings {
         s.hold_down_ms = Some(HOLD_DOWN_MS);
         configure(s);
+    }
+    if kind == AsteriskKind::Real {
+        options.asterisk = PairAsterisk::Real(Install::for_test(test)?);
     }
     let pair = Pair::start(options).unwrap_or_else(|e| panic!("{test}: harness start: {e}"));
     let active = pair
@@ -53,13 +66,25 @@ fn relay(pair: &mut Pair) -> RelayState {
 /// exactly as if the peer had died; only the witness tells the two apart. Cut off, B does not
 /// take over (its witness does not answer); when A is cut off instead, B still reaches the
 /// witness and takes over from the silent, failed peer.
-#[test]
-fn a_witness_breaks_a_total_cut() {
-    let test = "witness_total_cut";
+mod a_witness_breaks_a_total_cut {
+    use super::*;
+
+    #[test]
+    fn emulated() {
+        super::a_witness_breaks_a_total_cut(AsteriskKind::Emulated, "witness_total_cut::emulated");
+    }
+
+    #[test]
+    fn real() {
+        super::a_witness_breaks_a_total_cut(AsteriskKind::Real, "witness_total_cut::real");
+    }
+}
+
+fn a_witness_breaks_a_total_cut(kind: AsteriskKind, test: &str) {
     // The berofos's web port: every server on the LAN reaches it, and a server that cannot
     // could not switch the PSTN either.
     let witness = format!("{RELAY}:8080");
-    let Some(mut pair) = start(test, |s| s.witness = Some(witness.clone())) else {
+    let Some(mut pair) = start(kind, test, |s| s.witness = Some(witness.clone())) else {
         return;
     };
     let b = pair.status(Side::B).unwrap();
@@ -132,7 +157,9 @@ fn a_witness_breaks_a_total_cut() {
 #[test]
 fn the_relay_watchdog_moves_the_calls_when_the_active_dies() {
     let test = "relay_watchdog_active_dies";
-    let Some(mut pair) = start(test, |s| s.relay_watchdog_s = Some(WATCHDOG_S)) else {
+    let Some(mut pair) = start(AsteriskKind::Emulated, test, |s| {
+        s.relay_watchdog_s = Some(WATCHDOG_S)
+    }) else {
         return;
     };
     // A healthy active keeps the relay for many intervals.
@@ -202,7 +229,9 @@ fn the_relay_watchdog_moves_the_calls_when_the_active_dies() {
 #[test]
 fn the_relay_watchdog_moves_the_calls_when_the_active_is_cut_off() {
     let test = "relay_watchdog_active_cut_off";
-    let Some(mut pair) = start(test, |s| s.relay_watchdog_s = Some(WATCHDOG_S)) else {
+    let Some(mut pair) = start(AsteriskKind::Emulated, test, |s| {
+        s.relay_watchdog_s = Some(WATCHDOG_S)
+    }) else {
         return;
     };
     pair.kill_daemon(Side::B);
