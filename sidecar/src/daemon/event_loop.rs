@@ -110,8 +110,12 @@ impl Daemon {
                 }
                 _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx, &self.core.status()),
                 Some(reading) = events.device_readings.recv() => {
+                    let relay_read = matches!(reading, DeviceReading::Relay(_));
                     if let Some(position) = self.report.observe(reading) {
                         self.feed(Input::RelayPosition(position)).await;
+                    }
+                    if relay_read {
+                        self.check_relay_watchdog();
                     }
                 }
                 _ = watchdog_timer.tick(), if watchdog.is_some() => self.notifier.watchdog(),

@@ -16,11 +16,18 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::actuate::relay::DeviceWatchdog;
+use crate::actuate::relay::{DeviceWatchdog, WatchdogState};
 use crate::actuate::RelayHandle;
-use crate::decide::CoreStatus;
+use crate::decide::{CoreStatus, Role};
 use crate::side::Side;
 use crate::status::RelayWatchdogStatus;
+
+use super::devices::RelayReading;
+use super::Daemon;
+
+/// Readings in a row that must find the device's watchdog off before the alert: the first may
+/// have been taken before the takeover switched it on.
+const OFF_READINGS_BEFORE_ALERT: u32 = 2;
 
 /// One finished kick.
 #[derive(Debug)]
@@ -43,6 +50,8 @@ pub(super) struct WatchdogKicker {
     kicks: u64,
     failures: u64,
     failures_in_a_row: u32,
+    /// Readings in a row that found the watchdog off while this node was active on its side.
+    off_while_active: u32,
 }
 
 impl WatchdogKicker {
@@ -73,6 +82,7 @@ impl WatchdogKicker {
             kicks: 0,
             failures: 0,
             failures_in_a_row: 0,
+            off_while_active: 0,
         };
         Some((kicker, rx))
     }
@@ -149,6 +159,36 @@ impl WatchdogKicker {
         }
     }
 
+    /// Looks at the relay as read back: a device watchdog that is off while this node is active
+    /// on the side it guards fences nothing (the device was power-cycled without `wdogdef`, or
+    /// someone switched it off); the kicks change nothing then. Returns an alert once, after
+    /// [`OFF_READINGS_BEFORE_ALERT`] such readings in a row, and again after it was on meanwhile.
+    pub(super) fn check_device(
+        &mut self,
+        core: &CoreStatus,
+        reading: &RelayReading,
+    ) -> Option<String> {
+        let off = self.me == self.watchdog.guards()
+            && core.role == Role::Active
+            && reading.read_back
+            && reading.position == Some(self.me)
+            && reading.watchdog == Some(WatchdogState::Off);
+        if !off {
+            self.off_while_active = 0;
+            return None;
+        }
+        self.off_while_active = self.off_while_active.saturating_add(1);
+        (self.off_while_active == OFF_READINGS_BEFORE_ALERT).then(|| {
+            format!(
+                "the relay's watchdog is off although this node holds the calls on the side it \
+                 guards: if this node dies the device will not move the calls to side {} by \
+                 itself (power-cycled without wdogdef, or switched off by hand?); it is switched \
+                 on again whenever astha moves the calls to this side",
+                self.watchdog.falls_back_to
+            )
+        })
+    }
+
     /// What `astha status` and the metrics show (the device's own state comes from the reading).
     pub(super) fn status(&self) -> RelayWatchdogStatus {
         RelayWatchdogStatus {
@@ -165,6 +205,22 @@ impl WatchdogKicker {
     }
 }
 
+impl Daemon {
+    /// After a relay reading: alerts when the device's watchdog fences nothing (see
+    /// [`WatchdogKicker::check_device`]).
+    pub(super) fn check_relay_watchdog(&mut self) {
+        let status = self.core.status();
+        let alert = self
+            .relay_watchdog
+            .as_mut()
+            .and_then(|k| k.check_device(&status, &self.report.relay));
+        if let Some(alert) = alert {
+            tracing::error!("ALERT: {alert}");
+            self.report.alert(alert);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +231,84 @@ mod tests {
         CoreStatus {
             role,
             ..core.status()
+        }
+    }
+
+    /// A relay whose watchdog falls back to B; the tests below never touch the device.
+    #[derive(Debug)]
+    struct GuardsA;
+
+    impl crate::actuate::relay::Relay for GuardsA {
+        fn describe(&self) -> String {
+            "test relay".into()
+        }
+        fn capabilities(&self) -> crate::actuate::relay::RelayCapabilities {
+            crate::actuate::relay::RelayCapabilities {
+                read_back: true,
+                watchdog: Some(DeviceWatchdog {
+                    falls_back_to: Side::B,
+                    kick_every: Duration::from_millis(300),
+                }),
+            }
+        }
+        fn select(&mut self, _: Side) -> Result<(), crate::actuate::RelayError> {
+            unreachable!("not switched in these tests")
+        }
+        fn read_side(&mut self) -> Result<Option<Side>, crate::actuate::RelayError> {
+            unreachable!("not read in these tests")
+        }
+        fn kick_watchdog(&mut self) -> Result<(), crate::actuate::RelayError> {
+            unreachable!("not kicked in these tests")
+        }
+        fn identify(&mut self) -> Result<String, crate::actuate::RelayError> {
+            unreachable!("not identified in these tests")
+        }
+    }
+
+    fn reading(position: Side, watchdog: WatchdogState) -> RelayReading {
+        RelayReading {
+            position: Some(position),
+            read_back: true,
+            watchdog: Some(watchdog),
+            ..RelayReading::default()
+        }
+    }
+
+    #[test]
+    fn a_watchdog_found_off_under_the_active_guarded_side_is_an_alert_once() {
+        let relay = RelayHandle::new(Box::new(GuardsA));
+        let (mut kicker, _) = WatchdogKicker::new(Some(&relay), Side::A).expect("a watchdog");
+        let active = status(Side::A, Role::Active);
+        let off = reading(Side::A, WatchdogState::Off);
+        let running = reading(Side::A, WatchdogState::Running { remaining_s: None });
+        // One reading may predate the takeover switching the watchdog on.
+        assert_eq!(kicker.check_device(&active, &off), None);
+        let alert = kicker
+            .check_device(&active, &off)
+            .expect("the second one alerts");
+        assert!(alert.contains("side b"), "{alert}");
+        assert_eq!(kicker.check_device(&active, &off), None, "once");
+        // Switched on again, then off again: a new alert.
+        assert_eq!(kicker.check_device(&active, &running), None);
+        assert_eq!(kicker.check_device(&active, &off), None);
+        assert!(kicker.check_device(&active, &off).is_some());
+        // Not this node's business: taking over (the relay step switches it on), standby, or
+        // the calls on the other side.
+        let mut quiet = WatchdogKicker::new(Some(&relay), Side::A)
+            .expect("a watchdog")
+            .0;
+        for (role, position) in [
+            (Role::TakingOver, Side::A),
+            (Role::Standby, Side::A),
+            (Role::Active, Side::B),
+        ] {
+            let core = status(Side::A, role);
+            for _ in 0..3 {
+                assert_eq!(
+                    quiet.check_device(&core, &reading(position, WatchdogState::Off)),
+                    None
+                );
+            }
         }
     }
 
