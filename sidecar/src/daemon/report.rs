@@ -263,6 +263,7 @@ impl ReportState {
             }),
             last_takeover: self.last_takeover.clone(),
             witness: inputs.witness,
+            calls: None,
         }
     }
 }
