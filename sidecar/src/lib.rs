@@ -15,3 +15,4 @@ pub mod sd_notify;
 pub mod side;
 pub mod status;
 pub mod verdict;
+pub mod witness;

@@ -72,6 +72,8 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
     probe_families(&mut out, report, totals);
     takeover_families(&mut out, report, totals);
     peer_families(&mut out, report);
+    witness_families(&mut out, report);
+    relay_watchdog_families(&mut out, report);
     out
 }
 
@@ -223,6 +225,74 @@ fn peer_families(o: &mut String, report: &StatusReport) {
     );
 }
 
+/// The witness, when one is configured: whether it answered the last check, how fast, how often not.
+fn witness_families(o: &mut String, report: &StatusReport) {
+    let Some(w) = &report.witness else {
+        return;
+    };
+    let target = || format!("witness=\"{}\"", label(&w.target));
+    family(
+        o,
+        "astha_witness_up",
+        "gauge",
+        "1 when the witness answered the last check (absent before the first).",
+        w.reachable.map(|ok| (target(), flag(ok))),
+    );
+    family(
+        o,
+        "astha_witness_rtt_seconds",
+        "gauge",
+        "Round trip of the last answered witness check.",
+        w.rtt_ms.map(|ms| (target(), format!("{:.6}", ms / 1000.0))),
+    );
+    family(
+        o,
+        "astha_witness_check_failures_total",
+        "counter",
+        "Witness checks without an answer since the daemon started.",
+        [(target(), w.failures.to_string())],
+    );
+}
+
+/// The relay's own watchdog, when it has one: its state on the device and this node's kicks.
+fn relay_watchdog_families(o: &mut String, report: &StatusReport) {
+    let Some(w) = &report.relay.watchdog else {
+        return;
+    };
+    family(
+        o,
+        "astha_relay_watchdog_state",
+        "gauge",
+        "1 for the state the device reports its watchdog in (none while it cannot be read).",
+        w.state.iter().flat_map(|now| {
+            ["off", "running", "expired"]
+                .into_iter()
+                .map(move |s| (format!("state=\"{s}\""), flag(now == s)))
+        }),
+    );
+    family(
+        o,
+        "astha_relay_watchdog_kicking",
+        "gauge",
+        "1 while this node kicks the relay watchdog (it holds the calls on the guarded side).",
+        [(String::new(), flag(w.kicking))],
+    );
+    family(
+        o,
+        "astha_relay_watchdog_kicks_total",
+        "counter",
+        "Relay watchdog kicks the device acknowledged.",
+        [(String::new(), w.kicks.to_string())],
+    );
+    family(
+        o,
+        "astha_relay_watchdog_kick_failures_total",
+        "counter",
+        "Relay watchdog kicks that failed.",
+        [(String::new(), w.kick_failures.to_string())],
+    );
+}
+
 /// Serves `GET /metrics` on `addr` until the task is dropped. `source` renders the current text.
 pub async fn serve(listener: TcpListener, source: Arc<dyn Fn() -> String + Send + Sync>) {
     loop {
@@ -291,6 +361,10 @@ mod tests {
             "astha_takeovers_total 2",
             "astha_peer_link_up{link=\"crossover\"} 0",
             "astha_peer_rejected_datagrams_total{reason=\"bad_mac\"} 3",
+            "astha_witness_up{witness=\"192.0.2.1 (ICMP echo)\"} 1",
+            "astha_relay_watchdog_state{state=\"running\"} 1",
+            "astha_relay_watchdog_state{state=\"expired\"} 0",
+            "astha_relay_watchdog_kicking 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -20,6 +20,9 @@ pub struct StatusReport {
     pub floating_ip: FloatingIpStatus,
     pub drbd: Option<DrbdStatus>,
     pub last_takeover: Option<TakeoverRecordStatus>,
+    /// The witness (`[decide] witness`), when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<WitnessStatus>,
     /// Calls in progress on the active's Asterisk (what a switch drops), counted when the
     /// status was asked for; absent when no node is active or in the metrics' reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,41 @@ pub struct RelayStatus {
     /// True when `position` was read back from the device, false when it is only what we commanded.
     pub read_back: bool,
     pub error: Option<String>,
+    /// The device's own watchdog, when it has one configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<RelayWatchdogStatus>,
+}
+
+/// A relay's own watchdog: what the device says and how this node's kicks go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RelayWatchdogStatus {
+    /// `off`, `running` or `expired`, as the device reports it (`None`: not read).
+    pub state: Option<String>,
+    /// Seconds before it expires unless kicked, when the device says.
+    pub remaining_s: Option<u32>,
+    /// Where the device moves the calls by itself when the kicks stop.
+    pub falls_back_to: String,
+    pub kick_every_ms: u64,
+    /// Whether this node kicks it now (it holds the calls on the side the watchdog guards).
+    pub kicking: bool,
+    pub last_kick_age_ms: Option<u64>,
+    pub last_kick_error: Option<String>,
+    pub kicks: u64,
+    pub kick_failures: u64,
+}
+
+/// The witness as this node last checked it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WitnessStatus {
+    /// Address and how it is checked, e.g. `192.0.2.1 (ICMP echo)`.
+    pub target: String,
+    /// Whether the last check was answered (`None`: not checked yet).
+    pub reachable: Option<bool>,
+    pub rtt_ms: Option<f64>,
+    pub error: Option<String>,
+    pub age_ms: Option<u64>,
+    pub checks: u64,
+    pub failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -193,7 +231,10 @@ impl StatusReport {
         for target in &self.targets {
             target.render_into(&mut out, style);
         }
-        self.relay.render_into(&mut out);
+        self.relay.render_into(&mut out, style);
+        if let Some(witness) = &self.witness {
+            witness.render_into(&mut out, style);
+        }
         self.floating_ip.render_into(&mut out);
         if let Some(drbd) = &self.drbd {
             drbd.render_into(&mut out);
@@ -293,7 +334,7 @@ impl TargetStatus {
 }
 
 impl RelayStatus {
-    fn render_into(&self, out: &mut String) {
+    fn render_into(&self, out: &mut String, style: Style) {
         let _ = writeln!(
             out,
             "relay ({})  position {}{}{}",
@@ -309,6 +350,58 @@ impl RelayStatus {
                 .map(|e| format!("  error: {e}"))
                 .unwrap_or_default()
         );
+        if let Some(w) = &self.watchdog {
+            w.render_into(out, style);
+        }
+    }
+}
+
+impl RelayWatchdogStatus {
+    fn render_into(&self, out: &mut String, style: Style) {
+        let state = match (self.state.as_deref(), self.remaining_s) {
+            (Some("running"), Some(left)) => format!("{} ({left} s left)", style.judge("running")),
+            (Some(state), _) => style.judge(state),
+            (None, _) => "state unknown".into(),
+        };
+        let kicks = if self.kicking {
+            let age = self
+                .last_kick_age_ms
+                .map_or("never".into(), |a| format!("{a} ms ago"));
+            format!(
+                "kicked from here every {} ms, last {age}",
+                self.kick_every_ms
+            )
+        } else {
+            "not kicked from here".into()
+        };
+        let _ = writeln!(
+            out,
+            "  watchdog {state}, falls back to {}  {kicks}{}",
+            self.falls_back_to,
+            self.last_kick_error
+                .as_deref()
+                .map(|e| format!("  kick error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+impl WitnessStatus {
+    fn render_into(&self, out: &mut String, style: Style) {
+        let state = match self.reachable {
+            Some(true) => format!("{} ({})", style.judge("ok"), opt_ms(self.rtt_ms)),
+            Some(false) => format!(
+                "{} ({})",
+                style.judge("down"),
+                self.error.as_deref().unwrap_or("no answer")
+            ),
+            None => "not checked yet".into(),
+        };
+        let age = self
+            .age_ms
+            .map(|a| format!("  checked {a} ms ago"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "witness {}  {state}{age}", self.target);
     }
 }
 
@@ -427,6 +520,17 @@ pub(crate) mod tests {
                 position: Some("a".into()),
                 read_back: true,
                 error: None,
+                watchdog: Some(RelayWatchdogStatus {
+                    state: Some("running".into()),
+                    remaining_s: Some(7),
+                    falls_back_to: "b".into(),
+                    kick_every_ms: 3333,
+                    kicking: false,
+                    last_kick_age_ms: None,
+                    last_kick_error: None,
+                    kicks: 0,
+                    kick_failures: 0,
+                }),
             },
             floating_ip: FloatingIpStatus {
                 addresses: vec!["192.0.2.100/24".into()],
@@ -450,6 +554,15 @@ pub(crate) mod tests {
                     ms: 12.5,
                     outcome: "ok".into(),
                 }],
+            }),
+            witness: Some(WitnessStatus {
+                target: "192.0.2.1 (ICMP echo)".into(),
+                reachable: Some(true),
+                rtt_ms: Some(0.3),
+                error: None,
+                age_ms: Some(400),
+                checks: 12,
+                failures: 0,
             }),
             calls: Some(CallsStatus {
                 node: "pbx-a".into(),
@@ -478,6 +591,8 @@ pub(crate) mod tests {
             "position a (read back)",
             "floating ip 192.0.2.100/24  not here",
             "relay 12.5ms ok",
+            "watchdog running (7 s left), falls back to b  not kicked from here",
+            "witness 192.0.2.1 (ICMP echo)  ok (0.3 ms)  checked 400 ms ago",
             "calls 2 calls in progress on pbx-a: a switch drops them",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");

@@ -1,18 +1,19 @@
 //! Relay drivers against simulated devices on real pseudo-terminals and a real local HTTP server.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use astha::actuate::config::{
-    BerofosConfig, LcusConfig, LineCommand, LineProfileConfig, LineReadBack, NumatoConfig,
-    ReplyMatch,
+    BerofosConfig, LcusConfig, LineCommand, LineProfileConfig, LineReadBack, LineWatchdog,
+    MacAddress, NumatoConfig, ReplyMatch,
 };
 use astha::actuate::relay::{
-    BerofosRelay, LcusRelay, LineProfileRelay, NumatoRelay, Relay, RelayError, RelayHandle,
+    BerofosRelay, DeviceWatchdog, LcusRelay, LineProfileRelay, NumatoRelay, Relay, RelayError,
+    RelayHandle, WatchdogState,
 };
 use astha::side::Side;
 use astha_tests::relay_sim::{
-    Behaviour, BerofosSim, LcusProtocol, LineProtocol, NumatoProtocol, PtyRelaySim,
+    Behaviour, BerofosSim, LcusProtocol, LineProtocol, NumatoProtocol, PtyRelaySim, SIM_MAC,
 };
 
 fn numato(path: &Path, channels: Vec<u8>) -> NumatoRelay {
@@ -161,9 +162,13 @@ fn line_profile(path: &Path, echo: bool) -> LineProfileRelay {
             side_a: ReplyMatch::Regex("^SIDE A$".into()),
             side_b: ReplyMatch::Regex("^SIDE B$".into()),
         }),
-        kick_watchdog: Some(LineCommand {
-            send: "WDT".into(),
-            expect: exact("OK"),
+        kick_watchdog: Some(LineWatchdog {
+            kick: LineCommand {
+                send: "WDT".into(),
+                expect: exact("OK"),
+            },
+            kick_every_ms: 250,
+            falls_back_to: Side::B,
         }),
         identify: None,
         error_reply: Some(ReplyMatch::Regex("^ERR".into())),
@@ -240,8 +245,12 @@ fn config_of(path: &Path) -> LineProfileConfig {
     }
 }
 
-fn berofos(sim: &BerofosSim, password: &str) -> BerofosRelay {
-    BerofosRelay::new(BerofosConfig {
+fn berofos_config(
+    sim: &BerofosSim,
+    password: &str,
+    watchdog_interval_s: Option<u32>,
+) -> BerofosConfig {
+    BerofosConfig {
         host: "127.0.0.1".into(),
         port: sim.addr().port(),
         username: Some("admin".into()),
@@ -249,16 +258,29 @@ fn berofos(sim: &BerofosSim, password: &str) -> BerofosRelay {
         timeout_ms: 500,
         side_a_mode: 1,
         set_default_mode: true,
-        watchdog_interval_s: Some(30),
+        watchdog_interval_s,
+        mac: None,
+        kick_port: sim.kick_addr().port(),
         scenario: Some(1),
-    })
-    .unwrap()
+    }
+}
+
+fn berofos(sim: &BerofosSim, password: &str) -> BerofosRelay {
+    BerofosRelay::new(berofos_config(sim, password, Some(30))).unwrap()
 }
 
 #[test]
-fn berofos_switches_stores_default_arms_and_kicks_watchdog() {
+fn berofos_switches_stores_default_and_arms_the_watchdog_for_the_guarded_side() {
     let sim = BerofosSim::start(Some(("admin", "berofos"))).unwrap();
     let mut relay = berofos(&sim, "berofos");
+    assert_eq!(
+        relay.capabilities().watchdog,
+        Some(DeviceWatchdog {
+            falls_back_to: Side::B,
+            kick_every: Duration::from_secs(10),
+        }),
+        "mode 0 (A--D) is side B, where the device falls back"
+    );
     assert_eq!(relay.read_side().unwrap(), Some(Side::A));
     relay.select(Side::B).unwrap();
     assert_eq!(sim.mode().as_deref(), Some("0"));
@@ -269,15 +291,84 @@ fn berofos_switches_stores_default_arms_and_kicks_watchdog() {
         assert_eq!(st.values["1_p0"], "1", "unchanged group keys are sent back");
         assert_eq!(st.values["2_wintv"], "30");
         assert_eq!(st.values["2_wen"], "1");
+        assert_eq!(
+            st.watchdog_state(),
+            "0",
+            "nothing to guard on the fallback side"
+        );
     }
-    relay.kick_watchdog().unwrap();
-    assert_eq!(sim.state().watchdog_kicks, 1);
     relay.select(Side::A).unwrap();
     assert_eq!(sim.mode().as_deref(), Some("1"));
+    assert_eq!(sim.state().watchdog_state(), "1", "switched on for side A");
+    assert!(matches!(
+        relay.read_watchdog().unwrap(),
+        Some(WatchdogState::Running {
+            remaining_s: Some(1..=30)
+        })
+    ));
+    // The kick is a datagram carrying the MAC address the device reported.
+    relay.kick_watchdog().unwrap();
+    relay.kick_watchdog().unwrap();
+    assert_eq!(sim.state().watchdog_kicks, 2);
+    // A deliberate move to side B switches the running watchdog off again.
+    relay.select(Side::B).unwrap();
+    assert_eq!(relay.read_watchdog().unwrap(), Some(WatchdogState::Off));
     assert!(relay
         .identify()
         .unwrap()
         .starts_with("berofos at 127.0.0.1"));
+}
+
+#[test]
+fn berofos_falls_back_by_itself_when_the_kicks_stop() {
+    let sim = BerofosSim::start(Some(("admin", "berofos"))).unwrap();
+    let mut relay = BerofosRelay::new(berofos_config(&sim, "berofos", Some(1))).unwrap();
+    relay.select(Side::A).unwrap();
+    // Kicked well inside its 1 s interval, the watchdog holds side A for several intervals.
+    let kicked_until = Instant::now() + Duration::from_millis(2_500);
+    while Instant::now() < kicked_until {
+        relay.kick_watchdog().unwrap();
+        assert_eq!(relay.read_side().unwrap(), Some(Side::A));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(sim.state().watchdog_expiries, 0);
+    // No more kicks: the device moves the circuits to side B itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while relay.read_side().unwrap() != Some(Side::B) {
+        assert!(Instant::now() < deadline, "the watchdog never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(relay.read_watchdog().unwrap(), Some(WatchdogState::Expired));
+    assert_eq!(sim.state().watchdog_expiries, 1);
+    // A kick does not bring it back; a takeover by side B leaves the expiry visible...
+    relay.kick_watchdog().unwrap();
+    relay.select(Side::B).unwrap();
+    assert_eq!(relay.read_watchdog().unwrap(), Some(WatchdogState::Expired));
+    // ...and side A taking the calls again switches it back on.
+    relay.select(Side::A).unwrap();
+    assert!(matches!(
+        relay.read_watchdog().unwrap(),
+        Some(WatchdogState::Running { .. })
+    ));
+}
+
+#[test]
+fn berofos_kicks_for_another_device_or_to_a_silent_one_fail() {
+    let sim = BerofosSim::start(None).unwrap();
+    let mut other = berofos_config(&sim, "", Some(30));
+    other.mac = Some(MacAddress([0x00, 0x19, 0x32, 0xff, 0xff, 0xff]));
+    let err = BerofosRelay::new(other)
+        .unwrap()
+        .kick_watchdog()
+        .unwrap_err();
+    assert!(matches!(err, RelayError::Timeout { .. }), "{err}");
+    let mut right = berofos_config(&sim, "", Some(30));
+    right.mac = Some(MacAddress(SIM_MAC));
+    let mut relay = BerofosRelay::new(right).unwrap();
+    relay.kick_watchdog().unwrap();
+    sim.set_behaviour(Behaviour::Silent);
+    let err = relay.kick_watchdog().unwrap_err();
+    assert!(err.to_string().contains("500 ms"), "{err}");
 }
 
 #[test]
@@ -306,6 +397,8 @@ fn berofos_wrong_password_garbage_and_silence_are_typed() {
         side_a_mode: 1,
         set_default_mode: false,
         watchdog_interval_s: None,
+        mac: None,
+        kick_port: 1,
         scenario: None,
     })
     .unwrap();
@@ -334,28 +427,19 @@ async fn relay_handle_runs_off_the_runtime_and_enforces_its_deadline() {
     assert!(matches!(err, RelayError::Deadline(_)), "{err}");
 }
 
-#[tokio::test]
-async fn the_watchdog_kicker_kicks_until_aborted() {
-    let sim = BerofosSim::start(Some(("admin", "berofos"))).unwrap();
-    let handle = RelayHandle::new(Box::new(berofos(&sim, "berofos")));
-    let kicker = handle
-        .spawn_watchdog_kicker(Duration::from_millis(20))
-        .expect("berofos with a watchdog");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while sim.state().watchdog_kicks < 3 && std::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    kicker.abort();
-    assert!(
-        sim.state().watchdog_kicks >= 3,
-        "kicks: {}",
-        sim.state().watchdog_kicks
+#[test]
+fn a_line_profile_watchdog_says_where_it_falls_back_and_how_often_to_kick() {
+    let sim = PtyRelaySim::start(LineProtocol::new(false)).unwrap();
+    let relay = line_profile(sim.path(), false);
+    assert_eq!(
+        relay.capabilities().watchdog,
+        Some(DeviceWatchdog {
+            falls_back_to: Side::B,
+            kick_every: Duration::from_millis(250),
+        })
     );
-    let no_watchdog = PtyRelaySim::start(NumatoProtocol::default()).unwrap();
-    assert!(
-        RelayHandle::new(Box::new(numato(no_watchdog.path(), vec![0])))
-            .spawn_watchdog_kicker(Duration::from_millis(20))
-            .is_none()
+    assert_eq!(
+        relay.capabilities().watchdog.map(|w| w.guards()),
+        Some(Side::A)
     );
 }

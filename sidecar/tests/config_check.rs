@@ -379,3 +379,62 @@ fn the_old_peer_section_still_works_with_a_warning_saying_what_to_write() {
         ProblemSeverity::Error
     );
 }
+
+/// The example's relay alternatives (the commented `# [actuate.relay]` blocks), each put in
+/// place of the berofos section as an administrator would uncomment it.
+fn example_with_relay_alternative(number: usize) -> String {
+    let text = example_text();
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "# [actuate.relay]")
+        .map(|(i, _)| i)
+        .collect();
+    let start = starts[number - 2];
+    let block: Vec<&str> = lines[start..]
+        .iter()
+        .take_while(|l| l.trim() != "#")
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect();
+    let active = lines
+        .iter()
+        .position(|l| *l == "[actuate.relay]")
+        .unwrap_or_else(|| panic!("no active [actuate.relay] in the example"));
+    let end = active
+        + lines[active..]
+            .iter()
+            .position(|l| l.starts_with("timeout_ms"))
+            .unwrap_or_else(|| panic!("the berofos section ends with timeout_ms"));
+    let mut out: Vec<&str> = lines[..active].to_vec();
+    out.extend(block);
+    out.extend(&lines[end + 1..]);
+    out.join("\n")
+}
+
+#[test]
+fn the_example_relay_topologies_all_leave_a_switchable_relay() {
+    for alternative in [2, 3] {
+        let text = example_with_relay_alternative(alternative);
+        let (config, warnings) = parse(&text, &example_secrets())
+            .unwrap_or_else(|p| panic!("alternative {alternative}: {}", render(&p)));
+        assert!(
+            warnings.is_empty(),
+            "alternative {alternative}:\n{}",
+            render(&warnings)
+        );
+        assert!(config.daemon.actuate.relay.is_some());
+    }
+    // The same USB relay on the server it does not fail safe for is what check-config warns about.
+    let wrong_side = example_with_relay_alternative(2)
+        .replace("energized_side = \"a\"", "energized_side = \"b\"");
+    let (_, warnings) =
+        parse(&wrong_side, &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert!(
+        find(&warnings, "actuate.relay.path")
+            .message
+            .contains("side b cannot switch it"),
+        "{}",
+        render(&warnings)
+    );
+}

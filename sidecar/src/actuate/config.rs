@@ -132,11 +132,51 @@ pub struct LineProfileConfig {
     pub select_a: LineCommand,
     pub select_b: LineCommand,
     pub read_back: Option<LineReadBack>,
-    pub kick_watchdog: Option<LineCommand>,
+    pub kick_watchdog: Option<LineWatchdog>,
     /// An identification query used as a health check (e.g. a version command).
     pub identify: Option<LineCommand>,
     /// A reply line that means the device refused the command.
     pub error_reply: Option<ReplyMatch>,
+}
+
+/// A line-profile device's own watchdog: the command that kicks it, how often the node holding
+/// the calls sends it, and where the device puts the circuits by itself when the kicks stop.
+#[derive(Debug, Clone)]
+pub struct LineWatchdog {
+    pub kick: LineCommand,
+    /// How often `astha run` kicks while this node holds the calls (well inside the device's
+    /// own timeout).
+    pub kick_every_ms: u64,
+    /// The side the device switches to by itself when nobody kicks it (its fail-safe side).
+    pub falls_back_to: Side,
+}
+
+/// A MAC address, written `00:19:32:00:12:1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacAddress(pub [u8; 6]);
+
+impl FromStr for MacAddress {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}`: expected a MAC address, e.g. \"00:19:32:00:12:1d\"");
+        let mut mac = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for byte in &mut mac {
+            let part = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(MacAddress(mac))
+    }
+}
+
+impl fmt::Display for MacAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
 }
 
 /// The berofos HTTP interface. `Debug` hides the password.
@@ -152,8 +192,16 @@ pub struct BerofosConfig {
     pub side_a_mode: u8,
     /// Also store the new position as `modedef` (the position after a power cycle).
     pub set_default_mode: bool,
-    /// Watchdog interval (`wdogitime`, seconds) to arm on the device; `None` leaves the watchdog alone.
+    /// Watchdog interval (`wdogitime`, seconds). When set, the device's watchdog guards the
+    /// side of `mode` 1: astha switches it on whenever it moves the circuits there, and the node
+    /// holding the calls on that side kicks it; when the kicks stop for this long (that node is
+    /// dead or cut off), the device falls back to `mode` 0 by itself. `None` leaves it alone.
     pub watchdog_interval_s: Option<u32>,
+    /// The device's MAC address, which a watchdog kick must carry; `None`: asked from the device
+    /// (the `bnfos --scan` query) before the first kick.
+    pub mac: Option<MacAddress>,
+    /// The UDP port the device takes kicks and queries on (50123 on every berofos).
+    pub kick_port: u16,
     /// Scenario to enforce (`0` fallback, `1` bypass); `None` leaves it alone.
     pub scenario: Option<u8>,
 }
@@ -169,6 +217,8 @@ impl fmt::Debug for BerofosConfig {
             .field("side_a_mode", &self.side_a_mode)
             .field("set_default_mode", &self.set_default_mode)
             .field("watchdog_interval_s", &self.watchdog_interval_s)
+            .field("mac", &self.mac)
+            .field("kick_port", &self.kick_port)
             .field("scenario", &self.scenario)
             .finish()
     }
@@ -407,6 +457,8 @@ fn default_http_timeout_ms() -> u64 {
 fn default_berofos_side_a_mode() -> u8 {
     1
 }
+/// Where every berofos takes `bnfos --kick` datagrams.
+pub const BEROFOS_KICK_PORT: u16 = 50123;
 fn default_garp_count() -> u32 {
     3
 }
@@ -478,6 +530,12 @@ fn default_probe_policy() -> StepPolicy {
 impl FromToml for IpCidr {
     fn from_toml(value: &Spanned<DeValue<'_>>) -> Result<Self, ValueError> {
         parse_string(value, "an address/prefix, e.g. \"192.0.2.100/24\"")
+    }
+}
+
+impl FromToml for MacAddress {
+    fn from_toml(value: &Spanned<DeValue<'_>>) -> Result<Self, ValueError> {
+        parse_string(value, "a MAC address, e.g. \"00:19:32:00:12:1d\"")
     }
 }
 
@@ -588,6 +646,27 @@ impl FromSection for LineCommand {
     }
 }
 
+impl FromSection for LineWatchdog {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let kick = LineCommand::read(s, p);
+        let kick_every_ms = s.required(p, "kick_every_ms");
+        let falls_back_to = s.required(p, "falls_back_to");
+        if kick_every_ms == Some(0) {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "kick_every_ms",
+                "must be above 0",
+            );
+        }
+        Some(LineWatchdog {
+            kick: kick?,
+            kick_every_ms: kick_every_ms.filter(|ms| *ms > 0)?,
+            falls_back_to: falls_back_to?,
+        })
+    }
+}
+
 impl FromSection for LineReadBack {
     fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
         let send = s.required(p, "send");
@@ -629,6 +708,15 @@ impl FromSection for LineProfileConfig {
 impl FromSection for BerofosConfig {
     fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
         let host = s.required(p, "host");
+        let watchdog_interval_s: Option<u32> = s.get(p, "watchdog_interval_s");
+        if watchdog_interval_s.is_some_and(|i| !(1..=65_535).contains(&i)) {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "watchdog_interval_s",
+                "the berofos takes 1 to 65535 seconds",
+            );
+        }
         Some(BerofosConfig {
             port: s.get_or(p, "port", default_http_port()),
             username: s.get(p, "username"),
@@ -636,7 +724,9 @@ impl FromSection for BerofosConfig {
             timeout_ms: s.get_or(p, "timeout_ms", default_http_timeout_ms()),
             side_a_mode: s.get_or(p, "side_a_mode", default_berofos_side_a_mode()),
             set_default_mode: s.get_or(p, "set_default_mode", false),
-            watchdog_interval_s: s.get(p, "watchdog_interval_s"),
+            watchdog_interval_s,
+            mac: s.get(p, "mac"),
+            kick_port: s.get_or(p, "kick_port", BEROFOS_KICK_PORT),
             scenario: s.get(p, "scenario"),
             host: host?,
         })

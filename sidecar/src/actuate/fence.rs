@@ -15,8 +15,10 @@
 //!
 //! Evidence that the peer is fenced ([`FenceEvidence`]) is collected per takeover in a
 //! [`FenceLedger`] shared by the sequence (the relay step records its read-back), the daemon
-//! (an operator's `--force`) and the berofos watchdog supervision (an expired watchdog, when
-//! that is wired).
+//! (an operator's `--force`). The relay's own watchdog (the berofos's), which only the node
+//! holding the guarded side kicks, adds its word when it expired: the relay step records it
+//! during a takeover, and the daemon adds it live from the device's state
+//! ([`FenceFacts::with_live_evidence`]).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -268,6 +270,19 @@ impl FenceFacts {
     }
 }
 
+impl FenceFacts {
+    /// Adds evidence the devices show now (an expired relay watchdog that fell back to this
+    /// node), like the relay's read-back: it counts while taking over and while active.
+    pub fn with_live_evidence(mut self, evidence: Option<FenceEvidence>) -> FenceFacts {
+        if let Some(e) = evidence {
+            if !self.evidence.contains(&e) {
+                self.evidence.push(e);
+            }
+        }
+        self
+    }
+}
+
 /// Answers DRBD's `fence-peer` question about `resource`: checks that it is the resource astha
 /// manages, reads whether this node's side of it is Primary, and decides with [`answer`].
 pub async fn answer_request(
@@ -417,6 +432,22 @@ mod tests {
         assert!(v.to_string().contains("silent on every link"), "{v}");
         f.evidence = vec![relay()];
         assert_eq!(answer(&f), FenceVerdict::PeerFenced { evidence: relay() });
+    }
+
+    #[test]
+    fn an_expired_relay_watchdog_fences_a_silent_peer() {
+        let expired = FenceEvidence::WatchdogExpired {
+            detail: "berofos fell back to side b".into(),
+        };
+        let mut f = facts(Role::TakingOver, None).with_live_evidence(Some(expired.clone()));
+        f.drbd_primary = Some(false);
+        assert_eq!(
+            answer(&f),
+            FenceVerdict::PeerFenced { evidence: expired },
+            "the device moved the calls here by itself"
+        );
+        let f = facts(Role::TakingOver, None).with_live_evidence(None);
+        assert_eq!(answer(&f).exit_code(), exit::NO_ANSWER);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::config::{FailurePolicy, RelayReleaseAction, SequenceConfig, StepPolic
 use super::drbd::Drbd;
 use super::fence::{FenceEvidence, FenceLedger};
 use super::floating_ip::FloatingIp;
-use super::relay::RelayHandle;
+use super::relay::{RelayHandle, WatchdogState};
 use crate::side::Side;
 
 /// The steps, in takeover order.
@@ -533,6 +533,7 @@ impl RelayStep {
                     side: side.to_string(),
                 });
                 self.note.set(format!("read back on side {side}"));
+                self.record_watchdog_expiry(fence).await;
             }
             Ok(other) => self.note.set(format!(
                 "read back {}, not this side: no fencing evidence",
@@ -541,6 +542,29 @@ impl RelayStep {
                     .unwrap_or_else(|| "unknown".into())
             )),
             Err(e) => self.note.set(format!("read-back failed: {}", explain(&e))),
+        }
+    }
+}
+
+impl RelayStep {
+    /// A device watchdog that guards the peer's side and expired says the peer stopped kicking
+    /// it (it died or lost the device): that is fencing evidence of its own.
+    async fn record_watchdog_expiry(&self, fence: &FenceLedger) {
+        let Some(watchdog) = self.relay.capabilities().watchdog else {
+            return;
+        };
+        if watchdog.falls_back_to != self.node {
+            return;
+        }
+        if let Ok(Some(WatchdogState::Expired)) = self.relay.read_watchdog(self.deadline).await {
+            fence.record_current(FenceEvidence::WatchdogExpired {
+                detail: format!(
+                    "{} fell back to side {} by itself: side {} stopped kicking it",
+                    self.relay.describe(),
+                    self.node,
+                    watchdog.guards()
+                ),
+            });
         }
     }
 }

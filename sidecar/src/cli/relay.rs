@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::actuate::relay::{build_relay, RelayHandle};
+use crate::actuate::relay::{build_relay, RelayHandle, WatchdogState};
 use crate::config::{self, Config};
 use crate::side::Side;
 
@@ -32,7 +32,7 @@ pub enum RelayAction {
         /// Print only `a`, `b` or `unknown`.
         #[arg(long, conflicts_with = "json")]
         brief: bool,
-        /// Print {"side": "a"|"b"|null, "device": ..., "read_back": bool, "watchdog": bool}.
+        /// Print {"side": "a"|"b"|null, "device": ..., "read_back": bool, "watchdog": bool, "watchdog_state": ...}.
         #[arg(long)]
         json: bool,
     },
@@ -128,7 +128,7 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
             let _ = writeln!(
                 out,
                 "{}",
-                if relay.capabilities().watchdog {
+                if relay.capabilities().watchdog.is_some() {
                     "watchdog kicked"
                 } else {
                     "device has no watchdog: nothing to do"
@@ -141,6 +141,21 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
             let side = relay.read_side(deadline).await.map_err(device)?;
             let caps = relay.capabilities();
             let side_text = side.map_or("unknown", Side::as_str);
+            let watchdog = match (caps.watchdog, relay.read_watchdog(deadline).await) {
+                (None, _) => "none".to_string(),
+                (Some(w), Ok(state)) => format!(
+                    "{} (falls back to side {}{})",
+                    state.map_or("state not readable", |s| s.as_str()),
+                    w.falls_back_to,
+                    match state {
+                        Some(WatchdogState::Running {
+                            remaining_s: Some(left),
+                        }) => format!(" in {left} s unless kicked"),
+                        _ => String::new(),
+                    }
+                ),
+                (Some(_), Err(e)) => format!("state not readable: {e}"),
+            };
             let _ = if json {
                 writeln!(
                     out,
@@ -149,7 +164,8 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
                         "side": side.map(Side::as_str),
                         "device": relay.describe(),
                         "read_back": caps.read_back,
-                        "watchdog": caps.watchdog,
+                        "watchdog": caps.watchdog.is_some(),
+                        "watchdog_state": watchdog,
                     })
                 )
             } else if brief {
@@ -160,7 +176,7 @@ async fn execute(args: &RelayArgs, out: &mut dyn Write) -> Result<Exit, Failure>
                     "side: {side_text}\ndevice: {}\nread_back: {}\nwatchdog: {}",
                     relay.describe(),
                     yes_no(caps.read_back),
-                    yes_no(caps.watchdog)
+                    watchdog
                 )
             };
             Ok(if side.is_some() {

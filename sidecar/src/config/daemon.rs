@@ -3,14 +3,18 @@
 //! Read by the same reader as the rest of the file (`config::reader`): every mistake is
 //! reported with its key and line, unknown keys included.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use toml::de::DeValue;
+use toml::Spanned;
 
 use crate::actuate::ActuateConfig;
 use crate::side::Side;
+use crate::witness::WitnessTarget;
 
 use super::problem::{ProblemSeverity, Problems};
-use super::reader::{FromSection, Section};
+use super::reader::{parse_string, FromSection, FromToml, Section, ValueError};
 
 /// Everything `astha run` needs beyond the probes.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +58,13 @@ pub struct DecideSection {
     pub preferred: Side,
     /// Move the calls back to the preferred side once it is healthy again (off by default).
     pub failback: bool,
-    /// An address that must answer before a takeover from a silent peer (e.g. the gateway).
-    pub witness: Option<IpAddr>,
+    /// A third party that must answer, after the peer fell silent, before this node takes over
+    /// from it (see [`crate::witness`]).
+    pub witness: Option<WitnessTarget>,
+    /// How often the witness is checked besides the checks a silent peer triggers.
+    pub witness_interval_ms: u64,
+    /// How long one check may take.
+    pub witness_timeout_ms: u64,
 }
 
 impl Default for DecideSection {
@@ -65,7 +74,18 @@ impl Default for DecideSection {
             preferred: Side::A,
             failback: false,
             witness: None,
+            witness_interval_ms: 1_000,
+            witness_timeout_ms: 100,
         }
+    }
+}
+
+impl FromToml for WitnessTarget {
+    fn from_toml(value: &Spanned<DeValue<'_>>) -> Result<Self, ValueError> {
+        parse_string(
+            value,
+            "an IP address or address:port, e.g. \"192.0.2.1\" or \"192.0.2.5:5060\"",
+        )
     }
 }
 
@@ -217,11 +237,25 @@ impl FromSection for LinkConfig {
 impl FromSection for DecideSection {
     fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
         let d = DecideSection::default();
+        let witness_interval_ms = s.get_or(p, "witness_interval_ms", d.witness_interval_ms);
+        let witness_timeout_ms = s.get_or(p, "witness_timeout_ms", d.witness_timeout_ms);
+        if witness_timeout_ms == 0 || witness_timeout_ms >= witness_interval_ms {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "witness_timeout_ms",
+                format!(
+                    "must be above 0 and shorter than witness_interval_ms ({witness_interval_ms} ms)"
+                ),
+            );
+        }
         Some(DecideSection {
             hold_down_ms: s.get_or(p, "hold_down_ms", d.hold_down_ms),
             preferred: s.get_or(p, "preferred", d.preferred),
             failback: s.get_or(p, "failback", d.failback),
             witness: s.get(p, "witness"),
+            witness_interval_ms,
+            witness_timeout_ms,
         })
     }
 }

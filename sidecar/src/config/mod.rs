@@ -9,6 +9,7 @@
 
 mod address;
 mod asterisk;
+mod cross_checks;
 pub mod daemon;
 mod node;
 mod probes;
@@ -136,6 +137,9 @@ pub fn parse_with(
     probes_section.finish(&mut problems);
     let daemon = DaemonConfig::read(&mut root, &mut problems, base_dir);
     root.finish(&mut problems);
+    if !problems.has_errors() {
+        cross_checks::check(&doc, &node, &daemon, &mut problems);
+    }
 
     let failed = problems.has_errors();
     let list = problems.finish(text);

@@ -61,7 +61,13 @@ impl Daemon {
                         }
                     }
                 }
-                Command::ProbePeerNow { deadline_ms } => self.probe_peer_now(deadline_ms),
+                Command::ProbePeerNow { deadline_ms } => {
+                    self.probe_peer_now(deadline_ms);
+                    // The core trusts a witness answer only from after the silence began.
+                    if let Some(w) = self.witness.as_mut() {
+                        w.start();
+                    }
+                }
                 Command::Alert { severity, message } => {
                     tracing::error!(?severity, "ALERT: {message}");
                     self.report.alert(message);

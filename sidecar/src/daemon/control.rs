@@ -4,7 +4,8 @@
 
 use tokio::sync::oneshot;
 
-use crate::actuate::fence::FenceFacts;
+use crate::actuate::fence::{FenceEvidence, FenceFacts};
+use crate::actuate::relay::WatchdogState;
 use crate::control::{ControlReply, IncomingRequest, RequestBody};
 use crate::decide::{Input, OperatorCommand};
 use crate::probe::TargetMonitor;
@@ -53,6 +54,26 @@ impl Daemon {
         }
     }
 
+    /// The relay's own watchdog guards the peer's side and the device says it expired: the
+    /// peer stopped kicking it (dead, hung or cut off), and the device moved the calls here.
+    fn watchdog_expiry_evidence(&self) -> Option<FenceEvidence> {
+        let relay = self.devices.relay.as_ref()?;
+        let watchdog = relay.capabilities().watchdog?;
+        let me = self.config.node.side;
+        let reading = &self.report.relay;
+        let expired = watchdog.falls_back_to == me
+            && reading.watchdog == Some(WatchdogState::Expired)
+            && reading.read_back
+            && reading.position == Some(me);
+        expired.then(|| FenceEvidence::WatchdogExpired {
+            detail: format!(
+                "{} fell back to side {me} by itself: side {} stopped kicking it",
+                relay.describe(),
+                watchdog.guards()
+            ),
+        })
+    }
+
     /// `astha status`: the report, plus the calls in progress on whichever node is active,
     /// counted off the loop (a hung Asterisk costs the status its count's deadline, no more).
     fn status_with_calls(&mut self, reply: oneshot::Sender<ControlReply>) {
@@ -89,8 +110,10 @@ impl Daemon {
     ) {
         let relay = &self.report.relay;
         let relay_now = relay.read_back.then_some(relay.position).flatten();
+        let watchdog_expired = self.watchdog_expiry_evidence();
         let facts = FenceFacts::from_core(&self.core.status())
-            .with_evidence(&self.devices.fence, relay_now);
+            .with_evidence(&self.devices.fence, relay_now)
+            .with_live_evidence(watchdog_expired);
         let (drbd, ledger) = (self.devices.drbd.clone(), self.devices.fence.clone());
         tokio::spawn(async move {
             let verdict =

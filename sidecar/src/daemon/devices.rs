@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::actuate::drbd::DrbdObservation;
+use crate::actuate::relay::WatchdogState;
 use crate::actuate::RelayHandle;
 use crate::decide::CoreStatus;
 use crate::side::Side;
@@ -23,6 +24,8 @@ pub struct RelayReading {
     pub position: Option<Side>,
     pub read_back: bool,
     pub error: Option<String>,
+    /// The device watchdog's state, when the device has one configured and tells it.
+    pub watchdog: Option<WatchdogState>,
 }
 
 impl RelayReading {
@@ -41,20 +44,26 @@ impl RelayReading {
                 ..RelayReading::default()
             };
         }
-        match relay.read_side(RELAY_READ_DEADLINE).await {
+        let mut reading = match relay.read_side(RELAY_READ_DEADLINE).await {
             Ok(position) => RelayReading {
                 driver,
                 position,
                 read_back: true,
-                error: None,
+                ..RelayReading::default()
             },
             Err(e) => RelayReading {
                 driver,
-                position: None,
-                read_back: false,
                 error: Some(e.to_string()),
+                ..RelayReading::default()
             },
+        };
+        if reading.read_back && relay.capabilities().watchdog.is_some() {
+            match relay.read_watchdog(RELAY_READ_DEADLINE).await {
+                Ok(state) => reading.watchdog = state,
+                Err(e) => reading.error = Some(format!("watchdog state: {e}")),
+            }
         }
+        reading
     }
 }
 

@@ -12,6 +12,8 @@ use crate::sd_notify::Notifier;
 
 use super::actuator_task::ActuatorResult;
 use super::devices::DeviceReading;
+use super::relay_watchdog::KickResult;
+use super::witness::WitnessAnswer;
 use super::{setup, Daemon, DaemonError};
 
 /// How often the relay position is read back (when the device can) and the status refreshed.
@@ -27,6 +29,26 @@ pub(super) struct EventSources {
     pub urgent_results: mpsc::Receiver<bool>,
     pub device_readings_tx: mpsc::Sender<DeviceReading>,
     pub device_readings: mpsc::Receiver<DeviceReading>,
+    /// Witness checks (when a witness is configured).
+    pub witness_answers: Option<mpsc::Receiver<WitnessAnswer>>,
+    /// Relay watchdog kicks (when the relay has a watchdog).
+    pub kick_results: Option<mpsc::Receiver<KickResult>>,
+}
+
+/// Receives from an optional channel; never ready when there is none.
+async fn recv_some<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A timer that ticks every `every` (when there is something to time; else once an hour,
+/// and its branch is disabled).
+fn timer(every: Option<Duration>) -> tokio::time::Interval {
+    let mut t = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
 }
 
 impl Daemon {
@@ -42,6 +64,8 @@ impl Daemon {
         let watchdog = Notifier::watchdog_interval();
         let mut watchdog_timer =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        let mut witness_timer = timer(self.witness.as_ref().map(|w| w.tick_every()));
+        let mut kick_timer = timer(self.relay_watchdog.as_ref().map(|k| k.kick_every()));
 
         // Verdicts known before the loop starts.
         let initial = [
@@ -86,11 +110,39 @@ impl Daemon {
                 }
                 _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx, &self.core.status()),
                 Some(reading) = events.device_readings.recv() => {
+                    let relay_read = matches!(reading, DeviceReading::Relay(_));
                     if let Some(position) = self.report.observe(reading) {
                         self.feed(Input::RelayPosition(position)).await;
                     }
+                    if relay_read {
+                        self.check_relay_watchdog();
+                    }
                 }
                 _ = watchdog_timer.tick(), if watchdog.is_some() => self.notifier.watchdog(),
+                _ = witness_timer.tick(), if self.witness.is_some() => {
+                    let status = self.core.status();
+                    if let Some(w) = self.witness.as_mut() {
+                        w.on_tick(&status);
+                    }
+                }
+                Some(answer) = recv_some(&mut events.witness_answers) => {
+                    if let Some(w) = self.witness.as_mut() {
+                        let ok = w.record(answer);
+                        self.feed(Input::Witness(ok)).await;
+                    }
+                }
+                _ = kick_timer.tick(), if self.relay_watchdog.is_some() => {
+                    let status = self.core.status();
+                    if let Some(k) = self.relay_watchdog.as_mut() {
+                        k.on_tick(&status);
+                    }
+                }
+                Some(kick) = recv_some(&mut events.kick_results) => {
+                    if let Some(alert) = self.relay_watchdog.as_mut().and_then(|k| k.record(kick)) {
+                        tracing::error!("ALERT: {alert}");
+                        self.report.alert(alert);
+                    }
+                }
                 _ = sighup.recv() => self.reload(),
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,

@@ -20,6 +20,8 @@
 //! | `reload.rs` | SIGHUP: re-reads the configuration |
 //! | `report.rs` | assembles `astha status` and the metrics |
 //! | `devices.rs` | reads the relay, floating IP and DRBD back in the background |
+//! | `relay_watchdog.rs` | kicks the relay's own watchdog while this node holds the guarded side |
+//! | `witness.rs` | checks the witness and feeds the answers to the core |
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
@@ -34,9 +36,11 @@ mod devices;
 mod dialplan;
 mod event_loop;
 mod readiness;
+mod relay_watchdog;
 mod reload;
 mod report;
 mod start;
+mod witness;
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +110,10 @@ struct Daemon {
     /// What the dialplan watcher reads for every `HAFailover` event (updated on SIGHUP).
     dialplan_config: watch::Sender<DialplanConfig>,
     notifier: Notifier,
+    /// The witness, when `[decide] witness` is set.
+    witness: Option<witness::WitnessWatch>,
+    /// The relay's own watchdog, when it has one.
+    relay_watchdog: Option<relay_watchdog::WatchdogKicker>,
 }
 
 /// The peer link's sockets and its codec (sealing, opening, replay protection, counters).

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use ami_client::ConnectionState;
 
 use crate::actuate::config::{DrbdConfig, FloatingIpConfig};
+use crate::actuate::relay::WatchdogState;
 use crate::actuate::SequenceOutcome;
 use crate::config::Config;
 use crate::decide::{CoreStatus, Input};
@@ -12,8 +13,8 @@ use crate::metrics::Totals;
 use crate::peer::PeerCounters;
 use crate::probe::MonitoredTarget;
 use crate::status::{
-    DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, StatusReport, StepStatus,
-    TakeoverRecordStatus, STATUS_FORMAT_VERSION,
+    DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, RelayWatchdogStatus,
+    StatusReport, StepStatus, TakeoverRecordStatus, WitnessStatus, STATUS_FORMAT_VERSION,
 };
 
 use super::actuator_task::ActuatorResult;
@@ -34,6 +35,9 @@ pub struct ReportInputs<'a> {
     pub floating_ip: Option<FloatingIpConfig>,
     pub drbd: Option<DrbdConfig>,
     pub uptime: Duration,
+    pub witness: Option<WitnessStatus>,
+    /// This node's kicks of the relay's watchdog (the device's state is in the relay reading).
+    pub relay_watchdog: Option<RelayWatchdogStatus>,
 }
 
 /// The daemon's own memory of things the core does not keep.
@@ -230,6 +234,14 @@ impl ReportState {
                 position: self.relay.position.or(core.relay).map(|s| s.to_string()),
                 read_back: self.relay.read_back,
                 error: self.relay.error.clone(),
+                watchdog: inputs.relay_watchdog.map(|kicks| RelayWatchdogStatus {
+                    state: self.relay.watchdog.map(|w| w.as_str().to_string()),
+                    remaining_s: match self.relay.watchdog {
+                        Some(WatchdogState::Running { remaining_s }) => remaining_s,
+                        _ => None,
+                    },
+                    ..kicks
+                }),
             },
             floating_ip: FloatingIpStatus {
                 addresses: inputs
@@ -250,6 +262,7 @@ impl ReportState {
                 last_fence: self.drbd.as_ref().and_then(|(_, f)| f.clone()),
             }),
             last_takeover: self.last_takeover.clone(),
+            witness: inputs.witness,
             calls: None,
         }
     }
@@ -292,6 +305,8 @@ impl Daemon {
                 .map(|ip| ip.config().clone()),
             drbd: self.devices.drbd.as_ref().map(|d| d.config().clone()),
             uptime: self.clock.start.elapsed(),
+            witness: self.witness.as_ref().map(|w| w.status()),
+            relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
         })
     }
 

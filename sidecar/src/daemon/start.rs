@@ -20,9 +20,10 @@ use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
 use super::event_loop::EventSources;
+use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, clock, dialplan, readiness, report, setup, Clock, Daemon, DaemonError, Devices,
-    PeerLinkIo, RunOptions,
+    actuator_task, clock, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
+    Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -59,6 +60,17 @@ pub(super) async fn start(
     let (device_readings_tx, device_readings) = mpsc::channel(4);
 
     let core = Core::new(decide_config(&config), persisted, clock.now());
+    let peer_interval = Duration::from_millis(core.config().peer_interval_ms);
+    let (witness, witness_answers) =
+        match witness::WitnessWatch::new(&config.daemon.decide, peer_interval) {
+            Some((w, rx)) => (Some(w), Some(rx)),
+            None => (None, None),
+        };
+    let (relay_watchdog, kick_results) =
+        match WatchdogKicker::new(devices.relay.as_ref(), config.node.side) {
+            Some((k, rx)) => (Some(k), Some(rx)),
+            None => (None, None),
+        };
     tracing::info!(
         side = %config.node.side,
         name = %config.node.name,
@@ -90,6 +102,8 @@ pub(super) async fn start(
         metrics,
         dialplan_config,
         notifier,
+        witness,
+        relay_watchdog,
     };
     let events = EventSources {
         control,
@@ -98,6 +112,8 @@ pub(super) async fn start(
         urgent_results,
         device_readings_tx,
         device_readings,
+        witness_answers,
+        kick_results,
     };
     Ok((daemon, events))
 }

@@ -74,6 +74,9 @@ pub struct Core {
     peer_last_at: Option<Millis>,
     link_last: Vec<Option<Millis>>,
     witness: Option<bool>,
+    /// When the last witness answer arrived: only one that came after the peer fell silent
+    /// speaks for the network as it is now.
+    witness_at: Option<Millis>,
     relay: Option<Side>,
     relay_at: Option<Millis>,
     /// When the relay was last read elsewhere before a reading showed it on the peer's side: if that
@@ -136,6 +139,7 @@ impl Core {
             peer_last_at: None,
             link_last: vec![None; links],
             witness: None,
+            witness_at: None,
             relay: None,
             relay_at: None,
             relay_moved_to_peer_at: None,
@@ -322,7 +326,10 @@ impl Core {
             Input::ReleaseDone => self.on_release_done(),
             Input::ReleaseFailed { error } => self.on_release_failed(error, out),
             Input::Operator(cmd) => self.on_operator(cmd, out),
-            Input::Witness(ok) => self.witness = Some(ok),
+            Input::Witness(ok) => {
+                self.witness = Some(ok);
+                self.witness_at = Some(self.now);
+            }
         }
     }
 

@@ -37,7 +37,7 @@
 //!   stop hook remove the floating IP when the sidecar dies.
 //! * Feed `PeerAsteriskVerdict` on every change and answer `ProbePeerNow` with one AMI ping of the
 //!   peer's Asterisk with the given deadline; keep [`DecideConfig::probe_deadline_ms`] equal to the
-//!   regular ping deadline.
+//!   regular ping deadline. With a witness configured, check it then too and feed the answer.
 //! * Drain the peer sockets before ticking after a stall; the core detects stalls (no call for
 //!   longer than `peer_dead_after_ms`) and gathers fresh evidence before acting.
 //!
@@ -76,7 +76,9 @@
 //! * `no_recent_step_down_for_this_peer`: a node that gave way to the peer (stepped down or
 //!   aborted a takeover) does not take over from it as "dead" within `hold_down`: under a lossy
 //!   partition that would flap.
-//! * `witness_reachable_if_configured`.
+//! * `witness_reachable_if_configured`: with a witness configured, it answered after the peer
+//!   was suspected (an answer from before may predate the cut); the driver checks the witness
+//!   when it answers `ProbePeerNow` and feeds [`Input::Witness`].
 //! * `own_asterisk_can_carry_calls`: never a takeover while this node's Asterisk cannot carry
 //!   calls (only an operator can force one).
 //!

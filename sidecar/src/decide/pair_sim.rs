@@ -570,6 +570,11 @@ enum Ev {
         node: usize,
         inc: u32,
     },
+    /// The witness check the sidecar runs with an urgent probe (no next poll scheduled).
+    WitnessNow {
+        node: usize,
+        inc: u32,
+    },
     Inject(PairFault),
     Heal(Heal),
 }
@@ -963,6 +968,13 @@ impl Sim {
                 self.feed(node, Input::Witness(ok));
                 self.push(self.now + WITNESS_POLL_EVERY, Ev::WitnessPoll { node, inc });
             }
+            Ev::WitnessNow { node, inc } => {
+                if !self.sidecar_ready(node, inc, &ev) {
+                    return;
+                }
+                let ok = self.nodes[node].lan_up;
+                self.feed(node, Input::Witness(ok));
+            }
             Ev::Inject(f) => self.inject(f),
             Ev::Heal(h) => self.heal(h),
         }
@@ -1055,6 +1067,10 @@ impl Sim {
                     self.trace(|| format!("{me} asks for an urgent probe of the peer's Asterisk"));
                     let (ok, latency) = self.probe_outcome(n, 1, deadline_ms, ModelledProbe::Ping);
                     self.push(self.now + latency, Ev::UrgentDone { node: n, inc, ok });
+                    if self.world.witness {
+                        let at = self.now + self.rng.range(1, 20);
+                        self.push(at, Ev::WitnessNow { node: n, inc });
+                    }
                 }
                 Command::Alert { severity, message } => {
                     self.trace(|| format!("{me} alert {severity:?}: {message}"))

@@ -1,17 +1,24 @@
 //! `relay-sim`: run one relay simulator (numato, lcus, line, berofos) for a harness and print where it listens.
 //!
 //! Serial simulators print the pty path (and create `--link PATH` as a symlink to it when
-//! given); the berofos simulator prints `http://ADDR`. It serves until killed.
+//! given); the berofos simulator prints `http://ADDR`, and takes its watchdog kicks on UDP
+//! `--kick ADDR:PORT` (default: the HTTP address's IP, port 50123 as on a real device). It
+//! serves until killed.
 //!
 //! With `--stdin-control` it also reads commands on stdin, one reply line each on stdout:
 //! `behaviour normal|silent|garbage` (how the device answers from now on) and `state`
-//! (`ok mode=M requests=N` for berofos, `ok coils=0,1,... commands=N` for serial relays).
+//! (`ok mode=M requests=N wdog=S kicks=K arms=A expiries=E` for berofos, where `wdog` is the
+//! `wdogstate` value and `requests` counts HTTP requests, `cmd4` the ones that set the mode;
+//! `ok coils=0,1,... commands=N` for serial relays).
 
 use std::io::BufRead;
 
 use astha_tests::relay_sim::{
     Behaviour, BerofosSim, LcusProtocol, LineProtocol, NumatoProtocol, PtyRelaySim,
 };
+
+/// The UDP port a real berofos takes `bnfos --kick` datagrams on.
+const GBL4_PORT: u16 = 50123;
 
 /// A running simulator the control loop can steer.
 enum Sim {
@@ -44,11 +51,22 @@ impl Sim {
                     state.commands.len()
                 )
             }
-            Sim::Berofos(s) => format!(
-                "ok mode={} requests={}",
-                s.mode().unwrap_or_else(|| "?".into()),
-                s.state().requests.len()
-            ),
+            Sim::Berofos(s) => {
+                let st = s.state();
+                format!(
+                    "ok mode={} requests={} cmd4={} wdog={} kicks={} arms={} expiries={}",
+                    st.values.get("4_mode").map_or("?", String::as_str),
+                    st.requests.len(),
+                    st.requests
+                        .iter()
+                        .filter(|r| r.starts_with("/?cmd=4&"))
+                        .count(),
+                    st.watchdog_state(),
+                    st.watchdog_kicks,
+                    st.watchdog_arms,
+                    st.watchdog_expiries,
+                )
+            }
         }
     }
 }
@@ -65,6 +83,15 @@ fn main() {
         .position(|a| a == "--http")
         .and_then(|i| args.get(i + 1))
         .map_or("127.0.0.1:0", |s| s);
+    let kick = args
+        .iter()
+        .position(|a| a == "--kick")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| {
+            let ip = bind.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip);
+            format!("{ip}:{GBL4_PORT}")
+        });
     let control = args.iter().any(|a| a == "--stdin-control");
     let serial = |sim: std::io::Result<PtyRelaySim>| -> Sim {
         let sim = sim.unwrap_or_else(|e| fail(&format!("cannot create pty: {e}")));
@@ -82,13 +109,13 @@ fn main() {
         "lcus" => hold(serial(PtyRelaySim::start(LcusProtocol::default())), control),
         "line" => hold(serial(PtyRelaySim::start(LineProtocol::new(false))), control),
         "berofos" => {
-            let sim = BerofosSim::start_on(bind, None)
-                .unwrap_or_else(|e| fail(&format!("cannot listen on {bind}: {e}")));
+            let sim = BerofosSim::start_on(bind, &kick, None)
+                .unwrap_or_else(|e| fail(&format!("cannot listen on {bind} and {kick}: {e}")));
             println!("http://{}", sim.addr());
             hold(Sim::Berofos(sim), control)
         }
         _ => fail(
-            "usage: relay-sim numato|lcus|line|berofos [--link PATH] [--http ADDR:PORT] [--stdin-control]",
+            "usage: relay-sim numato|lcus|line|berofos [--link PATH] [--http ADDR:PORT] [--kick ADDR:PORT] [--stdin-control]",
         ),
     }
 }

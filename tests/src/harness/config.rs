@@ -40,6 +40,10 @@ pub struct NodeSettings {
     pub hold_down_ms: Option<u64>,
     /// `[decide] failback`.
     pub failback: bool,
+    /// `[decide] witness` (e.g. the relay's address, which every server on the LAN reaches).
+    pub witness: Option<String>,
+    /// `[actuate.relay] watchdog_interval_s`: the berofos's own watchdog, kicked by the active.
+    pub relay_watchdog_s: Option<u32>,
     /// Extra TOML appended verbatim (new tables only).
     pub extra_toml: String,
 }
@@ -91,6 +95,9 @@ failback = {failback}
     if let Some(ms) = settings.hold_down_ms {
         let _ = writeln!(toml, "hold_down_ms = {ms}");
     }
+    if let Some(witness) = &settings.witness {
+        let _ = writeln!(toml, "witness = \"{witness}\"");
+    }
     let _ = write!(
         toml,
         r#"
@@ -99,7 +106,7 @@ driver = "berofos"
 host = "{RELAY}"
 port = {RELAY_PORT}
 timeout_ms = 500
-
+{watchdog}
 [actuate.floating_ip]
 interface = "eth0"
 addresses = ["{FLOATING_IP}/24"]
@@ -117,6 +124,10 @@ socket = "{dir}/control-{me}.sock"
 dir = "{dir}/state-{me}"
 "#,
         dir = dir.display(),
+        watchdog = settings
+            .relay_watchdog_s
+            .map(|s| format!("watchdog_interval_s = {s}\n"))
+            .unwrap_or_default(),
         mode = match asterisk.standby {
             Standby::Warm => "warm",
             Standby::Cold => "cold",

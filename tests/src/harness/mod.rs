@@ -33,7 +33,7 @@ pub use config::{NodeSettings, Standby};
 pub use control::{NodeView, TakeoverView};
 pub use fault::{AsteriskKind, Fault};
 pub use netns::{Cable, Host, Teardown, Topology};
-pub use pair::{Pair, PairAsterisk, PairOptions, Takeover};
+pub use pair::{Pair, PairAsterisk, PairOptions, RelayState, Takeover};
 pub use pbx::ServerAsterisk;
 pub use sampler::{Sample, Sampler};
 

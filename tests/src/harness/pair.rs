@@ -75,6 +75,20 @@ impl Default for PairOptions {
     }
 }
 
+/// The berofos simulator's state (see `relay-sim`'s `state` command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayState {
+    pub side: Option<Side>,
+    /// `wdogstate`: "0" off, "1" running, "2" expired.
+    pub watchdog: String,
+    /// HTTP requests that set the relay position (`cmd=4`).
+    pub mode_commands: u64,
+    /// Watchdog kicks the device accepted.
+    pub kicks: u64,
+    /// Times the watchdog expired and moved the relays by itself.
+    pub expiries: u64,
+}
+
 /// Timings of one takeover, in seconds after the fault was injected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Takeover {
@@ -300,18 +314,32 @@ impl Pair {
 
     /// The side the relay's circuits are switched to, as the simulator holds it.
     pub fn relay_side(&mut self) -> Result<Option<Side>, HarnessError> {
+        Ok(self.relay_state()?.side)
+    }
+
+    /// What the berofos simulator holds: position, watchdog and request counts.
+    pub fn relay_state(&mut self) -> Result<RelayState, HarnessError> {
         let reply = self.relay_command("state")?;
-        // berofos: mode 1 = A--B = side A (astha's default side_a_mode).
-        Ok(
-            match reply
+        let field = |name: &str| {
+            reply
                 .split_whitespace()
-                .find_map(|w| w.strip_prefix("mode="))
-            {
-                Some("1") => Some(Side::A),
-                Some("0") => Some(Side::B),
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or("")
+                .to_owned()
+        };
+        let count = |name: &str| field(name).parse().unwrap_or(0);
+        Ok(RelayState {
+            // berofos: mode 1 = A--B = side A (astha's default side_a_mode).
+            side: match field("mode").as_str() {
+                "1" => Some(Side::A),
+                "0" => Some(Side::B),
                 _ => None,
             },
-        )
+            watchdog: field("wdog"),
+            mode_commands: count("cmd4"),
+            kicks: count("kicks"),
+            expiries: count("expiries"),
+        })
     }
 
     /// Starts both servers' Asterisks: both in warm standby, A's alone in cold standby.

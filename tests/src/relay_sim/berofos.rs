@@ -1,14 +1,27 @@
-//! A berofos failover switch's HTTP interface: `GET /?cmd=<group>&<key>=<value>` sets, `GET /config.txt` lists `<group>_<key>=<value>`.
+//! A berofos failover switch: its HTTP interface (`GET /?cmd=<group>&<key>=<value>` sets, `GET /config.txt` lists `<group>_<key>=<value>`) and its watchdog.
+//!
+//! The watchdog behaves as beroNet's tools and integration guides describe it: `wdog` (group 6
+//! `wen`) switched on arms it for `wdogitime` seconds (group 2 `wintv`); each kick (the `bnfos
+//! --kick` datagram, served by `berofos_gbl4`) starts the interval again; when an interval
+//! passes without a kick the device falls back on its own: the relays go to `mode` 0 (A--D),
+//! the watchdog state (`wdogstate`, group 6 `wstate`) becomes 2 ("failure") and the watchdog
+//! stays off until it is switched on again (which is why beroNet's example scripts set
+//! `wdog=1` again before kicking). `0_wretv` is the remaining time, as `wdogrtime` shows it.
+//! The clock is checked on every access, so an observer always sees the device's state as of now.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::berofos_gbl4;
 use super::Behaviour;
+
+/// The MAC address the simulated device answers to (a beroNet prefix, 00:19:32).
+pub const SIM_MAC: [u8; 6] = [0x00, 0x19, 0x32, 0x00, 0x12, 0x1d];
 
 /// What the simulated berofos holds.
 #[derive(Debug, Clone)]
@@ -18,7 +31,14 @@ pub struct BerofosState {
     pub behaviour: Behaviour,
     /// Every request path received, in order.
     pub requests: Vec<String>,
+    /// Kick datagrams accepted (right MAC address).
     pub watchdog_kicks: u32,
+    /// Times the watchdog was switched on over HTTP.
+    pub watchdog_arms: u32,
+    /// Times the watchdog expired and moved the relays by itself.
+    pub watchdog_expiries: u32,
+    /// When the running watchdog expires (`None`: not running).
+    pub watchdog_deadline: Option<Instant>,
     pub unauthorized: u32,
 }
 
@@ -37,6 +57,7 @@ impl Default for BerofosState {
             ("4_mode", "1"),
             ("6_wen", "0"),
             ("6_wstate", "0"),
+            ("0_wretv", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -46,8 +67,75 @@ impl Default for BerofosState {
             behaviour: Behaviour::Normal,
             requests: Vec::new(),
             watchdog_kicks: 0,
+            watchdog_arms: 0,
+            watchdog_expiries: 0,
+            watchdog_deadline: None,
             unauthorized: 0,
         }
+    }
+}
+
+impl BerofosState {
+    /// Brings the watchdog up to `now`: an interval that passed without a kick moves the relays.
+    pub fn settle(&mut self, now: Instant) {
+        let Some(deadline) = self.watchdog_deadline else {
+            self.values.insert("0_wretv".into(), "0".into());
+            return;
+        };
+        if now >= deadline {
+            self.watchdog_deadline = None;
+            self.watchdog_expiries += 1;
+            for (key, value) in [
+                ("4_mode", "0"),
+                ("6_wen", "0"),
+                ("6_wstate", "2"),
+                ("0_wretv", "0"),
+            ] {
+                self.values.insert(key.into(), value.into());
+            }
+        } else {
+            let left = deadline.duration_since(now).as_secs_f64().ceil();
+            self.values.insert("0_wretv".into(), format!("{left}"));
+        }
+    }
+
+    /// The watchdog interval (`wdogitime`), at least one second.
+    fn watchdog_interval(&self) -> Duration {
+        let secs = self
+            .values
+            .get("2_wintv")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(60);
+        Duration::from_secs(secs.max(1))
+    }
+
+    /// `wdog` switched on (again): the interval starts now.
+    fn arm_watchdog(&mut self, now: Instant) {
+        self.watchdog_arms += 1;
+        self.watchdog_deadline = Some(now + self.watchdog_interval());
+        self.values.insert("6_wen".into(), "1".into());
+        self.values.insert("6_wstate".into(), "1".into());
+    }
+
+    fn disarm_watchdog(&mut self) {
+        self.watchdog_deadline = None;
+        self.values.insert("6_wen".into(), "0".into());
+        self.values.insert("6_wstate".into(), "0".into());
+    }
+
+    /// A kick datagram for this device: a running watchdog starts its interval again (a kick
+    /// to a watchdog that is off or has expired changes nothing).
+    pub fn kick_watchdog(&mut self, now: Instant) {
+        self.settle(now);
+        self.watchdog_kicks += 1;
+        if self.watchdog_deadline.is_some() {
+            self.watchdog_deadline = Some(now + self.watchdog_interval());
+        }
+    }
+
+    /// The watchdog state as `wdogstate` shows it: 0 off, 1 running, 2 expired.
+    pub fn watchdog_state(&self) -> &str {
+        self.values.get("6_wstate").map_or("0", String::as_str)
     }
 }
 
@@ -55,18 +143,28 @@ impl Default for BerofosState {
 #[derive(Debug)]
 pub struct BerofosSim {
     addr: SocketAddr,
+    kick_addr: SocketAddr,
     state: Arc<Mutex<BerofosState>>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl BerofosSim {
-    /// Start serving; with `credentials`, requests must carry that Basic auth.
+    /// Start serving on 127.0.0.1 (ephemeral HTTP and kick ports); with `credentials`,
+    /// requests must carry that Basic auth.
     pub fn start(credentials: Option<(&str, &str)>) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0", credentials)
+        Self::start_on("127.0.0.1:0", "127.0.0.1:0", credentials)
     }
 
-    pub fn start_on(bind: &str, credentials: Option<(&str, &str)>) -> std::io::Result<Self> {
+    /// Start serving HTTP on `bind` and the kick datagrams (UDP) on `kick_bind` (a real device
+    /// listens on port 50123).
+    pub fn start_on(
+        bind: &str,
+        kick_bind: &str,
+        credentials: Option<(&str, &str)>,
+    ) -> std::io::Result<Self> {
+        let kick_socket = UdpSocket::bind(kick_bind)?;
+        let kick_addr = kick_socket.local_addr()?;
         let listener = TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -74,7 +172,8 @@ impl BerofosSim {
             credentials.map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
         let state = Arc::new(Mutex::new(BerofosState::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
+        let kicks = berofos_gbl4::serve(kick_socket, addr, Arc::clone(&state), Arc::clone(&stop))?;
+        let http = {
             let state = Arc::clone(&state);
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
@@ -96,9 +195,10 @@ impl BerofosSim {
         };
         Ok(BerofosSim {
             addr,
+            kick_addr,
             state,
             stop,
-            thread: Some(thread),
+            threads: vec![http, kicks],
         })
     }
 
@@ -106,8 +206,14 @@ impl BerofosSim {
         self.addr
     }
 
+    /// Where the device takes kick datagrams.
+    pub fn kick_addr(&self) -> SocketAddr {
+        self.kick_addr
+    }
+
+    /// The device's state as of now (an expired watchdog has already moved the relays).
     pub fn state(&self) -> MutexGuard<'_, BerofosState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock_settled(&self.state)
     }
 
     pub fn set_behaviour(&self, behaviour: Behaviour) {
@@ -123,7 +229,7 @@ impl BerofosSim {
 impl Drop for BerofosSim {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -173,7 +279,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<BerofosState>, auth: Option<&str>)
         }),
     };
     let (status, body) = {
-        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = lock_settled(state);
         st.requests.push(path.clone());
         if !authorized {
             st.unauthorized += 1;
@@ -209,11 +315,21 @@ fn apply(st: &mut BerofosState, query: &str) -> (&'static str, String) {
         }
         st.values.insert(key, (*v).to_owned());
     }
-    if group == "6" && pairs.iter().any(|(k, v)| *k == "wen" && *v == "1") {
-        st.watchdog_kicks += 1;
-        st.values.insert("6_wstate".into(), "1".into());
+    if group == "6" {
+        match pairs.iter().find(|(k, _)| *k == "wen").map(|(_, v)| *v) {
+            Some("1") => st.arm_watchdog(Instant::now()),
+            Some("0") => st.disarm_watchdog(),
+            _ => {}
+        }
     }
     ("200 OK", "<html>ok</html>".to_owned())
+}
+
+/// Locks the state and brings its watchdog up to now.
+pub(super) fn lock_settled(state: &Mutex<BerofosState>) -> MutexGuard<'_, BerofosState> {
+    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+    st.settle(Instant::now());
+    st
 }
 
 fn base64(input: &[u8]) -> String {

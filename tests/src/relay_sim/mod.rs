@@ -1,4 +1,4 @@
-//! Relay device simulators for tests: serial relays on pseudo-terminal pairs and the berofos HTTP interface.
+//! Relay device simulators for tests: serial relays on pseudo-terminal pairs and the berofos (HTTP interface, kick datagrams, watchdog).
 //!
 //! Each serial simulator owns both ends of a pty pair and serves the master end on a
 //! thread; the driver under test opens the slave path like a real `/dev/ttyACM0`. The
@@ -6,12 +6,13 @@
 //! (both pty ends closed), which is what a pulled USB cable looks like to the driver.
 
 mod berofos;
+mod berofos_gbl4;
 mod lcus;
 mod line;
 mod numato;
 mod pty;
 
-pub use berofos::BerofosSim;
+pub use berofos::{BerofosSim, BerofosState, SIM_MAC};
 pub use lcus::LcusProtocol;
 pub use line::LineProtocol;
 pub use numato::NumatoProtocol;

@@ -8,18 +8,29 @@
 //! |---|---|---|---|
 //! | `mode` | 4 | `mode` | relay position: 1 = A--B (and C--D), 0 = A--D |
 //! | `scenario`, `modedef` | 1 | `sz`, `rm` (with `p0`, `p1`) | scenario; position after power-up |
-//! | `wdog` | 6 | `wen` | watchdog enable; re-arming it restarts the watchdog timer (kick) |
-//! | `wdogitime` | 2 | `wintv` (with `wen`, `as`, `men`) | watchdog interval in seconds |
+//! | `wdog` | 6 | `wen` | watchdog on (1) or off (0) |
+//! | `wdogstate` | 6 | `wstate` (read only) | 0 off, 1 running, 2 expired ("failure") |
+//! | `wdogitime`, `wdogdef` | 2 | `wintv`, `wen` (with `as`, `men`) | watchdog interval in seconds; on after power-up |
+//! | `wdogrtime` | 0 | `wretv` (read only) | seconds left before the watchdog expires |
 //!
 //! Group 1 and group 2 settings are written as a whole group (the device resets the keys a
 //! request leaves out), so the driver reads `/config.txt` first and sends every key of the
 //! group back with only the intended change.
+//!
+//! The watchdog (when `watchdog_interval_s` is set) guards the side of `mode` 1: when nobody
+//! kicks it for the interval, the device puts the relays in `mode` 0 by itself, shows
+//! `wdogstate` 2 and leaves the watchdog off until it is switched on again. So the driver
+//! switches it on every time it moves the circuits to the guarded side, and off when it moves
+//! them to the other side deliberately (an expired watchdog is left as it is: that state is
+//! the evidence that the guarded side stopped kicking). Kicks are datagrams, not HTTP
+//! (`berofos_kick`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::berofos_kick::Kicker;
 use super::http;
-use super::{Relay, RelayCapabilities, RelayError};
+use super::{DeviceWatchdog, Relay, RelayCapabilities, RelayError, WatchdogState};
 use crate::actuate::config::BerofosConfig;
 use crate::side::Side;
 
@@ -29,6 +40,7 @@ pub struct BerofosRelay {
     timeout: Duration,
     /// Whether the watchdog interval and scenario were pushed to the device already.
     configured: bool,
+    kicker: Kicker,
 }
 
 impl BerofosRelay {
@@ -44,12 +56,52 @@ impl BerofosRelay {
                 "berofos: scenario must be 0 (fallback) or 1 (bypass)".into(),
             ));
         }
+        if cfg.watchdog_interval_s == Some(0) {
+            return Err(RelayError::Config(
+                "berofos: watchdog_interval_s must be at least 1".into(),
+            ));
+        }
         let timeout = Duration::from_millis(cfg.timeout_ms);
+        let kicker = Kicker::new(&cfg.host, cfg.kick_port, timeout, cfg.mac);
         Ok(BerofosRelay {
             cfg,
             timeout,
             configured: false,
+            kicker,
         })
+    }
+
+    /// The device's own watchdog, when configured: it falls back to the side of `mode` 0.
+    fn watchdog(&self) -> Option<DeviceWatchdog> {
+        let interval_ms = u64::from(self.cfg.watchdog_interval_s?) * 1000;
+        Some(DeviceWatchdog {
+            falls_back_to: self.side_for_mode(0),
+            // Three kicks per interval: one lost datagram never lets it expire.
+            kick_every: Duration::from_millis(interval_ms / 3),
+        })
+    }
+
+    fn side_for_mode(&self, mode: u8) -> Side {
+        if mode == self.cfg.side_a_mode {
+            Side::A
+        } else {
+            Side::B
+        }
+    }
+
+    /// After a switch to `side`: the watchdog on when `side` is the one it guards, off when the
+    /// circuits were moved away from it deliberately (unless it expired: that stays visible).
+    fn set_watchdog_for(&mut self, side: Side) -> Result<(), RelayError> {
+        let Some(watchdog) = self.watchdog() else {
+            return Ok(());
+        };
+        if side == watchdog.guards() {
+            return self.get("/?cmd=6&wen=1").map(|_| ());
+        }
+        if self.read_watchdog()? == Some(WatchdogState::Expired) {
+            return Ok(());
+        }
+        self.get("/?cmd=6&wen=0").map(|_| ())
     }
 
     fn get(&self, path: &str) -> Result<String, RelayError> {
@@ -176,7 +228,7 @@ impl Relay for BerofosRelay {
     fn capabilities(&self) -> RelayCapabilities {
         RelayCapabilities {
             read_back: true,
-            watchdog: self.cfg.watchdog_interval_s.is_some(),
+            watchdog: self.watchdog(),
         }
     }
 
@@ -193,6 +245,7 @@ impl Relay for BerofosRelay {
                 &[("rm", mode.to_string())],
             )?;
         }
+        self.set_watchdog_for(side)?;
         let got = self.read_side()?;
         if got != Some(side) {
             return Err(RelayError::VerifyFailed { wanted: side, got });
@@ -203,16 +256,8 @@ impl Relay for BerofosRelay {
     fn read_side(&mut self) -> Result<Option<Side>, RelayError> {
         let state = self.config()?;
         match state.get("4_mode").map(|v| value_token(v)) {
-            Some("0") => Ok(Some(if self.cfg.side_a_mode == 0 {
-                Side::A
-            } else {
-                Side::B
-            })),
-            Some("1") => Ok(Some(if self.cfg.side_a_mode == 1 {
-                Side::A
-            } else {
-                Side::B
-            })),
+            Some("0") => Ok(Some(self.side_for_mode(0))),
+            Some("1") => Ok(Some(self.side_for_mode(1))),
             other => Err(RelayError::UnexpectedReply {
                 command: "GET /config.txt".into(),
                 reply: format!("4_mode = {other:?}"),
@@ -224,8 +269,24 @@ impl Relay for BerofosRelay {
         if self.cfg.watchdog_interval_s.is_none() {
             return Ok(());
         }
-        self.ensure_configured()?;
-        self.get("/?cmd=6&wen=1").map(|_| ())
+        self.kicker.kick()
+    }
+
+    fn read_watchdog(&mut self) -> Result<Option<WatchdogState>, RelayError> {
+        if self.cfg.watchdog_interval_s.is_none() {
+            return Ok(None);
+        }
+        let state = self.config()?;
+        let remaining_s = state.get("0_wretv").and_then(|v| v.parse().ok());
+        match state.get("6_wstate").map(|v| value_token(v)) {
+            Some("0") => Ok(Some(WatchdogState::Off)),
+            Some("1") => Ok(Some(WatchdogState::Running { remaining_s })),
+            Some("2") => Ok(Some(WatchdogState::Expired)),
+            other => Err(RelayError::UnexpectedReply {
+                command: "GET /config.txt".into(),
+                reply: format!("6_wstate = {other:?}"),
+            }),
+        }
     }
 
     fn identify(&mut self) -> Result<String, RelayError> {

@@ -58,7 +58,7 @@ impl Relay for LcusRelay {
     fn capabilities(&self) -> RelayCapabilities {
         RelayCapabilities {
             read_back: false,
-            watchdog: false,
+            watchdog: None,
         }
     }
 

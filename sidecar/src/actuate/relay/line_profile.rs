@@ -9,7 +9,7 @@ use std::time::Duration;
 use regex_lite::Regex;
 
 use super::serial_link::SerialLink;
-use super::{Relay, RelayCapabilities, RelayError};
+use super::{DeviceWatchdog, Relay, RelayCapabilities, RelayError};
 use crate::actuate::config::{LineCommand, LineProfileConfig, ReplyMatch};
 use crate::side::Side;
 
@@ -72,6 +72,7 @@ pub struct LineProfileRelay {
     select_b: CompiledCommand,
     read_back: Option<ReadBack>,
     kick: Option<CompiledCommand>,
+    watchdog: Option<DeviceWatchdog>,
     identify: Option<CompiledCommand>,
     error_reply: Option<Matcher>,
 }
@@ -102,8 +103,12 @@ impl LineProfileRelay {
             kick: cfg
                 .kick_watchdog
                 .as_ref()
-                .map(CompiledCommand::compile)
+                .map(|w| CompiledCommand::compile(&w.kick))
                 .transpose()?,
+            watchdog: cfg.kick_watchdog.as_ref().map(|w| DeviceWatchdog {
+                falls_back_to: w.falls_back_to,
+                kick_every: Duration::from_millis(w.kick_every_ms),
+            }),
             identify: cfg
                 .identify
                 .as_ref()
@@ -183,7 +188,7 @@ impl Relay for LineProfileRelay {
     fn capabilities(&self) -> RelayCapabilities {
         RelayCapabilities {
             read_back: self.read_back.is_some(),
-            watchdog: self.kick.is_some(),
+            watchdog: self.watchdog,
         }
     }
 

@@ -6,6 +6,7 @@
 //! stuck device can never stall the async runtime.
 
 mod berofos;
+mod berofos_kick;
 mod http;
 mod lcus;
 mod line_profile;
@@ -31,8 +32,48 @@ use crate::side::Side;
 pub struct RelayCapabilities {
     /// The device can report its current position.
     pub read_back: bool,
-    /// The device has a watchdog that must be kicked.
-    pub watchdog: bool,
+    /// The device has a watchdog of its own that must be kicked (configured to be used).
+    pub watchdog: Option<DeviceWatchdog>,
+}
+
+/// A relay's own watchdog: a fence that needs no software on a dead node. The node holding the
+/// calls on the side the watchdog guards kicks it; when the kicks stop (that node died, hung or
+/// was cut off from the device), the device moves the circuits to `falls_back_to` by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceWatchdog {
+    /// Where the device puts the circuits when nobody kicks it.
+    pub falls_back_to: Side,
+    /// How often the node holding the calls on the other side kicks it.
+    pub kick_every: Duration,
+}
+
+impl DeviceWatchdog {
+    /// The side whose node keeps the watchdog alive.
+    pub fn guards(&self) -> Side {
+        self.falls_back_to.other()
+    }
+}
+
+/// A device watchdog's state, as the device reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogState {
+    /// Not running (never switched on, or switched off because the circuits are on the side it
+    /// falls back to anyway).
+    Off,
+    /// Running: it falls back unless kicked within `remaining_s` seconds (when the device says).
+    Running { remaining_s: Option<u32> },
+    /// It expired and the device fell back by itself; it stays so until switched on again.
+    Expired,
+}
+
+impl WatchdogState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchdogState::Off => "off",
+            WatchdogState::Running { .. } => "running",
+            WatchdogState::Expired => "expired",
+        }
+    }
 }
 
 /// A PSTN relay. Methods block (device I/O with device timeouts); call them through
@@ -47,6 +88,10 @@ pub trait Relay: Send + fmt::Debug {
     fn read_side(&mut self) -> Result<Option<Side>, RelayError>;
     /// Kick the device watchdog; a no-op for devices without one.
     fn kick_watchdog(&mut self) -> Result<(), RelayError>;
+    /// The device watchdog's state, when the device can tell.
+    fn read_watchdog(&mut self) -> Result<Option<WatchdogState>, RelayError> {
+        Ok(None)
+    }
     /// Ask the device who it is (version, status page): a health check of the link.
     fn identify(&mut self) -> Result<String, RelayError>;
 }
@@ -147,28 +192,15 @@ impl RelayHandle {
         self.run(deadline, |r| r.kick_watchdog()).await
     }
 
-    pub async fn identify(&self, deadline: Duration) -> Result<String, RelayError> {
-        self.run(deadline, |r| r.identify()).await
+    pub async fn read_watchdog(
+        &self,
+        deadline: Duration,
+    ) -> Result<Option<WatchdogState>, RelayError> {
+        self.run(deadline, |r| r.read_watchdog()).await
     }
 
-    /// Kick the device watchdog every `interval` until the returned task is aborted (a no-op
-    /// loop for devices without a watchdog is not started: `None`). Failures are logged;
-    /// the caller decides what an unkicked watchdog means (the device falls back by itself).
-    pub fn spawn_watchdog_kicker(&self, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.capabilities.watchdog {
-            return None;
-        }
-        let this = self.clone();
-        Some(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                if let Err(e) = this.kick_watchdog(interval).await {
-                    tracing::warn!(device = %this.description, error = %e, "relay watchdog kick failed");
-                }
-            }
-        }))
+    pub async fn identify(&self, deadline: Duration) -> Result<String, RelayError> {
+        self.run(deadline, |r| r.identify()).await
     }
 
     async fn run<T, F>(&self, deadline: Duration, op: F) -> Result<T, RelayError>

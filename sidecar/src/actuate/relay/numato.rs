@@ -91,7 +91,7 @@ impl Relay for NumatoRelay {
     fn capabilities(&self) -> RelayCapabilities {
         RelayCapabilities {
             read_back: true,
-            watchdog: false,
+            watchdog: None,
         }
     }
 

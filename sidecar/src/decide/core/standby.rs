@@ -221,17 +221,30 @@ impl Core {
         )
     }
 
-    /// With a witness configured, a takeover from a silent peer needs the witness reachable.
+    /// With a witness configured, a takeover from a silent peer needs the witness to have
+    /// answered since the peer was suspected (the driver checks it then): an answer from before
+    /// could predate the cut that silenced the peer, and a node cut off from everything must not
+    /// take over.
     pub(super) fn witness_reachable_if_configured(&self) -> Check {
-        if !self.cfg.witness || self.witness == Some(true) {
+        if !self.cfg.witness {
             return Check::Pass;
         }
-        let peer = self.cfg.me.other();
-        Check::Refuse(
-            AlertKey::WitnessUnreachable,
-            AlertSeverity::Critical,
-            format!("{peer} looks dead but the witness is not reachable from here: no takeover"),
-        )
+        let asked_from = self.silent_since().plus(self.cfg.suspect_after_ms);
+        match (self.witness, self.witness_at) {
+            (Some(true), Some(at)) if at >= asked_from => Check::Pass,
+            (Some(false), _) => {
+                let peer = self.cfg.me.other();
+                Check::Refuse(
+                    AlertKey::WitnessUnreachable,
+                    AlertSeverity::Critical,
+                    format!(
+                        "{peer} looks dead but the witness is not reachable from here: no takeover"
+                    ),
+                )
+            }
+            // No answer since the silence began yet.
+            _ => Check::Wait,
+        }
     }
 
     /// A node never takes over while its own Asterisk cannot carry calls.

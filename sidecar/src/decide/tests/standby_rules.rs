@@ -242,10 +242,19 @@ fn witness_reachable_if_configured() {
     let mut cfg = DecideConfig::new(Side::B);
     cfg.witness = true;
     let mut h = Harness::with(cfg, PersistedState::default());
-    h.input(Input::Witness(false));
+    // An answer from while the peer was still heard says nothing about the cut since.
     h.settle(Role::Active, 1);
+    h.input(Input::Witness(true));
     h.urgent_answer = Some(false);
     h.wait(1_000);
+    assert!(
+        takeover(&h.log).is_none(),
+        "took over on an answer from before the silence"
+    );
+    assert!(!has_alert(&h, "witness"), "no answer yet is no alert");
+    // Unreachable since the peer fell silent: no takeover, an alert.
+    h.input(Input::Witness(false));
+    h.wait(100);
     assert!(takeover(&h.log).is_none(), "took over without the witness");
     assert!(has_alert(&h, "witness is not reachable"));
     let out = h.input(Input::Witness(true));
