@@ -62,7 +62,10 @@ impl AmiProbes {
         config.reconnect_backoff_max = Duration::from_secs(2);
         config.auth_failure_backoff = Duration::from_secs(10);
         config.action_id_prefix = "astha-".into();
-        let timeout = |k: ProbeKind| probes.timing(k).timeout;
+        // The monitor judges each run's deadline (moved for astha's own lag and, for the ping,
+        // for every answer heard); the AMI client's timeout is only the backstop that frees an
+        // action nobody waits for any more.
+        let timeout = |k: ProbeKind| probes.timing(k).timeout * super::runner::RUN_BACKSTOP_FACTOR;
         AmiProbes {
             client: Client::connect(config),
             core_method: probes.core_method,
