@@ -81,7 +81,7 @@ pub fn default_timing(kind: ProbeKind) -> ProbeTiming {
     };
     match kind {
         // Liveness: a ping every 250 ms, and the target failed after 1 s with no answer to
-        // anything (see `ProbeSchedule::heard_from`): a hang is seen in 1.0-1.25 s, and an
+        // anything (see `ProbeSchedule::answered`): a hang is seen in 1.0-1.25 s, and an
         // answer up to 1 s late is still an answer.
         ProbeKind::Ping => t(250, 1_000, true, 1, 3),
         // A loaded Asterisk took 625 ms for CoreStatus: a miss is confirmed at once by a second

@@ -135,6 +135,12 @@ impl Monitor {
         self.record(outcome);
     }
 
+    /// The target answered at `at` an action sent at `sent` (on the AMI connection, before the
+    /// probe that sent it has an outcome): see [`ProbeSchedule::answered`].
+    pub fn answered(&mut self, sent: Instant, at: Instant) {
+        self.schedule.answered(sent, at);
+    }
+
     /// astha was not running for `lag` (see [`ProbeSchedule::postpone_deadlines`]): runs in
     /// flight get that time back before anything is judged. Call before [`Monitor::poll`].
     pub fn stalled(&mut self, lag: std::time::Duration) {
@@ -154,11 +160,19 @@ impl Monitor {
         if outcome.kind.uses_ami() && outcome.error().is_none_or(ProbeError::is_answer) {
             // Any answer on the AMI connection, even a refusal, shows the target alive: the
             // liveness ping is judged on the silence since then, not on its own deadline alone.
-            self.schedule.heard_from(ProbeKind::Ping, outcome.at);
+            let sent = outcome
+                .at
+                .checked_sub(outcome.latency)
+                .unwrap_or(outcome.at);
+            self.schedule.answered(sent, outcome.at);
         }
         let kind = outcome.kind;
         let at = outcome.at;
-        let failed = !outcome.ok();
+        // A run that failed because the connection is gone is not re-run: the connection's
+        // drop fails the liveness probe at once (see `ami_disconnected`).
+        let failed = outcome
+            .error()
+            .is_some_and(|e| !matches!(e, ProbeError::NotConnected(_)));
         self.outputs
             .push_back(MonitorOutput::Outcome(outcome.clone()));
         self.observe(TargetObservation::Probe(outcome));

@@ -42,6 +42,11 @@ pub enum TargetSignal {
     },
     /// Run this probe now instead of at its next cadence (urgent check).
     ProbeNow(ProbeKind),
+    /// Asterisk answered an action sent at `sent` (any probe's, before that probe has its
+    /// outcome): alive.
+    Answered {
+        sent: Instant,
+    },
 }
 
 /// Streamed to subscribers: every probe outcome and every verdict change.
@@ -252,6 +257,7 @@ fn apply_signal(monitor: &mut Monitor, signal: TargetSignal) {
         TargetSignal::Shutdown { restart } => monitor.shutdown(restart, at),
         TargetSignal::FullyBooted => monitor.fully_booted(at),
         TargetSignal::ProbeNow(kind) => monitor.probe_now(kind, at),
+        TargetSignal::Answered { sent } => monitor.answered(sent, at),
         TargetSignal::Finding { kind, result } => monitor.external_outcome(ProbeOutcome {
             kind,
             at,

@@ -21,7 +21,7 @@ pub struct StartProbe {
 /// A run in flight: its id, when it started and when it is judged unanswered. The deadline
 /// starts at `started + timeout` and only ever moves later: by the time astha itself was not
 /// running ([`ProbeSchedule::postpone_deadlines`]) and, for liveness, by every answer heard
-/// from the target ([`ProbeSchedule::heard_from`]).
+/// from the target ([`ProbeSchedule::answered`]).
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
     id: RunId,
@@ -165,15 +165,20 @@ impl ProbeSchedule {
         }
     }
 
-    /// The target answered something at `at` (any run of any kind): a run of `kind` in flight
-    /// is judged unanswered only after a full timeout of silence from then. For the liveness
-    /// probe this makes the verdict a matter of how long the target has been silent, not of
-    /// whether one answer was late.
-    pub fn heard_from(&mut self, kind: ProbeKind, at: Instant) {
-        if let Some(slot) = self.slots.get_mut(&kind) {
+    /// The target answered, at `at`, an action sent at `sent`. The liveness ping in flight is
+    /// judged on a full timeout of silence from then: any answer shows the target alive, so the
+    /// verdict becomes a matter of how long it has been silent, not of whether one answer was
+    /// late. Another AMI run in flight gets the same only if the answered action was sent before
+    /// it: Asterisk works through one connection's actions in order, so its clock starts when
+    /// the action ahead of it is done (and an answer to an action sent after it, say a ping
+    /// answered past a deadlocked core action, says nothing about it).
+    pub fn answered(&mut self, sent: Instant, at: Instant) {
+        for (kind, slot) in self.slots.iter_mut().filter(|(k, _)| k.uses_ami()) {
             let timeout = slot.timeout;
             if let Some(run) = slot.in_flight.as_mut() {
-                run.deadline = run.deadline.max(at + timeout);
+                if *kind == ProbeKind::Ping || sent < run.started {
+                    run.deadline = run.deadline.max(at + timeout);
+                }
             }
         }
     }
