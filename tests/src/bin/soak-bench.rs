@@ -81,7 +81,11 @@ fn main() -> std::process::ExitCode {
     ] {
         eprintln!("soak-bench: {name} for {} min", args.minutes);
         match soak(&install, load, minutes, loss, name) {
-            Ok(s) => soaks.push(s),
+            Ok(s) => {
+                // Logged as it completes, so a later failure loses nothing.
+                eprintln!("soak-bench: {s:?}");
+                soaks.push(s);
+            }
             Err(e) => {
                 eprintln!("soak-bench: {name}: {e}");
                 return std::process::ExitCode::FAILURE;
@@ -118,10 +122,12 @@ fn main() -> std::process::ExitCode {
 
 /// A pair of real Asterisks carrying `load`, steady with A active and calls answered.
 fn loaded_pair(install: &Install, load: CallLoad) -> Result<Pair, String> {
-    let mut options = PairOptions::default();
-    options.asterisk = PairAsterisk::Real(install.clone());
-    options.calls = true;
-    options.call_load = load;
+    let mut options = PairOptions {
+        asterisk: PairAsterisk::Real(install.clone()),
+        calls: true,
+        call_load: load,
+        ..PairOptions::default()
+    };
     for s in &mut options.settings {
         // Short hold-down so the injections can follow each other.
         s.hold_down_ms = Some(3_000);
@@ -266,7 +272,7 @@ fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<V
         pair.heal(active, fault).map_err(|e| e.to_string())?;
         let healed = active;
         active = active.other();
-        astha_tests::harness::poll(
+        let healed_back = astha_tests::harness::poll(
             "the healed side back as a healthy standby",
             Duration::from_secs(60),
             Duration::from_millis(100),
@@ -278,8 +284,16 @@ fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<V
                     && other.verdict("peer") == Some("healthy"))
                 .then_some(())
             },
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        if let Err(e) = healed_back {
+            // Keep what was measured: the table says how many runs it holds.
+            eprintln!(
+                "soak-bench: {}: stopping after {} runs: {e}",
+                fault.name(),
+                times.len()
+            );
+            break;
+        }
     }
     Ok(times)
 }
