@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils
   corosync pacemaker pacemaker-cli-utils resource-agents libxml2-utils
-  drbd-utils e2fsprogs systemd)
+  drbd-utils e2fsprogs systemd stress-ng nftables)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -112,11 +112,11 @@ fn example_file_is_valid_and_matches_defaults() {
     assert_eq!(config.probes, config::ProbesConfig::default());
     assert_eq!(
         config.probes.timing(ProbeKind::Ping).timeout,
-        Duration::from_millis(500)
+        Duration::from_millis(1000)
     );
     assert_eq!(config.probes.core_method, CoreMethod::CoreStatus);
     assert_eq!(config.probes.sip_accepted, vec![200]);
-    assert!(config.probes.ami_actions_per_second() <= 2.0);
+    assert!(config.probes.ami_actions_per_second() <= config::AMI_BUDGET_PER_SECOND);
 }
 
 #[test]
@@ -171,7 +171,7 @@ address = "pbx-b"
 
 [probes.ping]
 interval_ms = 1000
-timeout_ms = 1500
+timeout_ms = 0
 
 [probes.call]
 interval_ms = "ten"
@@ -232,6 +232,35 @@ fn syntax_errors_and_missing_sections_are_reported_together() {
     find(&problems, "asterisk.a");
     find(&problems, "asterisk.b");
     assert_eq!(find(&problems, "probes.ping.fail_after").line, 5);
+}
+
+#[test]
+fn a_liveness_window_a_loaded_asterisk_cannot_meet_is_warned_about() {
+    let text = example_text().replacen(
+        "interval_ms = 250\ntimeout_ms = 1000\n",
+        "interval_ms = 1000\ntimeout_ms = 500\n",
+        1,
+    );
+    let (_, warnings) =
+        parse(&text, &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    let window = warnings
+        .iter()
+        .find(|w| w.key == "probes.ping.timeout_ms")
+        .unwrap_or_else(|| panic!("no warning: {}", render(&warnings)));
+    assert!(window.message.contains("625 ms"), "{window}");
+    let cadence = warnings
+        .iter()
+        .find(|w| w.key == "probes.ping.interval_ms")
+        .unwrap_or_else(|| panic!("no warning: {}", render(&warnings)));
+    assert!(cadence.message.contains("1500 ms"), "{cadence}");
+    // The example itself has neither.
+    let (_, warnings) =
+        parse(&example_text(), &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert!(
+        !warnings.iter().any(|w| w.key.starts_with("probes.ping")),
+        "{}",
+        render(&warnings)
+    );
 }
 
 #[test]

@@ -72,7 +72,7 @@ async fn crash_is_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hang_is_failed() {
-    // Ping (deadline 500 ms) or the core probe, whichever runs first after the hang.
+    // Ping (1 s of silence) or the core probe, whichever runs first after the hang.
     fault_to_failed(
         Fault::Hang,
         ProbesConfig::default(),
@@ -171,13 +171,16 @@ async fn span_alarm_degrades_and_clears() {
     asterisk.stop().await;
 }
 
-/// Slow answers below every deadline, plus a flood of call events from other calls: never failed.
+/// Every answer later than the old 500 ms ping deadline (as a loaded real Asterisk 22 answered,
+/// 625 ms), plus a flood of call events from other calls: never failed. By design, not by margin:
+/// liveness is the silence since the last answer of any AMI action (1 s), and time this process
+/// was not scheduled (a busy CI machine) is given back to the runs in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_but_healthy_is_never_failed() {
-    let (asterisk, monitor) = healthy_monitor(fast_config(), &scaled_probes()).await;
+    let (asterisk, monitor) = healthy_monitor(fast_config(), &ProbesConfig::default()).await;
     let mut events = monitor.handle().events();
     asterisk
-        .set_fault(Fault::Slow(Duration::from_millis(150)))
+        .set_fault(Fault::Slow(Duration::from_millis(600)))
         .await;
     let flood = tokio::spawn(call_flood(asterisk.ami_addr(), Duration::from_secs(12)));
     let watch_for = Duration::from_secs(12);

@@ -146,16 +146,36 @@ async fn healthy_then_ping_hang_fails_within_deadline() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failing_call_degrades_then_fails_on_the_second() {
+async fn a_failing_call_degrades_then_is_confirmed_at_once_by_a_second_call() {
     let backend = Arc::new(Scripted::default());
     let (handle, _signals) = start(&backend);
     wait_verdict(&handle, Verdict::Healthy, Duration::from_secs(5)).await;
+    let mut events = handle.events();
     backend.set(ProbeKind::Call, Behaviour::Fail);
-    wait_verdict(&handle, Verdict::Degraded, Duration::from_secs(11)).await;
-    let took = wait_verdict(&handle, Verdict::Failed, Duration::from_secs(11)).await;
+    let mut changes = Vec::new();
+    let mut call_failures = 0;
+    tokio::time::timeout(Duration::from_secs(11), async {
+        while changes.last().map(|c: &(Verdict, std::time::Instant)| c.0) != Some(Verdict::Failed) {
+            match events.recv().await {
+                Ok(MonitorEvent::Verdict(c)) => changes.push((c.to, c.at)),
+                Ok(MonitorEvent::Outcome(o)) if o.kind == ProbeKind::Call && !o.ok() => {
+                    call_failures += 1
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never failed: {changes:?}"));
+    let verdicts: Vec<Verdict> = changes.iter().map(|(v, _)| *v).collect();
+    assert_eq!(verdicts, [Verdict::Degraded, Verdict::Failed]);
+    assert_eq!(call_failures, 2, "one miss, one confirmation");
+    // The confirming call starts at once, not one 10 s period later.
+    let confirmed_after = changes[1].1 - changes[0].1;
     assert!(
-        took >= Duration::from_secs(9),
-        "second failure comes one period later: {took:?}"
+        confirmed_after < Duration::from_secs(1),
+        "confirmed {confirmed_after:?} after the first miss"
     );
 }
 

@@ -1,7 +1,7 @@
 //! Every fault mode against the sans-IO monitor on simulated time, with default settings: verdict reached and how long it took.
 //!
-//! Simulated time is deterministic, so the design targets (crash <= 1 s, hang <= 1.5 s, core
-//! deadlock <= 3 s, call path <= 25 s) are checked here as properties of the defaults; the
+//! Simulated time is deterministic, so the design targets (crash <= 1 s, hang <= 1.25 s, core
+//! deadlock <= 4 s, call path <= 25 s) are checked here as properties of the defaults; the
 //! wall-clock numbers against the emulator live in examples/probe_timings.rs.
 
 use std::time::Duration;
@@ -38,13 +38,15 @@ fn crash_is_failed_at_once() {
 }
 
 #[test]
-fn hang_is_failed_within_one_and_a_half_seconds() {
-    assert!(worst_case(Fault::Hang) <= Duration::from_millis(1500));
+fn hang_is_failed_within_one_and_a_quarter_seconds() {
+    // One second of silence after the last answer, pings every 250 ms.
+    assert!(worst_case(Fault::Hang) <= Duration::from_millis(1250));
 }
 
 #[test]
-fn core_deadlock_is_failed_within_three_seconds() {
-    assert!(worst_case(Fault::CoreDeadlock) <= Duration::from_secs(3));
+fn core_deadlock_is_failed_within_four_seconds() {
+    // Two misses in a row, the second run started at once.
+    assert!(worst_case(Fault::CoreDeadlock) <= Duration::from_secs(4));
 }
 
 #[test]
@@ -164,7 +166,7 @@ fn probe_load_stays_within_budget() {
         ami_actions as f64 / seconds
     );
     assert!(
-        ami_actions as f64 / seconds <= 2.0,
+        ami_actions as f64 / seconds <= astha::config::AMI_BUDGET_PER_SECOND,
         "{ami_actions} AMI actions in {seconds} s"
     );
     assert!(

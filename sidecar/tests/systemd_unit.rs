@@ -425,6 +425,20 @@ async fn the_shipped_unit_runs_astha_under_a_real_systemd() {
     let host_ns = std::fs::read_link(format!("/proc/{}/ns/mnt", sandbox.systemd)).unwrap();
     assert_eq!(astha_ns, host_ns, "astha runs in a private mount namespace");
 
+    // Responsive on a saturated host: real-time round robin (reset for its children), the
+    // OOM killer's last choice.
+    let stat = std::fs::read_to_string(sandbox.proc_path(pid, "stat")).unwrap();
+    // Fields after the command name (which ends with the last ')'): state is field 3, so
+    // rt_priority (40) and policy (41) are at 37 and 38 of the remainder.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    assert_eq!(fields[38], "2", "policy (SCHED_RR = 2) in {stat}");
+    assert_eq!(fields[37], "10", "rt_priority in {stat}");
+    // systemd applies OOMScoreAdjust= where it may (a container without CAP_SYS_RESOURCE
+    // refuses it and systemd goes on); the unit carries it either way.
+    assert_eq!(sandbox.show("OOMScoreAdjust"), "-900");
+    let oom = std::fs::read_to_string(sandbox.proc_path(pid, "oom_score_adj")).unwrap();
+    assert!(["-900", "0"].contains(&oom.trim()), "oom_score_adj {oom}");
+
     // The peer is dead: astha takes over, promotes DRBD and mounts the file system.
     let mnt = Path::new(MOUNTPOINT);
     sandbox.wait("takeover with DRBD mounted", |s| {

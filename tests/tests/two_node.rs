@@ -3,8 +3,9 @@
 //! Each scenario asserts its end state (who is active, relay and floating IP with it) and that
 //! no sample (every 50 ms, throughout) showed split brain; with a real Asterisk also that SIP
 //! calls placed by sipp through the floating IP are answered again afterwards. Timings and call
-//! counts are printed, not asserted: the machine may be loaded (the failover benchmark,
-//! `scripts/bench-failover.sh`, measures them). Needs root, and for the `real` variants an
+//! counts are printed, and only detection is bounded, generously (several times the design's
+//! value: a regression fails, a loaded machine does not; the failover benchmark,
+//! `scripts/bench-failover.sh`, measures the timings). Needs root, and for the `real` variants an
 //! Asterisk (see `astha_tests::asterisk::install`); skipped with one line otherwise.
 
 use std::time::Duration;
@@ -90,6 +91,21 @@ fn logs(pair: &Pair) -> String {
     )
 }
 
+/// Generous upper bounds on detection (fault to the takeover's start): several times what the
+/// design gives (a hang or a dead node about 1 s, a deadlocked core up to 4 s, two test calls 3 s
+/// apart here), so a regression by several times fails and a busy machine does not.
+const DETECTED_WITHIN: Duration = Duration::from_secs(5);
+const DEADLOCK_DETECTED_WITHIN: Duration = Duration::from_secs(15);
+const SLOW_PROBE_DETECTED_WITHIN: Duration = Duration::from_secs(25);
+
+fn assert_detected_within(test: &str, t: &Takeover, bound: Duration) {
+    assert!(
+        t.detection_s < bound.as_secs_f64(),
+        "{test}: detected {:.0} ms after the fault (bound {bound:?}): a regression",
+        t.detection_s * 1000.0
+    );
+}
+
 fn report(test: &str, t: &Takeover) {
     eprintln!(
         "TIMING {test}: detection {:.0} ms, takeover {:.0} ms, client SIP outage {:.0} ms, ping outage {:.0} ms ({})",
@@ -173,22 +189,29 @@ fn assert_stays(pair: &Pair, active: Side, hold: Duration) {
     }
 }
 
-/// Injects `fault` into A and asserts B takes over, the client and calls are served again.
-fn fault_takes_over_with(test: &str, options: PairOptions, fault: Fault, timeout: Duration) {
+/// Injects `fault` into A and asserts B takes over (detected within `detected_within`), the
+/// client and calls are served again.
+fn fault_takes_over_with(
+    test: &str,
+    options: PairOptions,
+    fault: Fault,
+    detected_within: Duration,
+) {
     let mut pair = running_pair_with(test, options);
     let at = pair.inject(Side::A, fault).unwrap();
     let t = pair
-        .measure_takeover(Side::B, at, timeout)
+        .measure_takeover(Side::B, at, SETTLE)
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
     report(test, &t);
+    assert_detected_within(test, &t, detected_within);
     assert_calls_answered_again(test, &pair, at, at + t.takeover_s);
     assert_served_by(&mut pair, Side::B);
     assert_no_split_brain(&pair);
 }
 
-fn fault_takes_over(kind: AsteriskKind, test: &str, fault: Fault, timeout: Duration) {
+fn fault_takes_over(kind: AsteriskKind, test: &str, fault: Fault, detected_within: Duration) {
     if let Some(options) = options(kind, test) {
-        fault_takes_over_with(test, options, fault, timeout);
+        fault_takes_over_with(test, options, fault, detected_within);
     }
 }
 
@@ -217,11 +240,11 @@ macro_rules! scenario {
 }
 
 scenario!(asterisk_crash_on_a_moves_the_service_to_b, |kind, test| {
-    fault_takes_over(kind, test, Fault::AsteriskCrash, TAKEOVER)
+    fault_takes_over(kind, test, Fault::AsteriskCrash, DETECTED_WITHIN)
 });
 
 scenario!(asterisk_hang_on_a_moves_the_service_to_b, |kind, test| {
-    fault_takes_over(kind, test, Fault::AsteriskHang, TAKEOVER)
+    fault_takes_over(kind, test, Fault::AsteriskHang, DETECTED_WITHIN)
 });
 
 scenario!(
@@ -232,7 +255,12 @@ scenario!(
             for s in &mut options.settings {
                 s.extra_toml.push_str(QUICK_CALL_AND_SIP_PROBES);
             }
-            fault_takes_over_with(test, options, Fault::CallPathBroken, SETTLE);
+            fault_takes_over_with(
+                test,
+                options,
+                Fault::CallPathBroken,
+                SLOW_PROBE_DETECTED_WITHIN,
+            );
         }
     }
 );
@@ -242,7 +270,12 @@ scenario!(sip_stack_gone_on_a_moves_the_service_to_b, |kind, test| {
         for s in &mut options.settings {
             s.extra_toml.push_str(QUICK_CALL_AND_SIP_PROBES);
         }
-        fault_takes_over_with(test, options, Fault::SipStackGone, SETTLE);
+        fault_takes_over_with(
+            test,
+            options,
+            Fault::SipStackGone,
+            SLOW_PROBE_DETECTED_WITHIN,
+        );
     }
 });
 
@@ -253,7 +286,7 @@ fn core_deadlock_on_a_moves_the_service_to_b() {
         AsteriskKind::Emulated,
         "core_deadlock",
         Fault::CoreDeadlock,
-        TAKEOVER,
+        DEADLOCK_DETECTED_WITHIN,
     );
 }
 
@@ -264,7 +297,12 @@ fn the_probe_extension_removed_on_a_real_asterisk_moves_the_service_to_b() {
         for s in &mut options.settings {
             s.extra_toml.push_str(QUICK_CALL_AND_SIP_PROBES);
         }
-        fault_takes_over_with(test, options, Fault::ProbeExtensionRemoved, SETTLE);
+        fault_takes_over_with(
+            test,
+            options,
+            Fault::ProbeExtensionRemoved,
+            SLOW_PROBE_DETECTED_WITHIN,
+        );
     }
 }
 
@@ -277,6 +315,7 @@ scenario!(a_losing_its_network_moves_the_service_to_b, |kind, test| {
         .measure_takeover(Side::B, at, TAKEOVER)
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
     report(test, &t);
+    assert_detected_within(test, &t, DETECTED_WITHIN);
     assert_calls_answered_again(test, &pair, at, at + t.takeover_s);
     assert_eq!(pair.status(Side::B).unwrap().role, "active");
     assert_eq!(pair.relay_side().unwrap(), Some(Side::B), "relay position");

@@ -72,14 +72,14 @@ pub async fn run(args: ProbeArgs, out: &mut dyn Write) -> Exit {
         probes.timing_mut(crate::probe::ProbeKind::Call).enabled = false;
     }
     let backend = TargetProbes::new("probe", &target, &probes);
-    // The AMI login gets the ping deadline twice (once for the banner after the connect, once
-    // for the login itself; the daemon's ping runs on a connection already made): an Asterisk
-    // that cannot log us in by then (hung, dead, wrong secret) is judged at once, every AMI
-    // probe failing with the reason, instead of after each probe's own deadline (a monitoring
-    // system or the OCF agent is waiting). With the defaults a hung Asterisk is failed in 1 s,
-    // as the daemon fails it.
+    // The AMI login (banner after the connect, then the login itself; the daemon's ping runs on
+    // a connection already made) gets the ping's silence window, the time the daemon allows a
+    // target to say nothing: an Asterisk that cannot log us in by then (hung, dead, wrong
+    // secret) is judged at once, every AMI probe failing with the reason, instead of after each
+    // probe's own deadline (a monitoring system or the OCF agent is waiting). With the defaults
+    // a hung Asterisk is failed in 1 s, as the daemon fails it.
     let started = std::time::Instant::now();
-    let login = probes.timing(crate::probe::ProbeKind::Ping).timeout * 2;
+    let login = probes.timing(crate::probe::ProbeKind::Ping).timeout;
     let report = match backend.wait_ready(login).await {
         Ok(()) => run_once(&backend, &probes, backend.enabled()).await,
         Err(e) => {

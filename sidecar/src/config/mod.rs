@@ -23,7 +23,7 @@ pub use address::{HostPort, HttpUrl};
 pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskTarget, SipEndpoint};
 pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use node::NodeConfig;
-pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig};
+pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig, AMI_BUDGET_PER_SECOND};
 pub use problem::{Problem, ProblemSeverity};
 pub use secret::{Secret, SecretError, SecretResolver, SecretSource, SystemSecrets};
 

@@ -60,7 +60,7 @@ impl ProbesConfig {
         ProbeKind::ALL.into_iter().zip(self.timing.iter())
     }
 
-    /// AMI actions per second these settings send to one Asterisk (the load budget is 2/s).
+    /// AMI actions per second these settings send to one Asterisk (see [`AMI_BUDGET_PER_SECOND`]).
     pub fn ami_actions_per_second(&self) -> f64 {
         self.timings()
             .filter(|(k, t)| k.uses_ami() && t.enabled)
@@ -80,8 +80,13 @@ pub fn default_timing(kind: ProbeKind) -> ProbeTiming {
         recover_after,
     };
     match kind {
-        ProbeKind::Ping => t(1_000, 500, true, 1, 3),
-        ProbeKind::Core => t(2_000, 1_000, true, 1, 2),
+        // Liveness: a ping every 250 ms, and the target failed after 1 s with no answer to
+        // anything (see `ProbeSchedule::answered`): a hang is seen in 1.0-1.25 s, and an
+        // answer up to 1 s late is still an answer.
+        ProbeKind::Ping => t(250, 1_000, true, 1, 3),
+        // A loaded Asterisk took 625 ms for CoreStatus: a miss is confirmed at once by a second
+        // run before the core counts as deadlocked (2-4 s).
+        ProbeKind::Core => t(2_000, 1_000, true, 2, 2),
         ProbeKind::Call => t(10_000, 5_000, true, 2, 1),
         ProbeKind::Sip => t(5_000, 2_000, true, 2, 2),
         ProbeKind::Ari => t(5_000, 2_000, false, 2, 2),
@@ -177,6 +182,7 @@ pub(crate) fn read(section: &mut Section<'_, '_>, problems: &mut Problems) -> Pr
         s.finish(problems);
     }
     check_budget(section, problems, &config);
+    check_liveness(section, problems, &config);
     config
 }
 
@@ -214,7 +220,9 @@ fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> Pr
             t.timeout = Duration::from_millis(*v.get_ref());
         }
     }
-    if t.timeout >= t.interval {
+    // The liveness ping is the exception: one run at a time, judged on the silence since the
+    // last answer, so a window longer than its cadence just means back-to-back pings when slow.
+    if t.timeout >= t.interval && kind != ProbeKind::Ping {
         // Overlapping runs would pile up on a slow target and multiply the load on it.
         let key = if timeout.is_some() {
             "timeout_ms"
@@ -256,15 +264,52 @@ fn read_timing(s: &mut Section<'_, '_>, p: &mut Problems, kind: ProbeKind) -> Pr
     t
 }
 
+/// The slowest answer of a healthy but saturated Asterisk 22 seen so far (CoreStatus and Ping
+/// under stress-ng with calls up; see BENCHMARKS.md, soak).
+const LOADED_ANSWER: Duration = Duration::from_millis(625);
+
+/// The liveness window must leave room for a loaded Asterisk, and the cadence must not make the
+/// detection of a hang much later than the window.
+fn check_liveness(section: &Section<'_, '_>, p: &mut Problems, config: &ProbesConfig) {
+    let ping = config.timing(ProbeKind::Ping);
+    if ping.timeout < LOADED_ANSWER + LOADED_ANSWER / 5 {
+        p.warning(
+            &section.key_path("ping.timeout_ms"),
+            section.span(),
+            format!(
+                "a silence window of {} ms leaves little room for a loaded Asterisk (answers took {} ms under load): a busy server may be failed over",
+                ping.timeout.as_millis(),
+                LOADED_ANSWER.as_millis()
+            ),
+        );
+    }
+    if ping.interval > ping.timeout / 2 {
+        p.warning(
+            &section.key_path("ping.interval_ms"),
+            section.span(),
+            format!(
+                "with a ping every {} ms a hang is seen only up to {} ms after it (keep interval_ms at most half of timeout_ms)",
+                ping.interval.as_millis(),
+                (ping.interval + ping.timeout).as_millis()
+            ),
+        );
+    }
+}
+
+/// AMI actions per second the probes may send to one Asterisk before `check-config` warns. The
+/// defaults send about 4.6 (4 pings, which the manager thread answers without touching the core,
+/// one CoreStatus every 2 s, a test call every 10 s).
+pub const AMI_BUDGET_PER_SECOND: f64 = 5.0;
+
 /// The probes must not become a load on the Asterisk they judge.
 fn check_budget(section: &Section<'_, '_>, p: &mut Problems, config: &ProbesConfig) {
     let rate = config.ami_actions_per_second();
-    if rate > 2.0 + 1e-9 {
+    if rate > AMI_BUDGET_PER_SECOND + 1e-9 {
         p.warning(
             &section.key_path("ping"),
             section.span(),
             format!(
-                "the probes send {rate:.2} AMI actions per second to each Asterisk (budget: 2)"
+                "the probes send {rate:.2} AMI actions per second to each Asterisk (budget: {AMI_BUDGET_PER_SECOND})"
             ),
         );
     }

@@ -257,14 +257,20 @@ fn decide_config(config: &Config) -> DecideConfig {
         // Suspect the peer shortly after one missed datagram, never before.
         d.suspect_after_ms = link.interval_ms + link.interval_ms / 4;
     }
-    d.urgent_probe_deadline_ms = u64::try_from(
+    // The urgent probe only counts together with the peer's silence on every link (two
+    // independent signs of a dead node), so it gets 70 % of the lone ping's silence window
+    // (700 ms by default): a dead node is taken over in about 250 + 700 ms.
+    let ping_window = u64::try_from(
         config
             .probes
             .timing(crate::probe::ProbeKind::Ping)
             .timeout
             .as_millis(),
     )
-    .unwrap_or(500);
+    .unwrap_or(1_000);
+    // A failed verdict at `t` means silence since `t - window` at least.
+    d.probe_deadline_ms = ping_window;
+    d.urgent_probe_deadline_ms = ping_window * 7 / 10;
     d.hold_down_ms = section.hold_down_ms;
     d.preferred = section.preferred;
     d.failback_to = section.failback.then_some(section.preferred);

@@ -40,7 +40,7 @@ pub struct DecideConfig {
     /// Silence after which urgent probes of the peer's Asterisk are requested (ms), repeated every
     /// `peer_interval_ms` while the silence lasts and they succeed.
     pub suspect_after_ms: u64,
-    /// Deadline given to the urgent probe (ms). Keep it equal to the regular ping deadline: a
+    /// Deadline given to the urgent probe (ms). At least half the regular ping deadline: a much
     /// shorter one would call a slow but working Asterisk failed.
     pub urgent_probe_deadline_ms: u64,
     /// Deadline of the probe layer's regular pings of the peer's Asterisk (ms): a verdict that
@@ -99,7 +99,7 @@ pub enum DecideConfigError {
         interval: u64,
         dead: u64,
     },
-    #[error("urgent_probe_deadline ({urgent} ms) must not be shorter than the regular probe deadline ({regular} ms): a slow but working Asterisk would look failed")]
+    #[error("urgent_probe_deadline ({urgent} ms) must be at least half the regular probe deadline ({regular} ms): a slow but working Asterisk would look failed")]
     UrgentDeadlineTooShort { urgent: u64, regular: u64 },
     #[error("failback_to is set but hold_down is 0: the pair would flap")]
     FailbackWithoutHoldDown,
@@ -127,7 +127,9 @@ impl DecideConfig {
                 dead,
             });
         }
-        if self.urgent_probe_deadline_ms < self.probe_deadline_ms {
+        // The urgent probe only counts together with silence on every peer link (two signs of
+        // a dead node), so it may be shorter than the lone ping's window, but not much.
+        if self.urgent_probe_deadline_ms * 2 < self.probe_deadline_ms {
             return Err(DecideConfigError::UrgentDeadlineTooShort {
                 urgent: self.urgent_probe_deadline_ms,
                 regular: self.probe_deadline_ms,

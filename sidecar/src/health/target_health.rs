@@ -110,6 +110,14 @@ impl TargetHealth {
         self.tracks.get(&kind)
     }
 
+    /// Whether `kind` failed some runs but not yet enough to count as down (a miss awaiting
+    /// confirmation).
+    pub fn needs_confirmation(&self, kind: ProbeKind) -> bool {
+        self.tracks
+            .get(&kind)
+            .is_some_and(|t| t.state != ProbeState::Down && t.consecutive_fail > 0)
+    }
+
     /// Feeds one observation; returns the verdict change it caused, if any.
     pub fn observe(&mut self, observation: TargetObservation) -> Option<VerdictChange> {
         let (at, evidence) = match observation {

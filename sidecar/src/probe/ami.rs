@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ami_client::{Action, Client, ClientConfig, ConnectionState, EventMask, KnownEvent, RecvError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{AmiEndpoint, CoreMethod, ProbesConfig};
 
@@ -34,6 +34,10 @@ const NO_MARKER: &str = "the call ended without the HAProbe marker: the probe di
 #[derive(Debug, Clone)]
 pub struct AmiProbes {
     client: Client,
+    /// Counts the answers Asterisk gave to any action of these probes (a response, even a
+    /// refusal): every one is a sign of life, before the probe that sent it has its outcome (a
+    /// test call ends seconds after its Originate is answered). See `spawn_signal_pump`.
+    answers: std::sync::Arc<watch::Sender<Option<std::time::Instant>>>,
     core_method: CoreMethod,
     channel: String,
     ping_timeout: Duration,
@@ -62,9 +66,13 @@ impl AmiProbes {
         config.reconnect_backoff_max = Duration::from_secs(2);
         config.auth_failure_backoff = Duration::from_secs(10);
         config.action_id_prefix = "astha-".into();
-        let timeout = |k: ProbeKind| probes.timing(k).timeout;
+        // The monitor judges each run's deadline (moved for astha's own lag and, for the ping,
+        // for every answer heard); the AMI client's timeout is only the backstop that frees an
+        // action nobody waits for any more.
+        let timeout = |k: ProbeKind| probes.timing(k).timeout * super::runner::RUN_BACKSTOP_FACTOR;
         AmiProbes {
             client: Client::connect(config),
+            answers: std::sync::Arc::new(watch::channel(None).0),
             core_method: probes.core_method,
             channel: format!("Local/{}@{}", probes.call_exten, probes.call_context),
             ping_timeout: timeout(ProbeKind::Ping),
@@ -128,11 +136,13 @@ impl AmiProbes {
     }
 
     async fn ping(&self) -> Result<(), ProbeError> {
+        let sent = sent_now();
         let response = self
             .client
             .send(Action::ping().timeout(self.ping_timeout))
             .await
             .map_err(ami_error)?;
+        self.answered(sent);
         if response.is_success() {
             Ok(())
         } else {
@@ -146,11 +156,13 @@ impl AmiProbes {
             CoreMethod::CoreStatus => Action::new("CoreStatus"),
             CoreMethod::ChannelsCount => Action::command("core show channels count"),
         };
+        let sent = sent_now();
         let response = self
             .client
             .send(action.timeout(self.core_timeout))
             .await
             .map_err(ami_error)?;
+        self.answered(sent);
         if response.is_success() {
             Ok(())
         } else {
@@ -191,11 +203,13 @@ impl AmiProbes {
         if quick {
             action = action.header("Variable", format!("{PROBE_QUICK_VARIABLE}=yes"));
         }
+        let sent = sent_now();
         let response = self
             .client
             .send(action.timeout(self.call_timeout))
             .await
             .map_err(ami_error)?;
+        self.answered(sent);
         if !response.is_success() {
             return Err(refusal(
                 &response,
@@ -286,11 +300,13 @@ impl AmiProbes {
     /// `DAHDIShowStatus`: any span whose `Alarms` is not `OK` is an alarm. Without chan_dahdi
     /// the action is unknown: no spans, nothing in alarm.
     async fn spans(&self) -> Result<(), ProbeError> {
+        let sent = sent_now();
         let list = self
             .client
             .send_list(Action::new("DAHDIShowStatus").timeout(self.spans_timeout))
             .await
             .map_err(ami_error)?;
+        self.answered(sent);
         if !list.response.is_success() {
             let message = list.response.message().unwrap_or_default();
             if message.contains("Invalid/unknown command") {
@@ -314,7 +330,14 @@ impl AmiProbes {
         }
     }
 
-    /// Forwards the connection state and lifecycle/alarm events to a monitor as signals.
+    /// Asterisk answered an action sent at `sent`: a sign of life for the monitor (see
+    /// `TargetSignal::Answered`).
+    fn answered(&self, sent: std::time::Instant) {
+        self.answers.send_replace(Some(sent));
+    }
+
+    /// Forwards the connection state, every answer to an action and the lifecycle/alarm events
+    /// to a monitor as signals.
     /// Ends when the client closes or the receiver is dropped.
     pub fn spawn_signal_pump(
         &self,
@@ -322,6 +345,7 @@ impl AmiProbes {
     ) -> tokio::task::JoinHandle<()> {
         let mut state = self.client.state();
         let mut events = self.client.subscribe();
+        let mut answers = self.answers.subscribe();
         tokio::spawn(async move {
             let mut alarmed: BTreeSet<String> = BTreeSet::new();
             let mut was_logged_in = false;
@@ -349,6 +373,13 @@ impl AmiProbes {
                             _ => None,
                         }
                     }
+                    answered = answers.changed() => {
+                        if answered.is_err() {
+                            return;
+                        }
+                        let sent = *answers.borrow_and_update();
+                        sent.map(|sent| TargetSignal::Answered { sent })
+                    }
                     event = events.recv() => match event {
                         Ok(event) => lifecycle_signal(&event.typed(), &mut alarmed),
                         Err(RecvError::Lagged { .. }) => None,
@@ -363,6 +394,11 @@ impl AmiProbes {
             }
         })
     }
+}
+
+/// Now on the clock the monitor uses (tokio's, so paused test time agrees).
+fn sent_now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// The signal an event means, tracking which spans/channels are in alarm.

@@ -30,6 +30,7 @@ pub mod ami;
 pub mod ari;
 pub mod boot;
 mod kind;
+pub mod lag;
 pub mod monitor;
 #[cfg(feature = "test-support")]
 pub mod monitor_sim;
@@ -44,7 +45,7 @@ mod unique;
 
 pub use kind::ProbeKind;
 pub use monitor::{Monitor, MonitorOutput};
-pub use monitored::{MonitoredProbe, MonitoredTarget};
+pub use monitored::{MonitoredProbe, MonitoredTarget, SchedulingLag};
 pub use outcome::{ProbeError, ProbeOutcome};
 pub use runner::{
     spawn_monitor, MonitorEvent, MonitorHandle, ProbeBackend, ProbeFuture, TargetSignal,

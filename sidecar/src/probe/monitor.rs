@@ -135,6 +135,18 @@ impl Monitor {
         self.record(outcome);
     }
 
+    /// The target answered at `at` an action sent at `sent` (on the AMI connection, before the
+    /// probe that sent it has an outcome): see [`ProbeSchedule::answered`].
+    pub fn answered(&mut self, sent: Instant, at: Instant) {
+        self.schedule.answered(sent, at);
+    }
+
+    /// astha was not running for `lag` (see [`ProbeSchedule::postpone_deadlines`]): runs in
+    /// flight get that time back before anything is judged. Call before [`Monitor::poll`].
+    pub fn stalled(&mut self, lag: std::time::Duration) {
+        self.schedule.postpone_deadlines(lag);
+    }
+
     /// When to call `poll` next.
     pub fn next_wakeup(&self) -> Option<Instant> {
         self.schedule.next_wakeup()
@@ -145,14 +157,189 @@ impl Monitor {
     }
 
     fn record(&mut self, outcome: ProbeOutcome) {
+        if outcome.kind.uses_ami() && outcome.error().is_none_or(ProbeError::is_answer) {
+            // Any answer on the AMI connection, even a refusal, shows the target alive: the
+            // liveness ping is judged on the silence since then, not on its own deadline alone.
+            let sent = outcome
+                .at
+                .checked_sub(outcome.latency)
+                .unwrap_or(outcome.at);
+            self.schedule.answered(sent, outcome.at);
+        }
+        let kind = outcome.kind;
+        let at = outcome.at;
+        // A run that failed because the connection is gone is not re-run: the connection's
+        // drop fails the liveness probe at once (see `ami_disconnected`).
+        let failed = outcome
+            .error()
+            .is_some_and(|e| !matches!(e, ProbeError::NotConnected(_)));
         self.outputs
             .push_back(MonitorOutput::Outcome(outcome.clone()));
         self.observe(TargetObservation::Probe(outcome));
+        if failed && self.health.needs_confirmation(kind) {
+            // A first miss of a probe that needs several is confirmed at once instead of at the
+            // next cadence: one late answer never decides, and a real fault is not kept waiting.
+            self.schedule.kick(kind, at);
+        }
     }
 
     fn observe(&mut self, observation: TargetObservation) {
         if let Some(change) = self.health.observe(observation) {
             self.outputs.push_back(MonitorOutput::Verdict(change));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The liveness rules on explicit times: silence, not one deadline, fails a target.
+
+    use std::time::Duration;
+
+    use super::*;
+
+    const KINDS: [ProbeKind; 2] = [ProbeKind::Ping, ProbeKind::Core];
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Drains the outputs: the runs started (kind, id) and the verdict changes.
+    fn drain(m: &mut Monitor) -> (Vec<(ProbeKind, RunId)>, Vec<Verdict>) {
+        let mut started = Vec::new();
+        let mut verdicts = Vec::new();
+        while let Some(o) = m.pop_output() {
+            match o {
+                MonitorOutput::Start(s) => started.push((s.kind, s.id)),
+                MonitorOutput::Verdict(c) => verdicts.push(c.to),
+                MonitorOutput::Outcome(_) => {}
+            }
+        }
+        (started, verdicts)
+    }
+
+    fn run_of(started: &[(ProbeKind, RunId)], kind: ProbeKind) -> RunId {
+        started
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, id)| *id)
+            .unwrap_or_else(|| panic!("no {kind} run started in {started:?}"))
+    }
+
+    /// A monitor with the default settings whose first runs were answered at once (healthy at
+    /// t0); returns it and t0.
+    fn healthy() -> (Monitor, Instant) {
+        let t0 = Instant::now();
+        let mut m = Monitor::new(&ProbesConfig::default(), &KINDS, t0);
+        m.poll(t0);
+        let (started, _) = drain(&mut m);
+        for (_, id) in started {
+            m.complete(id, Ok(()), t0);
+        }
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        (m, t0)
+    }
+
+    /// The next ping run, started at `at`.
+    fn next_ping(m: &mut Monitor, at: Instant) -> RunId {
+        m.poll(at);
+        run_of(&drain(m).0, ProbeKind::Ping)
+    }
+
+    #[test]
+    fn an_answer_late_by_the_old_deadline_is_an_answer() {
+        let (mut m, t0) = healthy();
+        let start = t0 + ms(250);
+        let ping = next_ping(&mut m, start);
+        // 500 ms was the old deadline: on a loaded host Asterisk took 625 ms.
+        m.poll(start + ms(600));
+        m.complete(ping, Ok(()), start + ms(625));
+        m.poll(start + ms(700));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        assert!(drain(&mut m).1.is_empty());
+    }
+
+    #[test]
+    fn one_second_of_silence_is_a_failure() {
+        let (mut m, t0) = healthy();
+        let start = t0 + ms(250);
+        next_ping(&mut m, start);
+        m.poll(start + ms(999));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        m.poll(start + ms(1000));
+        assert_eq!(m.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn any_answer_on_the_connection_restarts_the_silence_window() {
+        let (mut m, t0) = healthy();
+        // A core action is in flight, then a ping queued behind it.
+        let core_start = t0 + ms(2000);
+        m.poll(core_start);
+        let (started, _) = drain(&mut m);
+        let core = run_of(&started, ProbeKind::Core);
+        let ping = run_of(&started, ProbeKind::Ping);
+        // The slow core action answers at 800 ms: Asterisk is alive, the ping waits behind it.
+        m.complete(core, Ok(()), core_start + ms(800));
+        m.poll(core_start + ms(1000));
+        assert_eq!(m.verdict(), Verdict::Healthy, "heard from it 200 ms ago");
+        m.complete(ping, Ok(()), core_start + ms(1300));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        // Silence after the last answer still fails it one window later.
+        let next = core_start + ms(1400);
+        next_ping(&mut m, next);
+        m.poll(next + ms(999));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        m.poll(next + ms(1000));
+        assert_eq!(m.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn time_astha_was_not_running_is_not_charged_to_asterisk() {
+        let (mut m, t0) = healthy();
+        let start = t0 + ms(250);
+        let ping = next_ping(&mut m, start);
+        // astha starved: it wakes at 1.3 s for a deadline of 1.0 s, and the answer that
+        // waited in the socket meanwhile is read before anything is judged (the runner drains).
+        m.stalled(ms(300));
+        m.complete(ping, Ok(()), start + ms(1300));
+        let next = start + ms(1300);
+        next_ping(&mut m, next);
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        // Without an answer, the deadline passes once the lost time is made up.
+        m.stalled(ms(300));
+        m.poll(next + ms(1299));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        m.poll(next + ms(1300));
+        assert_eq!(m.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn a_first_miss_of_a_probe_that_needs_two_is_confirmed_at_once() {
+        let t0 = Instant::now();
+        let mut probes = ProbesConfig::default();
+        probes.timing_mut(ProbeKind::Core).fail_after = 2;
+        let mut m = Monitor::new(&probes, &KINDS, t0);
+        m.poll(t0);
+        for (_, id) in drain(&mut m).0 {
+            m.complete(id, Ok(()), t0);
+        }
+        let core_start = t0 + ms(2000);
+        m.poll(core_start);
+        let (started, _) = drain(&mut m);
+        let ping = run_of(&started, ProbeKind::Ping);
+        m.complete(ping, Ok(()), core_start + ms(1));
+        // The core action times out at 1 s: degraded, and the confirming run starts right
+        // away instead of at the next cadence (4 s).
+        let miss = core_start + ms(1000);
+        m.poll(miss);
+        let (_, verdicts) = drain(&mut m);
+        assert_eq!(verdicts, vec![Verdict::Degraded]);
+        m.poll(miss);
+        let (started, _) = drain(&mut m);
+        assert!(
+            started.iter().any(|(k, _)| *k == ProbeKind::Core),
+            "{started:?}"
+        );
     }
 }

@@ -41,6 +41,11 @@ pub trait TargetModel {
     fn signals(&self) -> Vec<(Duration, Signal)> {
         Vec::new()
     }
+    /// From when the target answers nothing more, not even runs started before (a frozen
+    /// process delivers no answer it had not sent yet).
+    fn silent_from(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The common faults, starting at `fault_at` on a target that answered everything in `healthy_latency` before.
@@ -165,6 +170,10 @@ impl TargetModel for FaultModel {
         }
     }
 
+    fn silent_from(&self) -> Option<Duration> {
+        (self.fault == Fault::Hang).then_some(self.fault_at)
+    }
+
     fn signals(&self) -> Vec<(Duration, Signal)> {
         match self.fault {
             Fault::Crash => vec![(self.fault_at, Signal::AmiDisconnected)],
@@ -246,6 +255,9 @@ pub fn simulate(
                 Signal::Shutdown { restart } => monitor.shutdown(restart, at),
                 Signal::FullyBooted => monitor.fully_booted(at),
             }
+        }
+        if let Some(silent) = model.silent_from() {
+            pending.retain(|(at, _, _)| *at < t0 + silent);
         }
         pending.sort_by_key(|(at, id, _)| (*at, *id));
         while pending.first().is_some_and(|(at, _, _)| *at <= now) {

@@ -27,6 +27,24 @@ pub struct MonitoredProbe {
     pub failures: u64,
 }
 
+/// How late the monitor's own wake-ups came (astha starved of CPU, or its loop blocked): the
+/// time given back to the probes in flight, so that Asterisk is not blamed for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedulingLag {
+    /// Wake-ups that came late enough to be compensated.
+    pub stalls: u64,
+    pub total: Duration,
+    pub max: Duration,
+}
+
+impl SchedulingLag {
+    pub fn record(&mut self, lag: Duration) {
+        self.stalls += 1;
+        self.total += lag;
+        self.max = self.max.max(lag);
+    }
+}
+
 /// One target as its monitor sees it: the verdict, since when, why, and every probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitoredTarget {
@@ -35,6 +53,8 @@ pub struct MonitoredTarget {
     pub since: Instant,
     pub last_change: Option<VerdictChange>,
     pub probes: Vec<MonitoredProbe>,
+    /// The monitor's own scheduling lag since it started.
+    pub lag: SchedulingLag,
 }
 
 fn ms(d: Duration) -> u64 {

@@ -29,6 +29,20 @@ pub enum ProbeError {
     ShutDown { restart: bool },
 }
 
+impl ProbeError {
+    /// Whether the target answered at all (a refusal, an error status, a failed call, an
+    /// alarm), as opposed to silence or a connection that is not there.
+    pub fn is_answer(&self) -> bool {
+        !matches!(
+            self,
+            ProbeError::Timeout(_)
+                | ProbeError::NotConnected(_)
+                | ProbeError::Connect(_)
+                | ProbeError::Io(_)
+        )
+    }
+}
+
 /// The result of one probe run, as fed to the health core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeOutcome {

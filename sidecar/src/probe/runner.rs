@@ -12,6 +12,7 @@ use crate::config::ProbesConfig;
 use crate::health::{ProbeState, VerdictChange};
 use crate::verdict::Verdict;
 
+use super::lag::own_lag;
 use super::monitor::{Monitor, MonitorOutput};
 use super::monitored::{MonitoredProbe, MonitoredTarget};
 use super::{ProbeError, ProbeKind, ProbeOutcome, RunId};
@@ -41,6 +42,11 @@ pub enum TargetSignal {
     },
     /// Run this probe now instead of at its next cadence (urgent check).
     ProbeNow(ProbeKind),
+    /// Asterisk answered an action sent at `sent` (any probe's, before that probe has its
+    /// outcome): alive.
+    Answered {
+        sent: Instant,
+    },
 }
 
 /// Streamed to subscribers: every probe outcome and every verdict change.
@@ -122,6 +128,7 @@ pub fn spawn_monitor(
                 failures: 0,
             })
             .collect(),
+        lag: Default::default(),
     };
     let (status_tx, status_rx) = watch::channel(initial);
     let (events_tx, _) = broadcast::channel(1024);
@@ -152,18 +159,45 @@ async fn drive(
 ) {
     let mut runs: JoinSet<(RunId, Result<(), ProbeError>, Instant)> = JoinSet::new();
     let mut signals_open = true;
+    // When the loop asked to be woken: waking later than that means astha was not running.
+    let mut expected_wake: Option<Instant> = None;
     loop {
+        if let Some(lag) = expected_wake.take().and_then(|wake| own_lag(wake, now())) {
+            // Give the runs in flight the time astha lost, then let the connections' tasks read
+            // what arrived meanwhile before anything is judged: Asterisk's answer may have been
+            // waiting in a socket while this process was starved of CPU.
+            monitor.stalled(lag);
+            status.send_modify(|s| s.lag.record(lag));
+            if lag >= LOGGED_LAG {
+                let name = status.borrow().name.clone();
+                tracing::info!(
+                    target = name,
+                    lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+                    "astha woke late (not scheduled): probe deadlines extended by the lag"
+                );
+            }
+            for _ in 0..DRAIN_YIELDS {
+                tokio::task::yield_now().await;
+            }
+            while let Some(done) = runs.try_join_next() {
+                if let Ok((id, result, at)) = done {
+                    monitor.complete(id, result, at);
+                }
+            }
+        }
         monitor.poll(now());
         while let Some(output) = monitor.pop_output() {
             match output {
                 MonitorOutput::Start(start) => {
                     let run = backend.run(start.kind);
-                    let deadline = tokio::time::Instant::from_std(start.deadline);
+                    // The monitor judges the deadline (and moves it for astha's own lag and for
+                    // answers heard meanwhile); this bound only ends a run nobody waits for.
+                    let budget = (start.deadline - start.started) * RUN_BACKSTOP_FACTOR;
+                    let backstop = tokio::time::Instant::from_std(start.started + budget);
                     runs.spawn(async move {
-                        // Past the deadline the monitor has already judged the run: drop it.
-                        let result = tokio::time::timeout_at(deadline, run)
+                        let result = tokio::time::timeout_at(backstop, run)
                             .await
-                            .unwrap_or(Err(ProbeError::Timeout(start.deadline - start.started)));
+                            .unwrap_or(Err(ProbeError::Timeout(budget)));
                         (start.id, result, now())
                     });
                 }
@@ -182,7 +216,8 @@ async fn drive(
                 }
             }
         }
-        let wake = monitor.next_wakeup().map(tokio::time::Instant::from_std);
+        expected_wake = monitor.next_wakeup();
+        let wake = expected_wake.map(tokio::time::Instant::from_std);
         tokio::select! {
             Some(done) = runs.join_next(), if !runs.is_empty() => {
                 if let Ok((id, result, at)) = done {
@@ -199,6 +234,14 @@ async fn drive(
     }
 }
 
+/// A stall this long is logged (at info): the soak benchmark counts them.
+const LOGGED_LAG: Duration = Duration::from_millis(100);
+/// Yields after a stall so the AMI reader and the runs' tasks process what arrived meanwhile
+/// (reader, run task, join: three hops on the current-thread runtime).
+const DRAIN_YIELDS: usize = 3;
+/// A run is dropped by its task at this many times its deadline, long after the monitor judged it.
+pub const RUN_BACKSTOP_FACTOR: u32 = 3;
+
 async fn sleep_until(wake: Option<tokio::time::Instant>) {
     match wake {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -214,6 +257,7 @@ fn apply_signal(monitor: &mut Monitor, signal: TargetSignal) {
         TargetSignal::Shutdown { restart } => monitor.shutdown(restart, at),
         TargetSignal::FullyBooted => monitor.fully_booted(at),
         TargetSignal::ProbeNow(kind) => monitor.probe_now(kind, at),
+        TargetSignal::Answered { sent } => monitor.answered(sent, at),
         TargetSignal::Finding { kind, result } => monitor.external_outcome(ProbeOutcome {
             kind,
             at,

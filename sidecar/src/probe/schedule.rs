@@ -18,12 +18,23 @@ pub struct StartProbe {
     pub deadline: Instant,
 }
 
+/// A run in flight: its id, when it started and when it is judged unanswered. The deadline
+/// starts at `started + timeout` and only ever moves later: by the time astha itself was not
+/// running ([`ProbeSchedule::postpone_deadlines`]) and, for liveness, by every answer heard
+/// from the target ([`ProbeSchedule::answered`]).
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: RunId,
+    started: Instant,
+    deadline: Instant,
+}
+
 #[derive(Debug, Clone)]
 struct Slot {
     interval: Duration,
     timeout: Duration,
     next_due: Instant,
-    in_flight: Option<(RunId, Instant)>,
+    in_flight: Option<InFlight>,
 }
 
 /// The cadence of every enabled probe of one target.
@@ -68,21 +79,26 @@ impl ProbeSchedule {
         start: &mut Vec<StartProbe>,
     ) {
         for (kind, slot) in &mut self.slots {
-            if let Some((_, started)) = slot.in_flight {
-                if now >= started + slot.timeout {
+            if let Some(run) = slot.in_flight {
+                if now >= run.deadline {
                     slot.in_flight = None;
+                    let waited = now.saturating_duration_since(run.started);
                     timed_out.push(ProbeOutcome {
                         kind: *kind,
                         at: now,
-                        latency: slot.timeout,
-                        result: Err(ProbeError::Timeout(slot.timeout)),
+                        latency: waited,
+                        result: Err(ProbeError::Timeout(waited)),
                     });
                 }
             }
             if slot.in_flight.is_none() && now >= slot.next_due {
                 let id = RunId(self.next_id);
                 self.next_id += 1;
-                slot.in_flight = Some((id, now));
+                slot.in_flight = Some(InFlight {
+                    id,
+                    started: now,
+                    deadline: now + slot.timeout,
+                });
                 // Fixed rate from the due time, so the cadence does not drift with poll jitter;
                 // after a stall, resume one interval from now instead of bursting to catch up.
                 slot.next_due += slot.interval;
@@ -109,12 +125,12 @@ impl ProbeSchedule {
         let (kind, slot) = self
             .slots
             .iter_mut()
-            .find(|(_, s)| s.in_flight.map(|(i, _)| i) == Some(id))?;
-        let (_, started) = slot.in_flight.take()?;
+            .find(|(_, s)| s.in_flight.map(|r| r.id) == Some(id))?;
+        let run = slot.in_flight.take()?;
         Some(ProbeOutcome {
             kind: *kind,
             at: now,
-            latency: now.saturating_duration_since(started),
+            latency: now.saturating_duration_since(run.started),
             result,
         })
     }
@@ -128,16 +144,43 @@ impl ProbeSchedule {
     ) -> Vec<ProbeOutcome> {
         let mut out = Vec::new();
         for (kind, slot) in self.slots.iter_mut().filter(|(k, _)| matches(**k)) {
-            if let Some((_, started)) = slot.in_flight.take() {
+            if let Some(run) = slot.in_flight.take() {
                 out.push(ProbeOutcome {
                     kind: *kind,
                     at: now,
-                    latency: now.saturating_duration_since(started),
+                    latency: now.saturating_duration_since(run.started),
                     result: Err(error.clone()),
                 });
             }
         }
         out
+    }
+
+    /// astha itself was not running for `stalled` (its process starved of CPU, or its event
+    /// loop blocked): every run in flight gets that time back. An answer may have been waiting
+    /// in a socket all along; Asterisk is never blamed for time astha did not look.
+    pub fn postpone_deadlines(&mut self, stalled: Duration) {
+        for run in self.slots.values_mut().filter_map(|s| s.in_flight.as_mut()) {
+            run.deadline += stalled;
+        }
+    }
+
+    /// The target answered, at `at`, an action sent at `sent`. The liveness ping in flight is
+    /// judged on a full timeout of silence from then: any answer shows the target alive, so the
+    /// verdict becomes a matter of how long it has been silent, not of whether one answer was
+    /// late. Another AMI run in flight gets the same only if the answered action was sent before
+    /// it: Asterisk works through one connection's actions in order, so its clock starts when
+    /// the action ahead of it is done (and an answer to an action sent after it, say a ping
+    /// answered past a deadlocked core action, says nothing about it).
+    pub fn answered(&mut self, sent: Instant, at: Instant) {
+        for (kind, slot) in self.slots.iter_mut().filter(|(k, _)| k.uses_ami()) {
+            let timeout = slot.timeout;
+            if let Some(run) = slot.in_flight.as_mut() {
+                if *kind == ProbeKind::Ping || sent < run.started {
+                    run.deadline = run.deadline.max(at + timeout);
+                }
+            }
+        }
     }
 
     /// Makes a probe due now (unless one run is already in flight).
@@ -153,7 +196,7 @@ impl ProbeSchedule {
             .values()
             .map(|s| match s.in_flight {
                 // A run in flight blocks the next one, so only its deadline matters.
-                Some((_, started)) => started + s.timeout,
+                Some(run) => run.deadline,
                 None => s.next_due,
             })
             .min()

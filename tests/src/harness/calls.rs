@@ -1,6 +1,6 @@
 //! Real SIP calls through the floating IP: sipp in the client namespace places a steady stream of calls into the shipped `echo@ha-probe`, and every call's fate is counted.
 //!
-//! Each call is INVITE, 200, ACK, 300 ms up, BYE, 200. The sipp scenario logs one line per step
+//! Each call is INVITE, 200, ACK, 300 ms up (by default, see [`CallLoad`]), BYE, 200. The sipp scenario logs one line per step
 //! (`START n`, `SETUP n`, `DONE n`, or `FAILED n` when the INVITE gets no answer within 3 s,
 //! `DROPPED n` when the BYE of a call that was up gets none); a reader thread stamps the lines
 //! as they arrive. A call that started and then ended otherwise (rejected, or hung up by the
@@ -17,10 +17,36 @@ use super::netns::{CLIENT, FLOATING_IP};
 use super::process::{Proc, Stdio2};
 use super::{poll, HarnessError};
 
-/// New calls per second.
+/// New calls per second by default.
 pub const CALL_RATE: u32 = 4;
-/// After this long a call has either logged its end or is over by other means.
+/// How long a call stays up by default (ms).
+pub const CALL_HOLD_MS: u32 = 300;
+/// After this long past its hold time a call has either logged its end or is over by other means.
 const SETTLED: f64 = 8.0;
+
+/// How many calls sipp places: `rate` new calls per second, each up for `hold_ms`, so about
+/// `rate * hold_ms / 1000` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLoad {
+    pub rate: u32,
+    pub hold_ms: u32,
+}
+
+impl Default for CallLoad {
+    fn default() -> Self {
+        CallLoad {
+            rate: CALL_RATE,
+            hold_ms: CALL_HOLD_MS,
+        }
+    }
+}
+
+impl CallLoad {
+    /// Calls up at the same time in the steady state.
+    pub fn concurrent(&self) -> u32 {
+        self.rate * self.hold_ms / 1000
+    }
+}
 
 /// The uac scenario (`CALL_SCENARIO` written to the run directory).
 const CALL_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -68,7 +94,7 @@ const CALL_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <nop><action><log message="SETUP [call_number]"/></action></nop>
-  <pause milliseconds="300"/>
+  <pause milliseconds="HOLD_MS"/>
   <send retrans="500">
     <![CDATA[
       BYE [next_url] SIP/2.0
@@ -127,6 +153,8 @@ pub struct CallCounts {
 /// sipp placing calls from the client namespace; stopped on drop.
 #[derive(Debug)]
 pub struct CallClient {
+    /// Seconds after its start by which a call has surely ended one way or another.
+    settled: f64,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<Logged>>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -134,11 +162,16 @@ pub struct CallClient {
 }
 
 impl CallClient {
-    /// Starts placing [`CALL_RATE`] calls per second to the floating IP.
-    pub fn start(client_ns: &str, run_dir: &Path) -> Result<CallClient, HarnessError> {
+    /// Starts placing calls to the floating IP at `load`.
+    pub fn start(
+        client_ns: &str,
+        run_dir: &Path,
+        load: CallLoad,
+    ) -> Result<CallClient, HarnessError> {
         let scenario = run_dir.join("sipp-calls.xml");
         let log_file = run_dir.join("sipp-calls.steps");
-        std::fs::write(&scenario, CALL_SCENARIO).map_err(|source| HarnessError::Io {
+        let text = CALL_SCENARIO.replace("HOLD_MS", &load.hold_ms.to_string());
+        std::fs::write(&scenario, text).map_err(|source| HarnessError::Io {
             what: format!("write {}", scenario.display()),
             source,
         })?;
@@ -152,7 +185,10 @@ impl CallClient {
             "-p".into(),
             "5070".into(),
             "-r".into(),
-            CALL_RATE.to_string(),
+            load.rate.to_string(),
+            // sipp's own cap on simultaneous calls must not throttle the load asked for.
+            "-l".into(),
+            (2 * load.concurrent() + 4 * load.rate).to_string(),
             "-nostdin".into(),
             "-trace_logs".into(),
             "-log_file".into(),
@@ -174,6 +210,7 @@ impl CallClient {
             std::thread::spawn(move || follow(&log_file, &stop, &log))
         };
         Ok(CallClient {
+            settled: SETTLED + f64::from(load.hold_ms) / 1000.0,
             stop,
             log,
             reader: Some(reader),
@@ -184,7 +221,7 @@ impl CallClient {
     /// What became of the calls started in `[since, until)` (Unix seconds).
     pub fn counts(&self, since: f64, until: f64) -> CallCounts {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        count(&log, since, until, now_unix())
+        count(&log, since, until, now_unix(), self.settled)
     }
 
     /// Waits for a call that started after `after` (Unix seconds) to be set up; returns when it was.
@@ -218,7 +255,7 @@ impl Drop for CallClient {
 }
 
 /// Classifies the calls of `log` started in `[since, until)`, as seen at `now`.
-fn count(log: &[Logged], since: f64, until: f64, now: f64) -> CallCounts {
+fn count(log: &[Logged], since: f64, until: f64, now: f64, settled_after: f64) -> CallCounts {
     let mut counts = CallCounts::default();
     for start in log
         .iter()
@@ -226,7 +263,7 @@ fn count(log: &[Logged], since: f64, until: f64, now: f64) -> CallCounts {
     {
         counts.attempted += 1;
         let has = |step: Step| log.iter().any(|l| l.call == start.call && l.step == step);
-        let settled = now - start.at > SETTLED;
+        let settled = now - start.at > settled_after;
         let set_up = has(Step::SetUp);
         if set_up {
             counts.set_up += 1;
@@ -322,7 +359,7 @@ mod tests {
             at(19.6, 5, SetUp),
             at(9.0, 6, Start),
         ];
-        let counts = count(&log, 10.0, 20.0, 20.0);
+        let counts = count(&log, 10.0, 20.0, 20.0, SETTLED);
         assert_eq!(
             counts,
             CallCounts {

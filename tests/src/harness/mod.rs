@@ -22,12 +22,14 @@ pub mod pair;
 pub mod pbx;
 pub mod process;
 pub mod sampler;
+pub mod stress;
+pub mod unit_scheduling;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use binaries::Binaries;
-pub use calls::{CallClient, CallCounts};
+pub use calls::{CallClient, CallCounts, CallLoad};
 pub use client::{ClientOutage, ClientProbe};
 pub use config::{NodeSettings, Standby};
 pub use control::{NodeView, TakeoverView};
@@ -36,6 +38,8 @@ pub use netns::{Cable, Host, Teardown, Topology};
 pub use pair::{Pair, PairAsterisk, PairOptions, RelayState, Takeover};
 pub use pbx::ServerAsterisk;
 pub use sampler::{Sample, Sampler};
+pub use stress::{HostLoad, LinkLoss, LoadSpec};
+pub use unit_scheduling::UnitScheduling;
 
 /// One of the two servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

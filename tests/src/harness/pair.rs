@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::binaries::Binaries;
-use super::calls::CallClient;
+use super::calls::{CallClient, CallLoad};
 use super::client::{now_unix, ClientOutage, ClientProbe};
 use super::config::{self, AsteriskSetup, NodeSettings, Standby, AMI_SECRET, AMI_USER, RELAY_PORT};
 use super::control::{astha_request, astha_status, NodeView};
@@ -17,6 +17,7 @@ use super::netns::{Cable, Host, Topology, RELAY};
 use super::pbx::{ServerAsterisk, PIN};
 use super::process::{Proc, Stdio2};
 use super::sampler::{Sample, Sampler};
+use super::unit_scheduling::UnitScheduling;
 use super::{poll, require_root, HarnessError, Side};
 use crate::asterisk::{Install, AMI_USER as SHIPPED_AMI_USER};
 
@@ -43,6 +44,8 @@ pub struct PairOptions {
     pub standby: Standby,
     /// Place SIP calls through the floating IP with sipp (real Asterisk only).
     pub calls: bool,
+    /// How many calls, when `calls` is on.
+    pub call_load: CallLoad,
 }
 
 /// Which Asterisk the pair runs.
@@ -71,6 +74,7 @@ impl Default for PairOptions {
             asterisk: PairAsterisk::Emulated,
             standby: Standby::Warm,
             calls: false,
+            call_load: CallLoad::default(),
         }
     }
 }
@@ -130,6 +134,8 @@ pub struct Pair {
     standby: Standby,
     isolated: Arc<[AtomicBool; 2]>,
     hold_down: [Duration; 2],
+    /// How the daemons are scheduled (the shipped unit's settings).
+    scheduling: UnitScheduling,
     topo: Topology,
     dir: RunDir,
     bins: Binaries,
@@ -176,6 +182,7 @@ impl Pair {
                 .settings
                 .clone()
                 .map(|s| Duration::from_millis(s.hold_down_ms.unwrap_or(DEFAULT_HOLD_DOWN_MS))),
+            scheduling: UnitScheduling::shipped()?,
             topo,
             dir,
             bins,
@@ -239,6 +246,7 @@ impl Pair {
             pair.calls = Some(CallClient::start(
                 &pair.topo.name(Host::Client),
                 &pair.dir.0,
+                options.call_load,
             )?);
         }
         Ok(())
@@ -449,6 +457,9 @@ impl Pair {
             &self.dir.0,
             Stdio2::Log,
         )?;
+        // Scheduled as the shipped unit schedules it (`ip netns exec` executes astha in place,
+        // so the pid is astha's).
+        self.scheduling.apply(proc.pid())?;
         self.daemons[side.index()] = Some(proc);
         Ok(())
     }
@@ -724,6 +735,11 @@ impl Pair {
             .as_ref()
             .map(Sampler::split_brain)
             .unwrap_or_default()
+    }
+
+    /// The whole log of a process (`astha-a`, `astha-b`, ...), empty if there is none.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.0.join(format!("{name}.log"))).unwrap_or_default()
     }
 
     /// The last `lines` lines of a process log (for failure messages).

@@ -1,0 +1,377 @@
+//! Soak benchmark on a loaded host: takeovers and false verdicts while a saturated pair carries real SIP calls (with and without 5 % peer-link loss), then hang and node-death detection under the same load over random-phase injections.
+//!
+//! Every scenario runs a fresh pair of real Asterisk 22 servers with astha scheduled as the
+//! shipped unit schedules it, sipp placing `--rate` new calls per second each up for
+//! `--hold-ms` through the floating IP, and stress-ng saturating the host (every core, memory
+//! kept hot, disk I/O). The namespaces share the machine, so the load is on both servers at once
+//! (the active and the standby saturated together). Prints a Markdown section (or writes it to
+//! `--out`); `scripts/bench-soak.sh` puts it into BENCHMARKS.md.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use astha_tests::asterisk::Install;
+use astha_tests::harness::client::now_unix;
+use astha_tests::harness::{
+    require_root, CallCounts, CallLoad, Fault, Host, HostLoad, LinkLoss, LoadSpec, Pair,
+    PairAsterisk, PairOptions, Side,
+};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(about = "astha soak benchmark on a loaded host (real Asterisk, sipp, stress-ng)")]
+struct Args {
+    /// Minutes per soak scenario.
+    #[arg(long, default_value_t = 10)]
+    minutes: u64,
+    /// Injections of each fault (hang, node death) under load, each at a random phase.
+    #[arg(long, default_value_t = 20)]
+    injections: usize,
+    /// New calls per second.
+    #[arg(long, default_value_t = 20)]
+    rate: u32,
+    /// How long each call stays up (ms): rate x hold = calls at once.
+    #[arg(long, default_value_t = 10_000)]
+    hold_ms: u32,
+    /// Write the Markdown section here instead of stdout.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+/// What one soak scenario saw.
+#[derive(Debug, Default)]
+struct Soak {
+    name: String,
+    minutes: f64,
+    /// Times the active side changed.
+    takeovers: u32,
+    /// `failed` / `degraded` verdicts on healthy Asterisks, by the probe that caused them.
+    failed: Vec<(String, u32)>,
+    degraded: Vec<(String, u32)>,
+    /// astha wake-ups logged as late (>= 100 ms) and the longest, in ms.
+    stalls: u32,
+    max_lag_ms: u64,
+    datagrams_dropped: u64,
+    calls: CallCounts,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if let Err(e) = require_root() {
+        eprintln!("soak-bench: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let install = match Install::locate() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("soak-bench: a real Asterisk is needed: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let load = CallLoad {
+        rate: args.rate,
+        hold_ms: args.hold_ms,
+    };
+    let minutes = Duration::from_secs(args.minutes * 60);
+    let started = now_unix();
+    let mut soaks = Vec::new();
+    for (name, loss) in [
+        ("saturated host, calls", 0),
+        ("saturated host, calls, peer link 5 % loss", 5),
+    ] {
+        eprintln!("soak-bench: {name} for {} min", args.minutes);
+        match soak(&install, load, minutes, loss, name) {
+            Ok(s) => {
+                // Logged as it completes, so a later failure loses nothing.
+                eprintln!("soak-bench: {s:?}");
+                soaks.push(s);
+            }
+            Err(e) => {
+                eprintln!("soak-bench: {name}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut detections = Vec::new();
+    for fault in [Fault::AsteriskHang, Fault::NetworkLoss] {
+        eprintln!(
+            "soak-bench: {} x {} under load",
+            fault.name(),
+            args.injections
+        );
+        match detect(&install, load, fault, args.injections) {
+            Ok(d) => detections.push((fault, d)),
+            Err(e) => {
+                eprintln!("soak-bench: {}: {e}", fault.name());
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    let text = render(&args, &soaks, &detections, started);
+    match &args.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                eprintln!("soak-bench: cannot write {}: {e}", path.display());
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        None => print!("{text}"),
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// A pair of real Asterisks carrying `load`, steady with A active and calls answered.
+fn loaded_pair(install: &Install, load: CallLoad) -> Result<Pair, String> {
+    let mut options = PairOptions {
+        asterisk: PairAsterisk::Real(install.clone()),
+        calls: true,
+        call_load: load,
+        ..PairOptions::default()
+    };
+    for s in &mut options.settings {
+        // Short hold-down so the injections can follow each other.
+        s.hold_down_ms = Some(3_000);
+    }
+    let pair = Pair::start(options).map_err(|e| e.to_string())?;
+    pair.wait_steady(Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+    if let Some(calls) = pair.calls() {
+        calls
+            .wait_set_up_after(now_unix() - 1.0, Duration::from_secs(60))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(pair)
+}
+
+fn start_load(pair: &Pair, duration: Duration) -> Result<HostLoad, String> {
+    HostLoad::start(
+        &LoadSpec::saturated(),
+        Some(&pair.topology().name(Host::A)),
+        duration,
+        pair.dir(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn soak(
+    install: &Install,
+    load: CallLoad,
+    duration: Duration,
+    loss_percent: u32,
+    name: &str,
+) -> Result<Soak, String> {
+    let pair = loaded_pair(install, load)?;
+    let from = now_unix();
+    let _stress = start_load(&pair, duration + Duration::from_secs(30))?;
+    let loss = (loss_percent > 0)
+        .then(|| LinkLoss::start(pair.topology(), loss_percent))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let mut takeovers = 0;
+    let mut active = Some(Side::A);
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        if let (Ok(a), Ok(b)) = (pair.status(Side::A), pair.status(Side::B)) {
+            let now_active = match (a.role.as_str(), b.role.as_str()) {
+                ("active", _) => Some(Side::A),
+                (_, "active") => Some(Side::B),
+                _ => active,
+            };
+            if now_active != active {
+                takeovers += 1;
+                eprintln!("soak-bench: {name}: the calls moved to {now_active:?}");
+                active = now_active;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut soak = Soak {
+        name: name.to_owned(),
+        minutes: duration.as_secs_f64() / 60.0,
+        takeovers,
+        datagrams_dropped: loss.as_ref().map_or(0, LinkLoss::dropped),
+        ..Soak::default()
+    };
+    if let Some(calls) = pair.calls() {
+        soak.calls = calls.counts(from, now_unix() - f64::from(load.hold_ms) / 1000.0);
+    }
+    for daemon in ["astha-a", "astha-b"] {
+        let log = pair.log(daemon);
+        for line in log.lines().filter(|l| l.contains("verdict changed")) {
+            let probe = line
+                .split("probe=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("lifecycle")
+                .to_owned();
+            if line.contains("to=failed") {
+                bump(&mut soak.failed, probe);
+            } else if line.contains("to=degraded") {
+                bump(&mut soak.degraded, probe);
+            }
+        }
+        for lag in log
+            .lines()
+            .filter(|l| l.contains("astha woke late"))
+            .filter_map(|l| {
+                l.split("lag_ms=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+        {
+            soak.stalls += 1;
+            soak.max_lag_ms = soak.max_lag_ms.max(lag);
+        }
+    }
+    Ok(soak)
+}
+
+fn bump(counts: &mut Vec<(String, u32)>, key: String) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key, 1)),
+    }
+}
+
+/// A uniformly random delay below `max`, so each fault lands at a random phase of the probe cycle.
+fn random_phase(max: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    max.mul_f64(f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX))
+}
+
+/// Detection times (ms) of `fault` injected `n` times into whichever side is active, on a
+/// saturated host carrying calls; the side heals and rejoins as standby between injections.
+fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<Vec<f64>, String> {
+    let pair = loaded_pair(install, load)?;
+    let _stress = start_load(&pair, Duration::from_secs(3600))?;
+    let mut times = Vec::new();
+    let mut active = Side::A;
+    while times.len() < n {
+        // Hold-down over and the standby healthy again before the next fault.
+        std::thread::sleep(Duration::from_secs(4) + random_phase(Duration::from_secs(1)));
+        let at = pair.inject(active, fault).map_err(|e| e.to_string())?;
+        let t = pair
+            .measure_takeover(active.other(), at, Duration::from_secs(60))
+            .map_err(|e| {
+                format!(
+                    "{e}\n{}",
+                    pair.log_tail(&format!("astha-{}", active.other().letter()), 30)
+                )
+            })?;
+        eprintln!(
+            "soak-bench: {} #{}: detected {:.0} ms",
+            fault.name(),
+            times.len() + 1,
+            t.detection_s * 1000.0
+        );
+        times.push(t.detection_s * 1000.0);
+        pair.heal(active, fault).map_err(|e| e.to_string())?;
+        let healed = active;
+        active = active.other();
+        let healed_back = astha_tests::harness::poll(
+            "the healed side back as a healthy standby",
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || {
+                let s = pair.status(healed).ok()?;
+                let other = pair.status(active).ok()?;
+                (s.role == "standby"
+                    && s.verdict("local") == Some("healthy")
+                    && other.verdict("peer") == Some("healthy"))
+                .then_some(())
+            },
+        );
+        if let Err(e) = healed_back {
+            // Keep what was measured: the table says how many runs it holds.
+            eprintln!(
+                "soak-bench: {}: stopping after {} runs: {e}",
+                fault.name(),
+                times.len()
+            );
+            break;
+        }
+    }
+    Ok(times)
+}
+
+/// The value below which `q` of the sorted samples fall (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn list(counts: &[(String, u32)]) -> String {
+    if counts.is_empty() {
+        return "0".into();
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} ({k})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Vec<f64>)], started: f64) -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut s = String::from("## Soak (loaded host)\n\n");
+    s.push_str(&format!(
+        "`scripts/bench-soak.sh`, {date}, a {cpus}-CPU machine, {:.0} min in all. Two real Asterisk 22 servers \
+         in network namespaces, astha scheduled as `contrib/systemd/astha.service` schedules it, sipp placing \
+         {} new calls/s through the floating IP, each up {} s (about {} at once), and stress-ng saturating \
+         the host (`{}`): the namespaces share the CPUs, memory and disk, so the active and the standby are \
+         loaded together.\n\n",
+        (now_unix() - started) / 60.0,
+        args.rate,
+        args.hold_ms / 1000,
+        args.rate * args.hold_ms / 1000,
+        LoadSpec::saturated()
+            .args(Duration::from_secs(args.minutes * 60), std::path::Path::new("DIR"))
+            .join(" "),
+    ));
+    s.push_str("| scenario | minutes | takeovers | failed verdicts (probe) | degraded verdicts (probe) | astha stalls >= 100 ms | longest stall | peer datagrams dropped | calls set up / failed / dropped |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for k in soaks {
+        s.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {} | {} | {} ms | {} | {} / {} / {} |\n",
+            k.name,
+            k.minutes,
+            k.takeovers,
+            list(&k.failed),
+            list(&k.degraded),
+            k.stalls,
+            k.max_lag_ms,
+            k.datagrams_dropped,
+            k.calls.set_up,
+            k.calls.failed,
+            k.calls.dropped
+        ));
+    }
+    s.push_str("\nDetection under the same load (fault to the new active's takeover start), each fault injected at a random phase of the probe cycle into whichever server is active:\n\n");
+    s.push_str("| fault | runs | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|\n");
+    for (fault, times) in detections {
+        let mut sorted = times.clone();
+        sorted.sort_by(f64::total_cmp);
+        s.push_str(&format!(
+            "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |\n",
+            fault.name(),
+            sorted.len(),
+            percentile(&sorted, 0.5),
+            percentile(&sorted, 0.95),
+            percentile(&sorted, 0.99),
+            sorted.last().copied().unwrap_or(f64::NAN)
+        ));
+    }
+    s
+}
