@@ -266,7 +266,10 @@ async fn target_down_at_start_is_failed_with_the_reason() {
     // Which probe kind reports first depends on scheduling; whichever AMI probe has run must
     // be failed with the reason, and no probe that ran may pass.
     let report = monitor.report("peer");
-    assert!(report.ami_state.contains("Connection refused"), "{report:?}");
+    assert!(
+        report.ami_state.contains("Connection refused"),
+        "{report:?}"
+    );
     let ami_kinds = ["ping", "core", "call", "spans"];
     let failed_ami: Vec<_> = report
         .probes
@@ -275,12 +278,16 @@ async fn target_down_at_start_is_failed_with_the_reason() {
         .collect();
     assert!(
         !failed_ami.is_empty()
-            && failed_ami
-                .iter()
-                .all(|p| p.error.as_deref().is_some_and(|e| e.contains("not connected"))),
+            && failed_ami.iter().all(|p| p
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("not connected"))),
         "{report:?}"
     );
-    assert!(report.probes.iter().all(|p| p.ok != Some(true)), "{report:?}");
+    assert!(
+        report.probes.iter().all(|p| p.ok != Some(true)),
+        "{report:?}"
+    );
     asterisk.stop().await;
 }
 

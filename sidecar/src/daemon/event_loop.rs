@@ -86,8 +86,8 @@ impl Daemon {
                 }
                 _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx, &self.core.status()),
                 Some(reading) = events.device_readings.recv() => {
-                    if let Some(position) = self.report.observe(reading) {
-                        self.feed(Input::RelayPosition(position)).await;
+                    if let Some(input) = self.report.observe(reading) {
+                        self.feed(input).await;
                     }
                 }
                 _ = watchdog_timer.tick(), if watchdog.is_some() => self.notifier.watchdog(),

@@ -1,6 +1,8 @@
 //! Start-up wiring: opens everything the daemon holds once (state directory, term file, peer
 //! link, probe monitors, actuators, control socket, metrics listener) and hands the event loop
-//! its state and its event sources. Every node starts as standby.
+//! its state and its event sources. A node starts as standby, releasing whatever a previous run
+//! held, unless it is the active node whose daemon restarted: then it resumes the active role
+//! without touching the relay, the floating IP or Asterisk (see `decide/resume.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
 use crate::config::{Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
+use crate::decide::resume::{self, HeldAtStart, RelayAtStart, StartRole};
 use crate::decide::term_store::TermStore;
 use crate::decide::{Core, DecideConfig, PersistedState};
 use crate::peer::udp::{LinkAddrs, UdpLinks};
@@ -19,6 +22,7 @@ use crate::peer::{PeerKey, PeerLink};
 use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
+use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::{
     actuator_task, clock, dialplan, readiness, report, setup, Clock, Daemon, DaemonError, Devices,
@@ -44,7 +48,12 @@ pub(super) async fn start(
     let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
 
     let (runner, devices) = open_actuators(&config, &local).await?;
-    release_what_a_previous_run_held(&runner, persisted.term).await;
+    let held = what_this_node_holds(&devices).await;
+    let start_role = resume::start_role(config.node.side, &persisted, &held);
+    tracing::warn!(?held, "astha daemon starting: {start_role}");
+    if let StartRole::Standby { .. } = start_role {
+        release_what_a_previous_run_held(&runner, persisted.term).await;
+    }
     let (jobs, results) = actuator_task::spawn(runner);
 
     let socket_path = options
@@ -58,20 +67,32 @@ pub(super) async fn start(
     let (urgent, urgent_results) = mpsc::channel::<bool>(4);
     let (device_readings_tx, device_readings) = mpsc::channel(4);
 
-    let core = Core::new(decide_config(&config), persisted, clock.now());
+    let core = match start_role {
+        StartRole::ResumeActive {
+            peer_must_confirm, ..
+        } => Core::resume(
+            decide_config(&config),
+            persisted,
+            clock.now(),
+            peer_must_confirm,
+        ),
+        StartRole::Standby { .. } => Core::new(decide_config(&config), persisted, clock.now()),
+    };
+    let role = core.status().role;
     tracing::info!(
         side = %config.node.side,
         name = %config.node.name,
         term = persisted.term,
+        %role,
         links = ?link_names,
         control = %socket_path.display(),
-        "astha daemon starting as standby"
+        "astha daemon started"
     );
 
     // Readiness: the local AMI login (bounded wait: a dead local Asterisk must not keep the
     // daemon from running, it is exactly what the daemon is there to handle) and the bound links.
     let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
-    notifier.ready(&format!("standby, term {}", persisted.term));
+    notifier.ready(&format!("{role}, term {}", persisted.term));
 
     let daemon = Daemon {
         clock,
@@ -165,11 +186,12 @@ async fn open_actuators(
     };
     let drbd = act.drbd.clone().map(Drbd::new);
     let fence = FenceLedger::default();
+    let asterisk = AsteriskService::new(act.asterisk.clone());
     let actuators = Actuators {
         relay: relay.clone(),
         drbd: drbd.clone(),
         floating_ip: floating_ip.clone(),
-        asterisk: Some(AsteriskService::new(act.asterisk.clone())),
+        asterisk: Some(asterisk.clone()),
         readiness: Some(Arc::new(readiness::LocalAsterisk::new(
             local.probes_arc(),
             act.asterisk.mode,
@@ -185,14 +207,31 @@ async fn open_actuators(
         relay,
         floating_ip,
         drbd,
+        asterisk,
         fence,
     };
     Ok((runner, devices))
 }
 
-/// Every node starts as standby (the decision core never resumes an active role by itself), so
-/// whatever a previous run held is released first: a floating IP left configured here while the
-/// peer takes over would be a duplicate address.
+/// What a starting node finds of the devices an active node holds: whether it may resume.
+async fn what_this_node_holds(devices: &Devices) -> HeldAtStart {
+    let reading = RelayReading::read(devices.relay.as_ref()).await;
+    let relay = match (&devices.relay, reading.read_back, reading.error) {
+        (Some(_), true, _) => RelayAtStart::ReadBack(reading.position),
+        (Some(_), false, Some(_)) => RelayAtStart::ReadFailed,
+        _ => RelayAtStart::NotReadable,
+    };
+    let floating_ip = match &devices.floating_ip {
+        // An address that cannot be read is not held: the node then starts as standby.
+        Some(ip) => Some(ip.is_present().await.unwrap_or(false)),
+        None => None,
+    };
+    HeldAtStart { relay, floating_ip }
+}
+
+/// A node that does not resume the active role starts as standby, so whatever a previous run
+/// held is released first: a floating IP left configured here while the peer takes over would
+/// be a duplicate address.
 async fn release_what_a_previous_run_held(runner: &SequenceRunner, term: u64) {
     let outcome = runner
         .release("start-up: a starting node is standby", term)
@@ -253,5 +292,6 @@ fn decide_config(config: &Config) -> DecideConfig {
     d.preferred = section.preferred;
     d.failback_to = section.failback.then_some(section.preferred);
     d.witness = section.witness.is_some();
+    d.standby = config.daemon.actuate.asterisk.mode;
     d
 }
