@@ -293,5 +293,16 @@ fn decide_config(config: &Config) -> DecideConfig {
     d.failback_to = section.failback.then_some(section.preferred);
     d.witness = section.witness.is_some();
     d.standby = config.daemon.actuate.asterisk.mode;
+    // Long enough for the probes to recover after a takeover booted Asterisk: the slowest
+    // critical probe's interval times its successes needed, plus its deadline.
+    d.takeover_vouches_ms = crate::probe::ProbeKind::ALL
+        .iter()
+        .map(|kind| config.probes.timing(*kind))
+        .filter(|t| t.enabled && t.critical)
+        .map(|t| t.interval * t.recover_after + t.timeout)
+        .max()
+        .map_or(d.takeover_vouches_ms, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        });
     d
 }

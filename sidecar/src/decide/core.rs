@@ -130,6 +130,9 @@ pub struct Core {
     takeover_is_election: bool,
     /// A restarted daemon resumed the active role and has not had its peer's word yet.
     resume_check: Option<ResumeCheck>,
+    /// Until when the completed takeover vouches for the local Asterisk (see
+    /// [`DecideConfig::takeover_vouches_ms`]); ended by any change of the probes' verdict.
+    takeover_vouches_until: Option<Millis>,
     /// Since when the peer says its Asterisk carries calls while probes from here fail.
     peer_unprobeable_since: Option<Millis>,
     /// Since when the peer says it cannot probe this node's Asterisk while it carries calls.
@@ -200,6 +203,7 @@ impl Core {
             resume_check: None,
             peer_unprobeable_since: None,
             unprobed_by_peer_since: None,
+            takeover_vouches_until: None,
         }
     }
 
@@ -279,6 +283,7 @@ impl Core {
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
         candidates.extend(self.resume_check.map(|r| r.until));
+        candidates.extend(self.takeover_vouches_until);
         for since in [self.peer_unprobeable_since, self.unprobed_by_peer_since] {
             candidates.extend(since.map(|t| t.plus(UNPROBEABLE_AFTER_MS)));
         }
@@ -353,7 +358,12 @@ impl Core {
 
     fn apply(&mut self, input: Input, out: &mut Vec<Command>) {
         match input {
-            Input::LocalVerdict(v) => self.local = v,
+            Input::LocalVerdict(v) => {
+                if v != self.local {
+                    self.takeover_vouches_until = None;
+                }
+                self.local = v;
+            }
             Input::PeerAsteriskVerdict(v) => {
                 if v == Verdict::Failed && self.peer_asterisk != Verdict::Failed {
                     self.peer_asterisk_failed_at = Some(self.now);
@@ -477,6 +487,11 @@ impl Core {
         }
         self.role = Role::Active;
         self.takeover_failures = 0;
+        // The sequence just proved the local Asterisk (booted, one test call passed): a failed
+        // verdict the probes gave before — a cold standby's stopped Asterisk — is stale.
+        if !self.local.can_carry_calls() {
+            self.takeover_vouches_until = Some(self.now.plus(self.cfg.takeover_vouches_ms));
+        }
         if !self.takeover_is_election {
             self.last_switch_at = Some(self.now);
         }
@@ -582,7 +597,7 @@ impl Core {
         if self.service_network.is_err() {
             return Readiness::ServiceNetworkDown;
         }
-        let by_probes = Readiness::from_verdict(self.local);
+        let by_probes = Readiness::from_verdict(self.local_verdict());
         if self.is_cold_standby() && !by_probes.is_ready() {
             // Its Asterisk is stopped on purpose: the start check speaks for it.
             return match &self.cold_check {
@@ -614,10 +629,19 @@ impl Core {
                     .map_or("", String::as_str)
             ),
             Readiness::AsteriskCannotCarryCalls | Readiness::Unknown if !self.is_cold_standby() => {
-                format!("its Asterisk is {}", self.local)
+                format!("its Asterisk is {}", self.local_verdict())
             }
             other => other.describe().to_string(),
         })
+    }
+
+    /// The local Asterisk's verdict as the rules use it: the probes', except that a completed
+    /// takeover vouches for it for a while (see [`DecideConfig::takeover_vouches_ms`]).
+    fn local_verdict(&self) -> Verdict {
+        match self.takeover_vouches_until {
+            Some(until) if self.now < until && self.role == Role::Active => Verdict::Healthy,
+            _ => self.local,
+        }
     }
 
     /// A cold standby's Asterisk is stopped on purpose while it does not claim the calls.
@@ -839,7 +863,7 @@ impl Core {
             },
             seen_term: self.term,
             maintenance: self.maintenance,
-            own_verdict: self.local,
+            own_verdict: self.local_verdict(),
             peer_verdict: self.peer_asterisk,
             relay_seen: self.relay_fresh(),
             handover,

@@ -71,6 +71,11 @@ pub struct DecideConfig {
     /// How long a restarted active waits to hear its peer before the resumed role counts as
     /// confirmed (ms); see [`super::resume`].
     pub resume_grace_ms: u64,
+    /// After a takeover the sequence itself proved the local Asterisk (`FullyBooted`, one test
+    /// call); a verdict of failure the probes gave before — a cold standby's stopped Asterisk —
+    /// is not acted upon for this long (ms), or until the probes' verdict changes: their
+    /// hysteresis needs a few successes in a row to recover (about ten seconds by default).
+    pub takeover_vouches_ms: u64,
 }
 
 impl DecideConfig {
@@ -93,6 +98,7 @@ impl DecideConfig {
             relay_fresh_ms: 2_000,
             standby: StandbyMode::Warm,
             resume_grace_ms: 1_500,
+            takeover_vouches_ms: 15_000,
         }
     }
 }

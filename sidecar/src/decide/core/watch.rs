@@ -60,8 +60,9 @@ impl Core {
         } else if !cannot_probe_peer {
             self.clear(AlertKey::PeerAsteriskUnprobeable);
         }
-        let unprobed = heard
-            .is_some_and(|p| p.peer_verdict == Verdict::Failed && self.local.can_carry_calls());
+        let unprobed = heard.is_some_and(|p| {
+            p.peer_verdict == Verdict::Failed && self.local_verdict().can_carry_calls()
+        });
         if self.disagreement_lasted(unprobed, |c| &mut c.unprobed_by_peer_since) {
             self.raise(
                 AlertKey::UnprobedByPeer,

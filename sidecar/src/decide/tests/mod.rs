@@ -776,3 +776,26 @@ fn a_cold_standby_pair_elects_the_preferred_side() {
     }
     assert_eq!(takeover(&a.log).map(|t| t.1), Some(Reason::NoActiveNode));
 }
+
+#[test]
+fn a_completed_cold_takeover_vouches_for_the_asterisk_it_booted_until_the_probes_speak() {
+    let mut b = cold_standby_b();
+    b.input(Input::ColdStartCheck(Ok(())));
+    b.settle(Role::Active, 1);
+    b.input(Input::LocalVerdict(Verdict::Failed));
+    b.urgent_answer = Some(false);
+    b.wait(1_000);
+    assert!(takeover(&b.log).is_some());
+    b.input(Input::TakeoverDone);
+    // The probes still say "failed" (from while Asterisk was stopped): no handover.
+    let out = b.wait_hearing(10_000, Role::Standby, 2, Verdict::Healthy);
+    assert!(release(&out).is_none(), "stale verdict acted upon");
+    assert_eq!(
+        last_sent(&out).map(|s| s.own_verdict),
+        Some(Verdict::Healthy)
+    );
+    // A change of the probes' verdict ends the vouching: a real failure is acted upon.
+    b.input(Input::LocalVerdict(Verdict::Healthy));
+    let out = b.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+}
