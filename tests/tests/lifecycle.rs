@@ -114,10 +114,15 @@ fn cold_pair_survives(kind: AsteriskKind, test: &str, fault: Fault) {
         t.outage.sip_s * 1000.0,
     );
     // The probes' hysteresis needs a few successes in a row after the boot.
-    poll("B's probes to find its Asterisk healthy", SETTLE, POLL, || {
-        let b = pair.status(Side::B).ok()?;
-        (b.role == "active" && b.verdict("local") == Some("healthy")).then_some(())
-    })
+    poll(
+        "B's probes to find its Asterisk healthy",
+        SETTLE,
+        POLL,
+        || {
+            let b = pair.status(Side::B).ok()?;
+            (b.role == "active" && b.verdict("local") == Some("healthy")).then_some(())
+        },
+    )
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
     let b = pair.status(Side::B).unwrap();
     let steps = b.raw["last_takeover"]["steps"].to_string();

@@ -22,6 +22,7 @@ use crate::peer::{PeerKey, PeerLink};
 use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
+use super::actuator_task::ActuatorJob;
 use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::{
@@ -51,10 +52,10 @@ pub(super) async fn start(
     let held = what_this_node_holds(&devices).await;
     let start_role = resume::start_role(config.node.side, &persisted, &held);
     tracing::warn!(?held, "astha daemon starting: {start_role}");
-    if let StartRole::Standby { .. } = start_role {
-        release_what_a_previous_run_held(&runner, persisted.term).await;
-    }
     let (jobs, results) = actuator_task::spawn(runner);
+    if let StartRole::Standby { .. } = start_role {
+        release_what_a_previous_run_held(&jobs, persisted.term).await;
+    }
 
     let socket_path = options
         .control_socket
@@ -91,7 +92,13 @@ pub(super) async fn start(
 
     // Readiness: the local AMI login (bounded wait: a dead local Asterisk must not keep the
     // daemon from running, it is exactly what the daemon is there to handle) and the bound links.
-    let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
+    // A cold standby's Asterisk is being stopped: nothing to wait for, and the peer must hear
+    // this node at once.
+    let cold_standby = role == crate::decide::Role::Standby
+        && config.daemon.actuate.asterisk.mode == crate::actuate::config::StandbyMode::Cold;
+    if !cold_standby {
+        let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
+    }
     notifier.ready(&format!("{role}, term {}", persisted.term));
 
     let daemon = Daemon {
@@ -231,13 +238,17 @@ async fn what_this_node_holds(devices: &Devices) -> HeldAtStart {
 
 /// A node that does not resume the active role starts as standby, so whatever a previous run
 /// held is released first: a floating IP left configured here while the peer takes over would
-/// be a duplicate address.
-async fn release_what_a_previous_run_held(runner: &SequenceRunner, term: u64) {
-    let outcome = runner
-        .release("start-up: a starting node is standby", term)
-        .await;
-    if !outcome.is_success() {
-        tracing::error!(outcome = ?outcome, "start-up release failed; continuing as standby");
+/// be a duplicate address. The release is the actuator task's first job, so any takeover runs
+/// after it, while the event loop already speaks to the peer (stopping a real Asterisk takes
+/// seconds; a silent start would look like a dead node). Its outcome is logged when it comes
+/// back; the standby core ignores it.
+async fn release_what_a_previous_run_held(jobs: &mpsc::Sender<ActuatorJob>, term: u64) {
+    let job = ActuatorJob::Release {
+        term,
+        reason: "start-up: a starting node is standby".into(),
+    };
+    if jobs.send(job).await.is_err() {
+        tracing::error!("start-up release not started: the actuator task is gone");
     }
 }
 
