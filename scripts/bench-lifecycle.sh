@@ -13,14 +13,14 @@ fi
 ASTHA_ASTERISK_BIN=${ASTHA_ASTERISK_BIN:-$(scripts/asterisk.sh 2>/dev/null || true)}
 export ASTHA_ASTERISK_BIN
 cargo build -q -p astha --bin astha
-cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --tests
+cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --test lifecycle
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for filter in 'cold_standby_survives_a_crash_of_the_active::real' \
               'cutting_only_the_lan_of_the_active' \
               'restarting_or_upgrading_the_active_moves_no_call::real'; do
   for ((i = 1; i <= runs; i++)); do
-    cargo nextest run -q -p astha-tests --test lifecycle --no-capture -E "test(/$filter/)" 2>&1 \
+    cargo nextest run --cargo-quiet -p astha-tests --test lifecycle --no-capture -E "test(/$filter/)" 2>&1 \
       | grep '^TIMING' | tee -a "$log" || true
   done
 done

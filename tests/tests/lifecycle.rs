@@ -328,3 +328,41 @@ fn cutting_only_the_lan_of_the_standby_changes_nothing_but_alerts() {
     assert_eq!(pair.status(Side::B).unwrap().role, "standby");
     assert_no_split_brain(&pair);
 }
+
+/// A cold standby whose Asterisk will not start: its takeover rolls back (no floating IP left
+/// behind) and its status says why.
+#[test]
+fn a_cold_standby_that_cannot_start_its_asterisk_rolls_back_and_says_why() {
+    let test = "cold_start_fails";
+    let Some(options) = options(AsteriskKind::Emulated, Standby::Cold, test) else {
+        return;
+    };
+    let pair = running_pair(test, options);
+    let start = pair.server_asterisk(Side::B).unwrap().commands()[0].clone();
+    std::fs::write(
+        &start,
+        "#!/bin/sh\necho 'asterisk: cannot load modules.conf' >&2\nexit 1\n",
+    )
+    .expect("break B's start script");
+    let at = now_unix();
+    pair.inject(Side::A, Fault::AsteriskCrash).unwrap();
+    let outcome = poll("B's failed takeover", SETTLE, POLL, || {
+        let b = pair.status(Side::B).ok()?;
+        let record = b.raw.get("last_takeover")?;
+        let started = record.get("started_unix_ms")?.as_u64()? as f64 / 1000.0;
+        let outcome = record.get("outcome")?.as_str()?.to_owned();
+        (started + 0.05 >= at && outcome.starts_with("failed")).then_some(outcome)
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert!(
+        outcome.contains("asterisk") && outcome.contains("cannot load modules.conf"),
+        "{outcome}"
+    );
+    poll("B standby again without the floating IP", SETTLE, POLL, || {
+        let b = pair.status(Side::B).ok()?;
+        let ip = pair.topology().holds_floating_ip(Side::B.host()).ok()?;
+        (b.role != "active" && b.role != "taking-over" && !ip).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert_no_split_brain(&pair);
+}
