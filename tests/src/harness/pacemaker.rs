@@ -1,7 +1,8 @@
 //! A real Corosync + Pacemaker pair in the same namespaces, for comparing failover times with astha.
 //!
 //! Each node runs as PID 1 of its own pid/mount/uts/ipc namespace inside its server's network
-//! namespace (see shared/ENVIRONMENT.md §3), with private copies of the Corosync/Pacemaker
+//! namespace (`unshare --mount --uts --ipc --pid`: libqb's abstract sockets are then separated by
+//! the network namespace, its shared-memory rings by a private `/dev/shm`), with private copies of the Corosync/Pacemaker
 //! state directories bind-mounted in. The CIB is pre-seeded (stonith off, `dc-deadtime` 2 s):
 //! a clone of `ocf:heartbeat:anything` runs `fake-asterisk` on both nodes (warm standby, like
 //! astha in the harness) with an asterisk-style monitor hook (AMI `core show channels
