@@ -358,11 +358,16 @@ fn a_cold_standby_that_cannot_start_its_asterisk_rolls_back_and_says_why() {
         outcome.contains("asterisk") && outcome.contains("cannot load modules.conf"),
         "{outcome}"
     );
-    poll("B standby again without the floating IP", SETTLE, POLL, || {
-        let b = pair.status(Side::B).ok()?;
-        let ip = pair.topology().holds_floating_ip(Side::B.host()).ok()?;
-        (b.role != "active" && b.role != "taking-over" && !ip).then_some(())
-    })
+    poll(
+        "B standby again without the floating IP",
+        SETTLE,
+        POLL,
+        || {
+            let b = pair.status(Side::B).ok()?;
+            let ip = pair.topology().holds_floating_ip(Side::B.host()).ok()?;
+            (b.role != "active" && b.role != "taking-over" && !ip).then_some(())
+        },
+    )
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
     assert_no_split_brain(&pair);
 }
