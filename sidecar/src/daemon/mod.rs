@@ -26,6 +26,7 @@
 //! | `clock.rs` | the core's monotonic clock, and wall time for the peer link |
 
 mod actuator_task;
+mod calls;
 mod clock;
 mod commands;
 mod control;

@@ -268,6 +268,7 @@ impl ReportState {
                 last_fence: self.drbd.as_ref().and_then(|(_, f)| f.clone()),
             }),
             last_takeover: self.last_takeover.clone(),
+            calls: None,
         }
     }
 }
