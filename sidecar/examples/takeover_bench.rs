@@ -158,6 +158,7 @@ fn warm_asterisk() -> AsteriskService {
         start_command: vec!["true".into()],
         stop_command: vec!["true".into()],
         status_command: vec!["true".into()],
+        cold_start_check: vec!["true".into()],
         command_timeout_ms: 2000,
     })
 }

@@ -72,6 +72,15 @@ pub struct NodeStatus {
     pub version: String,
     /// Why the core is in its role (last decision), for the admin reading at 3 a.m.
     pub last_decision: Option<String>,
+    /// `warm` or `cold` standby.
+    #[serde(default)]
+    pub standby: String,
+    /// Why this node could not take the calls now (`None`: it could).
+    #[serde(default)]
+    pub cannot_take_over: Option<String>,
+    /// Alerts raised and not ended yet, oldest first.
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -95,6 +104,10 @@ pub struct TargetStatus {
     pub verdict: String,
     pub verdict_since_s: Option<u64>,
     pub ami_state: String,
+    /// Set when this Asterisk is stopped on purpose (a cold standby's): its failing probes are
+    /// expected, not a failure.
+    #[serde(default)]
+    pub expected_down: Option<String>,
     pub probes: Vec<ProbeStatus>,
 }
 
@@ -267,6 +280,12 @@ impl NodeStatus {
         if let Some(why) = &self.last_decision {
             let _ = writeln!(out, "  last decision: {why}");
         }
+        if let Some(why) = &self.cannot_take_over {
+            let _ = writeln!(out, "  cannot take over: {why}");
+        }
+        for alert in &self.alerts {
+            let _ = writeln!(out, "  {}: {alert}", style.judge("alert"));
+        }
     }
 }
 
@@ -308,6 +327,10 @@ impl PeerStatus {
 
 impl TargetStatus {
     fn render_into(&self, out: &mut String, style: Style) {
+        if let Some(why) = &self.expected_down {
+            let _ = writeln!(out, "asterisk {:<5} {why}", self.target);
+            return;
+        }
         let _ = writeln!(
             out,
             "asterisk {:<5} {}  (ami {})",
@@ -482,6 +505,9 @@ pub(crate) mod tests {
                 uptime_s: 3600,
                 version: "0.1.0".into(),
                 last_decision: Some("peer active and healthy".into()),
+                standby: "warm".into(),
+                cannot_take_over: None,
+                alerts: Vec::new(),
             },
             peer: PeerStatus {
                 side: "a".into(),
@@ -499,6 +525,7 @@ pub(crate) mod tests {
                     verdict: "healthy".into(),
                     verdict_since_s: Some(3500),
                     ami_state: "logged-in".into(),
+                    expected_down: None,
                     probes: vec![
                         probe("ping", true, 0.4, None),
                         probe("call", true, 1012.0, None),
@@ -509,6 +536,7 @@ pub(crate) mod tests {
                     verdict: "degraded".into(),
                     verdict_since_s: Some(12),
                     ami_state: "logged-in".into(),
+                    expected_down: None,
                     probes: vec![
                         probe("ping", true, 0.9, None),
                         probe("sip", false, 0.0, Some("timeout after 1000 ms")),

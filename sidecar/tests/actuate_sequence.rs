@@ -147,6 +147,7 @@ async fn actuators(
             start_command: sh(format!("touch '{}'", flag.display())),
             stop_command: sh(format!("rm -f '{}'", flag.display())),
             status_command: sh(format!("test -f '{}'", flag.display())),
+            cold_start_check: vec!["true".to_owned()],
             command_timeout_ms: 5_000,
         })),
         readiness: Some(readiness),

@@ -96,6 +96,24 @@ impl AsteriskService {
         }
     }
 
+    /// Cold standby: whether Asterisk could be started here now (the configured
+    /// `cold_start_check` exits 0), else why not, in words.
+    pub async fn cold_start_check(&self) -> Result<(), String> {
+        let argv = &self.cfg.cold_start_check;
+        // A short deadline: the check runs about once a second.
+        let timeout = self.timeout().min(Duration::from_secs(5));
+        match command::run(argv, timeout).await {
+            Ok(out) if out.success() => Ok(()),
+            Ok(out) => Err(format!(
+                "`{}` exited {:?}: {}",
+                argv.join(" "),
+                out.code,
+                out.last_words()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Stop Asterisk on release (cold standby only; warm standby keeps it running).
     pub async fn ensure_released(&self) -> Result<(), ServiceError> {
         if self.cfg.mode == StandbyMode::Warm || !self.is_active().await? {
@@ -116,6 +134,7 @@ mod tests {
             start_command: sh(format!("touch '{}'", flag.display())),
             stop_command: sh(format!("rm -f '{}'", flag.display())),
             status_command: sh(format!("test -f '{}'", flag.display())),
+            cold_start_check: vec!["true".to_owned()],
             command_timeout_ms: 5_000,
         })
     }
@@ -154,6 +173,28 @@ mod tests {
             "warm standby keeps Asterisk running on release"
         );
         let _ = std::fs::remove_file(&flag);
+    }
+
+    #[tokio::test]
+    async fn the_cold_start_check_says_why_it_fails() {
+        let flag = flag("check");
+        assert_eq!(
+            service(StandbyMode::Cold, &flag).cold_start_check().await,
+            Ok(())
+        );
+        let svc = AsteriskService::new(AsteriskServiceConfig {
+            cold_start_check: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo 'asterisk: not found' >&2; exit 127".into(),
+            ],
+            ..AsteriskServiceConfig::default()
+        });
+        let err = svc.cold_start_check().await.unwrap_err();
+        assert!(
+            err.contains("asterisk: not found") && err.contains("127"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -329,6 +329,10 @@ pub struct AsteriskServiceConfig {
     pub stop_command: Vec<String>,
     /// Exit status 0 means "running".
     pub status_command: Vec<String>,
+    /// Cold standby: exit status 0 means "Asterisk could be started here now" (installed,
+    /// configured). Run about once a second while this node is a cold standby; a node whose
+    /// check fails never takes over (see `decide/readiness.rs`).
+    pub cold_start_check: Vec<String>,
     pub command_timeout_ms: u64,
 }
 
@@ -339,6 +343,7 @@ impl Default for AsteriskServiceConfig {
             start_command: default_start_command(),
             stop_command: default_stop_command(),
             status_command: default_status_command(),
+            cold_start_check: default_cold_start_check(),
             command_timeout_ms: default_service_command_timeout_ms(),
         }
     }
@@ -501,6 +506,16 @@ fn default_status_command() -> Vec<String> {
     ["systemctl", "is-active", "--quiet", "asterisk"]
         .map(String::from)
         .to_vec()
+}
+/// The binary runs and its configuration is there (`asterisk -V` needs no running Asterisk).
+fn default_cold_start_check() -> Vec<String> {
+    [
+        "sh",
+        "-c",
+        "asterisk -V >/dev/null && test -r /etc/asterisk/asterisk.conf",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 fn default_service_command_timeout_ms() -> u64 {
     30_000
@@ -799,6 +814,7 @@ impl FromSection for AsteriskServiceConfig {
             start_command: s.get_or(p, "start_command", d.start_command),
             stop_command: s.get_or(p, "stop_command", d.stop_command),
             status_command: s.get_or(p, "status_command", d.status_command),
+            cold_start_check: s.get_or(p, "cold_start_check", d.cold_start_check),
             command_timeout_ms: s.get_or(p, "command_timeout_ms", d.command_timeout_ms),
         })
     }

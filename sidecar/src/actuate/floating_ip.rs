@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
 
 use super::config::{FloatingIpConfig, IpCidr};
 use super::garp;
@@ -251,6 +251,30 @@ impl FloatingIp {
             }
         }
         Ok(())
+    }
+
+    /// Whether the interface is up with carrier (`IFF_UP` and `IFF_LOWER_UP`): without it this
+    /// node cannot serve clients, whatever its Asterisk says (like keepalived's
+    /// `track_interface`).
+    pub async fn carrier(&self) -> Result<bool, IpError> {
+        let inner = &self.inner;
+        let link = inner
+            .handle
+            .link()
+            .get()
+            .match_index(inner.ifindex)
+            .execute()
+            .try_next()
+            .await
+            .map_err(|source| IpError::Netlink {
+                op: "read",
+                addr: "link state".into(),
+                interface: inner.cfg.interface.clone(),
+                source: Box::new(source),
+            })?;
+        Ok(link.is_some_and(|l| {
+            l.header.flags.contains(LinkFlags::Up) && l.header.flags.contains(LinkFlags::LowerUp)
+        }))
     }
 
     /// Whether every configured address is on the interface.

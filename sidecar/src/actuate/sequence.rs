@@ -1,4 +1,4 @@
-//! The ordered takeover and release: relay → DRBD → floating IP → Asterisk → call-path probe, and back.
+//! The ordered takeover and release: relay → DRBD → floating IP → Asterisk → call-path probe, and back (the floating IP first).
 //!
 //! Every step has a deadline per attempt, may be retried, and is timed. A takeover whose step
 //! fails for good is rolled back (the steps already done are undone in reverse order) or left
@@ -319,7 +319,8 @@ impl SequenceRunner {
         outcome
     }
 
-    /// Release: disengage every step in reverse order, continuing past failures.
+    /// Release: disengage every step in reverse order (the floating IP first), continuing past
+    /// failures.
     pub async fn release(&self, reason: &str, term: u64) -> SequenceOutcome {
         let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
@@ -329,7 +330,13 @@ impl SequenceRunner {
         self.fence.clear();
         let mut timings = Vec::new();
         let mut first_failure: Option<(StepKind, String)> = None;
-        for (step, policy) in self.steps.iter().rev() {
+        // The reverse of the takeover, except that the floating IP goes first: on a handover
+        // the peer takes over as soon as it hears this node release, and stopping Asterisk
+        // (seconds for a hung one in cold standby) must not leave the address on both nodes.
+        let is_ip = |(step, _): &&(Box<dyn Step>, StepPolicy)| step.kind() == StepKind::FloatingIp;
+        let order = self.steps.iter().rev().filter(is_ip);
+        let order = order.chain(self.steps.iter().rev().filter(|s| !is_ip(s)));
+        for (step, policy) in order {
             let timing = run_step(step.as_ref(), Phase::Disengage, policy).await;
             if let (None, Some(error)) = (&first_failure, &timing.error) {
                 first_failure = Some((step.kind(), error.clone()));
@@ -782,7 +789,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn takeover_runs_in_order_and_release_in_reverse() {
+    async fn takeover_runs_in_order_and_release_in_reverse_floating_ip_first() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let steps = all_kinds()
             .into_iter()
@@ -807,9 +814,9 @@ mod tests {
                 "+floating_ip",
                 "+asterisk",
                 "+call_path_probe",
+                "-floating_ip",
                 "-call_path_probe",
                 "-asterisk",
-                "-floating_ip",
                 "-drbd",
                 "-relay"
             ]

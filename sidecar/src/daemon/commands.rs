@@ -18,8 +18,8 @@ impl Daemon {
         let mut queue = VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
             match command {
-                Command::PersistTerm(term) => {
-                    if let Err(e) = self.terms.store(term) {
+                Command::PersistTerm { term, active_in } => {
+                    if let Err(e) = self.terms.store(term, active_in) {
                         tracing::error!(term, error = %e, "cannot persist the term: refusing to act on it");
                         let error = format!("term not persisted: {e}");
                         let more = self

@@ -1,11 +1,14 @@
 //! Background reads of the devices' state (relay position, floating IP, DRBD state and mount) for
 //! the core (the relay position) and for `astha status`; a standby left behind by DRBD outdates
-//! its disk there.
+//! its disk there. The floating IP's interface carrier is read here (the service network), and
+//! a cold standby's start check runs here too (whether it could start its
+//! Asterisk: the core's readiness of a node whose Asterisk is stopped on purpose).
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::actuate::config::StandbyMode;
 use crate::actuate::drbd::DrbdObservation;
 use crate::actuate::relay::WatchdogState;
 use crate::actuate::RelayHandle;
@@ -76,6 +79,11 @@ pub enum DeviceReading {
     },
     /// DRBD's state and the last fence-peer/unfence-peer exchange.
     Drbd(DrbdObservation, Option<String>),
+    /// Cold standby: the `cold_start_check` result.
+    ColdStartCheck(Result<(), String>),
+    /// The service network: carrier of the floating IP's interface (`Err`: why it cannot
+    /// serve).
+    ServiceNetwork(Result<(), String>),
 }
 
 /// Whether this node is a standby that hears an active peer: if DRBD cannot reach that peer,
@@ -90,17 +98,32 @@ impl Devices {
     /// Starts background reads of the relay, the floating IP and DRBD; results come back on `tx`.
     pub(super) fn read_in_background(&self, tx: &mpsc::Sender<DeviceReading>, core: &CoreStatus) {
         let peer_active_and_heard = peer_active_and_heard(core);
+        let cold_standby = self.asterisk.mode() == StandbyMode::Cold && !core.role.claims_calls();
         let Devices {
             relay,
             floating_ip,
             drbd,
+            asterisk,
             fence,
         } = self.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
+            if cold_standby {
+                let check = asterisk.cold_start_check().await;
+                let _ = tx.send(DeviceReading::ColdStartCheck(check)).await;
+            }
             let relay = RelayReading::read(relay.as_ref()).await;
             let _ = tx.send(DeviceReading::Relay(relay)).await;
             if let Some(ip) = floating_ip {
+                // A link state that cannot be read says nothing: the last reading stands.
+                if let Ok(carrier) = ip.carrier().await {
+                    let interface = &ip.config().interface;
+                    let network = match carrier {
+                        true => Ok(()),
+                        false => Err(format!("{interface}: no carrier")),
+                    };
+                    let _ = tx.send(DeviceReading::ServiceNetwork(network)).await;
+                }
                 if let Ok(held) = ip.is_present().await {
                     let _ = tx.send(DeviceReading::FloatingIp { held }).await;
                 }

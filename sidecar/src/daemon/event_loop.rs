@@ -111,8 +111,8 @@ impl Daemon {
                 _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx, &self.core.status()),
                 Some(reading) = events.device_readings.recv() => {
                     let relay_read = matches!(reading, DeviceReading::Relay(_));
-                    if let Some(position) = self.report.observe(reading) {
-                        self.feed(Input::RelayPosition(position)).await;
+                    if let Some(input) = self.report.observe(reading) {
+                        self.feed(input).await;
                     }
                     if relay_read {
                         self.check_relay_watchdog();

@@ -19,7 +19,7 @@
 //! | `control.rs` | answers control-socket requests and operator commands (CLI, dialplan) |
 //! | `reload.rs` | SIGHUP: re-reads the configuration |
 //! | `report.rs` | assembles `astha status` and the metrics |
-//! | `devices.rs` | reads the relay, floating IP and DRBD back in the background |
+//! | `devices.rs` | reads the relay, floating IP and DRBD back (and runs a cold standby's start check) in the background |
 //! | `relay_watchdog.rs` | kicks the relay's own watchdog while this node holds the guarded side |
 //! | `witness.rs` | checks the witness and feeds the answers to the core |
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actuate::fence::FenceLedger;
-use crate::actuate::{Drbd, FloatingIp, RelayHandle};
+use crate::actuate::{AsteriskService, Drbd, FloatingIp, RelayHandle};
 use crate::config::daemon::DialplanConfig;
 use crate::config::{Config, ConfigFileError};
 use crate::control::ControlReply;
@@ -129,6 +129,8 @@ struct Devices {
     relay: Option<RelayHandle>,
     floating_ip: Option<FloatingIp>,
     drbd: Option<Drbd>,
+    /// The local Asterisk service: a cold standby runs its cold-start check in the background.
+    asterisk: AsteriskService,
     /// Fencing evidence of the takeover under way (shared with the sequence); answers DRBD's
     /// fence-peer handler.
     fence: FenceLedger,

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use ami_client::ConnectionState;
 
-use crate::actuate::config::{DrbdConfig, FloatingIpConfig};
+use crate::actuate::config::{DrbdConfig, FloatingIpConfig, StandbyMode};
 use crate::actuate::relay::WatchdogState;
 use crate::actuate::SequenceOutcome;
 use crate::config::Config;
@@ -14,7 +14,8 @@ use crate::peer::PeerCounters;
 use crate::probe::MonitoredTarget;
 use crate::status::{
     DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, RelayWatchdogStatus,
-    StatusReport, StepStatus, TakeoverRecordStatus, WitnessStatus, STATUS_FORMAT_VERSION,
+    StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus, WitnessStatus,
+    STATUS_FORMAT_VERSION,
 };
 
 use super::actuator_task::ActuatorResult;
@@ -71,14 +72,17 @@ impl ReportState {
         }
     }
 
-    /// Remembers what a background reading found; returns the relay position if it was read back.
-    pub fn observe(&mut self, reading: DeviceReading) -> Option<Option<crate::side::Side>> {
+    /// Remembers what a background reading found; returns what the core must learn of it (the
+    /// relay position if it was read back, a cold standby's start check).
+    pub fn observe(&mut self, reading: DeviceReading) -> Option<Input> {
         match reading {
             DeviceReading::Relay(reading) => {
                 let read_back = reading.read_back.then_some(reading.position);
                 self.relay = reading;
-                read_back
+                read_back.map(Input::RelayPosition)
             }
+            DeviceReading::ColdStartCheck(result) => Some(Input::ColdStartCheck(result)),
+            DeviceReading::ServiceNetwork(result) => Some(Input::ServiceNetwork(result)),
             DeviceReading::FloatingIp { held } => {
                 self.ip_held = held;
                 None
@@ -205,6 +209,12 @@ impl ReportState {
                     .last_decision
                     .clone()
                     .or_else(|| self.last_alert.clone()),
+                standby: match config.daemon.actuate.asterisk.mode {
+                    StandbyMode::Cold => "cold".into(),
+                    StandbyMode::Warm => "warm".into(),
+                },
+                cannot_take_over: core.readiness_problem.clone(),
+                alerts: core.alerts.clone(),
             },
             peer: PeerStatus {
                 side: core.me.other().to_string(),
@@ -222,12 +232,21 @@ impl ReportState {
                     .collect(),
             },
             targets: vec![
-                inputs
-                    .local
-                    .to_report("local", &ami_state(&inputs.local_ami), Instant::now()),
-                inputs
-                    .peer
-                    .to_report("peer", &ami_state(&inputs.peer_ami), Instant::now()),
+                TargetStatus {
+                    expected_down: (core.cold_standby && !inputs.local.verdict.can_carry_calls())
+                        .then(|| "stopped, cold standby".to_string()),
+                    ..inputs
+                        .local
+                        .to_report("local", &ami_state(&inputs.local_ami), Instant::now())
+                },
+                TargetStatus {
+                    expected_down: peer_last
+                        .filter(|p| p.cold_standby && !inputs.peer.verdict.can_carry_calls())
+                        .map(|_| "stopped, cold standby (as the peer reports)".to_string()),
+                    ..inputs
+                        .peer
+                        .to_report("peer", &ami_state(&inputs.peer_ami), Instant::now())
+                },
             ],
             relay: RelayStatus {
                 driver: self.relay.driver.clone(),

@@ -1,6 +1,8 @@
 //! Start-up wiring: opens everything the daemon holds once (state directory, term file, peer
 //! link, probe monitors, actuators, control socket, metrics listener) and hands the event loop
-//! its state and its event sources. Every node starts as standby.
+//! its state and its event sources. A node starts as standby, releasing whatever a previous run
+//! held, unless it is the active node whose daemon restarted: then it resumes the active role
+//! without touching the relay, the floating IP or Asterisk (see `decide/resume.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
 use crate::config::{Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
+use crate::decide::resume::{self, HeldAtStart, RelayAtStart, StartRole};
 use crate::decide::term_store::TermStore;
 use crate::decide::{Core, DecideConfig, PersistedState};
 use crate::peer::udp::{LinkAddrs, UdpLinks};
@@ -19,6 +22,8 @@ use crate::peer::{PeerKey, PeerLink};
 use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
+use super::actuator_task::ActuatorJob;
+use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
@@ -45,8 +50,13 @@ pub(super) async fn start(
     let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
 
     let (runner, devices) = open_actuators(&config, &local).await?;
-    release_what_a_previous_run_held(&runner, persisted.term).await;
+    let held = what_this_node_holds(&devices).await;
+    let start_role = resume::start_role(config.node.side, &persisted, &held);
+    tracing::warn!(?held, "astha daemon starting: {start_role}");
     let (jobs, results) = actuator_task::spawn(runner);
+    if let StartRole::Standby { .. } = start_role {
+        release_what_a_previous_run_held(&jobs, persisted.term).await;
+    }
 
     let socket_path = options
         .control_socket
@@ -59,7 +69,18 @@ pub(super) async fn start(
     let (urgent, urgent_results) = mpsc::channel::<bool>(4);
     let (device_readings_tx, device_readings) = mpsc::channel(4);
 
-    let core = Core::new(decide_config(&config), persisted, clock.now());
+    let core = match start_role {
+        StartRole::ResumeActive {
+            peer_must_confirm, ..
+        } => Core::resume(
+            decide_config(&config),
+            persisted,
+            clock.now(),
+            peer_must_confirm,
+        ),
+        StartRole::Standby { .. } => Core::new(decide_config(&config), persisted, clock.now()),
+    };
+    let role = core.status().role;
     let peer_interval = Duration::from_millis(core.config().peer_interval_ms);
     let (witness, witness_answers) =
         match witness::WitnessWatch::new(&config.daemon.decide, peer_interval) {
@@ -75,15 +96,22 @@ pub(super) async fn start(
         side = %config.node.side,
         name = %config.node.name,
         term = persisted.term,
+        %role,
         links = ?link_names,
         control = %socket_path.display(),
-        "astha daemon starting as standby"
+        "astha daemon started"
     );
 
     // Readiness: the local AMI login (bounded wait: a dead local Asterisk must not keep the
     // daemon from running, it is exactly what the daemon is there to handle) and the bound links.
-    let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
-    notifier.ready(&format!("standby, term {}", persisted.term));
+    // A cold standby's Asterisk is being stopped: nothing to wait for, and the peer must hear
+    // this node at once.
+    let cold_standby = role == crate::decide::Role::Standby
+        && config.daemon.actuate.asterisk.mode == crate::actuate::config::StandbyMode::Cold;
+    if !cold_standby {
+        let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
+    }
+    notifier.ready(&format!("{role}, term {}", persisted.term));
 
     let daemon = Daemon {
         clock,
@@ -181,11 +209,12 @@ async fn open_actuators(
     };
     let drbd = act.drbd.clone().map(Drbd::new);
     let fence = FenceLedger::default();
+    let asterisk = AsteriskService::new(act.asterisk.clone());
     let actuators = Actuators {
         relay: relay.clone(),
         drbd: drbd.clone(),
         floating_ip: floating_ip.clone(),
-        asterisk: Some(AsteriskService::new(act.asterisk.clone())),
+        asterisk: Some(asterisk.clone()),
         readiness: Some(Arc::new(readiness::LocalAsterisk::new(
             local.probes_arc(),
             act.asterisk.mode,
@@ -201,20 +230,41 @@ async fn open_actuators(
         relay,
         floating_ip,
         drbd,
+        asterisk,
         fence,
     };
     Ok((runner, devices))
 }
 
-/// Every node starts as standby (the decision core never resumes an active role by itself), so
-/// whatever a previous run held is released first: a floating IP left configured here while the
-/// peer takes over would be a duplicate address.
-async fn release_what_a_previous_run_held(runner: &SequenceRunner, term: u64) {
-    let outcome = runner
-        .release("start-up: a starting node is standby", term)
-        .await;
-    if !outcome.is_success() {
-        tracing::error!(outcome = ?outcome, "start-up release failed; continuing as standby");
+/// What a starting node finds of the devices an active node holds: whether it may resume.
+async fn what_this_node_holds(devices: &Devices) -> HeldAtStart {
+    let reading = RelayReading::read(devices.relay.as_ref()).await;
+    let relay = match (&devices.relay, reading.read_back, reading.error) {
+        (Some(_), true, _) => RelayAtStart::ReadBack(reading.position),
+        (Some(_), false, Some(_)) => RelayAtStart::ReadFailed,
+        _ => RelayAtStart::NotReadable,
+    };
+    let floating_ip = match &devices.floating_ip {
+        // An address that cannot be read is not held: the node then starts as standby.
+        Some(ip) => Some(ip.is_present().await.unwrap_or(false)),
+        None => None,
+    };
+    HeldAtStart { relay, floating_ip }
+}
+
+/// A node that does not resume the active role starts as standby, so whatever a previous run
+/// held is released first: a floating IP left configured here while the peer takes over would
+/// be a duplicate address. The release is the actuator task's first job, so any takeover runs
+/// after it, while the event loop already speaks to the peer (stopping a real Asterisk takes
+/// seconds; a silent start would look like a dead node). Its outcome is logged when it comes
+/// back; the standby core ignores it.
+async fn release_what_a_previous_run_held(jobs: &mpsc::Sender<ActuatorJob>, term: u64) {
+    let job = ActuatorJob::Release {
+        term,
+        reason: "start-up: a starting node is standby".into(),
+    };
+    if jobs.send(job).await.is_err() {
+        tracing::error!("start-up release not started: the actuator task is gone");
     }
 }
 
@@ -275,5 +325,17 @@ fn decide_config(config: &Config) -> DecideConfig {
     d.preferred = section.preferred;
     d.failback_to = section.failback.then_some(section.preferred);
     d.witness = section.witness.is_some();
+    d.standby = config.daemon.actuate.asterisk.mode;
+    // Long enough for the probes to recover after a takeover booted Asterisk: the slowest
+    // critical probe's interval times its successes needed, plus its deadline.
+    d.takeover_vouches_ms = crate::probe::ProbeKind::ALL
+        .iter()
+        .map(|kind| config.probes.timing(*kind))
+        .filter(|t| t.enabled && t.critical)
+        .map(|t| t.interval * t.recover_after + t.timeout)
+        .max()
+        .map_or(d.takeover_vouches_ms, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+        });
     d
 }

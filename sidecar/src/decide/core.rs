@@ -1,8 +1,8 @@
 //! The decision state machine itself: applies inputs, evaluates the rules, emits commands.
 //!
 //! This file holds the state, the inputs and the actions; the rules live in one file per role
-//! ([`standby`], [`active`]) as named predicates run in tables ([`rule`]), and operator commands
-//! in [`operator`].
+//! ([`standby`], [`active`]) as named predicates run in tables ([`rule`]), operator commands
+//! in [`operator`], and the alerts about this node's own state in [`watch`].
 
 mod active;
 mod operator;
@@ -10,7 +10,9 @@ mod rule;
 mod standby;
 #[cfg(test)]
 mod tests;
+mod watch;
 
+use crate::actuate::config::StandbyMode;
 use crate::side::Side;
 use crate::verdict::Verdict;
 
@@ -28,16 +30,25 @@ const FRESH_SLACK_MS: u64 = 100;
 /// Messages in a row from an older active that evidently does not hear us before we yield to it.
 const DEAF_PEER_MESSAGES: u32 = 3;
 
+/// How long the two nodes' views of one Asterisk may disagree (its own node says it carries
+/// calls, the other cannot probe it) before that is an alert: longer than one probe cycle, so a
+/// fault seen by one side a moment before the other raises nothing.
+const UNPROBEABLE_AFTER_MS: u64 = 5_000;
+
 /// Alerts that would otherwise repeat on every tick; each is raised once until its condition ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AlertKey {
     BrokenLink,
-    LocalUnhealthyNoTakeover,
+    CannotTakeOver,
     WitnessUnreachable,
-    OwnCallPathFailedNoStandby,
+    CannotServeNoStandby,
     RelayOnStandbySide,
     PeerFaulted,
     HeldAfterStepDown,
+    ServiceNetworkDown,
+    ColdStartCheckFailed,
+    PeerAsteriskUnprobeable,
+    UnprobedByPeer,
 }
 
 /// The pure decision core of one node. See the module documentation for the driving contract.
@@ -107,9 +118,37 @@ pub struct Core {
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
-    raised: Vec<AlertKey>,
+    /// Alerts raised and not ended yet, with their messages (for status).
+    raised: Vec<(AlertKey, String)>,
     /// Started without a term file: said once in an alert.
     term_file_missing: bool,
+    /// The last cold-start check (cold standby); `None` before the first.
+    cold_check: Option<Result<(), String>>,
+    /// Whether this node's service network can serve clients.
+    service_network: Result<(), String>,
+    /// What the term file says about the active role (written on every change).
+    persisted_active_in: Option<u64>,
+    /// The running (or last) takeover is the election of a pair with nobody active: it is
+    /// not a switch and starts no hold-down.
+    takeover_is_election: bool,
+    /// A restarted daemon resumed the active role and has not had its peer's word yet.
+    resume_check: Option<ResumeCheck>,
+    /// Until when the completed takeover vouches for the local Asterisk (see
+    /// [`DecideConfig::takeover_vouches_ms`]); ended by any change of the probes' verdict.
+    takeover_vouches_until: Option<Millis>,
+    /// Since when the peer says its Asterisk carries calls while probes from here fail.
+    peer_unprobeable_since: Option<Millis>,
+    /// Since when the peer says it cannot probe this node's Asterisk while it carries calls.
+    unprobed_by_peer_since: Option<Millis>,
+}
+
+/// The state of a resumed active role until the peer confirms it (or the grace ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResumeCheck {
+    until: Millis,
+    /// The evidence at start was not enough on its own: without the peer's word by `until`,
+    /// the node steps down.
+    peer_must_confirm: bool,
 }
 
 impl Core {
@@ -161,7 +200,37 @@ impl Core {
             last_decision: None,
             raised: Vec::new(),
             term_file_missing: persisted.missing,
+            cold_check: None,
+            service_network: Ok(()),
+            persisted_active_in: persisted.active_in,
+            takeover_is_election: false,
+            resume_check: None,
+            peer_unprobeable_since: None,
+            unprobed_by_peer_since: None,
+            takeover_vouches_until: None,
         }
+    }
+
+    /// A restarted daemon that [`super::resume::start_role`] found still active: the core
+    /// starts active in `persisted.term` without any actuator command, and steps down if the
+    /// peer knows a newer term (or, with `peer_must_confirm`, if the peer is not heard within
+    /// `resume_grace`).
+    pub fn resume(
+        cfg: DecideConfig,
+        persisted: PersistedState,
+        now: Millis,
+        peer_must_confirm: bool,
+    ) -> Core {
+        let grace = cfg.resume_grace_ms;
+        let mut core = Core::new(cfg, persisted, now);
+        core.role = Role::Active;
+        core.active_term = persisted.term;
+        core.persisted_active_in = Some(persisted.term);
+        core.resume_check = Some(ResumeCheck {
+            until: now.plus(grace),
+            peer_must_confirm,
+        });
+        core
     }
 
     pub fn config(&self) -> &DecideConfig {
@@ -217,6 +286,11 @@ impl Core {
         candidates.extend(self.last_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.peer_switch_at.map(|t| t.plus(c.hold_down_ms)));
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
+        candidates.extend(self.resume_check.map(|r| r.until));
+        candidates.extend(self.takeover_vouches_until);
+        for since in [self.peer_unprobeable_since, self.unprobed_by_peer_since] {
+            candidates.extend(since.map(|t| t.plus(UNPROBEABLE_AFTER_MS)));
+        }
         for t in candidates {
             if t > self.now && t < next {
                 next = t;
@@ -259,6 +333,11 @@ impl Core {
             takeover_failures: self.takeover_failures,
             dead_peer_takeover_held_ms: self.dead_peer_takeover_held_ms(),
             last_decision: self.last_decision.clone(),
+            readiness: self.readiness(),
+            readiness_problem: self.readiness_problem(),
+            alerts: self.raised.iter().map(|(_, m)| m.clone()).collect(),
+            resume_unconfirmed: self.resume_check.is_some(),
+            cold_standby: self.is_cold_standby(),
         }
     }
 
@@ -283,7 +362,12 @@ impl Core {
 
     fn apply(&mut self, input: Input, out: &mut Vec<Command>) {
         match input {
-            Input::LocalVerdict(v) => self.local = v,
+            Input::LocalVerdict(v) => {
+                if v != self.local {
+                    self.takeover_vouches_until = None;
+                }
+                self.local = v;
+            }
             Input::PeerAsteriskVerdict(v) => {
                 if v == Verdict::Failed && self.peer_asterisk != Verdict::Failed {
                     self.peer_asterisk_failed_at = Some(self.now);
@@ -330,6 +414,8 @@ impl Core {
                 self.witness = Some(ok);
                 self.witness_at = Some(self.now);
             }
+            Input::ColdStartCheck(result) => self.cold_check = Some(result),
+            Input::ServiceNetwork(result) => self.service_network = result,
         }
     }
 
@@ -356,10 +442,24 @@ impl Core {
             && state.seen_term < self.active_term;
         self.deaf_peer_messages = if deaf { self.deaf_peer_messages + 1 } else { 0 };
         let was_claiming = self.peer_last.is_some_and(|p| p.role.claims_calls());
-        if self.peer_last.is_some() && was_claiming != state.role.claims_calls() {
+        // The peer's claim starting while nobody held the calls (this node neither claiming,
+        // releasing nor handing over) is an election, not a switch: no hold-down.
+        let election = !was_claiming
+            && state.role.claims_calls()
+            && matches!(self.role, Role::Standby | Role::Maintenance | Role::Faulted)
+            && self.handover_offer.is_none();
+        if self.peer_last.is_some() && was_claiming != state.role.claims_calls() && !election {
             self.peer_switch_at = Some(self.now);
         }
-        if state.own_verdict != Verdict::Unknown {
+        // The peer's word on a resumed role: a standby peer that knows no newer term confirms
+        // it; anything else is left to the step-down rules.
+        if self.resume_check.is_some()
+            && state.term <= self.active_term
+            && !state.role.claims_calls()
+        {
+            self.resume_check = None;
+        }
+        if state.readiness != Readiness::Unknown {
             self.peer_unknown_since = None;
         } else if self.peer_unknown_since.is_none() {
             self.peer_unknown_since = Some(self.now);
@@ -370,7 +470,10 @@ impl Core {
         self.urgent_probe_failed = false;
         if state.term > self.term {
             self.term = state.term;
-            out.push(Command::PersistTerm(self.term));
+            out.push(Command::PersistTerm {
+                term: self.term,
+                active_in: self.persisted_active_in,
+            });
         }
         if state.role.claims_calls() {
             self.handover_offer = None;
@@ -391,7 +494,16 @@ impl Core {
         }
         self.role = Role::Active;
         self.takeover_failures = 0;
-        self.last_switch_at = Some(self.now);
+        // The sequence just proved the local Asterisk (booted, one test call passed): a failed
+        // verdict the probes gave before — a cold standby's stopped Asterisk — is stale.
+        if !self.local.can_carry_calls() {
+            self.takeover_vouches_until = Some(self.now.plus(self.cfg.takeover_vouches_ms));
+        }
+        if !self.takeover_is_election {
+            self.last_switch_at = Some(self.now);
+        }
+        // A restarted daemon resumes the active role only in the term it was active in.
+        self.persist_active_in(Some(self.active_term), out);
     }
 
     fn on_takeover_failed(&mut self, error: String, out: &mut Vec<Command>) {
@@ -486,6 +598,65 @@ impl Core {
             .any(|t| self.now.since(t) < self.cfg.hold_down_ms)
     }
 
+    /// Whether this node could take the calls now, and if not, the first reason why (see
+    /// [`super::super::readiness`]).
+    fn readiness(&self) -> Readiness {
+        if self.service_network.is_err() {
+            return Readiness::ServiceNetworkDown;
+        }
+        let by_probes = Readiness::from_verdict(self.local_verdict());
+        if self.is_cold_standby() && !by_probes.is_ready() {
+            // Its Asterisk is stopped on purpose: the start check speaks for it.
+            return match &self.cold_check {
+                None => Readiness::Unknown,
+                Some(Ok(())) => Readiness::Ready,
+                Some(Err(_)) => Readiness::ColdStartCheckFailed,
+            };
+        }
+        by_probes
+    }
+
+    /// [`Core::readiness`] in words, with the details the node has (None when ready).
+    fn readiness_problem(&self) -> Option<String> {
+        let readiness = self.readiness();
+        Some(match readiness {
+            Readiness::Ready => return None,
+            Readiness::ServiceNetworkDown => format!(
+                "its service network is down ({})",
+                self.service_network
+                    .as_ref()
+                    .err()
+                    .map_or("", String::as_str)
+            ),
+            Readiness::ColdStartCheckFailed => format!(
+                "its cold-start check fails ({})",
+                self.cold_check
+                    .as_ref()
+                    .and_then(|c| c.as_ref().err())
+                    .map_or("", String::as_str)
+            ),
+            Readiness::AsteriskCannotCarryCalls | Readiness::Unknown if !self.is_cold_standby() => {
+                format!("its Asterisk is {}", self.local_verdict())
+            }
+            other => other.describe().to_string(),
+        })
+    }
+
+    /// The local Asterisk's verdict as the rules use it: the probes', except that a completed
+    /// takeover vouches for it for a while (see [`DecideConfig::takeover_vouches_ms`]).
+    fn local_verdict(&self) -> Verdict {
+        match self.takeover_vouches_until {
+            Some(until) if self.now < until && self.role == Role::Active => Verdict::Healthy,
+            _ => self.local,
+        }
+    }
+
+    /// A cold standby's Asterisk is stopped on purpose while it does not claim the calls.
+    fn is_cold_standby(&self) -> bool {
+        self.cfg.standby == StandbyMode::Cold
+            && matches!(self.role, Role::Standby | Role::Maintenance)
+    }
+
     fn relay_fresh(&self) -> Option<Side> {
         match self.relay_at {
             Some(t) if self.now.since(t) <= self.cfg.relay_fresh_ms => self.relay,
@@ -503,6 +674,9 @@ impl Core {
             });
         }
         self.expire_handover_offer_and_request(out);
+        self.expire_resume_check();
+        self.watch_own_readiness(out);
+        self.watch_probes_across(out);
         self.gather_evidence_on_silent_peer(out);
         match self.role {
             Role::Active => self.evaluate_active(out),
@@ -531,6 +705,17 @@ impl Core {
                     ),
                 });
             }
+        }
+    }
+
+    /// A resumed role needs no further word from the peer once the grace is over, unless the
+    /// evidence at start needed it (then `restart_confirmed_by_peer_in_time` steps down).
+    fn expire_resume_check(&mut self) {
+        if self
+            .resume_check
+            .is_some_and(|r| self.now >= r.until && !r.peer_must_confirm)
+        {
+            self.resume_check = None;
         }
     }
 
@@ -573,9 +758,16 @@ impl Core {
         self.designated_since = None;
         self.retry_after = None;
         self.abort_takeover = None;
-        self.last_switch_at = Some(self.now);
+        // Ending an outage with nobody active is no switch to flap from: no hold-down.
+        self.takeover_is_election = reason == Reason::NoActiveNode;
+        if !self.takeover_is_election {
+            self.last_switch_at = Some(self.now);
+        }
         // Durable before anything uses it: the driver executes commands in order.
-        out.push(Command::PersistTerm(self.term));
+        out.push(Command::PersistTerm {
+            term: self.term,
+            active_in: self.persisted_active_in,
+        });
         self.record(DecisionKind::Takeover, reason.clone(), out);
         out.push(Command::StartTakeover {
             term: self.term,
@@ -593,6 +785,9 @@ impl Core {
     fn begin_release(&mut self, kind: DecisionKind, reason: Reason, out: &mut Vec<Command>) {
         self.role = Role::Releasing;
         self.release_request = None;
+        self.resume_check = None;
+        // Before the release touches anything: a daemon restarted mid-release must not resume.
+        self.persist_active_in(None, out);
         if matches!(kind, DecisionKind::StepDown | DecisionKind::AbortTakeover) {
             // We gave way to the peer: it was alive a moment ago.
             self.stepped_down_at = Some(self.now);
@@ -600,6 +795,17 @@ impl Core {
         self.last_switch_at = Some(self.now);
         self.record(kind, reason.clone(), out);
         out.push(Command::StartRelease { reason });
+    }
+
+    /// Writes the term file again when the term this node is active in changes.
+    fn persist_active_in(&mut self, active_in: Option<u64>, out: &mut Vec<Command>) {
+        if self.persisted_active_in != active_in {
+            self.persisted_active_in = active_in;
+            out.push(Command::PersistTerm {
+                term: self.term,
+                active_in,
+            });
+        }
     }
 
     fn record(&mut self, kind: DecisionKind, reason: Reason, out: &mut Vec<Command>) {
@@ -619,6 +825,8 @@ impl Core {
                 peer_own_verdict: p.map(|p| p.own_verdict),
                 witness: self.witness,
                 relay: self.relay_fresh(),
+                readiness: self.readiness(),
+                peer_readiness: p.map(|p| p.readiness),
             },
         };
         self.last_decision = Some(record.clone());
@@ -632,14 +840,14 @@ impl Core {
         message: String,
         out: &mut Vec<Command>,
     ) {
-        if !self.raised.contains(&key) {
-            self.raised.push(key);
+        if !self.raised.iter().any(|(k, _)| *k == key) {
+            self.raised.push((key, message.clone()));
             out.push(Command::Alert { severity, message });
         }
     }
 
     fn clear(&mut self, key: AlertKey) {
-        self.raised.retain(|k| *k != key);
+        self.raised.retain(|(k, _)| *k != key);
     }
 
     fn own_state(&self) -> PeerState {
@@ -662,10 +870,12 @@ impl Core {
             },
             seen_term: self.term,
             maintenance: self.maintenance,
-            own_verdict: self.local,
+            own_verdict: self.local_verdict(),
             peer_verdict: self.peer_asterisk,
             relay_seen: self.relay_fresh(),
             handover,
+            readiness: self.readiness(),
+            cold_standby: self.is_cold_standby(),
         }
     }
 

@@ -44,7 +44,14 @@
 //! # Rules
 //!
 //! Every node boots as [`Role::Standby`] (the other roles: `TakingOver`, `Active`, `Releasing`,
-//! `Maintenance`, `Faulted`); a restarted node never resumes active by itself.
+//! `Maintenance`, `Faulted`), except the active node whose daemon restarted while it held the
+//! calls: [`resume`] decides from its term file and its devices whether it resumes the active
+//! role ([`Core::resume`]), without any actuator command.
+//!
+//! Whether a node could take the calls is its readiness ([`Readiness`], `readiness.rs`), the
+//! one answer every takeover, designation and handover rule asks of both nodes: a warm
+//! standby's probes, a cold standby's start check (its Asterisk is stopped on purpose), and for
+//! both its service network. Each node sends its readiness in every datagram.
 //!
 //! The conditions of each decision are named predicates in a table, run in the order listed
 //! here: the first that objects decides (no step now, and its alert if it has one), so the order
@@ -60,7 +67,7 @@
 //! (1) The peer hands over (`HANDOVER_RULES`), checked first:
 //! * `peer_hands_over_to_this_node`: the alive peer releases and asks this node to take over
 //!   ([`Handover::ReleasingToYou`]).
-//! * `own_asterisk_can_carry_calls_or_handover_forced`: unless the handover or this node's
+//! * `this_node_can_take_over_or_handover_forced`: unless the handover or this node's
 //!   operator request was forced.
 //!
 //! (2) The peer is dead (`DEAD_PEER_RULES`), when it is silent on every link:
@@ -79,19 +86,21 @@
 //! * `witness_reachable_if_configured`: with a witness configured, it answered after the peer
 //!   was suspected (an answer from before may predate the cut); the driver checks the witness
 //!   when it answers `ProbePeerNow` and feeds [`Input::Witness`].
-//! * `own_asterisk_can_carry_calls`: never a takeover while this node's Asterisk cannot carry
-//!   calls (only an operator can force one).
+//! * `this_node_can_take_over`: never a takeover while this node is not ready (its Asterisk
+//!   cannot carry calls, its cold-start check fails, its service network is down; only an
+//!   operator can force one).
 //!
 //! (3) Nobody is active (`NO_ACTIVE_RULES`), the peer alive; after one settling interval:
 //! * `nobody_claims_the_calls`: the peer is not active, taking over or releasing.
 //! * `peer_not_faulted`: a faulted peer needs an operator: an alert.
 //! * `peer_not_in_maintenance`.
 //! * `no_handover_offer_open`.
-//! * `peer_has_judged_its_asterisk`: a peer that just started gets a few seconds for its verdict.
+//! * `peer_has_judged_its_readiness`: a peer that just started gets a few seconds to judge
+//!   whether it could take the calls.
 //! * `knowledge_of_peer_is_current`: no message lost since, and after giving way to the peer
 //!   only what it said since.
-//! * `this_node_is_designated`: the configured preferred side if its Asterisk can carry calls,
-//!   otherwise the other side. (Not the relay position: the two nodes read it at different
+//! * `this_node_is_designated`: the configured preferred side if it is ready, otherwise the
+//!   other side if it is. (Not the relay position: the two nodes read it at different
 //!   times, and a tie-break must give both the same answer; the simulator showed double
 //!   takeovers with it.) No hold-down: with nobody active there is only an outage to end.
 //!
@@ -107,22 +116,29 @@
 //! * `older_active_cannot_hear_this_node`: an older active that never learns this node's term
 //!   is on a one-way link and will never step down; this node yields, unless the relay reads
 //!   back on its own side.
+//! * `no_newer_term_since_restart`: a resumed active (its daemon restarted) whose peer knows a
+//!   newer term: the peer took over meanwhile.
+//! * `restart_confirmed_by_peer_in_time`: a role resumed on evidence that needs the peer's word
+//!   (a relay that did not answer, a term file of astha 0.1) is given up when the peer is not
+//!   heard within `resume_grace_ms`.
 //!
 //! The active hands over (releases first, asking the standby to take over) when
 //! `standby_asks_for_the_calls` (its operator, or failback; a request from before the current
-//! term is stale), or when `hand_over_when_own_call_path_failed`: its own call path failed and
-//! the standby reports itself healthy, after hold-down; otherwise it keeps the calls and alerts.
+//! term is stale), or when `hand_over_when_this_node_cannot_serve`: its own call path failed or
+//! its service network is down, and the standby reports itself ready, after hold-down;
+//! otherwise it keeps the calls and alerts.
 //!
 //! ## Hold-down, failback, maintenance, faults
 //!
 //! * Hold-down (`hold_down`) follows every switch, by either node, for automatic,
 //!   non-emergency switches (handover on call-path failure, failback). A takeover from a dead
-//!   peer or on the peer's request is not held down.
+//!   peer or on the peer's request is not held down. The election of a pair with nobody active
+//!   (at start-up) is no switch: a failure right after it is handed over at once.
 //! * No automatic failback unless `failback_to` is configured; then that side asks the active
 //!   for the calls when all of these hold (`FAILBACK_RULES`):
 //!   * `failback_configured_to_this_node`.
 //!   * `peer_is_active`.
-//!   * `own_asterisk_is_healthy`.
+//!   * `this_node_is_fully_ready`: ready, and in warm standby with a healthy Asterisk.
 //!   * `hold_down_over`.
 //!   * `up_for_hold_down`: a restarted node has not seen how long the peer has been active.
 //!   * `no_release_request_open`.
@@ -138,6 +154,8 @@
 mod core;
 #[cfg(feature = "test-support")]
 pub mod pair_sim;
+mod readiness;
+pub mod resume;
 pub mod term_store;
 mod types;
 

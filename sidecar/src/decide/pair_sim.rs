@@ -504,7 +504,8 @@ struct Node {
     /// Bumped at every sidecar start and host crash: events of older incarnations are dropped.
     inc: u32,
     clock_offset: i64,
-    term_file: Option<u64>,
+    /// The term file: the term and the term the node is active in.
+    term_file: Option<(u64, Option<u64>)>,
     asterisk: AsteriskState,
     holds_ip: bool,
     /// Probers: [local, peer].
@@ -994,13 +995,14 @@ impl Sim {
         node.peer_highest = (0, 0);
         node.tick_at = None;
         let persisted = match node.term_file {
-            Some(term) => PersistedState {
+            Some((term, active_in)) => PersistedState {
                 term,
-                missing: false,
+                active_in,
+                ..PersistedState::default()
             },
             None => PersistedState {
-                term: 0,
                 missing: true,
+                ..PersistedState::default()
             },
         };
         let side = node.side;
@@ -1046,7 +1048,9 @@ impl Sim {
         let me = side_of(n);
         for cmd in cmds {
             match cmd {
-                Command::PersistTerm(term) => self.nodes[n].term_file = Some(term),
+                Command::PersistTerm { term, active_in } => {
+                    self.nodes[n].term_file = Some((term, active_in))
+                }
                 Command::StartTakeover { term, reason } => {
                     self.trace(|| format!("{me} START TAKEOVER term {term}: {reason}"));
                     self.on_takeover_started(n, &reason);

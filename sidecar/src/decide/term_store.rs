@@ -1,8 +1,11 @@
 //! Durable term storage: atomic write (temp file, fsync, rename, fsync directory) and load.
 //!
-//! The file is one line of text, `term=N`, so an operator can read it. A missing file loads as
-//! term 0 with [`PersistedState::missing`] set (a fresh node or a lost disk: the core is safe with
-//! it because it adopts any higher term it hears before taking over).
+//! The file is text an operator can read: `term=N` and, on a second line, `active_in=N` (the
+//! term this node is active in) or `active_in=none`. A restarted daemon resumes the active role
+//! only in the term recorded there (see [`super::resume`]). A file of astha 0.1 has the first
+//! line only and loads with [`PersistedState::legacy_format`] set. A missing file loads as term 0
+//! with [`PersistedState::missing`] set (a fresh node or a lost disk: the core is safe with it
+//! because it adopts any higher term it hears before taking over).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -42,8 +45,8 @@ impl TermStore {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(PersistedState {
-                    term: 0,
                     missing: true,
+                    ..PersistedState::default()
                 });
             }
             Err(source) => {
@@ -57,26 +60,52 @@ impl TermStore {
             path: self.path.clone(),
             detail,
         };
-        let line = text.trim();
-        let value = line
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next().unwrap_or("");
+        let value = first
             .strip_prefix("term=")
-            .ok_or_else(|| corrupt(format!("expected `term=N`, found {:?}", truncate(line))))?;
+            .ok_or_else(|| corrupt(format!("expected `term=N`, found {:?}", truncate(first))))?;
         let term = value
             .parse::<u64>()
             .map_err(|e| corrupt(format!("bad term {:?}: {e}", truncate(value))))?;
+        let (active_in, legacy_format) = match lines.next() {
+            None => (None, true),
+            Some(line) => {
+                let value = line.strip_prefix("active_in=").ok_or_else(|| {
+                    corrupt(format!(
+                        "expected `active_in=N|none`, found {:?}",
+                        truncate(line)
+                    ))
+                })?;
+                let active_in =
+                    match value {
+                        "none" => None,
+                        n => Some(n.parse::<u64>().map_err(|e| {
+                            corrupt(format!("bad active_in {:?}: {e}", truncate(n)))
+                        })?),
+                    };
+                (active_in, false)
+            }
+        };
+        if let Some(extra) = lines.next() {
+            return Err(corrupt(format!("unexpected line {:?}", truncate(extra))));
+        }
         Ok(PersistedState {
             term,
+            active_in,
             missing: false,
+            legacy_format,
         })
     }
 
-    /// Durably store `term`: after this returns Ok, a crash at any point leaves the new term.
-    pub fn store(&self, term: u64) -> Result<(), TermStoreError> {
-        write_atomic(&self.path, format!("term={term}\n").as_bytes()).map_err(|source| {
-            TermStoreError::Write {
-                path: self.path.clone(),
-                source,
-            }
+    /// Durably store `term` and the term this node is active in: after this returns Ok, a crash
+    /// at any point leaves the new contents.
+    pub fn store(&self, term: u64, active_in: Option<u64>) -> Result<(), TermStoreError> {
+        let active_in = active_in.map_or_else(|| "none".to_string(), |t| t.to_string());
+        let text = format!("term={term}\nactive_in={active_in}\n");
+        write_atomic(&self.path, text.as_bytes()).map_err(|source| TermStoreError::Write {
+            path: self.path.clone(),
+            source,
         })
     }
 }
@@ -142,8 +171,8 @@ mod tests {
         assert_eq!(
             s.load().expect("load"),
             PersistedState {
-                term: 0,
-                missing: true
+                missing: true,
+                ..PersistedState::default()
             }
         );
     }
@@ -152,15 +181,16 @@ mod tests {
     fn store_then_load_round_trips_and_overwrites() {
         let d = TempDir::new("roundtrip");
         let s = TermStore::new(d.0.join("term"));
-        s.store(7).expect("store");
+        s.store(7, Some(7)).expect("store");
         assert_eq!(
             s.load().expect("load"),
             PersistedState {
                 term: 7,
-                missing: false
+                active_in: Some(7),
+                ..PersistedState::default()
             }
         );
-        s.store(u64::MAX).expect("store");
+        s.store(u64::MAX, None).expect("store");
         assert_eq!(s.load().expect("load").term, u64::MAX);
         // No temporary file is left behind.
         let names: Vec<_> = fs::read_dir(&d.0)
@@ -171,12 +201,35 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_astha_0_1_loads_as_legacy() {
+        let d = TempDir::new("legacy");
+        let path = d.0.join("term");
+        fs::write(&path, "term=5\n").expect("write");
+        assert_eq!(
+            TermStore::new(&path).load().expect("load"),
+            PersistedState {
+                term: 5,
+                legacy_format: true,
+                ..PersistedState::default()
+            }
+        );
+    }
+
+    #[test]
     fn corrupt_file_is_a_clear_error() {
         let d = TempDir::new("corrupt");
         let path = d.0.join("term");
         fs::write(&path, "term=abc\n").expect("write");
         let err = TermStore::new(&path).load().expect_err("corrupt must fail");
         assert!(err.to_string().contains("corrupt"), "{err}");
+        for bad in [
+            "term=3\nactive_in=x\n",
+            "term=3\nactive=3\n",
+            "term=3\nactive_in=3\nmore\n",
+        ] {
+            fs::write(&path, bad).expect("write");
+            assert!(TermStore::new(&path).load().is_err(), "{bad:?}");
+        }
         fs::write(&path, "garbage").expect("write");
         assert!(matches!(
             TermStore::new(&path).load(),
@@ -188,6 +241,9 @@ mod tests {
     fn write_into_missing_directory_fails_cleanly() {
         let d = TempDir::new("nodir");
         let s = TermStore::new(d.0.join("no/such/dir/term"));
-        assert!(matches!(s.store(1), Err(TermStoreError::Write { .. })));
+        assert!(matches!(
+            s.store(1, None),
+            Err(TermStoreError::Write { .. })
+        ));
     }
 }

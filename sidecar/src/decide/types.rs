@@ -2,8 +2,11 @@
 
 use std::fmt;
 
+use crate::actuate::config::StandbyMode;
 use crate::side::Side;
 use crate::verdict::Verdict;
+
+pub use super::readiness::Readiness;
 
 /// Milliseconds of a monotonic clock since the driver started. The core never reads a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -62,6 +65,17 @@ pub struct DecideConfig {
     pub max_takeover_failures: u32,
     /// How long a relay read-back stays meaningful (ms).
     pub relay_fresh_ms: u64,
+    /// Whether this node's Asterisk runs while it is standby (warm) or is started on takeover
+    /// (cold): a cold standby can take over when its start check passes, not its probes.
+    pub standby: StandbyMode,
+    /// How long a restarted active waits to hear its peer before the resumed role counts as
+    /// confirmed (ms); see [`super::resume`].
+    pub resume_grace_ms: u64,
+    /// After a takeover the sequence itself proved the local Asterisk (`FullyBooted`, one test
+    /// call); a verdict of failure the probes gave before — a cold standby's stopped Asterisk —
+    /// is not acted upon for this long (ms), or until the probes' verdict changes: their
+    /// hysteresis needs a few successes in a row to recover (about ten seconds by default).
+    pub takeover_vouches_ms: u64,
 }
 
 impl DecideConfig {
@@ -82,6 +96,9 @@ impl DecideConfig {
             takeover_retry_ms: 1_000,
             max_takeover_failures: 3,
             relay_fresh_ms: 2_000,
+            standby: StandbyMode::Warm,
+            resume_grace_ms: 1_500,
+            takeover_vouches_ms: 15_000,
         }
     }
 }
@@ -147,8 +164,14 @@ impl DecideConfig {
 pub struct PersistedState {
     /// Highest term this node used or saw.
     pub term: u64,
+    /// The term this node was active in when it last wrote the file (`None`: it was not
+    /// active). A restarted daemon may resume the active role only in that term.
+    pub active_in: Option<u64>,
     /// True when no term file was found (fresh install, or the file was lost).
     pub missing: bool,
+    /// True when the file has the format of astha 0.1 (`term=N` only), which did not record
+    /// whether the node was active.
+    pub legacy_format: bool,
 }
 
 /// The role of one node.
@@ -211,11 +234,18 @@ pub struct PeerState {
     pub maintenance: bool,
     /// The sender's verdict on its own Asterisk.
     pub own_verdict: Verdict,
-    /// The sender's verdict on the receiver's Asterisk.
+    /// The sender's verdict on the receiver's Asterisk: tells the receiver whether the sender
+    /// can probe it (see the unprobeable-Asterisk alerts).
     pub peer_verdict: Verdict,
     /// Relay position the sender last read back, if its relay can be read.
     pub relay_seen: Option<Side>,
     pub handover: Handover,
+    /// Whether the sender could take the calls now, and if not, why (a version-1 peer's is
+    /// derived from its verdict: [`Readiness::from_verdict`]).
+    pub readiness: Readiness,
+    /// The sender is a cold standby: its Asterisk is stopped on purpose (false from a
+    /// version-1 peer).
+    pub cold_standby: bool,
 }
 
 /// Operator requests, from the CLI or the dialplan.
@@ -263,6 +293,12 @@ pub enum Input {
     Operator(OperatorCommand),
     /// Whether the configured witness answers from here.
     Witness(bool),
+    /// The cold-start check (cold standby): `Ok` when this node could start its Asterisk now,
+    /// else why not.
+    ColdStartCheck(Result<(), String>),
+    /// This node's service network (the floating IP's interface and the reachability targets):
+    /// `Ok` when it can serve clients, else why not. Up until told otherwise.
+    ServiceNetwork(Result<(), String>),
 }
 
 /// Why a decision was taken.
@@ -298,6 +334,17 @@ pub enum Reason {
     TakeoverFailed {
         error: String,
     },
+    /// This node's service network is down and the standby can take the calls.
+    ServiceNetworkDown {
+        detail: String,
+    },
+    /// A restarted daemon resumed the active role, but the peer knows a newer term.
+    NewerTermSinceRestart {
+        peer_term: u64,
+    },
+    /// A restarted daemon resumed the active role on evidence that needs the peer's word,
+    /// and the peer was not heard in time.
+    ResumeUnconfirmed,
 }
 
 impl fmt::Display for Reason {
@@ -316,6 +363,9 @@ impl fmt::Display for Reason {
             }
             Reason::Failback => f.write_str("automatic failback to the preferred side"),
             Reason::TakeoverFailed { error } => write!(f, "takeover failed: {error}"),
+            Reason::ServiceNetworkDown { detail } => write!(f, "own service network down ({detail}) and the standby can take the calls"),
+            Reason::NewerTermSinceRestart { peer_term } => write!(f, "resumed after a restart, but the peer knows the newer term {peer_term}"),
+            Reason::ResumeUnconfirmed => f.write_str("resumed after a restart, but the peer did not confirm the term in time"),
         }
     }
 }
@@ -340,6 +390,9 @@ pub struct DecisionInputs {
     pub peer_own_verdict: Option<Verdict>,
     pub witness: Option<bool>,
     pub relay: Option<Side>,
+    /// Whether this node could take the calls.
+    pub readiness: Readiness,
+    pub peer_readiness: Option<Readiness>,
 }
 
 /// What was decided.
@@ -366,8 +419,9 @@ pub struct DecisionRecord {
 /// What the driver must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Write and fsync this term before executing the following commands.
-    PersistTerm(u64),
+    /// Write and fsync the term (and the term this node is active in, if it is) before
+    /// executing the following commands.
+    PersistTerm { term: u64, active_in: Option<u64> },
     /// Run the takeover steps (relay, DRBD, IP, Asterisk); answer with TakeoverDone/Failed.
     StartTakeover { term: u64, reason: Reason },
     /// Run the release steps (IP, DRBD, ...); answer with ReleaseDone/Failed.
@@ -424,4 +478,14 @@ pub struct CoreStatus {
     /// node recently gave way to that peer (0: none).
     pub dead_peer_takeover_held_ms: u64,
     pub last_decision: Option<DecisionRecord>,
+    /// Whether this node could take the calls now, and if not, why.
+    pub readiness: Readiness,
+    /// Why this node could not take the calls, in words (None when ready).
+    pub readiness_problem: Option<String>,
+    /// Alerts raised and not yet ended, oldest first.
+    pub alerts: Vec<String>,
+    /// A restarted daemon that resumed the active role and waits for its peer's word.
+    pub resume_unconfirmed: bool,
+    /// This node is a cold standby: its Asterisk is stopped on purpose.
+    pub cold_standby: bool,
 }

@@ -48,6 +48,9 @@ pub struct PeerLink {
     seq: u64,
     window: ReplayWindow,
     counters: PeerCounters,
+    /// The peer's boot epoch in which it was heard speaking the current version (`None`: not
+    /// heard yet, or it restarted since speaking only version 1).
+    peer_current_epoch: Option<u64>,
 }
 
 impl PeerLink {
@@ -60,6 +63,7 @@ impl PeerLink {
             seq: 0,
             window: ReplayWindow::default(),
             counters: PeerCounters::default(),
+            peer_current_epoch: None,
         }
     }
 
@@ -73,9 +77,40 @@ impl PeerLink {
         self.epoch
     }
 
-    /// Authenticate `state` for link `link`; every datagram gets its own sequence number.
+    /// The datagrams that carry `state` on `link` to the peer: the current version once the
+    /// peer has been heard speaking it; until then a version-1 copy first (all a node of the
+    /// previous release understands; it drops the other as `unsupported_version`) and the
+    /// current one, from which a current peer learns it may stop reading copies.
+    pub fn seal_for_peer(
+        &mut self,
+        state: &PeerState,
+        link: usize,
+        wall_ms: u64,
+    ) -> Vec<[u8; wire::DATAGRAM_LEN]> {
+        let mut out = Vec::with_capacity(2);
+        if self.peer_current_epoch.is_none() {
+            out.push(self.seal_version(wire::VERSION_1, state, link, wall_ms));
+        }
+        out.push(self.seal(state, link, wall_ms));
+        out
+    }
+
+    /// Authenticate `state` for link `link` in the current version; every datagram gets its own
+    /// sequence number.
     pub fn seal(
         &mut self,
+        state: &PeerState,
+        link: usize,
+        wall_ms: u64,
+    ) -> [u8; wire::DATAGRAM_LEN] {
+        self.seal_version(wire::VERSION, state, link, wall_ms)
+    }
+
+    /// [`PeerLink::seal`] in a given version: [`wire::VERSION_1`] leaves out what version 1
+    /// cannot carry.
+    pub fn seal_version(
+        &mut self,
+        version: u8,
         state: &PeerState,
         link: usize,
         wall_ms: u64,
@@ -85,6 +120,7 @@ impl PeerLink {
         let mut state = *state;
         state.from = self.me;
         let d = Datagram {
+            version,
             link: u8::try_from(link).unwrap_or(u8::MAX),
             epoch: self.epoch,
             seq: self.seq,
@@ -114,7 +150,17 @@ impl PeerLink {
         if d.state.from == self.me {
             return Err(DropReason::FromSelf);
         }
+        let speaks_current = self.peer_current_epoch.is_some_and(|e| e >= d.epoch);
+        if d.version == wire::VERSION_1 && speaks_current {
+            return Err(DropReason::OlderVersion);
+        }
         let fresh = self.window.accept(d.epoch, d.seq, now_ms)?;
+        if d.version == wire::VERSION {
+            self.peer_current_epoch = Some(d.epoch);
+        } else if self.peer_current_epoch.is_some_and(|e| e < d.epoch) {
+            // Restarted as a node of the previous release (a downgrade): back to version 1.
+            self.peer_current_epoch = None;
+        }
         Ok(Received {
             link,
             state: d.state,
@@ -144,7 +190,7 @@ pub fn fuzz_open(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::{Handover, Role};
+    use crate::decide::{Handover, Readiness, Role};
     use crate::verdict::Verdict;
     use proptest::prelude::*;
 
@@ -163,6 +209,8 @@ mod tests {
             peer_verdict: Verdict::Healthy,
             relay_seen: Some(from),
             handover: Handover::None,
+            readiness: Readiness::Ready,
+            cold_standby: false,
         }
     }
 
@@ -234,6 +282,43 @@ mod tests {
             }
             fuzz_open(&bytes);
         }
+    }
+
+    /// A node of the previous release (version 1 only) and a current one understand each other:
+    /// the current node keeps sending version-1 copies to it, and stops once its peer speaks
+    /// the current version; a current peer reads each state once.
+    #[test]
+    fn mixed_versions_understand_each_other() {
+        let mut new = PeerLink::new(Side::A, key(), 10);
+        let mut old = PeerLink::new(Side::B, key(), 20);
+        let v1_only = |d: &[u8; wire::DATAGRAM_LEN]| d[4] == wire::VERSION_1;
+        // Not heard yet: a version-1 copy, then the current version.
+        let sent = new.seal_for_peer(&state(Side::A), 0, 0);
+        assert_eq!(sent.iter().map(|d| d[4]).collect::<Vec<_>>(), [1, 2]);
+        // The old node reads the copy; its strict decoder knows only version 1.
+        assert!(v1_only(&sent[0]) && old.open(&sent[0], 0, 0).is_ok());
+        // The old node speaks version 1 only: the new one reads it and keeps sending copies.
+        let from_old = old.seal_version(wire::VERSION_1, &state(Side::B), 0, 0);
+        let received = new.open(&from_old, 0, 0).expect("v1 accepted");
+        assert_eq!(received.state.readiness, Readiness::Ready);
+        assert!(!received.state.cold_standby);
+        assert_eq!(new.seal_for_peer(&state(Side::A), 0, 0).len(), 2);
+
+        // Two current nodes: after one exchange, the current version only, and the copies
+        // still in flight are dropped rather than read twice.
+        let mut b = PeerLink::new(Side::B, key(), 30);
+        let from_a = new.seal_for_peer(&state(Side::A), 0, 0);
+        assert!(b.open(&from_a[0], 0, 0).is_ok());
+        assert!(b.open(&from_a[1], 0, 0).is_ok());
+        let from_b = b.seal_for_peer(&state(Side::B), 0, 0);
+        assert_eq!(from_b.len(), 1, "b heard a speak version 2");
+        assert!(new.open(&from_b[0], 0, 0).is_ok());
+        assert_eq!(new.seal_for_peer(&state(Side::A), 0, 0).len(), 1);
+        let late_copy = new.seal_version(wire::VERSION_1, &state(Side::A), 0, 0);
+        assert_eq!(
+            b.open(&late_copy, 0, 0).err(),
+            Some(DropReason::OlderVersion)
+        );
     }
 
     proptest! {

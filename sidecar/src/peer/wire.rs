@@ -1,11 +1,12 @@
-//! The peer datagram format, version 1, and its HMAC-SHA256 authentication.
+//! The peer datagram format, versions 1 and 2, and its HMAC-SHA256 authentication.
 //!
-//! Layout (big-endian, 86 bytes):
+//! Layout (big-endian, 86 bytes; version 2 gives meaning to bytes that version 1 requires to be
+//! zero):
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `ASHA` |
-//! | 4 | 1 | version (1) |
+//! | 4 | 1 | version (1 or 2) |
 //! | 5 | 1 | sender side (0 = a, 1 = b) |
 //! | 6 | 1 | link index the sender used |
 //! | 7 | 1 | role |
@@ -18,27 +19,35 @@
 //! | 49 | 1 | sender's verdict on the receiver's Asterisk |
 //! | 50 | 1 | relay position the sender sees (0 unknown, 1 a, 2 b) |
 //! | 51 | 1 | handover (0 none, 1 please release, 2 please release forced, 3 releasing to you, 4 releasing to you forced, 5 ack) |
-//! | 52 | 1 | flags (bit 0: maintenance; other bits must be 0) |
-//! | 53 | 1 | reserved, 0 |
+//! | 52 | 1 | flags (bit 0: maintenance; v2 bit 1: cold standby; other bits must be 0) |
+//! | 53 | 1 | v1: reserved, 0; v2: readiness (0 unknown, 1 ready, 2 Asterisk cannot carry calls, 3 cold-start check failed, 4 service network down) |
 //! | 54 | 32 | HMAC-SHA256 over bytes 0..54 with the shared key |
 //!
 //! Decoding checks the length, magic and version, then the MAC (constant time), and only then
 //! reads the fields: nothing unauthenticated is ever interpreted.
+//!
+//! Compatibility across one release: a version-1 node drops version-2 datagrams
+//! (`unsupported_version`), so a node sends version 2 only to a peer it has heard speaking it
+//! (see [`super::PeerLink::seal`]). A version-1 datagram decodes with safe defaults for the
+//! fields it lacks: readiness from the sender's verdict, warm standby.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::decide::{Handover, PeerState, Role};
+use crate::decide::{Handover, PeerState, Readiness, Role};
 use crate::side::Side;
 use crate::verdict::Verdict;
 
 use super::key::PeerKey;
 
 pub const MAGIC: [u8; 4] = *b"ASHA";
-pub const VERSION: u8 = 1;
+/// The oldest version this node still speaks (to a peer not heard speaking a newer one).
+pub const VERSION_1: u8 = 1;
+/// The current version.
+pub const VERSION: u8 = 2;
 const BODY_LEN: usize = 54;
 const MAC_LEN: usize = 32;
-/// Length of a version-1 datagram.
+/// Length of a datagram (either version).
 pub const DATAGRAM_LEN: usize = BODY_LEN + MAC_LEN;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -62,10 +71,13 @@ pub enum DropReason {
     Replayed,
     /// From an older boot epoch of the peer while the current one is still talking.
     StaleEpoch,
+    /// The version-1 copy of a state the peer also sends in version 2 (see
+    /// [`super::PeerLink::seal_for_peer`]).
+    OlderVersion,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Truncated,
         DropReason::Oversized,
         DropReason::BadMagic,
@@ -75,6 +87,7 @@ impl DropReason {
         DropReason::FromSelf,
         DropReason::Replayed,
         DropReason::StaleEpoch,
+        DropReason::OlderVersion,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,6 +100,7 @@ impl DropReason {
             DropReason::FromSelf => "from_self",
             DropReason::Replayed => "replayed",
             DropReason::StaleEpoch => "stale_epoch",
+            DropReason::OlderVersion => "older_version",
         }
     }
 }
@@ -94,6 +108,9 @@ impl DropReason {
 /// One decoded datagram: the envelope plus the decision core's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Datagram {
+    /// [`VERSION_1`] or [`VERSION`]; a version-1 datagram carries no readiness nor cold-standby
+    /// flag (encoding drops them, decoding derives them).
+    pub version: u8,
     pub link: u8,
     pub epoch: u64,
     pub seq: u64,
@@ -190,6 +207,27 @@ fn handover_from(c: u8) -> Option<Handover> {
     })
 }
 
+fn readiness_code(r: Readiness) -> u8 {
+    match r {
+        Readiness::Unknown => 0,
+        Readiness::Ready => 1,
+        Readiness::AsteriskCannotCarryCalls => 2,
+        Readiness::ColdStartCheckFailed => 3,
+        Readiness::ServiceNetworkDown => 4,
+    }
+}
+
+fn readiness_from(c: u8) -> Option<Readiness> {
+    Some(match c {
+        0 => Readiness::Unknown,
+        1 => Readiness::Ready,
+        2 => Readiness::AsteriskCannotCarryCalls,
+        3 => Readiness::ColdStartCheckFailed,
+        4 => Readiness::ServiceNetworkDown,
+        _ => return None,
+    })
+}
+
 fn mac(key: &PeerKey) -> HmacSha256 {
     // HMAC accepts keys of any length; this cannot fail.
     match HmacSha256::new_from_slice(key.bytes()) {
@@ -205,11 +243,13 @@ fn unreachable_hmac() -> HmacSha256 {
     <HmacSha256 as Mac>::new(&Default::default())
 }
 
-/// Encode and authenticate a datagram.
+/// Encode and authenticate a datagram in its `version` (an unknown version is sent as the
+/// current one).
 pub fn encode(d: &Datagram, key: &PeerKey) -> [u8; DATAGRAM_LEN] {
+    let v2 = d.version != VERSION_1;
     let mut b = [0u8; DATAGRAM_LEN];
     b[0..4].copy_from_slice(&MAGIC);
-    b[4] = VERSION;
+    b[4] = if v2 { VERSION } else { VERSION_1 };
     b[5] = side_code(d.state.from);
     b[6] = d.link;
     b[7] = role_code(d.state.role);
@@ -223,7 +263,10 @@ pub fn encode(d: &Datagram, key: &PeerKey) -> [u8; DATAGRAM_LEN] {
     b[50] = relay_code(d.state.relay_seen);
     b[51] = handover_code(d.state.handover);
     b[52] = u8::from(d.state.maintenance);
-    b[53] = 0;
+    if v2 {
+        b[52] |= u8::from(d.state.cold_standby) << 1;
+        b[53] = readiness_code(d.state.readiness);
+    }
     let mut m = mac(key);
     m.update(&b[..BODY_LEN]);
     b[BODY_LEN..].copy_from_slice(&m.finalize().into_bytes());
@@ -244,7 +287,8 @@ pub fn decode(bytes: &[u8], key: &PeerKey) -> Result<Datagram, DropReason> {
     if bytes[0..4] != MAGIC {
         return Err(DropReason::BadMagic);
     }
-    if bytes[4] != VERSION {
+    let version = bytes[4];
+    if version != VERSION_1 && version != VERSION {
         return Err(DropReason::UnsupportedVersion);
     }
     if bytes.len() < DATAGRAM_LEN {
@@ -267,10 +311,20 @@ pub fn decode(bytes: &[u8], key: &PeerKey) -> Result<Datagram, DropReason> {
     let peer_verdict = verdict_from(bytes[49]).ok_or(DropReason::Malformed)?;
     let relay_seen = relay_from(bytes[50]).ok_or(DropReason::Malformed)?;
     let handover = handover_from(bytes[51]).ok_or(DropReason::Malformed)?;
-    if bytes[52] & !1 != 0 || bytes[53] != 0 {
+    let flags = if version == VERSION_1 { 1 } else { 0b11 };
+    if bytes[52] & !flags != 0 {
         return Err(DropReason::Malformed);
     }
+    let readiness = if version == VERSION_1 {
+        if bytes[53] != 0 {
+            return Err(DropReason::Malformed);
+        }
+        Readiness::from_verdict(own_verdict)
+    } else {
+        readiness_from(bytes[53]).ok_or(DropReason::Malformed)?
+    };
     Ok(Datagram {
+        version,
         link: bytes[6],
         epoch: u64_at(bytes, 8),
         seq: u64_at(bytes, 16),
@@ -285,6 +339,8 @@ pub fn decode(bytes: &[u8], key: &PeerKey) -> Result<Datagram, DropReason> {
             peer_verdict,
             relay_seen,
             handover,
+            readiness,
+            cold_standby: bytes[52] & 0b10 != 0,
         },
     })
 }
@@ -309,9 +365,10 @@ mod tests {
             0u8..4,
             0u8..3,
             0u8..6,
+            (0u8..5, any::<bool>()),
         )
             .prop_map(
-                |(b, role, term, seen, maint, ov, pv, relay, ho)| PeerState {
+                |(b, role, term, seen, maint, ov, pv, relay, ho, (ready, cold))| PeerState {
                     from: if b { Side::B } else { Side::A },
                     role: role_from(role).unwrap_or_default(),
                     term,
@@ -321,24 +378,42 @@ mod tests {
                     peer_verdict: verdict_from(pv).unwrap_or_default(),
                     relay_seen: relay_from(relay).unwrap_or_default(),
                     handover: handover_from(ho).unwrap_or_default(),
+                    readiness: readiness_from(ready).unwrap_or_default(),
+                    cold_standby: cold,
                 },
             )
     }
 
+    /// What a version-1 datagram of `state` decodes to: the fields version 1 lacks get their
+    /// safe defaults.
+    fn as_v1(state: PeerState) -> PeerState {
+        PeerState {
+            readiness: Readiness::from_verdict(state.own_verdict),
+            cold_standby: false,
+            ..state
+        }
+    }
+
     fn arb_datagram() -> impl Strategy<Value = Datagram> {
         (
+            prop_oneof![Just(VERSION_1), Just(VERSION)],
             any::<u8>(),
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
             arb_state(),
         )
-            .prop_map(|(link, epoch, seq, at, state)| Datagram {
+            .prop_map(|(version, link, epoch, seq, at, state)| Datagram {
+                version,
                 link,
                 epoch,
                 seq,
                 sent_at_unix_ms: at,
-                state,
+                state: if version == VERSION_1 {
+                    as_v1(state)
+                } else {
+                    state
+                },
             })
     }
 
@@ -380,6 +455,7 @@ mod tests {
     fn trailing_bytes_are_refused() {
         let k = key(1);
         let d = Datagram {
+            version: VERSION,
             link: 0,
             epoch: 1,
             seq: 1,
@@ -394,6 +470,8 @@ mod tests {
                 peer_verdict: Verdict::Healthy,
                 relay_seen: Some(Side::A),
                 handover: Handover::None,
+                readiness: Readiness::Ready,
+                cold_standby: false,
             },
         };
         let mut b = encode(&d, &k).to_vec();
@@ -403,5 +481,53 @@ mod tests {
         assert_eq!(decode(&b, &k), Err(DropReason::UnsupportedVersion));
         b[0] = b'X';
         assert_eq!(decode(&b, &k), Err(DropReason::BadMagic));
+    }
+
+    /// A version-1 node (astha 0.1) accepts exactly the datagrams its strict decoder knew: this
+    /// node's version-1 encoding, never a version-2 one; and a version-1 datagram decodes here
+    /// with the safe defaults.
+    #[test]
+    fn version_1_stays_understood_both_ways() {
+        let k = key(1);
+        let cold = PeerState {
+            from: Side::B,
+            role: Role::Standby,
+            term: 3,
+            seen_term: 3,
+            maintenance: false,
+            own_verdict: Verdict::Failed,
+            peer_verdict: Verdict::Healthy,
+            relay_seen: None,
+            handover: Handover::None,
+            readiness: Readiness::Ready,
+            cold_standby: true,
+        };
+        let d = |version| Datagram {
+            version,
+            link: 0,
+            epoch: 1,
+            seq: 1,
+            sent_at_unix_ms: 0,
+            state: cold,
+        };
+        let v1 = encode(&d(VERSION_1), &k);
+        // Astha 0.1's decoder: version byte 1, flags bit 0 only, reserved byte 0.
+        assert_eq!((v1[4], v1[52] & !1, v1[53]), (1, 0, 0));
+        let back = decode(&v1, &k).expect("v1 decodes");
+        assert_eq!(back.version, VERSION_1);
+        // A cold standby seen through version 1 looks like a node whose Asterisk failed: never
+        // elected by mistake.
+        assert_eq!(back.state, as_v1(cold));
+        assert_eq!(back.state.readiness, Readiness::AsteriskCannotCarryCalls);
+        let v2 = encode(&d(VERSION), &k);
+        assert_eq!(v2[4], 2);
+        assert_eq!(decode(&v2, &k).expect("v2 decodes").state, cold);
+        // A version-1 datagram with the version-2 bits set is malformed, not misread.
+        let mut forged = v2;
+        forged[4] = VERSION_1;
+        let mut m = mac(&k);
+        m.update(&forged[..BODY_LEN]);
+        forged[BODY_LEN..].copy_from_slice(&m.finalize().into_bytes());
+        assert_eq!(decode(&forged, &k), Err(DropReason::Malformed));
     }
 }

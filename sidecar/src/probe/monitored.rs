@@ -75,6 +75,7 @@ impl MonitoredTarget {
             verdict: self.verdict.as_str().to_string(),
             verdict_since_s: Some(now.saturating_duration_since(self.since).as_secs()),
             ami_state: ami_state.to_string(),
+            expected_down: None,
             probes: self
                 .probes
                 .iter()

@@ -116,6 +116,8 @@ mode = "{mode}"
 start_command = ["{start}"]
 stop_command = ["{stop}"]
 status_command = ["{status}"]
+# The harness's start check: the script astha runs to start this server's Asterisk is there.
+cold_start_check = ["test", "-x", "{start}"]
 
 [control]
 socket = "{dir}/control-{me}.sock"

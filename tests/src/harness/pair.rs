@@ -501,6 +501,21 @@ impl Pair {
         self.wait_daemon_up(side)
     }
 
+    /// Restarts a server's daemon as a service manager does (`systemctl restart`, a package
+    /// upgrade): SIGTERM, wait for its exit, start it again and wait until it answers.
+    pub fn restart_daemon(&mut self, side: Side) -> Result<(), HarnessError> {
+        if let Some(mut old) = self.daemons[side.index()].take() {
+            old.stop(START_TIMEOUT);
+        }
+        self.spawn_daemon(side)?;
+        self.wait_daemon_up(side)
+    }
+
+    /// Daemons started from now on run `binary` (an upgrade replaces the installed one).
+    pub fn set_astha_binary(&mut self, binary: PathBuf) {
+        self.bins.astha = binary;
+    }
+
     /// Starts both daemons at the same instant (both restart at once).
     pub fn start_both_daemons(&mut self) -> Result<(), HarnessError> {
         for side in [Side::A, Side::B] {

@@ -34,6 +34,8 @@ pub(super) const STEP_DOWN_RULES: &[StepDownRule] = &[
     step_down!(peer_claims_calls_under_a_newer_term, true),
     step_down!(relay_moved_to_the_peer, false),
     step_down!(older_active_cannot_hear_this_node, false),
+    step_down!(no_newer_term_since_restart, false),
+    step_down!(restart_confirmed_by_peer_in_time, false),
 ];
 
 impl Core {
@@ -71,7 +73,7 @@ impl Core {
         if self.maintenance {
             return;
         }
-        self.hand_over_when_own_call_path_failed(out);
+        self.hand_over_when_this_node_cannot_serve(out);
     }
 
     /// The first step-down rule that applies (`taking_over`: only those that abort a takeover).
@@ -114,6 +116,22 @@ impl Core {
         deaf.then_some(Reason::PeerCannotHearUs)
     }
 
+    /// A restarted daemon that resumed the active role learns from its peer that a newer term
+    /// exists (the peer took over, or did and released, while this daemon was down): the
+    /// resumed role is stale.
+    pub(super) fn no_newer_term_since_restart(&self) -> Option<Reason> {
+        self.resume_check?;
+        let p = self.alive_peer()?;
+        (p.term > self.active_term).then_some(Reason::NewerTermSinceRestart { peer_term: p.term })
+    }
+
+    /// A role resumed on evidence that needs the peer's word (a relay that did not answer, a
+    /// term file that did not record the role) is given up when the peer is not heard in time.
+    pub(super) fn restart_confirmed_by_peer_in_time(&self) -> Option<Reason> {
+        let check = self.resume_check?;
+        (check.peer_must_confirm && self.now >= check.until).then_some(Reason::ResumeUnconfirmed)
+    }
+
     // ----- hand over ----------------------------------------------------------------------
 
     /// Alerts (once) while the relay reads back on the standby's side although this node is
@@ -144,7 +162,7 @@ impl Core {
         };
         let current = p.term >= self.active_term
             && matches!(p.role, Role::Standby | Role::Maintenance)
-            && (forced || p.own_verdict.can_carry_calls());
+            && (forced || p.readiness.is_ready());
         if !current {
             return None;
         }
@@ -156,26 +174,39 @@ impl Core {
         Some((reason, forced))
     }
 
-    /// The active hands over (releases first, asking the standby to take over) when its own
-    /// call path has failed and the standby can take the calls, after hold-down; with no
-    /// standby able to, it keeps the calls and alerts.
-    fn hand_over_when_own_call_path_failed(&mut self, out: &mut Vec<Command>) {
-        if self.local != Verdict::Failed {
-            self.clear(AlertKey::OwnCallPathFailedNoStandby);
-            return;
-        }
+    /// The active hands over (releases first, asking the standby to take over) when it cannot
+    /// serve: its own call path has failed, or its service network is down (no carrier on the
+    /// floating IP's interface, no reachability target answering) — and the standby can take the
+    /// calls, after hold-down. With no standby able to, it keeps the calls and alerts.
+    fn hand_over_when_this_node_cannot_serve(&mut self, out: &mut Vec<Command>) {
+        let reason = match (&self.service_network, self.local_verdict()) {
+            (_, Verdict::Failed) => Reason::OwnCallPathFailed,
+            (Err(detail), _) => Reason::ServiceNetworkDown {
+                detail: detail.clone(),
+            },
+            (Ok(()), _) => {
+                self.clear(AlertKey::CannotServeNoStandby);
+                return;
+            }
+        };
         match self.standby_problem() {
             None if !self.held_down() => {
-                self.clear(AlertKey::OwnCallPathFailedNoStandby);
-                self.begin_handover(Reason::OwnCallPathFailed, false, out);
+                self.clear(AlertKey::CannotServeNoStandby);
+                self.begin_handover(reason, false, out);
             }
             None => {}
-            Some(problem) => self.raise(
-                AlertKey::OwnCallPathFailedNoStandby,
-                AlertSeverity::Critical,
-                format!("own call path failed but no handover possible: {problem}"),
-                out,
-            ),
+            Some(problem) => {
+                let what = match &reason {
+                    Reason::OwnCallPathFailed => "own call path failed".to_string(),
+                    _ => "own service network down".to_string(),
+                };
+                self.raise(
+                    AlertKey::CannotServeNoStandby,
+                    AlertSeverity::Critical,
+                    format!("{what} but no handover possible: {problem}"),
+                    out,
+                )
+            }
         }
     }
 
@@ -190,9 +221,9 @@ impl Core {
             Role::Faulted => Some(format!("standby {peer} is faulted")),
             // A node in maintenance makes no automatic decisions: it would not take the calls.
             Role::Maintenance => Some(format!("standby {peer} is in maintenance")),
-            Role::Standby if !p.own_verdict.can_carry_calls() => Some(format!(
-                "standby {peer} is not healthy (its Asterisk is {})",
-                p.own_verdict
+            Role::Standby if !p.readiness.is_ready() => Some(format!(
+                "standby {peer} cannot take the calls ({})",
+                standby_readiness_words(p)
             )),
             Role::Standby => None,
             other => Some(format!("{peer} is {other}")),
@@ -205,5 +236,17 @@ impl Core {
             (Some(_), None) => true,
             _ => false,
         }
+    }
+}
+
+/// Why a standby cannot take the calls, in words: its verdict where that is the reason.
+fn standby_readiness_words(p: crate::decide::PeerState) -> String {
+    match p.readiness {
+        crate::decide::Readiness::AsteriskCannotCarryCalls | crate::decide::Readiness::Unknown
+            if !p.cold_standby =>
+        {
+            format!("its Asterisk is {}", p.own_verdict)
+        }
+        other => other.describe().to_string(),
     }
 }

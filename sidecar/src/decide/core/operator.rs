@@ -69,11 +69,9 @@ impl Core {
                 }
             }
             Role::Standby | Role::Maintenance => {
-                let local_ok = self.local.can_carry_calls();
-                if !local_ok && !force {
+                if let (Some(problem), false) = (self.readiness_problem(), force) {
                     return Err(format!(
-                        "refused: this node's Asterisk is {}; use --force to take over anyway",
-                        self.local
+                        "refused: this node cannot take the calls ({problem}); use --force to take over anyway"
                     ));
                 }
                 match self.alive_peer() {

@@ -2,7 +2,9 @@
 //! active) and when it asks for the calls back (failback). Each rule is a named predicate in a
 //! table (see [`super::rule`]); `decide/mod.rs` lists them in the same order.
 
-use crate::decide::{AlertSeverity, Command, DecisionKind, Handover, Millis, Reason, Role};
+use crate::decide::{
+    AlertSeverity, Command, DecisionKind, Handover, Millis, Readiness, Reason, Role,
+};
 use crate::verdict::Verdict;
 
 use super::rule::{pass_if, rule, Check, Rule};
@@ -14,7 +16,7 @@ pub(super) const STANDBY_GATES: &[Rule] = &[rule!(takeover_retry_wait_over)];
 /// A standby takes over when the peer hands over to it (checked before any other takeover).
 pub(super) const HANDOVER_RULES: &[Rule] = &[
     rule!(peer_hands_over_to_this_node),
-    rule!(own_asterisk_can_carry_calls_or_handover_forced),
+    rule!(this_node_can_take_over_or_handover_forced),
 ];
 
 /// A standby takes over from a peer that is silent on every link only when all of these hold.
@@ -26,7 +28,7 @@ pub(super) const DEAD_PEER_RULES: &[Rule] = &[
     rule!(no_handover_offer_open),
     rule!(no_recent_step_down_for_this_peer, ends HeldAfterStepDown),
     rule!(witness_reachable_if_configured, ends WitnessUnreachable),
-    rule!(own_asterisk_can_carry_calls, ends LocalUnhealthyNoTakeover),
+    rule!(this_node_can_take_over, ends CannotTakeOver),
 ];
 
 /// With the peer alive and nobody active, the designated node takes over when all of these
@@ -36,7 +38,7 @@ pub(super) const NO_ACTIVE_RULES: &[Rule] = &[
     rule!(peer_not_faulted, ends PeerFaulted),
     rule!(peer_not_in_maintenance),
     rule!(no_handover_offer_open),
-    rule!(peer_has_judged_its_asterisk),
+    rule!(peer_has_judged_its_readiness),
     rule!(knowledge_of_peer_is_current),
     rule!(this_node_is_designated),
 ];
@@ -45,7 +47,7 @@ pub(super) const NO_ACTIVE_RULES: &[Rule] = &[
 pub(super) const FAILBACK_RULES: &[Rule] = &[
     rule!(failback_configured_to_this_node),
     rule!(peer_is_active),
-    rule!(own_asterisk_is_healthy),
+    rule!(this_node_is_fully_ready),
     rule!(hold_down_over),
     rule!(up_for_hold_down),
     rule!(no_release_request_open),
@@ -127,23 +129,23 @@ impl Core {
         }))
     }
 
-    /// A handover is taken only with a local Asterisk that can carry calls, unless the peer or
-    /// this node's operator forced it.
-    pub(super) fn own_asterisk_can_carry_calls_or_handover_forced(&self) -> Check {
+    /// A handover is taken only by a node that can take the calls (see [`Core::readiness`]),
+    /// unless the peer or this node's operator forced it.
+    pub(super) fn this_node_can_take_over_or_handover_forced(&self) -> Check {
         let peer_forced = self
             .peer_last
             .is_some_and(|p| matches!(p.handover, Handover::ReleasingToYou { forced: true }));
         let operator_forced = self.release_request.is_some_and(|(forced, _)| forced);
-        if self.local.can_carry_calls() || peer_forced || operator_forced {
+        let Some(problem) = self.readiness_problem() else {
+            return Check::Pass;
+        };
+        if peer_forced || operator_forced {
             return Check::Pass;
         }
         Check::Refuse(
-            AlertKey::LocalUnhealthyNoTakeover,
+            AlertKey::CannotTakeOver,
             AlertSeverity::Critical,
-            format!(
-                "peer handed over but this node's Asterisk is {}: not taking over",
-                self.local
-            ),
+            format!("peer handed over but this node cannot take over ({problem}): not taking over"),
         )
     }
 
@@ -247,19 +249,18 @@ impl Core {
         }
     }
 
-    /// A node never takes over while its own Asterisk cannot carry calls.
-    pub(super) fn own_asterisk_can_carry_calls(&self) -> Check {
-        if self.local.can_carry_calls() {
+    /// A node never takes over while it cannot take the calls: its Asterisk cannot carry them
+    /// (warm), it could not start it (cold), or its service network is down (only an operator
+    /// can force a takeover then).
+    pub(super) fn this_node_can_take_over(&self) -> Check {
+        let Some(problem) = self.readiness_problem() else {
             return Check::Pass;
-        }
+        };
         let peer = self.cfg.me.other();
         Check::Refuse(
-            AlertKey::LocalUnhealthyNoTakeover,
+            AlertKey::CannotTakeOver,
             AlertSeverity::Critical,
-            format!(
-                "{peer} looks dead but this node's Asterisk is {}: no takeover",
-                self.local
-            ),
+            format!("{peer} looks dead but this node cannot take over ({problem}): no takeover"),
         )
     }
 
@@ -286,14 +287,15 @@ impl Core {
         )
     }
 
-    /// Right after its start the peer may not have judged its Asterisk yet: it gets
-    /// [`STARTUP_VERDICT_WAIT_MS`] before the designation goes ahead without its verdict.
-    pub(super) fn peer_has_judged_its_asterisk(&self) -> Check {
+    /// Right after its start the peer may not have judged whether it could take the calls
+    /// (its Asterisk's verdict, or its cold-start check): it gets [`STARTUP_VERDICT_WAIT_MS`]
+    /// before the designation goes ahead without its word.
+    pub(super) fn peer_has_judged_its_readiness(&self) -> Check {
         let unknown_for = self.peer_unknown_since.map_or(0, |t| self.now.since(t));
         pass_if(
             !self
                 .peer_last
-                .is_some_and(|p| p.own_verdict == Verdict::Unknown)
+                .is_some_and(|p| p.readiness == Readiness::Unknown)
                 || unknown_for >= STARTUP_VERDICT_WAIT_MS,
         )
     }
@@ -307,11 +309,11 @@ impl Core {
         }))
     }
 
-    /// Exactly one side is designated from the verdicts each reports on itself: the configured
-    /// preferred side if its Asterisk can carry calls, otherwise the other side if it can. The
-    /// configured side, not the relay position: both nodes must reach the same answer from what
-    /// they know, and relay readings differ in time between them (the simulator showed double
-    /// takeovers with it).
+    /// Exactly one side is designated from the readiness each reports of itself: the
+    /// configured preferred side if it can take the calls, otherwise the other side if it can.
+    /// The configured side, not the relay position: both nodes must reach the same answer from
+    /// what they know, and relay readings differ in time between them (the simulator showed
+    /// double takeovers with it).
     pub(super) fn this_node_is_designated(&self) -> Check {
         let Some(p) = self.peer_last else {
             return Check::Wait;
@@ -319,9 +321,9 @@ impl Core {
         let me = self.cfg.me;
         let side_ok = |s| {
             if s == me {
-                self.local.can_carry_calls()
+                self.readiness().is_ready()
             } else {
-                p.own_verdict.can_carry_calls()
+                p.readiness.is_ready()
             }
         };
         let preferred = self.cfg.preferred;
@@ -343,9 +345,11 @@ impl Core {
         pass_if(self.peer_last.is_some_and(|p| p.role == Role::Active))
     }
 
-    /// Failback only to a fully healthy Asterisk (degraded is not enough to move calls for).
-    pub(super) fn own_asterisk_is_healthy(&self) -> Check {
-        pass_if(self.local == Verdict::Healthy)
+    /// Failback only to a node fully ready: able to take the calls, and in warm standby with a
+    /// healthy Asterisk (degraded is not enough to move calls for).
+    pub(super) fn this_node_is_fully_ready(&self) -> Check {
+        let healthy = self.is_cold_standby() || self.local == Verdict::Healthy;
+        pass_if(self.readiness().is_ready() && healthy)
     }
 
     /// Hold-down: no automatic non-emergency switch within `hold_down` of the last one, by

@@ -11,7 +11,58 @@ fn active_a() -> Harness {
     a
 }
 
+/// A whose daemon restarted while it was active in term 5: resumed, nothing actuated.
+fn resumed_a(peer_must_confirm: bool) -> Harness {
+    let persisted = PersistedState {
+        term: 5,
+        active_in: Some(5),
+        ..PersistedState::default()
+    };
+    let mut a = Harness::with(DecideConfig::new(Side::A), persisted);
+    a.core = Core::resume(
+        DecideConfig::new(Side::A),
+        persisted,
+        Millis(0),
+        peer_must_confirm,
+    );
+    a.input(Input::LocalVerdict(Verdict::Healthy));
+    assert_eq!(a.core.role(), Role::Active);
+    a
+}
+
 // ----- step down ------------------------------------------------------------------------------
+
+#[test]
+fn no_newer_term_since_restart() {
+    // The standby knows no newer term: the resumed role stands, no actuator runs.
+    let mut a = resumed_a(false);
+    a.wait_hearing(3_000, Role::Standby, 5, Verdict::Healthy);
+    assert_eq!(a.core.role(), Role::Active);
+    assert!(release(&a.log).is_none() && takeover(&a.log).is_none());
+    assert!(!a.core.status().resume_unconfirmed);
+    // The peer took over (and released) while this daemon was down: stale.
+    let mut a = resumed_a(false);
+    let out = a.peer(Role::Standby, 6, Verdict::Healthy, Handover::None);
+    assert_eq!(
+        release(&out),
+        Some(Reason::NewerTermSinceRestart { peer_term: 6 })
+    );
+}
+
+#[test]
+fn restart_confirmed_by_peer_in_time() {
+    let mut a = resumed_a(true);
+    let out = a.wait(1_400);
+    assert!(release(&out).is_none(), "within the grace");
+    let out = a.wait(200);
+    assert_eq!(release(&out), Some(Reason::ResumeUnconfirmed));
+    // Heard in time: confirmed, and the grace's end changes nothing.
+    let mut a = resumed_a(true);
+    a.peer(Role::Standby, 5, Verdict::Healthy, Handover::None);
+    a.wait_hearing(3_000, Role::Standby, 5, Verdict::Healthy);
+    assert_eq!(a.core.role(), Role::Active);
+    assert!(release(&a.log).is_none());
+}
 
 #[test]
 fn peer_claims_calls_under_a_newer_term() {
@@ -102,16 +153,25 @@ fn standby_asks_for_the_calls() {
 }
 
 #[test]
-fn hand_over_when_own_call_path_failed() {
+fn hand_over_when_this_node_cannot_serve() {
+    // Its call path failed (right after the start-up election, which is no switch: no
+    // hold-down to wait out).
     let mut a = active_a();
-    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    a.peer(Role::Standby, 1, Verdict::Failed, Handover::None);
     let out = a.input(Input::LocalVerdict(Verdict::Failed));
-    assert!(release(&out).is_none(), "within hold-down");
-    a.wait_hearing(10_000, Role::Standby, 1, Verdict::Failed);
-    assert!(release(&a.log).is_none(), "to an unhealthy standby");
+    assert!(release(&out).is_none(), "to an unhealthy standby");
+    a.wait_hearing(1_000, Role::Standby, 1, Verdict::Failed);
     assert!(alerts(&a.log)
         .iter()
         .any(|m| m.contains("no handover possible")));
     let out = a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
     assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+
+    // Its service network is down (its Asterisk still answers locally).
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    let out = a.input(Input::ServiceNetwork(Err("eth0: no carrier".into())));
+    assert!(
+        matches!(release(&out), Some(Reason::ServiceNetworkDown { detail }) if detail.contains("carrier"))
+    );
 }

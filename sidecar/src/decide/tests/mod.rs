@@ -28,18 +28,14 @@ fn peer_state(from: Side, role: Role, term: u64, own: Verdict, handover: Handove
         peer_verdict: Verdict::Healthy,
         relay_seen: None,
         handover,
+        readiness: Readiness::from_verdict(own),
+        cold_standby: false,
     }
 }
 
 impl Harness {
     fn new(me: Side) -> Harness {
-        Harness::with(
-            DecideConfig::new(me),
-            PersistedState {
-                term: 0,
-                missing: false,
-            },
-        )
+        Harness::with(DecideConfig::new(me), PersistedState::default())
     }
 
     fn with(cfg: DecideConfig, persisted: PersistedState) -> Harness {
@@ -199,7 +195,7 @@ fn silent_peer_with_failing_asterisk_is_taken_over_with_a_durable_new_term() {
     assert_eq!((term, reason), (2, Reason::PeerDead));
     let persist = out
         .iter()
-        .position(|c| *c == Command::PersistTerm(2))
+        .position(|c| matches!(c, Command::PersistTerm { term: 2, .. }))
         .expect("persist");
     let start = out
         .iter()
@@ -309,7 +305,7 @@ fn manual_failover_is_refused_with_a_reason_when_the_standby_is_unhealthy_unless
     }));
     let err = reply(&out).expect("reply").expect_err("refused");
     assert!(
-        err.contains("not healthy") && err.contains("--force"),
+        err.contains("cannot take the calls") && err.contains("--force"),
         "{err}"
     );
     assert_eq!(a.core.role(), Role::Active);
@@ -373,15 +369,33 @@ fn manual_failover_on_the_standby_asks_the_active_or_needs_force_when_it_is_sile
 
 #[test]
 fn hold_down_delays_an_automatic_handover_after_a_switch() {
-    let mut a = Harness::new(Side::A);
-    a.make_active();
-    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    // A takeover from a dead peer is a switch: the next automatic one waits out hold-down.
+    let mut b = standby_with_silent_active();
+    b.urgent_answer = Some(false);
+    b.wait(1_000);
+    assert_eq!(takeover(&b.log).map(|t| t.1), Some(Reason::PeerDead));
+    b.input(Input::TakeoverDone);
+    b.peer(Role::Standby, 2, Verdict::Healthy, Handover::None);
+    let out = b.input(Input::LocalVerdict(Verdict::Failed));
     assert!(release(&out).is_none(), "within hold-down");
-    let out = a.wait_hearing(10_000, Role::Standby, 1, Verdict::Healthy);
+    let out = b.wait_hearing(10_000, Role::Standby, 2, Verdict::Healthy);
     assert_eq!(
         release(&out),
         Some(Reason::OwnCallPathFailed),
         "after hold-down"
+    );
+}
+
+#[test]
+fn the_start_up_election_is_no_switch() {
+    let mut a = Harness::new(Side::A);
+    a.make_active();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(
+        release(&out),
+        Some(Reason::OwnCallPathFailed),
+        "a failure right after the first election hands over at once"
     );
 }
 
@@ -432,15 +446,18 @@ fn a_node_that_lost_its_term_file_adopts_the_peers_term_before_taking_over() {
     let mut b = Harness::with(
         DecideConfig::new(Side::B),
         PersistedState {
-            term: 0,
             missing: true,
+            ..PersistedState::default()
         },
     );
     b.input(Input::LocalVerdict(Verdict::Healthy));
     b.input(Input::PeerAsteriskVerdict(Verdict::Healthy));
     let out = b.peer(Role::Active, 41, Verdict::Healthy, Handover::None);
     assert!(
-        out.contains(&Command::PersistTerm(41)),
+        out.contains(&Command::PersistTerm {
+            term: 41,
+            active_in: None
+        }),
         "the learnt term is persisted"
     );
     b.wait(300);
@@ -500,8 +517,8 @@ fn a_missing_term_file_is_reported_once() {
     let mut h = Harness::with(
         DecideConfig::new(Side::A),
         PersistedState {
-            term: 0,
             missing: true,
+            ..PersistedState::default()
         },
     );
     let out = h.wait(1_000);
@@ -635,7 +652,7 @@ mod contract {
                 let mut persisted = Vec::new();
                 for c in &out {
                     match c {
-                        Command::PersistTerm(t) => persisted.push(*t),
+                        Command::PersistTerm { term, .. } => persisted.push(*term),
                         Command::StartTakeover { term, .. } => {
                             prop_assert!(persisted.contains(term), "takeover term {} not persisted first", term);
                             prop_assert!(*term > last_takeover_term, "takeover terms must grow");
@@ -688,4 +705,97 @@ fn defaults_validate_and_inconsistent_tunables_are_refused() {
         c.validate(),
         Err(DecideConfigError::SuspectOutOfRange { .. })
     ));
+}
+
+/// B as a cold standby: its Asterisk is stopped (its probes fail) and its start check speaks
+/// for it.
+fn cold_standby_b() -> Harness {
+    let mut cfg = DecideConfig::new(Side::B);
+    cfg.standby = crate::actuate::config::StandbyMode::Cold;
+    let mut b = Harness::with(cfg, PersistedState::default());
+    b.input(Input::LocalVerdict(Verdict::Failed));
+    b
+}
+
+#[test]
+fn a_cold_standby_whose_start_check_passes_takes_over_a_dead_peer() {
+    let mut b = cold_standby_b();
+    b.input(Input::ColdStartCheck(Ok(())));
+    b.settle(Role::Active, 1);
+    b.input(Input::LocalVerdict(Verdict::Failed));
+    let sent = last_sent(&b.log).expect("state sent");
+    assert_eq!(
+        (sent.readiness, sent.cold_standby),
+        (Readiness::Ready, true)
+    );
+    b.urgent_answer = Some(false);
+    let out = b.wait(1_000);
+    assert_eq!(takeover(&out).map(|t| t.1), Some(Reason::PeerDead));
+    // Once it claims the calls its Asterisk runs: its probes decide again.
+    assert!(!b.core.status().cold_standby);
+}
+
+#[test]
+fn a_cold_standby_whose_start_check_fails_takes_nothing_over_and_says_why() {
+    let mut b = cold_standby_b();
+    b.input(Input::ColdStartCheck(Err("asterisk: not found".into())));
+    b.settle(Role::Active, 1);
+    b.input(Input::LocalVerdict(Verdict::Failed));
+    b.urgent_answer = Some(false);
+    b.wait(2_000);
+    assert!(takeover(&b.log).is_none());
+    let status = b.core.status();
+    assert_eq!(status.readiness, Readiness::ColdStartCheckFailed);
+    assert!(status
+        .alerts
+        .iter()
+        .any(|a| a.contains("asterisk: not found")));
+}
+
+#[test]
+fn a_cold_standby_pair_elects_the_preferred_side() {
+    // A, preferred, cold: its Asterisk stopped too (both released at start).
+    let mut cfg = DecideConfig::new(Side::A);
+    cfg.standby = crate::actuate::config::StandbyMode::Cold;
+    let mut a = Harness::with(cfg, PersistedState::default());
+    a.input(Input::LocalVerdict(Verdict::Failed));
+    a.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    a.input(Input::ColdStartCheck(Ok(())));
+    let cold_peer = PeerState {
+        readiness: Readiness::Ready,
+        cold_standby: true,
+        ..peer_state(Side::B, Role::Standby, 0, Verdict::Failed, Handover::None)
+    };
+    for _ in 0..10 {
+        a.input(Input::PeerMessage {
+            link: 0,
+            state: cold_peer,
+            newest: true,
+        });
+        a.wait(100);
+    }
+    assert_eq!(takeover(&a.log).map(|t| t.1), Some(Reason::NoActiveNode));
+}
+
+#[test]
+fn a_completed_cold_takeover_vouches_for_the_asterisk_it_booted_until_the_probes_speak() {
+    let mut b = cold_standby_b();
+    b.input(Input::ColdStartCheck(Ok(())));
+    b.settle(Role::Active, 1);
+    b.input(Input::LocalVerdict(Verdict::Failed));
+    b.urgent_answer = Some(false);
+    b.wait(1_000);
+    assert!(takeover(&b.log).is_some());
+    b.input(Input::TakeoverDone);
+    // The probes still say "failed" (from while Asterisk was stopped): no handover.
+    let out = b.wait_hearing(10_000, Role::Standby, 2, Verdict::Healthy);
+    assert!(release(&out).is_none(), "stale verdict acted upon");
+    assert_eq!(
+        last_sent(&out).map(|s| s.own_verdict),
+        Some(Verdict::Healthy)
+    );
+    // A change of the probes' verdict ends the vouching: a real failure is acted upon.
+    b.input(Input::LocalVerdict(Verdict::Healthy));
+    let out = b.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
 }

@@ -83,7 +83,7 @@ fn peer_hands_over_to_this_node() {
 }
 
 #[test]
-fn own_asterisk_can_carry_calls_or_handover_forced() {
+fn this_node_can_take_over_or_handover_forced() {
     let mut b = Harness::new(Side::B);
     b.settle(Role::Active, 1);
     b.input(Input::LocalVerdict(Verdict::Failed));
@@ -92,7 +92,7 @@ fn own_asterisk_can_carry_calls_or_handover_forced() {
     assert!(takeover(&out).is_none());
     assert!(has_alert(
         &b,
-        "peer handed over but this node's Asterisk is failed"
+        "peer handed over but this node cannot take over (its Asterisk is failed)"
     ));
     let out = b.peer(Role::Releasing, 1, Verdict::Healthy, offer(true));
     assert_eq!(took_over(&out), Some(Reason::PeerHandedOver));
@@ -262,13 +262,26 @@ fn witness_reachable_if_configured() {
 }
 
 #[test]
-fn own_asterisk_can_carry_calls() {
+fn this_node_can_take_over() {
+    let mut h = standby_with_silent_active();
+    h.input(Input::ServiceNetwork(Err("eth0: no carrier".into())));
+    h.urgent_answer = Some(false);
+    h.wait(2_000);
+    assert!(takeover(&h.log).is_none());
+    assert!(has_alert(
+        &h,
+        "cannot take over (its service network is down (eth0: no carrier))"
+    ));
+
     let mut h = standby_with_silent_active();
     h.input(Input::LocalVerdict(Verdict::Failed));
     h.urgent_answer = Some(false);
     h.wait(2_000);
     assert!(takeover(&h.log).is_none());
-    assert!(has_alert(&h, "this node's Asterisk is failed: no takeover"));
+    assert!(has_alert(
+        &h,
+        "cannot take over (its Asterisk is failed): no takeover"
+    ));
     let out = h.input(Input::LocalVerdict(Verdict::Degraded));
     assert_eq!(
         took_over(&out),
@@ -300,7 +313,7 @@ fn peer_not_faulted() {
 }
 
 #[test]
-fn peer_has_judged_its_asterisk() {
+fn peer_has_judged_its_readiness() {
     // A is preferred but has not judged its Asterisk yet: after a while B goes ahead without.
     let mut b = Harness::new(Side::B);
     b.input(Input::LocalVerdict(Verdict::Healthy));
@@ -367,7 +380,7 @@ fn peer_is_active() {
 }
 
 #[test]
-fn own_asterisk_is_healthy() {
+fn this_node_is_fully_ready() {
     let mut a = failback_node();
     a.input(Input::LocalVerdict(Verdict::Degraded));
     a.wait_hearing(12_000, Role::Active, 3, Verdict::Healthy);
@@ -388,10 +401,13 @@ fn hold_down_over() {
     cfg.preferred = Side::B;
     let mut a = Harness::with(cfg, PersistedState::default());
     a.input(Input::LocalVerdict(Verdict::Healthy));
-    a.wait_hearing(5_000, Role::Standby, 0, Verdict::Healthy);
-    a.wait_hearing(9_500, Role::Active, 1, Verdict::Healthy); // B switched at 5 s
+    // B was elected at the start (no switch), then released and took the calls again at 5 s:
+    // the release is a switch.
+    a.wait_hearing(5_000, Role::Active, 1, Verdict::Healthy);
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    a.wait_hearing(9_500, Role::Active, 2, Verdict::Healthy);
     assert_eq!(requests_release(&a.log), 0, "failback within hold-down");
-    let out = a.wait_hearing(1_000, Role::Active, 1, Verdict::Healthy);
+    let out = a.wait_hearing(1_000, Role::Active, 2, Verdict::Healthy);
     assert_eq!(requests_release(&out), 1);
 }
 
