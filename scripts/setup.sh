@@ -3,7 +3,7 @@
 # Runs apt only when something is missing, and only as root; otherwise it says what to install.
 set -euo pipefail
 
-APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils
+APT_PACKAGES=(pkg-config libssl-dev socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils
   corosync pacemaker pacemaker-cli-utils resource-agents libxml2-utils
   drbd-utils e2fsprogs systemd)
 missing=()

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
 use super::Behaviour;
 
 /// What the simulated berofos holds.
@@ -70,8 +72,8 @@ impl BerofosSim {
         let listener = TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let expected_auth =
-            credentials.map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
+        let expected_auth = credentials
+            .map(|(u, p)| format!("Basic {}", BASE64_STANDARD.encode(format!("{u}:{p}"))));
         let state = Arc::new(Mutex::new(BerofosState::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -214,25 +216,4 @@ fn apply(st: &mut BerofosState, query: &str) -> (&'static str, String) {
         st.values.insert("6_wstate".into(), "1".into());
     }
     ("200 OK", "<html>ok</html>".to_owned())
-}
-
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }

@@ -6,7 +6,6 @@
 //! stuck device can never stall the async runtime.
 
 mod berofos;
-mod http;
 mod lcus;
 mod line_profile;
 mod numato;
