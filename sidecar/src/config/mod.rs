@@ -14,7 +14,7 @@ mod node;
 mod probes;
 pub(crate) mod problem;
 pub(crate) mod reader;
-mod secret;
+pub(crate) mod secret;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,7 @@ pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig};
 pub use problem::{Problem, ProblemSeverity};
 pub use secret::{Secret, SecretError, SecretResolver, SecretSource, SystemSecrets};
 
+use crate::alerts::AlertsConfig;
 use crate::side::Side;
 use problem::Problems;
 use reader::Section;
@@ -44,6 +45,8 @@ pub struct Config {
     pub probes: ProbesConfig,
     /// Peer link, decision tunables, actuators, control socket, metrics, state directory.
     pub daemon: DaemonConfig,
+    /// Where alert events go (`[alerts]`, see [`crate::alerts`]).
+    pub alerts: AlertsConfig,
 }
 
 /// Which of the two Asterisk instances, seen from this node.
@@ -135,6 +138,10 @@ pub fn parse_with(
     let probes = probes::read(&mut probes_section, &mut problems);
     probes_section.finish(&mut problems);
     let daemon = DaemonConfig::read(&mut root, &mut problems, base_dir);
+    let mut alerts_section = root.section(&mut problems, "alerts");
+    let alerts =
+        crate::alerts::config::read(&mut alerts_section, &mut problems, base_dir, resolver);
+    alerts_section.finish(&mut problems);
     root.finish(&mut problems);
 
     let failed = problems.has_errors();
@@ -147,6 +154,7 @@ pub fn parse_with(
                 asterisk_b,
                 probes,
                 daemon,
+                alerts,
             },
             list,
         )),

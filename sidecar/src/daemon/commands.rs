@@ -10,6 +10,7 @@ use crate::control::ControlReply;
 use crate::decide::{Command, DecisionRecord, Input, Reason};
 
 use super::actuator_task::ActuatorJob;
+use super::alerts::Stamp;
 use super::{clock, Daemon};
 
 impl Daemon {
@@ -62,9 +63,17 @@ impl Daemon {
                     }
                 }
                 Command::ProbePeerNow { deadline_ms } => self.probe_peer_now(deadline_ms),
-                Command::Alert { severity, message } => {
-                    tracing::error!(?severity, "ALERT: {message}");
-                    self.report.alert(message);
+                Command::Alert {
+                    key,
+                    severity,
+                    message,
+                } => {
+                    let stamp = self.stamp();
+                    self.alerts.raise(key, severity, message, stamp);
+                }
+                Command::AlertCleared { key } => {
+                    let stamp = self.stamp();
+                    self.alerts.clear(key, stamp);
                 }
                 Command::Decision(record) => self.log_decision(&record),
                 Command::OperatorReply(result) => {
@@ -91,6 +100,14 @@ impl Daemon {
             );
             let _ = urgent.send(ok).await;
         });
+    }
+
+    /// The term and role alert events are stamped with.
+    pub(super) fn stamp(&self) -> Stamp {
+        Stamp {
+            term: self.core.term(),
+            role: self.core.role(),
+        }
     }
 
     fn log_decision(&mut self, record: &DecisionRecord) {

@@ -19,6 +19,7 @@
 //! | `control.rs` | answers control-socket requests and operator commands (CLI, dialplan) |
 //! | `reload.rs` | SIGHUP: re-reads the configuration |
 //! | `report.rs` | assembles `astha status` and the metrics |
+//! | `alerts.rs` | keeps the active alerts, logs them, sends events to the alert sinks |
 //! | `devices.rs` | reads the relay, floating IP and DRBD back in the background |
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
@@ -26,6 +27,7 @@
 //! | `clock.rs` | the core's monotonic clock, and wall time for the peer link |
 
 mod actuator_task;
+mod alerts;
 mod clock;
 mod commands;
 mod control;
@@ -101,6 +103,8 @@ struct Daemon {
     /// The operator request waiting for the core's `OperatorReply` (None for dialplan requests).
     pending_operator: Option<oneshot::Sender<ControlReply>>,
     report: report::ReportState,
+    /// Active alerts and the alert sinks.
+    alerts: alerts::Alerting,
     metrics: watch::Sender<String>,
     /// What the dialplan watcher reads for every `HAFailover` event (updated on SIGHUP).
     dialplan_config: watch::Sender<DialplanConfig>,

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
+use crate::alerts::{build_sinks, Dispatcher, EventSource};
 use crate::config::{Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
 use crate::decide::term_store::TermStore;
@@ -21,8 +22,8 @@ use crate::sd_notify::Notifier;
 
 use super::event_loop::EventSources;
 use super::{
-    actuator_task, clock, dialplan, readiness, report, setup, Clock, Daemon, DaemonError, Devices,
-    PeerLinkIo, RunOptions,
+    actuator_task, alerts, clock, dialplan, readiness, report, setup, Clock, Daemon, DaemonError,
+    Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -58,6 +59,7 @@ pub(super) async fn start(
     let (urgent, urgent_results) = mpsc::channel::<bool>(4);
     let (device_readings_tx, device_readings) = mpsc::channel(4);
 
+    let alerts = alerts::Alerting::new(EventSource::of(&config), start_alert_sinks(&config)?);
     let core = Core::new(decide_config(&config), persisted, clock.now());
     tracing::info!(
         side = %config.node.side,
@@ -87,6 +89,7 @@ pub(super) async fn start(
         urgent,
         pending_operator: None,
         report: report::ReportState::new(link_names),
+        alerts,
         metrics,
         dialplan_config,
         notifier,
@@ -225,6 +228,15 @@ async fn start_metrics_listener(config: &Config) -> Result<watch::Sender<String>
         tracing::info!(%addr, "metrics listener up");
     }
     Ok(metrics_tx)
+}
+
+/// Starts the alert sinks' delivery tasks (`[alerts]`); none configured is fine.
+pub(super) fn start_alert_sinks(config: &Config) -> Result<Dispatcher, DaemonError> {
+    let sinks = build_sinks(&config.alerts).map_err(DaemonError::Setup)?;
+    for sink in &sinks {
+        tracing::info!(sink = %sink.describe(), "alert sink configured");
+    }
+    Ok(Dispatcher::start(sinks, config.alerts.delivery.clone()))
 }
 
 /// Builds the decision core's tunables from the configuration.

@@ -5,6 +5,7 @@
 //! in [`operator`].
 
 mod active;
+mod alerts;
 mod operator;
 mod rule;
 mod standby;
@@ -27,18 +28,6 @@ const FRESH_SLACK_MS: u64 = 100;
 
 /// Messages in a row from an older active that evidently does not hear us before we yield to it.
 const DEAF_PEER_MESSAGES: u32 = 3;
-
-/// Alerts that would otherwise repeat on every tick; each is raised once until its condition ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AlertKey {
-    BrokenLink,
-    LocalUnhealthyNoTakeover,
-    WitnessUnreachable,
-    OwnCallPathFailedNoStandby,
-    RelayOnStandbySide,
-    PeerFaulted,
-    HeldAfterStepDown,
-}
 
 /// The pure decision core of one node. See the module documentation for the driving contract.
 #[derive(Debug, Clone)]
@@ -104,7 +93,10 @@ pub struct Core {
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
+    /// Alerts raised and not cleared (see [`alerts`]).
     raised: Vec<AlertKey>,
+    /// Alerts cleared during the current call, announced at its end.
+    cleared: Vec<AlertKey>,
     /// Started without a term file: said once in an alert.
     term_file_missing: bool,
 }
@@ -156,6 +148,7 @@ impl Core {
             last_sent_at: None,
             last_decision: None,
             raised: Vec::new(),
+            cleared: Vec::new(),
             term_file_missing: persisted.missing,
         }
     }
@@ -178,6 +171,7 @@ impl Core {
         let mut out = Vec::new();
         self.apply(input, &mut out);
         self.evaluate(&mut out);
+        self.settle_alerts(&mut out);
         self.maybe_send(&mut out);
         out
     }
@@ -187,6 +181,7 @@ impl Core {
         self.advance(now);
         let mut out = Vec::new();
         self.evaluate(&mut out);
+        self.settle_alerts(&mut out);
         self.maybe_send(&mut out);
         out
     }
@@ -319,7 +314,7 @@ impl Core {
             }
             Input::TakeoverDone => self.on_takeover_done(out),
             Input::TakeoverFailed { error } => self.on_takeover_failed(error, out),
-            Input::ReleaseDone => self.on_release_done(),
+            Input::ReleaseDone => self.on_release_done(out),
             Input::ReleaseFailed { error } => self.on_release_failed(error, out),
             Input::Operator(cmd) => self.on_operator(cmd, out),
             Input::Witness(ok) => self.witness = Some(ok),
@@ -395,20 +390,22 @@ impl Core {
         self.abort_takeover = None;
         self.takeover_failures += 1;
         let give_up = self.takeover_failures >= self.cfg.max_takeover_failures;
-        out.push(Command::Alert {
-            severity: AlertSeverity::Critical,
-            message: format!(
+        self.raise(
+            AlertKey::TakeoverFailed,
+            AlertSeverity::Critical,
+            format!(
                 "takeover failed ({} in a row): {error}",
                 self.takeover_failures
             ),
-        });
+            out,
+        );
         self.retry_after = Some(self.now.plus(self.cfg.takeover_retry_ms));
         // Undo whatever part of the takeover happened before trying again.
         self.begin_release(DecisionKind::Release, Reason::TakeoverFailed { error }, out);
         self.fault_after_release = give_up;
     }
 
-    fn on_release_done(&mut self) {
+    fn on_release_done(&mut self, out: &mut Vec<Command>) {
         if self.role != Role::Releasing {
             return;
         }
@@ -416,6 +413,15 @@ impl Core {
         if self.fault_after_release {
             self.fault_after_release = false;
             self.role = Role::Faulted;
+            self.raise(
+                AlertKey::Faulted,
+                AlertSeverity::Critical,
+                format!(
+                    "{} takeovers failed in a row, node faulted (fix, then `astha maintenance off`)",
+                    self.takeover_failures
+                ),
+                out,
+            );
         } else if self.maintenance {
             self.role = Role::Maintenance;
         } else {
@@ -433,12 +439,12 @@ impl Core {
             error: format!("release failed: {error}"),
         };
         self.record(DecisionKind::Faulted, reason, out);
-        out.push(Command::Alert {
-            severity: AlertSeverity::Critical,
-            message: format!(
-                "release failed, node faulted (fix, then `astha maintenance off`): {error}"
-            ),
-        });
+        self.raise(
+            AlertKey::Faulted,
+            AlertSeverity::Critical,
+            format!("release failed, node faulted (fix, then `astha maintenance off`): {error}"),
+            out,
+        );
     }
 
     // ----- facts the rules share ----------------------------------------------------------
@@ -489,11 +495,13 @@ impl Core {
     /// Housekeeping, then the rules of the current role.
     fn evaluate(&mut self, out: &mut Vec<Command>) {
         if std::mem::take(&mut self.term_file_missing) {
-            out.push(Command::Alert {
-                severity: AlertSeverity::Warning,
-                message: "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
+            self.raise(
+                AlertKey::TermFileMissing,
+                AlertSeverity::Warning,
+                "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
                     .into(),
-            });
+                out,
+            );
         }
         self.expire_handover_offer_and_request(out);
         self.gather_evidence_on_silent_peer(out);
@@ -516,13 +524,16 @@ impl Core {
         if let Some((_, until)) = self.release_request {
             if self.now >= until {
                 self.release_request = None;
-                out.push(Command::Alert {
-                    severity: AlertSeverity::Warning,
-                    message: format!(
-                        "{} did not release in time; handover request dropped",
-                        self.cfg.me.other()
-                    ),
-                });
+                let message = format!(
+                    "{} did not release in time; handover request dropped",
+                    self.cfg.me.other()
+                );
+                self.raise(
+                    AlertKey::HandoverRequestExpired,
+                    AlertSeverity::Warning,
+                    message,
+                    out,
+                );
             }
         }
     }
@@ -616,23 +627,6 @@ impl Core {
         };
         self.last_decision = Some(record.clone());
         out.push(Command::Decision(record));
-    }
-
-    fn raise(
-        &mut self,
-        key: AlertKey,
-        severity: AlertSeverity,
-        message: String,
-        out: &mut Vec<Command>,
-    ) {
-        if !self.raised.contains(&key) {
-            self.raised.push(key);
-            out.push(Command::Alert { severity, message });
-        }
-    }
-
-    fn clear(&mut self, key: AlertKey) {
-        self.raised.retain(|k| *k != key);
     }
 
     fn own_state(&self) -> PeerState {

@@ -1056,9 +1056,12 @@ impl Sim {
                     let (ok, latency) = self.probe_outcome(n, 1, deadline_ms, ModelledProbe::Ping);
                     self.push(self.now + latency, Ev::UrgentDone { node: n, inc, ok });
                 }
-                Command::Alert { severity, message } => {
-                    self.trace(|| format!("{me} alert {severity:?}: {message}"))
-                }
+                Command::Alert {
+                    key,
+                    severity,
+                    message,
+                } => self.trace(|| format!("{me} alert {key} {severity:?}: {message}")),
+                Command::AlertCleared { key } => self.trace(|| format!("{me} alert {key} cleared")),
                 Command::Decision(d) => self.trace(|| {
                     format!(
                         "{me} decision {:?} term {} ({}) inputs {:?}",
