@@ -6,6 +6,7 @@
 #   1. ASTHA_ASTERISK_BIN=/path/to/asterisk   an installed Asterisk, used as it is
 #   2. `asterisk` on PATH                      likewise
 #   3. a build of ours in the cache            ${ASTHA_CACHE:-~/.cache/astha}/asterisk-<version>-<sha>/
+#      (the one of the tarball below; without a tarball, the newest complete build there)
 #   4. a new build from the source tarball:    ASTHA_ASTERISK_TARBALL=/path/asterisk-22.x.tar.gz, or
 #      asterisk-*.tar.gz in ASTHA_ASTERISK_SRC_DIR, or in ../shared/asterisk/ beside the checkout.
 #      The bundled pjproject tarball must sit beside it (no network is used); both are checked
@@ -29,13 +30,34 @@ fi
 # The source tarball.
 tarball=${ASTHA_ASTERISK_TARBALL:-}
 if [[ -z $tarball ]]; then
-  for dir in ${ASTHA_ASTERISK_SRC_DIR:-} ../shared/asterisk; do
+  # ../shared/asterisk beside the checkout; for a git worktree also beside the main checkout.
+  main_checkout=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  for dir in ${ASTHA_ASTERISK_SRC_DIR:-} ../shared/asterisk ${main_checkout:+$main_checkout/../../shared/asterisk}; do
     [[ -n $dir && -d $dir ]] || continue
     tarball=$(ls "$dir"/asterisk-*.tar.gz 2>/dev/null | sort -V | tail -n 1 || true)
     [[ -n $tarball ]] && break
   done
 fi
+# The sounds the shipped dialplan plays (dialplan/extensions_astha.conf), as 8 kHz signed-linear
+# silence: the build downloads no sound packages. A real install has them from its core sounds.
+write_sounds() {
+  local dir=$1/var/lib/asterisk/sounds/en
+  mkdir -p "$dir/silence"
+  [[ -f $dir/silence/1.sln ]] || head -c 16000 /dev/zero >"$dir/silence/1.sln" # 1 s
+  local prompt
+  for prompt in beep agent-pass auth-thankyou auth-incorrect vm-goodbye; do
+    [[ -f $dir/$prompt.sln ]] || head -c 1600 /dev/zero >"$dir/$prompt.sln" # 0.1 s
+  done
+}
+
+cache=${ASTHA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/astha}
 if [[ -z $tarball || ! -f $tarball ]]; then
+  # No source here (e.g. a fresh clone elsewhere): a build already in the cache will do.
+  newest=$(ls -t "$cache"/asterisk-*/.complete 2>/dev/null | head -n 1 || true)
+  if [[ -n $newest && -x $(dirname "$newest")/sbin/asterisk ]]; then
+    write_sounds "$(dirname "$newest")"
+    echo "$(dirname "$newest")/sbin/asterisk"; exit 0
+  fi
   say "no Asterisk: set ASTHA_ASTERISK_BIN to an installed asterisk, put one on PATH, or name a source"
   say "tarball with ASTHA_ASTERISK_TARBALL (pjproject-*.tar.bz2 beside it) or ASTHA_ASTERISK_SRC_DIR"
   exit 1
@@ -50,9 +72,10 @@ if [[ -f $srcdir/SHA256SUMS ]]; then
   (cd "$srcdir" && sha256sum --quiet -c SHA256SUMS) || { say "checksum mismatch in $srcdir (SHA256SUMS)"; exit 1; }
 fi
 version=$(basename "$tarball" .tar.gz)
-cache=${ASTHA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/astha}
 prefix=$cache/$version-${sha:0:12}
+
 if [[ -x $prefix/sbin/asterisk && -f $prefix/.complete ]]; then
+  write_sounds "$prefix"
   echo "$prefix/sbin/asterisk"; exit 0
 fi
 [[ ${1:-} == --check ]] && { say "not built yet: $tarball would be built into $prefix"; exit 0; }
@@ -90,9 +113,7 @@ log=$cache/$version-build.log
   make -j"$(nproc)"
   rm -rf "$prefix"
   make install
-  # One second of 8 kHz signed-linear silence: the shipped dialplan plays silence/1.
-  mkdir -p "$prefix/var/lib/asterisk/sounds/en/silence"
-  head -c 16000 /dev/zero >"$prefix/var/lib/asterisk/sounds/en/silence/1.sln"
+  write_sounds "$prefix"
   touch "$prefix/.complete"
 } >"$log" 2>&1 || { say "build failed; the last lines of $log:"; tail -n 30 "$log" >&2; exit 1; }
 say "built in $SECONDS s"

@@ -45,6 +45,14 @@ if [[ -z ${ASTHA_SETUP_DEMO:-} ]] && ! command -v promtool >/dev/null; then
     install_promtool
   fi
 fi
+# A real Asterisk 22 for the tests that run against one (not needed by the demo): an installed
+# one (ASTHA_ASTERISK_BIN or PATH) as it is, else a cached build, else a build from the source
+# tarball beside the checkout (about 5-6 minutes on 2 cores, once). See scripts/asterisk.sh.
+if [[ -z ${ASTHA_SETUP_DEMO:-} ]]; then
+  asterisk_bin=$(bash "$(dirname "$0")/asterisk.sh") \
+    && echo "setup: Asterisk for the tests: $asterisk_bin" >&2 \
+    || echo "setup: no Asterisk for the tests (see above); the tests that need one will skip" >&2
+fi
 # The test runner (not needed by the demo, which sets ASTHA_SETUP_DEMO=1).
 [[ -n ${ASTHA_SETUP_DEMO:-} ]] || command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 # asterisklint checks the dialplan snippets in dialplan/ (a test runs it when present).

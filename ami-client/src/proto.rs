@@ -23,6 +23,9 @@ use crate::message::Message;
 use crate::response::{ListResult, Response};
 use crate::state::ConnectionState;
 
+/// What Asterisk answers to every action, `Login` included, once a shutdown has begun.
+pub const SHUTTING_DOWN: &str = "Asterisk is shutting down";
+
 /// What a finished action produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -741,10 +744,16 @@ impl<T> Protocol<T> {
                 return;
             }
             SessionPhase::Login { id: expected, .. } if id == Some(expected) => {
-                if response.is_success() {
-                    self.logged_in(now);
-                } else {
-                    self.auth_failed(response.message().unwrap_or("login refused").to_owned());
+                match response.message() {
+                    _ if response.is_success() => self.logged_in(now),
+                    // Not a credentials problem: the server refuses every action while it shuts
+                    // down (main/manager.c). Reconnect at the normal pace, not after the long
+                    // back-off of a rejected login, or a restart is noticed that much later.
+                    Some(SHUTTING_DOWN) => {
+                        self.last_failure_was_auth = false;
+                        self.go_offline(format!("login refused: {SHUTTING_DOWN}"), true);
+                    }
+                    message => self.auth_failed(message.unwrap_or("login refused").to_owned()),
                 }
                 return;
             }

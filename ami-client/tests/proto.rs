@@ -213,6 +213,33 @@ fn bad_secret_is_auth_failed_with_long_backoff() {
 }
 
 #[test]
+fn a_login_refused_while_asterisk_shuts_down_is_no_auth_failure() {
+    let mut config = config();
+    config.auth_failure_backoff = Duration::from_secs(77);
+    let mut h = Harness::new(config);
+    h.feed(BANNER);
+    let login = h.sent().pop().expect("login");
+    h.feed(&with_action_id(
+        &fixture_block(
+            "28-login-refused-shutting-down",
+            "Message: Asterisk is shutting down",
+        ),
+        login.action_id().expect("id"),
+    ));
+    assert!(
+        matches!(h.proto.state(), ConnectionState::Disconnected { reason } if reason.contains("Asterisk is shutting down")),
+        "{:?}",
+        h.proto.state()
+    );
+    assert!(h
+        .outputs()
+        .iter()
+        .any(|o| matches!(o, Output::Close { .. })));
+    // Back at the normal pace: the restart that follows must be noticed in seconds.
+    assert!(h.proto.reconnect_delay() < Duration::from_secs(77));
+}
+
+#[test]
 fn responses_are_matched_by_action_id_in_any_order() {
     let mut h = Harness::new(config());
     h.login();

@@ -439,6 +439,25 @@ async fn dialplan_failover_is_acted_on_once_and_only_by_the_local_sidecar() {
         ("Reason", "manual"),
         ("Node", "ha-a"),
     ];
+    // An AMI user sending the same event as an action (no PIN was ever asked) is ignored, even
+    // with a forged Channel header.
+    let ami = ami_client::Client::connect(ami_client::ClientConfig::new(
+        pair.a.asterisk.ami_addr(),
+        "hasidecar",
+        "hasecret",
+    ));
+    ami.wait_logged_in(Duration::from_secs(5))
+        .await
+        .expect("AMI login to A's Asterisk");
+    let mut forged = ami_client::Action::new("UserEvent").header("UserEvent", "HAFailover");
+    for (name, value) in event {
+        forged = forged.header(name, value);
+    }
+    ami.send(forged).await.expect("UserEvent action accepted");
+    ami.close().await;
+    wait_log(&pair.a, "not raised by a call in the dialplan").await;
+    pair.roles_hold("active", "standby", Duration::from_secs(2))
+        .await;
     pair.a.asterisk.inject_user_event("HAFailover", &event);
     pair.wait_roles("standby", "active", SETTLE).await;
     wait_log(&pair.a, "failover requested from the dialplan").await;

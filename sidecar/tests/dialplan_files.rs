@@ -57,7 +57,10 @@ fn dialplan_has_the_probe_target_and_the_pin_protected_failover() {
     let text = std::fs::read_to_string(Path::new(DIALPLAN).join("extensions_astha.conf")).unwrap();
     for needle in [
         "[ha-probe]",
-        "exten => probe,1,Answer()",
+        "exten => probe,1,",
+        "Playback(silence/1)",
+        // The marker the call probe requires, as the dialplan's last step before Hangup.
+        "UserEvent(HAProbe,Probe: ${HA_PROBE_ID})",
         "[ha-admin]",
         "exten => *999,1",
         "Authenticate(",
@@ -65,10 +68,11 @@ fn dialplan_has_the_probe_target_and_the_pin_protected_failover() {
     ] {
         assert!(text.contains(needle), "missing {needle:?}");
     }
-    // The PIN never sits in the dialplan itself (it would show in `dialplan show`).
+    // The PIN never sits in the dialplan itself (it would show in `dialplan show`): it comes
+    // from a file in Asterisk's configuration directory.
     let auth = text.lines().find(|l| l.contains("Authenticate(")).unwrap();
     assert!(
-        auth.contains("Authenticate(/"),
+        auth.contains("Authenticate(${ASTETCDIR}/"),
         "the PIN must come from a file: {auth}"
     );
 }
@@ -108,5 +112,27 @@ fn manager_user_grants_exactly_what_the_probes_need() {
             !write.contains(&dangerous.to_string()),
             "write must not grant {dangerous}"
         );
+    }
+}
+
+#[test]
+fn pjsip_snippet_answers_from_the_floating_ip_and_lets_both_servers_probes_in() {
+    let text = std::fs::read_to_string(Path::new(DIALPLAN).join("pjsip_astha.conf")).unwrap();
+    let settings: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(';').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    // A transport on the floating IP (example address of contrib/astha.example.toml) and one
+    // on the server's own address; none on all addresses (it would answer from the wrong one).
+    assert!(settings.contains(&"bind = 192.0.2.100:5060"), "{text}");
+    assert!(settings.contains(&"bind = 192.0.2.10:5060"), "{text}");
+    assert!(
+        settings.iter().all(|l| !l.contains("0.0.0.0")),
+        "no wildcard bind: {text}"
+    );
+    // astha's OPTIONS from either server are identified, not challenged.
+    for server in ["match = 192.0.2.10", "match = 192.0.2.11"] {
+        assert!(settings.contains(&server), "missing {server:?}");
     }
 }

@@ -41,6 +41,9 @@ enum Behaviour {
     CoreDeadlock,
     /// Originate is queued then fails (fixture 11).
     OriginateFails,
+    /// The call is answered and hung up without the dialplan's marker (fixture 26:
+    /// app_playback not loaded).
+    NoMarker,
 }
 
 fn header<'a>(frame: &'a str, name: &str) -> Option<&'a str> {
@@ -49,6 +52,13 @@ fn header<'a>(frame: &'a str, name: &str) -> Option<&'a str> {
         .filter_map(|l| l.split_once(": "))
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
+}
+
+/// The `HA_PROBE_ID` the Originate sets.
+fn probe_id(frame: &str) -> Option<&str> {
+    frame
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Variable: HA_PROBE_ID="))
 }
 
 async fn serve(mut stream: TcpStream, behaviour: Behaviour) {
@@ -79,13 +89,22 @@ async fn serve(mut stream: TcpStream, behaviour: Behaviour) {
                     "ha-orig-bad-async",
                     &id,
                 ),
-                "originate" => excerpt(
-                    "10-originate-async-echo-events.server.txt",
-                    "Response: Success\r\nActionID: ha-orig-1",
+                "originate" if behaviour == Behaviour::NoMarker => excerpt(
+                    "26-originate-probe-playback-unloaded.server.txt",
+                    "Response: Success\r\nActionID: probe-1",
                     "Response: Goodbye",
-                    "ha-orig-1",
+                    "probe-1",
                     &id,
                 ),
+                // The probe's own token goes into the captured marker (fixture 24).
+                "originate" => excerpt(
+                    "24-originate-probe-marker.server.txt",
+                    "Response: Success\r\nActionID: probe-1",
+                    "Response: Goodbye",
+                    "probe-1",
+                    &id,
+                )
+                .replace("fixture-24", probe_id(&frame).unwrap_or("none")),
                 "logoff" => {
                     let _ = stream.write_all(format!("Response: Goodbye\r\nActionID: {id}\r\n\r\n").as_bytes()).await;
                     return;
@@ -193,17 +212,37 @@ async fn failed_originate_is_a_failed_call_probe() {
 }
 
 #[tokio::test]
+async fn a_call_that_ends_without_the_marker_is_a_failed_call_probe() {
+    let report = one_shot(Behaviour::NoMarker).await;
+    assert_eq!(report.verdict_value, Verdict::Failed, "{}", report.table());
+    let call = line(&report, ProbeKind::Call);
+    assert!(
+        !call.ok
+            && call
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("HAProbe marker")),
+        "{call:?}"
+    );
+    assert!(line(&report, ProbeKind::Ping).ok && line(&report, ProbeKind::Core).ok);
+}
+
+#[tokio::test]
 async fn core_deadlock_fails_core_and_call_while_ping_answers() {
     let report = one_shot(Behaviour::CoreDeadlock).await;
     assert_eq!(report.verdict_value, Verdict::Failed, "{}", report.table());
     assert!(line(&report, ProbeKind::Ping).ok);
-    for kind in [ProbeKind::Core, ProbeKind::Call] {
-        let l = line(&report, kind);
-        assert!(
-            !l.ok && l.error.as_deref().is_some_and(|e| e.contains("within")),
-            "{kind}: {l:?}"
-        );
-    }
+    let core = line(&report, ProbeKind::Core);
+    assert!(
+        !core.ok && core.error.as_deref().is_some_and(|e| e.contains("within")),
+        "{core:?}"
+    );
+    // The verdict is decided: the one-shot check does not wait for the test call too.
+    let call = line(&report, ProbeKind::Call);
+    assert!(
+        !call.ok && call.error.as_deref() == Some(astha::probe::oneshot::NOT_RUN),
+        "{call:?}"
+    );
 }
 
 #[tokio::test]

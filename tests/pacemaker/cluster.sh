@@ -1,6 +1,7 @@
 #!/bin/bash
 # A real two-node Corosync + Pacemaker cluster in network + mount + pid + uts + ipc namespaces
-# (shared/ENVIRONMENT.md §3), running the astha agents: group g_astha = astha-relay (the Numato
+# (each node is PID 1 of its own namespaces with private /run, /dev/shm and Corosync/Pacemaker
+# state directories, so both run on one host), running the astha agents: group g_astha = astha-relay (the Numato
 # relay simulator on a pty both nodes can open) → astha-asterisk (the fake Asterisk, started and
 # stopped by the agent) → IPaddr2, preferring nodea.
 #
@@ -102,7 +103,7 @@ EOF
 
 FA="$FAKE_ASTERISK --ami 0.0.0.0:5038 --sip 0.0.0.0:5060 --no-http --control /run/astha/fa.ctl --log-level warn"
 
-# The pre-seeded CIB (no 20 s dc-deadtime wait, stonith off as in ENVIRONMENT.md §3).
+# The pre-seeded CIB (no 20 s dc-deadtime wait, stonith off: this test bed has no fence device).
 seed_cib() {
 	export CIB_file=$WORK/seed.xml
 	cibadmin --empty >"$CIB_file"

@@ -30,28 +30,27 @@ mod support;
 
 use std::time::Duration;
 
-use astha_tests::fake_asterisk::{control, BootMode, FakeAsterisk, FakeConfig};
+use astha_tests::fake_asterisk::{
+    control, AmiUser, BootMode, Dialplan, DialplanApp, FakeAsterisk, FakeConfig,
+};
 use support::{count_messages, fixture, parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
-
-/// A server-side event of a scenario (a control-channel command), fired once the client has
-/// received this many messages.
-#[derive(Clone, Copy, Debug)]
-enum Trigger {
-    /// `core stop now` / `core stop gracefully`.
-    Stop,
-    /// `core restart now`.
-    Restart,
-    /// The boot of fixture 22 completes.
-    FinishBoot,
-}
 
 struct Scenario {
     name: &'static str,
     instance_b: bool,
     /// `Local/echo@ha-probe` calls up before the session (`HA hold N` <900N>, `;1` in Wait(30)).
     hold_calls: usize,
-    trigger: Option<(usize, Trigger)>,
+    /// Control commands (`stop`, `restart 50`, `boot`, `fault ...`, `clear`), each fired once the
+    /// client has received this many messages.
+    triggers: &'static [(usize, &'static str)],
+    /// A control command in force before the client connects.
+    initial: Option<&'static str>,
     manual_boot: bool,
+    /// Captured by `asterisk-capture` from the runner's instance (fixtures 24 and up): the
+    /// shipped AMI user `astha` (secret `capture-secret`) and the shipped dialplan.
+    shipped: bool,
+    /// The probe's media application is not loaded (fixture 26).
+    playback_unloaded: bool,
 }
 
 const fn plain(name: &'static str) -> Scenario {
@@ -59,9 +58,40 @@ const fn plain(name: &'static str) -> Scenario {
         name,
         instance_b: false,
         hold_calls: 0,
-        trigger: None,
+        triggers: &[],
+        initial: None,
         manual_boot: false,
+        shipped: false,
+        playback_unloaded: false,
     }
+}
+
+/// The AMI user as `dialplan/manager_astha.conf` defines it (read and write classes, event
+/// filters), with the secret the captures used.
+fn shipped_user() -> AmiUser {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dialplan/manager_astha.conf");
+    let text = std::fs::read_to_string(&path).expect("the shipped manager_astha.conf");
+    let setting = |key: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(';').next().unwrap_or("").trim())
+            .filter_map(|l| l.split_once('='))
+            .filter(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    };
+    let filters: Vec<String> = setting("eventfilter")
+        .iter()
+        .map(|f| f.trim_start_matches("Event:").trim().to_owned())
+        .collect();
+    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+    AmiUser::with_permissions(
+        "astha",
+        "capture-secret",
+        &setting("read").concat(),
+        &setting("write").concat(),
+    )
+    .with_event_filter(&filters)
 }
 
 fn config_for(s: &Scenario) -> FakeConfig {
@@ -71,6 +101,25 @@ fn config_for(s: &Scenario) -> FakeConfig {
         FakeConfig::instance_a()
     };
     let mut config = base.fast(Duration::from_millis(40));
+    if s.shipped {
+        config = config.with_user(shipped_user());
+    } else {
+        // Fixtures 01-23 were captured with an earlier dialplan (NoOp first, no marker).
+        config.dialplan = Dialplan::captured(Duration::from_millis(40));
+    }
+    if s.playback_unloaded {
+        let mut probe = config
+            .dialplan
+            .lookup("ha-probe", "probe")
+            .expect("the shipped probe extension")
+            .clone();
+        for app in &mut probe.priorities {
+            if matches!(app, DialplanApp::Playback { .. }) {
+                *app = DialplanApp::Unavailable("Playback".into());
+            }
+        }
+        config.dialplan.add(probe);
+    }
     // Fixture 03 was recorded with this challenge; fixing it makes its MD5 key replayable.
     config.fixed_challenge = Some("572601176".to_owned());
     if s.manual_boot {
@@ -146,9 +195,12 @@ async fn run(s: Scenario) {
         .expect("emulator starts");
     set_up_hold_calls(&asterisk, s.hold_calls).await;
 
+    if let Some(command) = s.initial {
+        control_ok(&asterisk, s.name, command).await;
+    }
     let mut ami = RawAmi::connect(asterisk.ami_addr()).await.expect("connect");
     let mut server_so_far = Vec::new();
-    let mut triggered = false;
+    let mut fired = 0;
     for chunk in &flow {
         match chunk {
             FlowChunk::Server(bytes) => server_so_far.extend_from_slice(bytes),
@@ -164,25 +216,18 @@ async fn run(s: Scenario) {
                 let _ = ami.send_raw(bytes).await;
             }
         }
-        if let (Some((after, trigger)), false) = (s.trigger, triggered) {
-            if count_messages(&server_so_far) >= after || matches!(chunk, FlowChunk::Client(_)) {
-                ami.read_until_count(after, WAIT)
-                    .await
-                    .unwrap_or_else(|e| panic!("{}: before the trigger: {e}", s.name));
-                triggered = true;
-                // Through the control channel, as a test script would drive the binary.
-                let command = match trigger {
-                    Trigger::Stop => "stop",
-                    Trigger::FinishBoot => "boot",
-                    Trigger::Restart => "restart 50",
-                };
-                let outcome = control::execute(&asterisk, command).await;
-                assert!(
-                    matches!(&outcome, control::Outcome::Reply(r) if r.starts_with("ok")),
-                    "{}: control {command:?} failed: {outcome:?}",
-                    s.name
-                );
+        // A trigger fires once the recording shows its count of server messages, before the
+        // client's next chunk goes out.
+        while let Some((after, command)) = s.triggers.get(fired).copied() {
+            if count_messages(&server_so_far) < after {
+                break;
             }
+            ami.read_until_count(after, WAIT)
+                .await
+                .unwrap_or_else(|e| panic!("{}: before the trigger: {e}", s.name));
+            fired += 1;
+            // Through the control channel, as a test script would drive the binary.
+            control_ok(&asterisk, s.name, command).await;
         }
     }
     assert!(
@@ -204,6 +249,14 @@ async fn run(s: Scenario) {
             String::from_utf8_lossy(&ami.received)
         );
     }
+}
+
+async fn control_ok(asterisk: &FakeAsterisk, name: &str, command: &str) {
+    let outcome = control::execute(asterisk, command).await;
+    assert!(
+        matches!(&outcome, control::Outcome::Reply(r) if r.starts_with("ok")),
+        "{name}: control {command:?} failed: {outcome:?}"
+    );
 }
 
 macro_rules! scenario {
@@ -274,7 +327,7 @@ scenario!(
     s19_shutdown_event_stop_now,
     Scenario {
         instance_b: true,
-        trigger: Some((4, Trigger::Stop)),
+        triggers: &[(4, "stop")],
         ..plain("19-shutdown-event-stop-now")
     }
 );
@@ -282,7 +335,7 @@ scenario!(
     s20_shutdown_event_stop_gracefully,
     Scenario {
         instance_b: true,
-        trigger: Some((4, Trigger::Stop)),
+        triggers: &[(4, "stop")],
         ..plain("20-shutdown-event-stop-gracefully")
     }
 );
@@ -290,7 +343,7 @@ scenario!(
     s21_shutdown_event_restart_now,
     Scenario {
         instance_b: true,
-        trigger: Some((4, Trigger::Restart)),
+        triggers: &[(4, "restart 50")],
         ..plain("21-shutdown-event-restart-now")
     }
 );
@@ -299,7 +352,7 @@ scenario!(
     Scenario {
         instance_b: true,
         manual_boot: true,
-        trigger: Some((3, Trigger::FinishBoot)),
+        triggers: &[(3, "boot")],
         ..plain("22-connect-during-boot")
     }
 );
@@ -308,8 +361,49 @@ scenario!(
     Scenario {
         instance_b: true,
         hold_calls: 2,
-        trigger: Some((4, Trigger::Stop)),
+        triggers: &[(4, "stop")],
         ..plain("23-shutdown-event-stop-now-calls-up")
+    }
+);
+
+scenario!(
+    s24_originate_probe_marker,
+    Scenario {
+        shipped: true,
+        ..plain("24-originate-probe-marker")
+    }
+);
+scenario!(
+    s25_originate_probe_quick,
+    Scenario {
+        shipped: true,
+        ..plain("25-originate-probe-quick")
+    }
+);
+scenario!(
+    s26_originate_probe_playback_unloaded,
+    Scenario {
+        shipped: true,
+        playback_unloaded: true,
+        ..plain("26-originate-probe-playback-unloaded")
+    }
+);
+scenario!(
+    s27_action_refused_shutting_down,
+    Scenario {
+        shipped: true,
+        // After the first Pong a graceful shutdown begins; after the refusal it is aborted.
+        triggers: &[(3, "fault shutting-down"), (4, "clear")],
+        ..plain("27-action-refused-shutting-down")
+    }
+);
+scenario!(
+    s28_login_refused_shutting_down,
+    Scenario {
+        shipped: true,
+        initial: Some("fault shutting-down"),
+        triggers: &[(2, "clear")],
+        ..plain("28-login-refused-shutting-down")
     }
 );
 
@@ -325,7 +419,7 @@ fn every_ami_fixture_has_a_scenario() {
         .filter_map(|n| n.strip_suffix(".server.txt").map(str::to_owned))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 24, "fixture count changed: {names:?}");
+    assert_eq!(names.len(), 29, "fixture count changed: {names:?}");
     for name in names {
         assert!(
             source.contains(&format!("plain(\"{name}\")")),

@@ -7,7 +7,7 @@ use crate::config::{
     self, AmiEndpoint, AriEndpoint, AsteriskTarget, Config, HostPort, HttpUrl, ProbesConfig,
     SecretSource, SipEndpoint, TargetRole,
 };
-use crate::probe::oneshot::run_once;
+use crate::probe::oneshot::{run_once, run_once_without_ami};
 use crate::probe::TargetProbes;
 use crate::side::Side;
 use crate::verdict::Verdict;
@@ -72,10 +72,42 @@ pub async fn run(args: ProbeArgs, out: &mut dyn Write) -> Exit {
         probes.timing_mut(crate::probe::ProbeKind::Call).enabled = false;
     }
     let backend = TargetProbes::new("probe", &target, &probes);
-    // Give the AMI login the ping deadline plus the connect time; if it fails, every AMI probe
-    // reports the reason (refused, authentication failed, ...) in its error.
-    let _ = backend.wait_ready(std::time::Duration::from_secs(3)).await;
-    let report = run_once(&backend, &probes, backend.enabled()).await;
+    // The AMI login gets the ping deadline twice (once for the banner after the connect, once
+    // for the login itself; the daemon's ping runs on a connection already made): an Asterisk
+    // that cannot log us in by then (hung, dead, wrong secret) is judged at once, every AMI
+    // probe failing with the reason, instead of after each probe's own deadline (a monitoring
+    // system or the OCF agent is waiting). With the defaults a hung Asterisk is failed in 1 s,
+    // as the daemon fails it.
+    let started = std::time::Instant::now();
+    let login = probes.timing(crate::probe::ProbeKind::Ping).timeout * 2;
+    let report = match backend.wait_ready(login).await {
+        Ok(()) => run_once(&backend, &probes, backend.enabled()).await,
+        Err(e) => {
+            let state = backend.ami().client().state().borrow().clone();
+            let error = match state {
+                // A login refused because Asterisk is going away is a reconnect, not a wrong
+                // secret: the client keeps trying, and the reason is in its state.
+                ami_client::ConnectionState::Disconnected { reason }
+                    if reason.contains(ami_client::proto::SHUTTING_DOWN) =>
+                {
+                    crate::probe::ProbeError::ShutDown { restart: false }
+                }
+                ami_client::ConnectionState::AuthFailed { .. } => e,
+                state => crate::probe::ProbeError::NotConnected(format!(
+                    "no AMI login within twice the ping deadline ({} ms): hung or unreachable ({state})",
+                    login.as_millis()
+                )),
+            };
+            run_once_without_ami(
+                &backend,
+                &probes,
+                backend.enabled(),
+                error,
+                started.elapsed(),
+            )
+            .await
+        }
+    };
     backend.ami().client().close().await;
     let _ = if args.json {
         writeln!(out, "{}", report.json())

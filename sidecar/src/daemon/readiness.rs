@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+use crate::actuate::config::StandbyMode;
 use crate::actuate::{AsteriskReadiness, ReadinessError};
 use crate::probe::boot::wait_fully_booted;
 use crate::probe::ProbeKind;
@@ -14,11 +15,12 @@ use crate::probe::TargetProbes;
 #[derive(Debug, Clone)]
 pub struct LocalAsterisk {
     probes: Arc<TargetProbes>,
+    mode: StandbyMode,
 }
 
 impl LocalAsterisk {
-    pub fn new(probes: Arc<TargetProbes>) -> Self {
-        LocalAsterisk { probes }
+    pub fn new(probes: Arc<TargetProbes>, mode: StandbyMode) -> Self {
+        LocalAsterisk { probes, mode }
     }
 }
 
@@ -36,13 +38,19 @@ impl AsteriskReadiness for LocalAsterisk {
         })
     }
 
+    /// Warm standby: the quick variant (the dialplan end to end with its marker, without the
+    /// media steps; milliseconds instead of about 1.5 s), because this node only took over with
+    /// its own Asterisk healthy, i.e. its full test call passed within one probe interval.
+    /// Cold standby: the full test call, since this Asterisk has just booted.
     fn call_path_probe(&self) -> BoxFuture<'_, Result<Duration, ReadinessError>> {
         Box::pin(async move {
             let started = tokio::time::Instant::now();
-            self.probes
-                .ami()
-                .run(ProbeKind::Call)
-                .await
+            let ami = self.probes.ami();
+            let result = match self.mode {
+                StandbyMode::Warm => ami.quick_call().await,
+                StandbyMode::Cold => ami.run(ProbeKind::Call).await,
+            };
+            result
                 .map(|()| started.elapsed())
                 .map_err(|e| ReadinessError(format!("test call failed: {e}")))
         })

@@ -173,7 +173,10 @@ async fn open_actuators(
         drbd: drbd.clone(),
         floating_ip: floating_ip.clone(),
         asterisk: Some(AsteriskService::new(act.asterisk.clone())),
-        readiness: Some(Arc::new(readiness::LocalAsterisk::new(local.probes_arc()))),
+        readiness: Some(Arc::new(readiness::LocalAsterisk::new(
+            local.probes_arc(),
+            act.asterisk.mode,
+        ))),
         fence: fence.clone(),
     };
     let mut sequence = act.sequence.clone();

@@ -114,45 +114,43 @@ impl TargetHealth {
     pub fn observe(&mut self, observation: TargetObservation) -> Option<VerdictChange> {
         let (at, evidence) = match observation {
             TargetObservation::Probe(outcome) => {
-                let track = self.tracks.get_mut(&outcome.kind)?;
-                track.record(&outcome);
-                if outcome.kind == ProbeKind::Ping && track.state == ProbeState::Up {
-                    // A missed FullyBooted (e.g. events lost across a reconnect) must not pin the
-                    // target as failed forever: a recovered AMI ping ends the shutdown too.
-                    self.lifecycle = Lifecycle::Running;
-                }
-                let note = if outcome.ok() {
-                    "probe succeeded"
+                if let Err(ProbeError::ShutDown { restart }) = &outcome.result {
+                    // An action refused with "Asterisk is shutting down" comes about a second
+                    // before the Shutdown event: the same verdict, at once.
+                    self.tracks.get(&outcome.kind)?;
+                    let note = format!("{} refused: Asterisk is shutting down", outcome.kind);
+                    self.shut_down(*restart, outcome.at, note)
                 } else {
-                    "probe failed"
-                };
-                let evidence = Evidence {
-                    probe: Some(outcome.kind),
-                    error: outcome.error().cloned(),
-                    latency: Some(outcome.latency),
-                    note: note.into(),
-                };
-                (outcome.at, evidence)
+                    let track = self.tracks.get_mut(&outcome.kind)?;
+                    track.record(&outcome);
+                    if outcome.kind == ProbeKind::Sip
+                        && matches!(outcome.result, Err(ProbeError::Status { code: 503, .. }))
+                    {
+                        // res_pjsip answers OPTIONS over UDP with 503 only while shutting down (an
+                        // overloaded PJSIP drops UDP requests instead): no hysteresis for that.
+                        track.force_down(&outcome);
+                    }
+                    if outcome.kind == ProbeKind::Ping && track.state == ProbeState::Up {
+                        // A missed FullyBooted (e.g. events lost across a reconnect) must not pin the
+                        // target as failed forever: a recovered AMI ping ends the shutdown too.
+                        self.lifecycle = Lifecycle::Running;
+                    }
+                    let note = if outcome.ok() {
+                        "probe succeeded"
+                    } else {
+                        "probe failed"
+                    };
+                    let evidence = Evidence {
+                        probe: Some(outcome.kind),
+                        error: outcome.error().cloned(),
+                        latency: Some(outcome.latency),
+                        note: note.into(),
+                    };
+                    (outcome.at, evidence)
+                }
             }
             TargetObservation::Shutdown { restart, at } => {
-                self.lifecycle = Lifecycle::ShuttingDown { restart };
-                let error = ProbeError::ShutDown { restart };
-                for (kind, track) in self.tracks.iter_mut().filter(|(k, _)| k.uses_ami()) {
-                    let outcome = ProbeOutcome {
-                        kind: *kind,
-                        at,
-                        latency: Duration::ZERO,
-                        result: Err(error.clone()),
-                    };
-                    track.force_down(&outcome);
-                }
-                let evidence = Evidence {
-                    probe: None,
-                    error: Some(error),
-                    latency: None,
-                    note: "AMI Shutdown event".into(),
-                };
-                (at, evidence)
+                self.shut_down(restart, at, "AMI Shutdown event".into())
             }
             TargetObservation::FullyBooted { at } => {
                 self.lifecycle = Lifecycle::Running;
@@ -179,6 +177,28 @@ impl TargetHealth {
         Some(change)
     }
 
+    /// Asterisk is going away: every AMI probe is down at once.
+    fn shut_down(&mut self, restart: bool, at: Instant, note: String) -> (Instant, Evidence) {
+        self.lifecycle = Lifecycle::ShuttingDown { restart };
+        let error = ProbeError::ShutDown { restart };
+        for (kind, track) in self.tracks.iter_mut().filter(|(k, _)| k.uses_ami()) {
+            let outcome = ProbeOutcome {
+                kind: *kind,
+                at,
+                latency: Duration::ZERO,
+                result: Err(error.clone()),
+            };
+            track.force_down(&outcome);
+        }
+        let evidence = Evidence {
+            probe: None,
+            error: Some(error),
+            latency: None,
+            note,
+        };
+        (at, evidence)
+    }
+
     fn compute(&self) -> Verdict {
         if matches!(self.lifecycle, Lifecycle::ShuttingDown { .. }) {
             return Verdict::Failed;
@@ -194,5 +214,68 @@ impl TargetHealth {
             return Verdict::Degraded;
         }
         Verdict::Healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [ProbeKind; 4] = [
+        ProbeKind::Ping,
+        ProbeKind::Core,
+        ProbeKind::Call,
+        ProbeKind::Sip,
+    ];
+
+    fn observe(h: &mut TargetHealth, kind: ProbeKind, result: Result<(), ProbeError>) {
+        h.observe(TargetObservation::Probe(ProbeOutcome {
+            kind,
+            at: Instant::now(),
+            latency: Duration::from_millis(1),
+            result,
+        }));
+    }
+
+    fn healthy() -> TargetHealth {
+        let mut h = TargetHealth::new(&ProbesConfig::default(), &KINDS);
+        for kind in KINDS {
+            observe(&mut h, kind, Ok(()));
+        }
+        assert_eq!(h.verdict(), Verdict::Healthy);
+        h
+    }
+
+    #[test]
+    fn an_action_refused_for_a_shutdown_fails_the_target_at_once() {
+        let mut h = healthy();
+        // The test call needs two failures in a row, but not for this reason.
+        observe(
+            &mut h,
+            ProbeKind::Call,
+            Err(ProbeError::ShutDown { restart: false }),
+        );
+        assert_eq!(h.verdict(), Verdict::Failed);
+        assert!(matches!(h.lifecycle(), Lifecycle::ShuttingDown { .. }));
+        // An aborted shutdown: the AMI ping recovers (recover_after 3), the rest follows.
+        for _ in 0..3 {
+            observe(&mut h, ProbeKind::Ping, Ok(()));
+        }
+        assert_eq!(h.lifecycle(), Lifecycle::Running);
+    }
+
+    #[test]
+    fn a_sip_503_fails_at_once_where_other_answers_need_two() {
+        let mut h = healthy();
+        let status = |code| ProbeError::Status {
+            code,
+            reason: "x".into(),
+        };
+        observe(&mut h, ProbeKind::Sip, Err(status(404)));
+        assert_eq!(h.verdict(), Verdict::Degraded, "one 404 is not enough");
+        observe(&mut h, ProbeKind::Sip, Ok(()));
+        let mut h = healthy();
+        observe(&mut h, ProbeKind::Sip, Err(status(503)));
+        assert_eq!(h.verdict(), Verdict::Failed, "res_pjsip's shutdown answer");
     }
 }

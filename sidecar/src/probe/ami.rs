@@ -15,6 +15,21 @@ use super::{ProbeError, ProbeKind};
 /// milliseconds; this only has to cover start-up).
 const CONNECT_GRACE: Duration = Duration::from_millis(300);
 
+/// The channel variable carrying the test call's token, and the marker the dialplan's last
+/// step emits with it (`UserEvent(HAProbe,Probe: ${HA_PROBE_ID})`, dialplan/extensions_astha.conf).
+pub const PROBE_ID_VARIABLE: &str = "HA_PROBE_ID";
+pub const PROBE_MARKER_EVENT: &str = "HAProbe";
+pub const PROBE_MARKER_HEADER: &str = "Probe";
+/// Set to `yes` for the quick variant the takeover's final check places.
+pub const PROBE_QUICK_VARIABLE: &str = "HA_PROBE_QUICK";
+
+/// How long after the test call's channel hung up its marker may still arrive (events of the
+/// two halves of a Local channel are not strictly ordered).
+const MARKER_GRACE: Duration = Duration::from_millis(250);
+
+const NO_MARKER: &str = "the call ended without the HAProbe marker: the probe dialplan did not \
+     run to its end (an application not loaded, a sound file missing? see the Asterisk log)";
+
 /// The AMI side of one target's probes.
 #[derive(Debug, Clone)]
 pub struct AmiProbes {
@@ -77,7 +92,7 @@ impl AmiProbes {
         match kind {
             ProbeKind::Ping => self.ping().await,
             ProbeKind::Core => self.core().await,
-            ProbeKind::Call => self.call().await,
+            ProbeKind::Call => self.call(false).await,
             ProbeKind::Spans => self.spans().await,
             other => Err(ProbeError::NotConnected(format!(
                 "{other} is not an AMI probe"
@@ -121,9 +136,7 @@ impl AmiProbes {
         if response.is_success() {
             Ok(())
         } else {
-            Err(ProbeError::Refused(
-                response.message().unwrap_or("Ping refused").to_string(),
-            ))
+            Err(refusal(&response, "Ping refused", ProbeError::Refused))
         }
     }
 
@@ -142,21 +155,31 @@ impl AmiProbes {
             Ok(())
         } else {
             // e.g. "Permission denied" for a user without the `reporting`/`command` class.
-            Err(ProbeError::Refused(
-                response
-                    .message()
-                    .unwrap_or("core action refused")
-                    .to_string(),
+            Err(refusal(
+                &response,
+                "core action refused",
+                ProbeError::Refused,
             ))
         }
     }
 
-    /// Async Originate of the probe extension; success is its `OriginateResponse: Success`
-    /// followed by the hangup of the originated channel (the dialplan ran to its end).
-    async fn call(&self) -> Result<(), ProbeError> {
-        // Subscribe first: the OriginateResponse may come before the queued response is read.
+    /// Runs the test call's quick variant (the takeover's final check): the same extension
+    /// and marker with `HA_PROBE_QUICK=yes`, which the shipped dialplan answers without its
+    /// media steps (milliseconds instead of about 1.5 s on a real Asterisk).
+    pub async fn quick_call(&self) -> Result<(), ProbeError> {
+        self.settled().await?;
+        self.call(true).await
+    }
+
+    /// Async Originate of the probe extension with `HA_PROBE_ID` set to a fresh token; success
+    /// is the dialplan's last step, the `UserEvent` `HAProbe` carrying that token. A call that
+    /// is answered and hangs up without it failed: its dialplan did not run to its end (an
+    /// application not loaded, a sound file missing, a priority removed).
+    async fn call(&self, quick: bool) -> Result<(), ProbeError> {
+        // Subscribe first: the events may come before the queued response is read.
         let mut events = self.client.subscribe();
-        let action = Action::new("Originate")
+        let token = super::unique::unique_token();
+        let mut action = Action::new("Originate")
             .header("Channel", &self.channel)
             // Wait bounds the channel's life even if the probe extension never hangs up.
             .header("Application", "Wait")
@@ -164,22 +187,44 @@ impl AmiProbes {
             .header("Async", "true")
             .header("Timeout", self.call_timeout.as_millis().to_string())
             .header("CallerID", "astha probe <probe>")
-            .timeout(self.call_timeout);
-        let response = self.client.send(action).await.map_err(ami_error)?;
+            .header("Variable", format!("{PROBE_ID_VARIABLE}={token}"));
+        if quick {
+            action = action.header("Variable", format!("{PROBE_QUICK_VARIABLE}=yes"));
+        }
+        let response = self
+            .client
+            .send(action.timeout(self.call_timeout))
+            .await
+            .map_err(ami_error)?;
         if !response.is_success() {
-            return Err(ProbeError::CallFailed(
-                response
-                    .message()
-                    .unwrap_or("Originate refused")
-                    .to_string(),
+            return Err(refusal(
+                &response,
+                "Originate refused",
+                ProbeError::CallFailed,
             ));
         }
         let action_id = response.action_id().map(str::to_string);
         let mut uniqueid: Option<String> = None;
         // Hangups seen before the OriginateResponse (event order varies), by Uniqueid.
         let mut early_hangups: BTreeSet<String> = BTreeSet::new();
+        // Once our channel hung up, a marker still in flight gets a short grace.
+        let mut ended: Option<tokio::time::Instant> = None;
+        // A failed OriginateResponse is no verdict by itself: a call the dialplan ends without
+        // answering it (the quick variant) reports one too, just before its marker (fixture 25).
+        let mut originate_failure: Option<String> = None;
         loop {
-            let event = match events.recv().await {
+            let next = match ended {
+                Some(at) => match tokio::time::timeout_at(at + MARKER_GRACE, events.recv()).await {
+                    Ok(event) => event,
+                    Err(_) => {
+                        return Err(ProbeError::CallFailed(
+                            originate_failure.unwrap_or_else(|| NO_MARKER.into()),
+                        ))
+                    }
+                },
+                None => events.recv().await,
+            };
+            let event = match next {
                 Ok(e) => e,
                 Err(RecvError::Lagged { .. }) => continue,
                 Err(RecvError::Closed) => {
@@ -187,6 +232,12 @@ impl AmiProbes {
                 }
             };
             match event.typed() {
+                KnownEvent::UserEvent(u)
+                    if u.user_event == Some(PROBE_MARKER_EVENT)
+                        && u.message.get(PROBE_MARKER_HEADER) == Some(token.as_str()) =>
+                {
+                    return Ok(());
+                }
                 KnownEvent::OriginateResponse(o)
                     if o.action_id.is_some() && o.action_id == action_id.as_deref() =>
                 {
@@ -195,21 +246,25 @@ impl AmiProbes {
                             .reason
                             .map(|r| format!(" (reason {r})"))
                             .unwrap_or_default();
-                        return Err(ProbeError::CallFailed(format!(
-                            "OriginateResponse {}{reason}",
+                        originate_failure = Some(format!(
+                            "OriginateResponse {}{reason} and no HAProbe marker",
                             o.response.unwrap_or("Failure")
-                        )));
+                        ));
+                        ended.get_or_insert_with(tokio::time::Instant::now);
+                        continue;
                     }
                     let id = o.uniqueid.unwrap_or_default().to_string();
                     if early_hangups.contains(&id) {
-                        return Ok(());
+                        ended.get_or_insert_with(tokio::time::Instant::now);
                     }
                     uniqueid = Some(id);
                 }
                 KnownEvent::Hangup(h) => {
                     let Some(id) = h.uniqueid else { continue };
                     match &uniqueid {
-                        Some(ours) if ours == id => return Ok(()),
+                        Some(ours) if ours == id => {
+                            ended.get_or_insert_with(tokio::time::Instant::now);
+                        }
                         Some(_) => {}
                         None => {
                             if h.channel.is_some_and(|c| c.starts_with(&self.channel)) {
@@ -241,7 +296,7 @@ impl AmiProbes {
             if message.contains("Invalid/unknown command") {
                 return Ok(());
             }
-            return Err(ProbeError::Refused(message.to_string()));
+            return Err(refusal(&list.response, "", ProbeError::Refused));
         }
         let alarms: Vec<String> = list
             .items
@@ -349,6 +404,24 @@ fn lifecycle_signal(
             clear(format!("channel {}", c.channel.unwrap_or("?")), alarmed)
         }
         _ => None,
+    }
+}
+
+/// The error a refused action means: a shutdown in progress (a failure at once, see
+/// `health::TargetHealth`), or `kind` with Asterisk's message.
+fn refusal(
+    response: &ami_client::Response,
+    default: &str,
+    kind: fn(String) -> ProbeError,
+) -> ProbeError {
+    match response.message() {
+        // Asterisk refuses every action once a shutdown has begun (main/manager.c), about a
+        // second before its `Shutdown` event.
+        Some(m) if m.trim() == ami_client::proto::SHUTTING_DOWN => {
+            ProbeError::ShutDown { restart: false }
+        }
+        Some(m) => kind(m.to_string()),
+        None => kind(default.to_string()),
     }
 }
 

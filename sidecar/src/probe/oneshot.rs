@@ -29,13 +29,53 @@ pub struct OneShotReport {
 }
 
 /// Runs `kinds` once on `backend`. AMI probes run one after the other (the call probe last,
-/// since it is the slowest); the others run alongside them.
+/// since it is the slowest); the others run alongside them. The first failure of a critical
+/// probe decides the verdict (`failed`): the probes still running are then not waited for
+/// (they show as not run), so a hung Asterisk is judged within about the ping deadline
+/// instead of after every other probe's own deadline.
 pub async fn run_once(
     backend: &dyn ProbeBackend,
     probes: &ProbesConfig,
     kinds: &[ProbeKind],
 ) -> OneShotReport {
-    let timed = |kind: ProbeKind| {
+    run(backend, probes, kinds, None).await
+}
+
+/// Like [`run_once`] when the AMI login did not succeed in time (`error`, after `waited`): every
+/// AMI probe fails with that reason at once instead of waiting out its own deadline.
+pub async fn run_once_without_ami(
+    backend: &dyn ProbeBackend,
+    probes: &ProbesConfig,
+    kinds: &[ProbeKind],
+    error: ProbeError,
+    waited: std::time::Duration,
+) -> OneShotReport {
+    run(backend, probes, kinds, Some((error, waited))).await
+}
+
+async fn run(
+    backend: &dyn ProbeBackend,
+    probes: &ProbesConfig,
+    kinds: &[ProbeKind],
+    ami_down: Option<(ProbeError, std::time::Duration)>,
+) -> OneShotReport {
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    let decided = tokio::sync::Notify::new();
+    let is_decided = std::sync::atomic::AtomicBool::new(false);
+    let record = &|outcome: ProbeOutcome| {
+        let decisive = !outcome.ok() && probes.timing(outcome.kind).critical;
+        outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(outcome);
+        if decisive {
+            is_decided.store(true, std::sync::atomic::Ordering::SeqCst);
+            // Stores a permit if nobody waits yet.
+            decided.notify_one();
+        }
+    };
+    let is_decided = &is_decided;
+    let timed = &|kind: ProbeKind| {
         let timeout = probes.timing(kind).timeout;
         let run = backend.run(kind);
         async move {
@@ -53,19 +93,51 @@ pub async fn run_once(
     };
     let ami: Vec<ProbeKind> = kinds.iter().copied().filter(|k| k.uses_ami()).collect();
     let other: Vec<ProbeKind> = kinds.iter().copied().filter(|k| !k.uses_ami()).collect();
-    let ami_sequence = async {
-        let mut out = Vec::new();
+    let ami_down = &ami_down;
+    let ami_sequence = async move {
         for kind in ami {
-            out.push(timed(kind).await);
+            if is_decided.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let outcome = match ami_down {
+                Some((error, waited)) => ProbeOutcome {
+                    kind,
+                    at: Instant::now(),
+                    latency: *waited,
+                    result: Err(error.clone()),
+                },
+                None => timed(kind).await,
+            };
+            record(outcome);
         }
-        out
     };
-    let others = futures_util::future::join_all(other.into_iter().map(timed));
-    let (mut outcomes, rest) = tokio::join!(ami_sequence, others);
-    outcomes.extend(rest);
+    let others = futures_util::future::join_all(
+        other
+            .into_iter()
+            .map(|kind| async move { record(timed(kind).await) }),
+    );
+    tokio::select! {
+        _ = futures_util::future::join(ami_sequence, others) => {}
+        () = decided.notified() => {}
+    }
+    let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
     outcomes.sort_by_key(|o| o.kind);
-    judge(probes, kinds, &outcomes)
+    let mut report = judge(probes, kinds, &outcomes);
+    for kind in kinds {
+        if !outcomes.iter().any(|o| o.kind == *kind) {
+            report.probes.push(ProbeLine {
+                kind: kind.as_str().to_string(),
+                ok: false,
+                latency_ms: None,
+                error: Some(NOT_RUN.to_string()),
+            });
+        }
+    }
+    report
 }
+
+/// The error of a probe that was not waited for (another critical probe had already failed).
+pub const NOT_RUN: &str = "not run: a critical probe had already failed";
 
 /// A single sample decides: any critical failure is `failed`, any other failure `degraded`.
 pub fn judge(

@@ -21,10 +21,13 @@ DEFAULTS (instance `a` of tests/fixtures/asterisk-22):
   system name ha-a, entity id 02:00:00:00:00:0a
   AMI users:  hasidecar / hasecret (read=all, write=all), readonly / ro (read=all, no write)
   ARI user:   hasidecar / hasecret
-  dialplan:   probe@ha-probe  NoOp, Answer, Playback(silence/1) [--playback-ms], Hangup
-              echo@ha-probe   NoOp, Answer, Echo (up until hung up)
-              *999@ha-admin   NoOp, Answer, UserEvent(HAFailover,Reason: manual,Node: ${SYSTEMNAME}),
-                              Playback(silence/1), Hangup
+  dialplan:   the shipped dialplan/extensions_astha.conf:
+              probe@ha-probe  unless HA_PROBE_QUICK=yes: Answer, Playback(silence/1) [--playback-ms];
+                              then UserEvent(HAProbe,Probe: ${HA_PROBE_ID}), Hangup
+              echo@ha-probe   Answer, Echo (up until hung up)
+              *999@ha-admin   Answer, Wait(0.5), UserEvent(HAFailover,Reason: manual,Node: ${SYSTEMNAME}),
+                              Playback(beep), Playback(silence/1), Hangup (no PIN: no DTMF here)
+  --captured-dialplan: the dialplan fixtures 01-23 were captured with (NoOp first, no marker)
   Originate Local/<exten>@<context> runs the extension with the captured event sequence;
   an unknown extension or technology fails as recorded (fixtures 11, 12).
 
@@ -82,9 +85,12 @@ struct Args {
     /// Extra dialplan extension CONTEXT,EXTEN,BEHAVIOUR (repeatable).
     #[arg(long = "exten", value_name = "SPEC")]
     extens: Vec<String>,
-    /// Start from an empty dialplan instead of the captured one.
-    #[arg(long)]
+    /// Start from an empty dialplan instead of the shipped one.
+    #[arg(long, conflicts_with = "captured_dialplan")]
     no_default_dialplan: bool,
+    /// Start from the dialplan fixtures 01-23 were captured with instead of the shipped one.
+    #[arg(long)]
+    captured_dialplan: bool,
     /// Length of Playback(silence/1) in the default dialplan, in ms.
     #[arg(long, default_value_t = 1000)]
     playback_ms: u64,
@@ -187,10 +193,13 @@ fn config_from(args: &Args) -> Result<FakeConfig, String> {
             })
             .collect::<Result<_, _>>()?;
     }
+    let playback = Duration::from_millis(args.playback_ms);
     config.dialplan = if args.no_default_dialplan {
         Dialplan::empty()
+    } else if args.captured_dialplan {
+        Dialplan::captured(playback)
     } else {
-        Dialplan::captured(Duration::from_millis(args.playback_ms))
+        Dialplan::shipped(playback)
     };
     for spec in &args.extens {
         config.dialplan.add(parse_exten_spec(spec)?);

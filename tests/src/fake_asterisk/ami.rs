@@ -290,7 +290,11 @@ impl Session {
         };
         self.events.contains(event.class)
             && user.read.contains(event.class)
-            && (user.event_filter.is_empty() || user.event_filter.iter().any(|f| f == &event.name))
+            && (user.event_filter.is_empty()
+                || user
+                    .event_filter
+                    .iter()
+                    .any(|f| event.name.starts_with(f.as_str())))
     }
 
     fn queue(&mut self, headers: &Headers) {
@@ -348,6 +352,10 @@ impl Session {
         let lower = name.to_ascii_lowercase();
         let id = action.action_id().map(str::to_owned);
         let id = id.as_deref();
+        // main/manager.c checks this before anything else, the login included (fixtures 27, 28).
+        if self.core.fault_set().shutting_down {
+            return self.finish(&[error(id, "Asterisk is shutting down")]).await;
+        }
         if self.user.is_none() && !["login", "logoff", "challenge"].contains(&lower.as_str()) {
             return self.finish(&[error(id, "Permission denied")]).await;
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::channel::{Channel, ChannelState, UNKNOWN};
 use super::classes::EventClass;
-use super::dialplan::{DialplanApp, Extension};
+use super::dialplan::{substitute, DialplanApp, Extension, Vars};
 use super::event::{AmiEvent, Headers};
 
 /// What the originated channel is connected to once answered.
@@ -65,6 +65,9 @@ pub enum HangupCause {
         /// Which side was named in the action (`true` for `;1`).
         first: bool,
     },
+    /// The `;2` dialplan reached an application that is not loaded: Asterisk logs
+    /// `No application 'X'` and ends the channel, cause 0 on both sides (fixture 26).
+    DialplanError,
 }
 
 /// The next thing the driver must do for this call.
@@ -99,6 +102,9 @@ pub struct Call {
     /// Async originates report their outcome in an `OriginateResponse` event; sync ones do not.
     reports_outcome: bool,
     system_name: String,
+    /// `;2`'s channel variables: the Originate's (a Local channel copies them) and those the
+    /// dialplan sets (`PLAYBACKSTATUS`).
+    vars: Vec<(String, String)>,
 }
 
 /// Identifiers a new call needs from the core.
@@ -159,7 +165,9 @@ impl Call {
             finished: false,
             reports_outcome: true,
             system_name: system_name.to_owned(),
+            vars: Vec::new(),
         };
+        call.vars = call.request.variables.clone();
         call.one.application = "AppDial2".to_owned();
         call.one.app_data = "(Outgoing Line)".to_owned();
         call
@@ -349,7 +357,33 @@ impl Call {
         };
         self.next_priority += 1;
         self.two.priority = self.next_priority;
-        let data = app.data(&self.system_name);
+        if let DialplanApp::Unavailable(name) = &app {
+            tracing::warn!(
+                "No application '{name}' for extension ({}, {}, {})",
+                self.request.context,
+                self.request.exten,
+                self.next_priority
+            );
+            return (self.hang_up(HangupCause::DialplanError), Next::Finished);
+        }
+        let vars = Vars {
+            system_name: &self.system_name,
+            channel: &self.vars,
+        };
+        let data = app.data(vars);
+        let jump = match (&app, app.condition(vars)) {
+            (DialplanApp::GotoIf { label, .. }, Some(true)) => {
+                self.extension.as_ref().and_then(|e| e.label(label))
+            }
+            _ => None,
+        };
+        let user_event_headers: Vec<(String, String)> = match &app {
+            DialplanApp::UserEvent { headers, .. } => headers
+                .iter()
+                .map(|(k, v)| (k.clone(), substitute(v, vars)))
+                .collect(),
+            _ => Vec::new(),
+        };
         self.two.application = app.name().to_owned();
         self.two.app_data = data.clone();
         let mut out = vec![Call::newexten(&self.two, app.name(), &data)];
@@ -366,13 +400,20 @@ impl Call {
             DialplanApp::Playback { duration, .. } => Next::Sleep(duration),
             DialplanApp::Wait(d) => Next::Sleep(d),
             DialplanApp::Echo => Next::UntilHangup,
-            DialplanApp::UserEvent { name, headers } => {
+            DialplanApp::UserEvent { name, .. } => {
                 let mut h = self.two.headers("");
                 h.push("UserEvent", name);
-                for (k, v) in headers {
-                    h.push(k, super::dialplan::substitute(&v, &self.system_name));
+                for (k, v) in user_event_headers {
+                    h.push(k, v);
                 }
                 out.push(ev("UserEvent", EventClass::User, h));
+                Next::Continue
+            }
+            DialplanApp::Unavailable(_) => Next::Finished,
+            DialplanApp::GotoIf { .. } => {
+                if let Some(index) = jump {
+                    self.next_priority = index;
+                }
                 Next::Continue
             }
             DialplanApp::Hangup => {
@@ -391,6 +432,8 @@ impl Call {
             .and_then(|e| e.priorities.get(self.next_priority.wrapping_sub(1)));
         match current {
             Some(DialplanApp::Playback { .. }) => {
+                self.vars
+                    .push(("PLAYBACKSTATUS".to_owned(), "SUCCESS".to_owned()));
                 vec![Call::varset(&self.two, "PLAYBACKSTATUS", "SUCCESS")]
             }
             _ => Vec::new(),
@@ -444,6 +487,10 @@ impl Call {
         }
         self.finished = true;
         let mut out = Vec::new();
+        if !self.answered && self.reports_outcome {
+            // Never answered: the async originate failed (fixture 25, the quick probe).
+            out.push(self.originate_response(false));
+        }
         match cause {
             HangupCause::DialplanHangup => {
                 out.push(Call::request_event("SoftHangupRequest", &self.two, 16));
@@ -464,6 +511,11 @@ impl Call {
                 out.push(Call::request_event("HangupRequest", &self.one, 16));
                 out.push(Call::hangup_event(&self.two, 16));
                 out.push(Call::hangup_event(&self.one, 16));
+            }
+            HangupCause::DialplanError => {
+                out.push(Call::request_event("HangupRequest", &self.one, 0));
+                out.push(Call::hangup_event(&self.two, 0));
+                out.push(Call::hangup_event(&self.one, 0));
             }
         }
         out.push(self.device_state("NOT_INUSE"));

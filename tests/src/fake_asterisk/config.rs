@@ -18,7 +18,9 @@ pub struct AmiUser {
     pub read: ClassSet,
     /// `write =`: the action classes the user may send.
     pub write: ClassSet,
-    /// `eventfilter = Event: X` lines: when non-empty, only these event names reach the user.
+    /// `eventfilter = Event: X` lines: when non-empty, only events whose name starts with one of
+    /// these reach the user (Asterisk matches the filter as an unanchored regular expression
+    /// on the event's text, so `Event: Hangup` lets `HangupRequest` through too: fixture 24).
     pub event_filter: Vec<String>,
 }
 
@@ -168,7 +170,7 @@ pub struct FakeConfig {
 
 impl FakeConfig {
     /// Instance `a` of the fixtures: `ha-a`, users `hasidecar`/`hasecret` (all) and `readonly`/`ro`,
-    /// ARI user `hasidecar`, the captured dialplan, everything on 127.0.0.1 with free ports.
+    /// ARI user `hasidecar`, the shipped dialplan, everything on 127.0.0.1 with free ports.
     pub fn instance_a() -> FakeConfig {
         FakeConfig::named("ha-a", "02:00:00:00:00:0a")
     }
@@ -195,7 +197,7 @@ impl FakeConfig {
                 name: "hasidecar".to_owned(),
                 password: "hasecret".to_owned(),
             }],
-            dialplan: Dialplan::captured(Duration::from_secs(1)),
+            dialplan: Dialplan::shipped(Duration::from_secs(1)),
             sip_context: "ha-probe".to_owned(),
             spans: Vec::new(),
             answer_delay: Duration::from_millis(500),
@@ -211,10 +213,10 @@ impl FakeConfig {
 
     /// Makes every call fast: `Playback(silence/1)` takes `playback`, `Answer()` settles at once,
     /// a failed login is answered after 50 ms. For tests that do not care about real timing.
-    /// Resets the dialplan to the captured one (add own extensions afterwards).
+    /// Resets the dialplan to the shipped one (add own extensions afterwards).
     #[must_use]
     pub fn fast(mut self, playback: Duration) -> FakeConfig {
-        self.dialplan = Dialplan::captured(playback);
+        self.dialplan = Dialplan::shipped(playback);
         self.answer_delay = Duration::from_millis(0);
         self.auth_failure_delay = Duration::from_millis(50);
         self
@@ -229,7 +231,7 @@ impl FakeConfig {
     }
 
     /// Adds (or replaces) a dialplan extension. Call after [`FakeConfig::fast`], which resets the
-    /// dialplan to the captured one.
+    /// dialplan to the shipped one.
     #[must_use]
     pub fn with_extension(mut self, extension: super::dialplan::Extension) -> FakeConfig {
         self.dialplan.add(extension);

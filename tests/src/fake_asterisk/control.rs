@@ -25,6 +25,8 @@ control commands (one per line; each is answered by one line `ok ...` or `error:
   fault originate-fail   call path broken: every Originate fails (OriginateResponse Failure, fixture 11)
   fault sip-down         SIP OPTIONS silently dropped; AMI and HTTP fine
   fault refuse           new TCP connections refused; established ones keep working
+  fault shutting-down    a graceful shutdown pending: every action (Login too) answered
+                         'Asterisk is shutting down', SIP OPTIONS 503; clear = core abort shutdown
   clear                  every fault off (after a crash: a fresh start and boot)
   restart MS             core restart now: Shutdown event, down for MS ms, boot again, faults cleared
                          (a hung instance is killed instead: connections drop without Shutdown)
@@ -95,9 +97,10 @@ pub fn parse(line: &str) -> Result<Command, String> {
                 "originate-fail" => Fault::OriginateFail,
                 "sip-down" => Fault::SipDown,
                 "refuse" => Fault::Refuse,
+                "shutting-down" => Fault::ShuttingDown,
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}: crash, hang, deadlock, deadlock-strict, slow MS, originate-fail, sip-down, refuse"
+                        "unknown fault {other:?}: crash, hang, deadlock, deadlock-strict, slow MS, originate-fail, sip-down, refuse, shutting-down"
                     ))
                 }
             })

@@ -1,8 +1,9 @@
 //! The emulated dialplan: contexts, extensions and the applications each priority runs.
 //!
 //! Only what the call-event generator needs: which applications a `Local/<exten>@<context>`
-//! channel runs, in which order, and how long each takes. The defaults reproduce the dialplan
-//! the fixtures were captured with (see `tests/fixtures/asterisk-22/README.md`).
+//! channel runs, in which order, and how long each takes. [`Dialplan::shipped`] models
+//! `dialplan/extensions_astha.conf` (the default); [`Dialplan::captured`] reproduces the dialplan
+//! fixtures 01-23 were captured with (see `tests/fixtures/asterisk-22/README.md`).
 
 use std::time::Duration;
 
@@ -33,6 +34,38 @@ pub enum DialplanApp {
     },
     /// `Hangup()`.
     Hangup,
+    /// An application whose module is not loaded (`module unload app_playback.so`): the channel
+    /// is hung up when it gets there (fixture 26).
+    Unavailable(String),
+    /// `GotoIf($["${variable}" = "value"]?label)` (`!=` when `equal` is false): jumps to the
+    /// priority labelled `label` when the comparison holds, else goes on.
+    GotoIf {
+        variable: String,
+        equal: bool,
+        value: String,
+        label: String,
+    },
+}
+
+/// The variables a channel's dialplan sees: `${SYSTEMNAME}` and the channel's own.
+#[derive(Clone, Copy, Debug)]
+pub struct Vars<'a> {
+    pub system_name: &'a str,
+    pub channel: &'a [(String, String)],
+}
+
+impl Vars<'_> {
+    /// The value of `${name}` (empty when unset, as in Asterisk).
+    pub fn get(&self, name: &str) -> &str {
+        if name == "SYSTEMNAME" {
+            return self.system_name;
+        }
+        self.channel
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
 }
 
 impl DialplanApp {
@@ -46,15 +79,33 @@ impl DialplanApp {
             DialplanApp::Echo => "Echo",
             DialplanApp::UserEvent { .. } => "UserEvent",
             DialplanApp::Hangup => "Hangup",
+            DialplanApp::GotoIf { .. } => "GotoIf",
+            DialplanApp::Unavailable(_) => "(unavailable)",
         }
     }
 
-    /// The application data as Asterisk reports it in `Newexten` (`AppData:`), after
-    /// substituting `${SYSTEMNAME}`.
-    pub fn data(&self, system_name: &str) -> String {
+    /// For `GotoIf`: whether its condition holds with these variables.
+    pub fn condition(&self, vars: Vars<'_>) -> Option<bool> {
         match self {
-            DialplanApp::NoOp(text) => substitute(text, system_name),
-            DialplanApp::Answer | DialplanApp::Echo | DialplanApp::Hangup => String::new(),
+            DialplanApp::GotoIf {
+                variable,
+                equal,
+                value,
+                ..
+            } => Some((vars.get(variable) == value) == *equal),
+            _ => None,
+        }
+    }
+
+    /// The application data as Asterisk reports it in `Newexten` (`AppData:`): after variable
+    /// substitution and expression evaluation (a `GotoIf` shows `1?label` or `0?label`).
+    pub fn data(&self, vars: Vars<'_>) -> String {
+        match self {
+            DialplanApp::NoOp(text) => substitute(text, vars),
+            DialplanApp::Answer
+            | DialplanApp::Echo
+            | DialplanApp::Hangup
+            | DialplanApp::Unavailable(_) => String::new(),
             DialplanApp::Playback { file, .. } => file.clone(),
             DialplanApp::Wait(d) => format_seconds(*d),
             DialplanApp::UserEvent { name, headers } => {
@@ -63,17 +114,38 @@ impl DialplanApp {
                     data.push(',');
                     data.push_str(k);
                     data.push_str(": ");
-                    data.push_str(&substitute(v, system_name));
+                    data.push_str(&substitute(v, vars));
                 }
                 data
+            }
+            DialplanApp::GotoIf { label, .. } => {
+                let holds = self.condition(vars).unwrap_or(false);
+                format!("{}?{label}", u8::from(holds))
             }
         }
     }
 }
 
-/// Replaces `${SYSTEMNAME}` the way the Asterisk dialplan would.
-pub fn substitute(text: &str, system_name: &str) -> String {
-    text.replace("${SYSTEMNAME}", system_name)
+/// Replaces `${NAME}` the way the Asterisk dialplan would (unset variables become empty).
+pub fn substitute(text: &str, vars: Vars<'_>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(vars.get(&after[..end]));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn format_seconds(d: Duration) -> String {
@@ -93,6 +165,8 @@ pub struct Extension {
     pub exten: String,
     /// Applications run at priorities 1, 2, 3, ...
     pub priorities: Vec<DialplanApp>,
+    /// Priority labels (`same => n(marker),...`): name and index into `priorities`.
+    pub labels: Vec<(String, usize)>,
 }
 
 impl Extension {
@@ -102,7 +176,55 @@ impl Extension {
             context: context.to_owned(),
             exten: exten.to_owned(),
             priorities,
+            labels: Vec::new(),
         }
+    }
+
+    /// Labels the priority at `index` (0-based).
+    #[must_use]
+    pub fn with_label(mut self, label: &str, index: usize) -> Extension {
+        self.labels.push((label.to_owned(), index));
+        self
+    }
+
+    /// The index of the priority labelled `label`.
+    pub fn label(&self, label: &str) -> Option<usize> {
+        self.labels
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, i)| *i)
+    }
+
+    /// The shipped probe extension (`dialplan/extensions_astha.conf`): unless `HA_PROBE_QUICK`
+    /// is `yes`, Answer and play silence for `playback`; then, if the playback succeeded, the
+    /// marker `UserEvent(HAProbe,Probe: ${HA_PROBE_ID})`; then Hangup.
+    pub fn shipped_probe(context: &str, exten: &str, playback: Duration) -> Extension {
+        let goto = |variable: &str, equal: bool, value: &str, label: &str| DialplanApp::GotoIf {
+            variable: variable.to_owned(),
+            equal,
+            value: value.to_owned(),
+            label: label.to_owned(),
+        };
+        Extension::new(
+            context,
+            exten,
+            vec![
+                goto("HA_PROBE_QUICK", true, "yes", "marker"),
+                DialplanApp::Answer,
+                DialplanApp::Playback {
+                    file: "silence/1".to_owned(),
+                    duration: playback,
+                },
+                goto("PLAYBACKSTATUS", false, "SUCCESS", "end"),
+                DialplanApp::UserEvent {
+                    name: "HAProbe".to_owned(),
+                    headers: vec![("Probe".to_owned(), "${HA_PROBE_ID}".to_owned())],
+                },
+                DialplanApp::Hangup,
+            ],
+        )
+        .with_label("marker", 4)
+        .with_label("end", 5)
     }
 
     /// Answer, play silence for `after`, hang up (the captured `probe` extension:
@@ -197,6 +319,45 @@ impl Dialplan {
         plan
     }
 
+    /// The shipped dialplan (`dialplan/extensions_astha.conf`): `probe@ha-probe` with its
+    /// marker (see [`Extension::shipped_probe`]), `echo@ha-probe`, and `*999@ha-admin` without
+    /// its `Authenticate` (the emulator carries no DTMF; the control channel's `userevent`
+    /// stands in for the PIN entry). `playback` is the length of `Playback(silence/1)`.
+    pub fn shipped(playback: Duration) -> Dialplan {
+        let mut plan = Dialplan::empty();
+        plan.add(Extension::shipped_probe("ha-probe", "probe", playback));
+        plan.add(Extension::new(
+            "ha-probe",
+            "echo",
+            vec![DialplanApp::Answer, DialplanApp::Echo, DialplanApp::Hangup],
+        ));
+        plan.add(Extension::new(
+            "ha-admin",
+            "*999",
+            vec![
+                DialplanApp::Answer,
+                DialplanApp::Wait(Duration::from_millis(500)),
+                DialplanApp::UserEvent {
+                    name: "HAFailover".to_owned(),
+                    headers: vec![
+                        ("Reason".to_owned(), "manual".to_owned()),
+                        ("Node".to_owned(), "${SYSTEMNAME}".to_owned()),
+                    ],
+                },
+                DialplanApp::Playback {
+                    file: "beep".to_owned(),
+                    duration: playback / 4,
+                },
+                DialplanApp::Playback {
+                    file: "silence/1".to_owned(),
+                    duration: playback,
+                },
+                DialplanApp::Hangup,
+            ],
+        ));
+        plan
+    }
+
     /// Adds (or replaces) an extension.
     pub fn add(&mut self, extension: Extension) {
         self.extensions
@@ -284,21 +445,53 @@ pub fn parse_exten_spec(spec: &str) -> Result<Extension, String> {
 mod tests {
     use super::*;
 
+    fn vars(system_name: &str) -> Vars<'_> {
+        Vars {
+            system_name,
+            channel: &[],
+        }
+    }
+
+    #[test]
+    fn shipped_probe_jumps_by_its_variables_and_substitutes_the_marker() {
+        let probe = Extension::shipped_probe("ha-probe", "probe", Duration::from_secs(1));
+        let quick = [("HA_PROBE_QUICK".to_owned(), "yes".to_owned())];
+        let quick = Vars {
+            system_name: "ha-a",
+            channel: &quick,
+        };
+        assert_eq!(probe.priorities[0].condition(quick), Some(true));
+        assert_eq!(probe.priorities[0].data(quick), "1?marker");
+        assert_eq!(probe.priorities[0].data(vars("ha-a")), "0?marker");
+        assert_eq!(probe.label("marker"), Some(4));
+        let played = [
+            ("HA_PROBE_ID".to_owned(), "t1".to_owned()),
+            ("PLAYBACKSTATUS".to_owned(), "SUCCESS".to_owned()),
+        ];
+        let played = Vars {
+            system_name: "ha-a",
+            channel: &played,
+        };
+        assert_eq!(probe.priorities[3].condition(played), Some(false));
+        assert_eq!(probe.priorities[4].data(played), "HAProbe,Probe: t1");
+        assert_eq!(substitute("${A}-${SYSTEMNAME}-${", played), "-ha-a-${");
+    }
+
     #[test]
     fn captured_dialplan_matches_the_fixture_appdata() {
         let plan = Dialplan::captured(Duration::from_secs(1));
         let admin = plan.lookup("ha-admin", "*999").expect("*999 exists");
         assert_eq!(
-            admin.priorities[0].data("ha-a"),
+            admin.priorities[0].data(vars("ha-a")),
             "Manual failover requested on ha-a"
         );
         assert_eq!(
-            admin.priorities[2].data("ha-a"),
+            admin.priorities[2].data(vars("ha-a")),
             "HAFailover,Reason: manual,Node: ha-a"
         );
         let probe = plan.lookup("ha-probe", "probe").expect("probe exists");
-        assert_eq!(probe.priorities[0].data("ha-a"), "HA probe on ha-a");
-        assert_eq!(probe.priorities[2].data("ha-a"), "silence/1");
+        assert_eq!(probe.priorities[0].data(vars("ha-a")), "HA probe on ha-a");
+        assert_eq!(probe.priorities[2].data(vars("ha-a")), "silence/1");
         assert!(plan.lookup("ha-probe", "doesnotexist").is_none());
     }
 
@@ -309,7 +502,7 @@ mod tests {
         let e = parse_exten_spec("ha-admin,*998,userevent:HAFailover:100:Reason=manual;Node=x")
             .expect("valid");
         assert_eq!(
-            e.priorities[2].data("n"),
+            e.priorities[2].data(vars("n")),
             "HAFailover,Reason: manual,Node: x"
         );
         assert!(parse_exten_spec("ctx,100").is_err());

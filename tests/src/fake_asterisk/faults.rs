@@ -29,6 +29,10 @@ pub enum Fault {
     SipDown,
     /// New TCP connections (AMI and HTTP) are refused; established ones keep working.
     Refuse,
+    /// A shutdown is pending (`core stop gracefully` waiting for calls to end): every AMI action,
+    /// `Login` included, is answered `Asterisk is shutting down` (fixtures 27, 28) and SIP
+    /// OPTIONS `503 Service Unavailable` (sip/04). Clearing it is `core abort shutdown`.
+    ShuttingDown,
 }
 
 /// The set of faults in force (several can be on at once).
@@ -50,6 +54,8 @@ pub struct FaultSet {
     pub sip_down: bool,
     /// [`Fault::Refuse`].
     pub refuse: bool,
+    /// [`Fault::ShuttingDown`].
+    pub shutting_down: bool,
 }
 
 impl FaultSet {
@@ -67,6 +73,7 @@ impl FaultSet {
             Fault::OriginateFail => self.originate_fail = true,
             Fault::SipDown => self.sip_down = true,
             Fault::Refuse => self.refuse = true,
+            Fault::ShuttingDown => self.shutting_down = true,
         }
     }
 
@@ -105,6 +112,9 @@ impl FaultSet {
         }
         if self.refuse {
             parts.push("refuse".to_owned());
+        }
+        if self.shutting_down {
+            parts.push("shutting-down".to_owned());
         }
         if parts.is_empty() {
             "none".to_owned()

@@ -115,6 +115,9 @@ pub fn reply(core: &Core, datagram: &[u8], from: SocketAddr) -> Option<String> {
     );
     let (status, reason) = if request.method != "OPTIONS" {
         ("501", "Not Implemented")
+    } else if core.fault_set().shutting_down {
+        // res_pjsip/pjsip_options.c: "Not taking any new calls at this time" (sip/04).
+        ("503", "Service Unavailable")
     } else {
         match uri_user(request.uri) {
             Some(user)

@@ -67,6 +67,8 @@ pub type Answers = Arc<Mutex<Vec<f64>>>;
 pub struct ClientProbe {
     stop: Arc<AtomicBool>,
     sip_answers: Answers,
+    /// Answers that came from another address than the floating IP's SIP port, and when.
+    foreign_answers: Arc<Mutex<Vec<(f64, SocketAddr)>>>,
     sip_sent: Arc<Mutex<u64>>,
     ping_answers: Answers,
     ping: Option<Proc>,
@@ -83,11 +85,15 @@ impl ClientProbe {
         let stop = Arc::new(AtomicBool::new(false));
         let sip_answers: Answers = Arc::default();
         let sip_sent = Arc::new(Mutex::new(0u64));
+        let foreign_answers: Arc<Mutex<Vec<(f64, SocketAddr)>>> = Arc::default();
         let sip_thread = {
             let stop = Arc::clone(&stop);
             let answers = Arc::clone(&sip_answers);
+            let foreign = Arc::clone(&foreign_answers);
             let sent = Arc::clone(&sip_sent);
-            spawn_in_netns(client_path, move || sip_loop(&stop, &answers, &sent))?
+            spawn_in_netns(client_path, move || {
+                sip_loop(&stop, &answers, &foreign, &sent)
+            })?
         };
         let mut ping = Proc::spawn(
             "client-ping",
@@ -121,6 +127,7 @@ impl ClientProbe {
         Ok(ClientProbe {
             stop,
             sip_answers,
+            foreign_answers,
             sip_sent,
             ping_answers,
             ping: Some(ping),
@@ -136,6 +143,15 @@ impl ClientProbe {
     /// Ping answer times so far.
     pub fn ping_answers(&self) -> Vec<f64> {
         lock(&self.ping_answers).clone()
+    }
+
+    /// SIP answers (time, source) that did not come from the floating IP's port 5060: phones
+    /// and carriers reject those.
+    pub fn foreign_answers(&self) -> Vec<(f64, SocketAddr)> {
+        self.foreign_answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Requests sent so far.
@@ -207,7 +223,12 @@ fn parse_ping_reply(line: &str) -> Option<f64> {
     stamp.parse().ok()
 }
 
-fn sip_loop(stop: &AtomicBool, answers: &Answers, sent: &Mutex<u64>) {
+fn sip_loop(
+    stop: &AtomicBool,
+    answers: &Answers,
+    foreign: &Mutex<Vec<(f64, SocketAddr)>>,
+    sent: &Mutex<u64>,
+) {
     let Ok(socket) = UdpSocket::bind(SocketAddr::from((CLIENT, 0))) else {
         return;
     };
@@ -226,10 +247,17 @@ fn sip_loop(stop: &AtomicBool, answers: &Answers, sent: &Mutex<u64>) {
             next_send += SIP_INTERVAL;
         }
         // The read timeout paces this loop (2 ms), so a reply is stamped within ~2 ms.
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
             let reply = String::from_utf8_lossy(&buf[..n]);
             if reply.starts_with("SIP/2.0 200") && reply.contains("Call-ID: astha-harness-") {
-                lock(answers).push(now_unix());
+                let at = now_unix();
+                lock(answers).push(at);
+                if from != target {
+                    foreign
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((at, from));
+                }
             }
         }
     }

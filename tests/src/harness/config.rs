@@ -14,6 +14,25 @@ pub const RELAY_PORT: u16 = 8080;
 pub const AMI_USER: &str = "hasidecar";
 pub const AMI_SECRET: &str = "hasecret";
 
+/// Warm standby (both Asterisks run all the time) or cold (the standby's is stopped, and astha
+/// starts it on takeover).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Standby {
+    #[default]
+    Warm,
+    Cold,
+}
+
+/// How a node's astha reaches and drives the Asterisks.
+#[derive(Debug, Clone)]
+pub struct AsteriskSetup {
+    /// The AMI user on both Asterisks (its secret is in `ami.secret` of the run directory).
+    pub ami_user: String,
+    pub standby: Standby,
+    /// This server's `start`, `stop` and `status` commands.
+    pub commands: [std::path::PathBuf; 3],
+}
+
 /// Settings a scenario may change; everything else is astha's defaults.
 #[derive(Debug, Clone, Default)]
 pub struct NodeSettings {
@@ -26,7 +45,7 @@ pub struct NodeSettings {
 }
 
 /// Renders the configuration of `side`; every path is absolute, inside `dir`.
-pub fn render(side: Side, dir: &Path, settings: &NodeSettings) -> String {
+pub fn render(side: Side, dir: &Path, settings: &NodeSettings, asterisk: &AsteriskSetup) -> String {
     let (me, other) = (side.letter(), side.other().letter());
     let (lan_me, lan_peer, x_me, x_peer) = match side {
         Side::A => (PEER_LAN_A, PEER_LAN_B, CROSS_A, CROSS_B),
@@ -41,7 +60,7 @@ peer_name = "harness-{other}"
 
 [asterisk.a.ami]
 address = "{LAN_A}:5038"
-username = "{AMI_USER}"
+username = "{user}"
 secret_file = "{dir}/ami.secret"
 
 [asterisk.a.sip]
@@ -49,7 +68,7 @@ address = "{LAN_A}:5060"
 
 [asterisk.b.ami]
 address = "{LAN_B}:5038"
-username = "{AMI_USER}"
+username = "{user}"
 secret_file = "{dir}/ami.secret"
 
 [asterisk.b.sip]
@@ -67,6 +86,7 @@ failback = {failback}
 "#,
         failback = settings.failback,
         dir = dir.display(),
+        user = asterisk.ami_user,
     );
     if let Some(ms) = settings.hold_down_ms {
         let _ = writeln!(toml, "hold_down_ms = {ms}");
@@ -85,11 +105,10 @@ interface = "eth0"
 addresses = ["{FLOATING_IP}/24"]
 
 [actuate.asterisk]
-# Warm standby: both emulators run all the time; only the relay and the IP move.
-mode = "warm"
-start_command = ["true"]
-stop_command = ["true"]
-status_command = ["true"]
+mode = "{mode}"
+start_command = ["{start}"]
+stop_command = ["{stop}"]
+status_command = ["{status}"]
 
 [control]
 socket = "{dir}/control-{me}.sock"
@@ -98,6 +117,13 @@ socket = "{dir}/control-{me}.sock"
 dir = "{dir}/state-{me}"
 "#,
         dir = dir.display(),
+        mode = match asterisk.standby {
+            Standby::Warm => "warm",
+            Standby::Cold => "cold",
+        },
+        start = asterisk.commands[0].display(),
+        stop = asterisk.commands[1].display(),
+        status = asterisk.commands[2].display(),
     );
     toml.push_str(&settings.extra_toml);
     toml

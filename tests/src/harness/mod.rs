@@ -1,20 +1,25 @@
-//! The two-server namespace harness: a real pair of astha daemons, emulated Asterisks, a shared relay and a measuring client.
+//! The two-server namespace harness: a real pair of astha daemons, emulated or real Asterisks, a shared relay and a measuring client.
 //!
 //! [`Pair::start`] builds the [`netns::Topology`], starts the berofos relay simulator on
-//! the LAN, a `fake-asterisk` and an `astha run` daemon in each server namespace, and a
-//! [`client::ClientProbe`] that sends SIP OPTIONS and pings to the floating IP. A
+//! the LAN, an Asterisk ([`pbx::ServerAsterisk`]: `fake-asterisk`, or a real Asterisk 22
+//! configured with the shipped files) and an `astha run` daemon in each server namespace
+//! (warm or cold standby), a [`client::ClientProbe`] that sends SIP OPTIONS and pings to the
+//! floating IP and, with a real Asterisk, [`calls::CallClient`] placing sipp calls through it. A
 //! [`sampler::Sampler`] records both daemons' roles and who holds the floating IP every
 //! 50 ms, which is what "zero split brain" is judged on. Everything is torn down on drop.
 //!
 //! The harness needs root (namespaces); [`require_root`] says so in one line for a skip.
 
 pub mod binaries;
+pub mod calls;
 pub mod client;
 pub mod config;
 pub mod control;
+pub mod fault;
 pub mod netns;
 pub mod pacemaker;
 pub mod pair;
+pub mod pbx;
 pub mod process;
 pub mod sampler;
 
@@ -22,11 +27,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use binaries::Binaries;
+pub use calls::{CallClient, CallCounts};
 pub use client::{ClientOutage, ClientProbe};
-pub use config::NodeSettings;
+pub use config::{NodeSettings, Standby};
 pub use control::{NodeView, TakeoverView};
+pub use fault::{AsteriskKind, Fault};
 pub use netns::{Cable, Host, Teardown, Topology};
-pub use pair::{Fault, Pair, PairOptions, Takeover};
+pub use pair::{Pair, PairAsterisk, PairOptions, Takeover};
+pub use pbx::ServerAsterisk;
 pub use sampler::{Sample, Sampler};
 
 /// One of the two servers.

@@ -1,7 +1,8 @@
 //! A real Corosync + Pacemaker pair in the same namespaces, for comparing failover times with astha.
 //!
 //! Each node runs as PID 1 of its own pid/mount/uts/ipc namespace inside its server's network
-//! namespace (see shared/ENVIRONMENT.md §3), with private copies of the Corosync/Pacemaker
+//! namespace (`unshare --mount --uts --ipc --pid`: libqb's abstract sockets are then separated by
+//! the network namespace, its shared-memory rings by a private `/dev/shm`), with private copies of the Corosync/Pacemaker
 //! state directories bind-mounted in. The CIB is pre-seeded (stonith off, `dc-deadtime` 2 s):
 //! a clone of `ocf:heartbeat:anything` runs `fake-asterisk` on both nodes (warm standby, like
 //! astha in the harness) with an asterisk-style monitor hook (AMI `core show channels
@@ -15,8 +16,8 @@ use super::binaries::Binaries;
 use super::client::{now_unix, ClientOutage, ClientProbe};
 use super::config::{AMI_SECRET, AMI_USER};
 use super::control::asterisk_command;
+use super::fault::Fault;
 use super::netns::{output, run, Host, Topology, CROSS_A, CROSS_B, FLOATING_IP, LAN_A, LAN_B};
-use super::pair::Fault;
 use super::process::{Proc, Stdio2};
 use super::{poll, require_root, HarnessError, Side};
 
@@ -351,18 +352,19 @@ impl PacemakerPair {
     /// Injects `fault` into node `side`; returns the Unix time.
     pub fn inject(&self, side: Side, fault: Fault) -> Result<f64, HarnessError> {
         let at = now_unix();
-        let command = match fault {
-            Fault::AsteriskCrash => "fault crash",
-            Fault::AsteriskHang => "fault hang",
-            Fault::CoreDeadlock => "fault deadlock",
-            Fault::CallPathBroken => "fault originate-fail",
-            Fault::NetworkLoss => {
-                self.topo.set_cable(side.host(), super::Cable::Lan, false)?;
-                self.topo
-                    .set_cable(side.host(), super::Cable::Crossover, false)?;
-                return Ok(at);
-            }
-        };
+        if fault == Fault::NetworkLoss {
+            self.topo.set_cable(side.host(), super::Cable::Lan, false)?;
+            self.topo
+                .set_cable(side.host(), super::Cable::Crossover, false)?;
+            return Ok(at);
+        }
+        // This pair runs the emulator.
+        let command = fault
+            .emulator_command()
+            .ok_or_else(|| HarnessError::Protocol {
+                what: "pacemaker pair".into(),
+                detail: format!("{} cannot be injected into the emulator", fault.name()),
+            })?;
         asterisk_command(&self.asterisk_socket(side), command)?;
         Ok(at)
     }

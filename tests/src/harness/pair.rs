@@ -8,13 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::binaries::Binaries;
+use super::calls::CallClient;
 use super::client::{now_unix, ClientOutage, ClientProbe};
-use super::config::{self, NodeSettings, AMI_SECRET, RELAY_PORT};
-use super::control::{asterisk_command, astha_request, astha_status, NodeView};
+use super::config::{self, AsteriskSetup, NodeSettings, Standby, AMI_SECRET, AMI_USER, RELAY_PORT};
+use super::control::{astha_request, astha_status, NodeView};
+use super::fault::{AsteriskKind, Fault};
 use super::netns::{Cable, Host, Topology, RELAY};
+use super::pbx::{ServerAsterisk, PIN};
 use super::process::{Proc, Stdio2};
 use super::sampler::{Sample, Sampler};
 use super::{poll, require_root, HarnessError, Side};
+use crate::asterisk::{Install, AMI_USER as SHIPPED_AMI_USER};
 
 /// How long start-up steps may take on a loaded machine.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,8 +34,32 @@ pub struct PairOptions {
     pub settings: [NodeSettings; 2],
     /// Start the client probe (SIP OPTIONS + ping to the floating IP).
     pub client: bool,
-    /// Start the astha daemons (off: topology, relay and emulators only).
+    /// Start the astha daemons (off: topology, relay and Asterisks only).
     pub daemons: bool,
+    /// The emulator, or a real Asterisk from this install.
+    pub asterisk: PairAsterisk,
+    /// Warm standby (both Asterisks run) or cold (only A's runs at start; astha starts the
+    /// other one's on takeover through the scripts of [`ServerAsterisk::commands`]).
+    pub standby: Standby,
+    /// Place SIP calls through the floating IP with sipp (real Asterisk only).
+    pub calls: bool,
+}
+
+/// Which Asterisk the pair runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PairAsterisk {
+    #[default]
+    Emulated,
+    Real(Install),
+}
+
+impl PairAsterisk {
+    pub fn kind(&self) -> AsteriskKind {
+        match self {
+            PairAsterisk::Emulated => AsteriskKind::Emulated,
+            PairAsterisk::Real(_) => AsteriskKind::Real,
+        }
+    }
 }
 
 impl Default for PairOptions {
@@ -40,43 +68,9 @@ impl Default for PairOptions {
             settings: Default::default(),
             client: true,
             daemons: true,
-        }
-    }
-}
-
-/// A fault the harness can inject into one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The Asterisk process dies (nothing listens any more).
-    AsteriskCrash,
-    /// Asterisk hangs: connections accepted, nothing answered.
-    AsteriskHang,
-    /// Core deadlock: AMI Ping answered, core actions never.
-    CoreDeadlock,
-    /// Every Originate fails: the call path is broken.
-    CallPathBroken,
-    /// The server's LAN and crossover cables are pulled.
-    NetworkLoss,
-}
-
-impl Fault {
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::AsteriskCrash => "asterisk-crash",
-            Fault::AsteriskHang => "asterisk-hang",
-            Fault::CoreDeadlock => "core-deadlock",
-            Fault::CallPathBroken => "call-path-broken",
-            Fault::NetworkLoss => "node-network-loss",
-        }
-    }
-
-    fn emulator_command(self) -> Option<&'static str> {
-        match self {
-            Fault::AsteriskCrash => Some("fault crash"),
-            Fault::AsteriskHang => Some("fault hang"),
-            Fault::CoreDeadlock => Some("fault deadlock"),
-            Fault::CallPathBroken => Some("fault originate-fail"),
-            Fault::NetworkLoss => None,
+            asterisk: PairAsterisk::Emulated,
+            standby: Standby::Warm,
+            calls: false,
         }
     }
 }
@@ -114,9 +108,12 @@ pub struct Pair {
     // Field order is drop order: measuring threads, then processes, then the network.
     sampler: Option<Sampler>,
     client: Option<ClientProbe>,
+    calls: Option<CallClient>,
     daemons: [Option<Proc>; 2],
-    asterisks: [Option<Proc>; 2],
+    asterisks: [Option<ServerAsterisk>; 2],
     relay: Option<Proc>,
+    asterisk_kind: PairAsterisk,
+    standby: Standby,
     isolated: Arc<[AtomicBool; 2]>,
     hold_down: [Duration; 2],
     topo: Topology,
@@ -143,18 +140,23 @@ impl Pair {
             source,
         })?;
         let dir = RunDir(dir, false);
-        write_private(
-            &dir.0.join("ami.secret"),
-            format!("{AMI_SECRET}\n").as_bytes(),
-        )?;
+        let secret = match options.asterisk {
+            PairAsterisk::Emulated => AMI_SECRET.to_owned(),
+            // A real Asterisk gets a secret of its own, as an admin would choose one.
+            PairAsterisk::Real(_) => hex(&random_key()?[..16]),
+        };
+        write_private(&dir.0.join("ami.secret"), format!("{secret}\n").as_bytes())?;
         write_private(&dir.0.join("peer.key"), &random_key()?)?;
         let topo = Topology::create()?;
         let mut pair = Pair {
             sampler: None,
             client: None,
+            calls: None,
             daemons: [None, None],
             asterisks: [None, None],
             relay: None,
+            asterisk_kind: options.asterisk.clone(),
+            standby: options.standby,
             isolated: Arc::new([AtomicBool::new(false), AtomicBool::new(false)]),
             hold_down: options
                 .settings
@@ -175,11 +177,17 @@ impl Pair {
     fn bring_up(&mut self, options: &PairOptions) -> Result<(), HarnessError> {
         let pair = self;
         pair.start_relay()?;
+        pair.start_asterisks()?;
         for side in [Side::A, Side::B] {
-            pair.start_asterisk(side)?;
-        }
-        for side in [Side::A, Side::B] {
-            let text = config::render(side, &pair.dir.0, &options.settings[side.index()]);
+            let setup = AsteriskSetup {
+                ami_user: match pair.asterisk_kind {
+                    PairAsterisk::Emulated => AMI_USER.to_owned(),
+                    PairAsterisk::Real(_) => SHIPPED_AMI_USER.to_owned(),
+                },
+                standby: pair.standby,
+                commands: pair.server_asterisk(side)?.commands(),
+            };
+            let text = config::render(side, &pair.dir.0, &options.settings[side.index()], &setup);
             let path = pair.config_path(side);
             std::fs::write(&path, text).map_err(|source| HarnessError::Io {
                 what: format!("write {}", path.display()),
@@ -206,6 +214,19 @@ impl Pair {
                 &pair.dir.0,
             )?);
         }
+        if options.calls {
+            if pair.asterisk_kind.kind() != AsteriskKind::Real {
+                return Err(HarnessError::Protocol {
+                    what: "PairOptions".into(),
+                    detail: "SIP calls need a real Asterisk (the emulator answers no INVITE)"
+                        .into(),
+                });
+            }
+            pair.calls = Some(CallClient::start(
+                &pair.topo.name(Host::Client),
+                &pair.dir.0,
+            )?);
+        }
         Ok(())
     }
 
@@ -228,10 +249,6 @@ impl Pair {
 
     pub fn control_socket(&self, side: Side) -> PathBuf {
         self.dir.0.join(format!("control-{}.sock", side.letter()))
-    }
-
-    pub fn asterisk_socket(&self, side: Side) -> PathBuf {
-        self.dir.0.join(format!("asterisk-{}.ctl", side.letter()))
     }
 
     pub fn client(&self) -> Option<&ClientProbe> {
@@ -297,54 +314,96 @@ impl Pair {
         )
     }
 
-    fn start_asterisk(&mut self, side: Side) -> Result<(), HarnessError> {
-        let socket = self.asterisk_socket(side);
-        let _ = std::fs::remove_file(&socket);
-        let args = [
-            "--ami",
-            "0.0.0.0:5038",
-            "--sip",
-            "0.0.0.0:5060",
-            "--http",
-            "0.0.0.0:8088",
-            "--log-level",
-            "warn",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain([
-            "--system-name".to_owned(),
-            format!("ha-{}", side.letter()),
-            "--entity-id".to_owned(),
-            format!("02:00:00:00:00:0{}", side.letter()),
-            "--control".to_owned(),
-            socket.display().to_string(),
-        ])
-        .collect::<Vec<_>>();
-        let proc = Proc::spawn(
-            &format!("fake-asterisk-{}", side.letter()),
-            Some(&self.topo.name(side.host())),
-            &self.bins.fake_asterisk,
-            &args,
-            &self.dir.0,
-            Stdio2::Log,
-        )?;
-        self.asterisks[side.index()] = Some(proc);
-        poll(
-            &format!(
-                "fake-asterisk {} to answer on its control socket",
-                side.letter()
-            ),
-            START_TIMEOUT,
-            POLL,
-            || asterisk_command(&socket, "status").ok(),
-        )?;
+    /// Starts both servers' Asterisks: both in warm standby, A's alone in cold standby.
+    fn start_asterisks(&mut self) -> Result<(), HarnessError> {
+        for side in [Side::A, Side::B] {
+            let server = match &self.asterisk_kind {
+                PairAsterisk::Emulated => {
+                    ServerAsterisk::emulated(side, &self.bins, &self.topo, &self.dir.0)?
+                }
+                PairAsterisk::Real(install) => {
+                    // The standby's PJSIP binds the floating IP before it holds it
+                    // (dialplan/pjsip_astha.conf says so).
+                    super::netns::run(
+                        "ip",
+                        &[
+                            "netns",
+                            "exec",
+                            &self.topo.name(side.host()),
+                            "sysctl",
+                            "-q",
+                            "-w",
+                            "net.ipv4.ip_nonlocal_bind=1",
+                        ],
+                    )?;
+                    let secret = std::fs::read_to_string(self.dir.0.join("ami.secret")).map_err(
+                        |source| HarnessError::Io {
+                            what: "read ami.secret".into(),
+                            source,
+                        },
+                    )?;
+                    ServerAsterisk::real(side, install, &self.topo, &self.dir.0, secret.trim())?
+                }
+            };
+            self.asterisks[side.index()] = Some(server);
+        }
+        for side in [Side::A, Side::B] {
+            let server = self.server_asterisk(side)?;
+            let runs = side == Side::A || self.standby == Standby::Warm;
+            match (server.kind(), runs) {
+                (AsteriskKind::Real, true) => server.start()?,
+                (AsteriskKind::Emulated, false) => server.stop()?,
+                _ => {}
+            }
+        }
         Ok(())
+    }
+
+    /// A server's Asterisk.
+    pub fn server_asterisk(&self, side: Side) -> Result<&ServerAsterisk, HarnessError> {
+        self.asterisks[side.index()]
+            .as_ref()
+            .ok_or_else(|| HarnessError::Protocol {
+                what: format!("asterisk {}", side.letter()),
+                detail: "not set up".into(),
+            })
+    }
+
+    /// Which Asterisk the servers run.
+    pub fn asterisk_kind(&self) -> AsteriskKind {
+        self.asterisk_kind.kind()
+    }
+
+    pub fn standby(&self) -> Standby {
+        self.standby
     }
 
     /// Sends a control command to a server's emulated Asterisk.
     pub fn asterisk(&self, side: Side, command: &str) -> Result<String, HarnessError> {
-        asterisk_command(&self.asterisk_socket(side), command)
+        self.server_asterisk(side)?.emulator(command)
+    }
+
+    /// A phone on `side` dials `*999` and enters the failover PIN: with a real Asterisk a
+    /// Local channel into the shipped `[ha-admin]`, whose other half sends the PIN as DTMF;
+    /// the emulator, which carries no DTMF, emits the resulting UserEvent directly.
+    pub fn dial_failover(&self, side: Side) -> Result<(), HarnessError> {
+        let server = self.server_asterisk(side)?;
+        match server.kind() {
+            AsteriskKind::Real => server
+                // `w` waits 0.5 s: the PIN goes out once Authenticate listens.
+                .cli(&format!(
+                    "channel originate Local/*999@ha-admin application SendDTMF wwww{PIN}#"
+                ))
+                .map(|_| ()),
+            AsteriskKind::Emulated => server
+                .emulator("userevent HAFailover Reason=manual")
+                .map(|_| ()),
+        }
+    }
+
+    /// The SIP calls placed through the floating IP, if started.
+    pub fn calls(&self) -> Option<&CallClient> {
+        self.calls.as_ref()
     }
 
     fn spawn_daemon(&mut self, side: Side) -> Result<(), HarnessError> {
@@ -500,20 +559,18 @@ impl Pair {
     /// Injects `fault` into `side`; returns the Unix time it took effect.
     pub fn inject(&self, side: Side, fault: Fault) -> Result<f64, HarnessError> {
         let at = now_unix();
-        match fault.emulator_command() {
-            Some(command) => {
-                self.asterisk(side, command)?;
-            }
-            None => self.isolate(side)?,
+        match fault {
+            Fault::NetworkLoss => self.isolate(side)?,
+            _ => self.server_asterisk(side)?.inject(fault)?,
         }
         Ok(at)
     }
 
-    /// Undoes `fault` (emulator `clear`, or the cables plugged back).
+    /// Undoes `fault` (the Asterisk whole again, or the cables plugged back).
     pub fn heal(&self, side: Side, fault: Fault) -> Result<(), HarnessError> {
-        match fault.emulator_command() {
-            Some(_) => self.asterisk(side, "clear").map(|_| ()),
-            None => self.rejoin(side),
+        match fault {
+            Fault::NetworkLoss => self.rejoin(side),
+            _ => self.server_asterisk(side)?.heal(fault),
         }
     }
 
@@ -663,6 +720,10 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), HarnessError> {
         .open(path)
         .map_err(io)?;
     file.write_all(contents).map_err(io)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn random_key() -> Result<Vec<u8>, HarnessError> {

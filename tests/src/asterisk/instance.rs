@@ -1,0 +1,430 @@
+//! A running real Asterisk instance: started, stopped and queried through small scripts (the same ones astha's cold standby runs), its console (`asterisk -rx`), and its process.
+//!
+//! The instance runs daemonized inside a network namespace, exactly as `start.sh` in its
+//! directory starts it; `stop.sh` and `status.sh` stop and query it. astha's
+//! `[actuate.asterisk]` commands can point at the same scripts, so the harness and a cold
+//! standby start Asterisk the same way. The process is found through its pid file and checked
+//! against its command line, so nothing else is ever signalled; dropping the instance kills it.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::config::{InstanceConfig, InstanceDir};
+use super::freeze::FrozenThread;
+use super::install::Install;
+use crate::harness::{poll, HarnessError};
+
+/// How long a boot may take on a loaded machine (about 1 s on an idle one).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one console command may take (a stopped Asterisk never answers).
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(20);
+
+/// One Asterisk instance with its own configuration directory.
+#[derive(Debug)]
+pub struct Instance {
+    name: String,
+    install: Install,
+    dir: InstanceDir,
+    netns: Option<String>,
+    /// When `core restart now` was last asked for (a restart keeps the pid).
+    restart_requested: Mutex<Option<Instant>>,
+    /// The last pid seen, so dropping the instance kills it even once the pid file is gone.
+    last_pid: Mutex<Option<i32>>,
+    /// Threads held stopped (a hung subsystem); they run on when released or dropped.
+    frozen: Mutex<Vec<FrozenThread>>,
+}
+
+impl Instance {
+    /// Writes `config` under `root` and the start/stop/status scripts; starts nothing.
+    /// `netns`: the namespace the instance runs in (`None`: the current one).
+    pub fn create(
+        name: &str,
+        install: &Install,
+        config: &InstanceConfig,
+        root: &Path,
+        netns: Option<&str>,
+    ) -> Result<Instance, HarnessError> {
+        let dir = config.write(install, root)?;
+        let instance = Instance {
+            name: name.to_owned(),
+            install: install.clone(),
+            dir,
+            netns: netns.map(str::to_owned),
+            restart_requested: Mutex::new(None),
+            last_pid: Mutex::new(None),
+            frozen: Mutex::new(Vec::new()),
+        };
+        instance.write_scripts()?;
+        Ok(instance)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &InstanceDir {
+        &self.dir
+    }
+
+    /// `start.sh`: starts the instance (daemonized) in its namespace.
+    pub fn start_script(&self) -> PathBuf {
+        self.dir.root.join("start.sh")
+    }
+
+    /// `stop.sh`: `core stop now`, and SIGKILL if it is still there after 5 s.
+    pub fn stop_script(&self) -> PathBuf {
+        self.dir.root.join("stop.sh")
+    }
+
+    /// `status.sh`: exit 0 while the process runs, 3 when it does not (LSB).
+    pub fn status_script(&self) -> PathBuf {
+        self.dir.root.join("status.sh")
+    }
+
+    fn write_scripts(&self) -> Result<(), HarnessError> {
+        let bin = self.install.binary.display();
+        let conf = self.dir.asterisk_conf();
+        let conf = conf.display();
+        let pidfile = self.dir.run().join("asterisk.pid");
+        let pidfile = pidfile.display();
+        let enter = match &self.netns {
+            Some(ns) => format!("ip netns exec {ns} "),
+            None => String::new(),
+        };
+        // The pid is only trusted when that process runs this instance's configuration.
+        let find_pid = |absent: u8| {
+            format!(
+                "pid=$(cat {pidfile} 2>/dev/null) || exit {absent}\n\
+                 grep -qF -- '{conf}' /proc/\"$pid\"/cmdline 2>/dev/null || exit {absent}\n"
+            )
+        };
+        let name = &self.name;
+        let scripts = [
+            (
+                self.start_script(),
+                format!(
+                    "#!/bin/sh\n# Starts Asterisk instance {name} (daemonized).\n\
+                     exec {enter}{bin} -n -C {conf}\n"
+                ),
+            ),
+            (
+                self.stop_script(),
+                format!(
+                    "#!/bin/sh\n# Stops Asterisk instance {name}: core stop now, SIGKILL after 5 s.\n\
+                     {find}\
+                     timeout 5 {bin} -C {conf} -rx 'core stop now' >/dev/null 2>&1\n\
+                     for _ in $(seq 50); do kill -0 \"$pid\" 2>/dev/null || exit 0; sleep 0.1; done\n\
+                     kill -KILL \"$pid\"\n",
+                    find = find_pid(0),
+                ),
+            ),
+            (
+                self.status_script(),
+                format!(
+                    "#!/bin/sh\n# Exit 0 while Asterisk instance {name} runs, 3 otherwise.\n\
+                     {find}\
+                     kill -0 \"$pid\" 2>/dev/null || exit 3\n",
+                    find = find_pid(3),
+                ),
+            ),
+        ];
+        for (path, text) in scripts {
+            std::fs::write(&path, text)
+                .and_then(|()| {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                })
+                .map_err(|source| HarnessError::Io {
+                    what: format!("write {}", path.display()),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Starts the instance and waits until it is fully booted; returns the boot time.
+    pub fn start(&self) -> Result<Duration, HarnessError> {
+        let started = Instant::now();
+        self.spawn()?;
+        self.wait_fully_booted(BOOT_TIMEOUT)?;
+        // Remembered for the drop (see `last_pid`).
+        let _ = self.pid();
+        Ok(started.elapsed())
+    }
+
+    /// Starts the instance without waiting for it.
+    pub fn spawn(&self) -> Result<(), HarnessError> {
+        // A console socket left by a killed instance would let `wait_fully_booted` talk to
+        // nothing; Asterisk replaces it, but only once it gets there.
+        let _ = std::fs::remove_file(self.dir.ctl());
+        run_script(&self.start_script(), Duration::from_secs(10))
+    }
+
+    /// Waits until the console answers `core waitfullybooted`.
+    pub fn wait_fully_booted(&self, timeout: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + timeout;
+        poll(
+            &format!("{} to create {}", self.name, self.dir.ctl().display()),
+            timeout,
+            POLL,
+            || self.dir.ctl().exists().then_some(()),
+        )
+        .map_err(|e| self.with_log(e))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.cli_within("core waitfullybooted", left.max(Duration::from_secs(1)))
+            .map(|_| ())
+            .map_err(|e| self.with_log(e))
+    }
+
+    /// Runs one console command (`asterisk -rx`) and returns its output.
+    pub fn cli(&self, command: &str) -> Result<String, HarnessError> {
+        self.cli_within(command, CLI_TIMEOUT)
+    }
+
+    /// [`Instance::cli`] with its own deadline (a stopped process never answers).
+    pub fn cli_within(&self, command: &str, timeout: Duration) -> Result<String, HarnessError> {
+        // The console socket is a file: no need to enter the namespace.
+        let mut cmd = Command::new(&self.install.binary);
+        cmd.arg("-C")
+            .arg(self.dir.asterisk_conf())
+            .arg("-rx")
+            .arg(command);
+        let what = format!("asterisk -rx '{command}' ({})", self.name);
+        let (ok, stdout, stderr) = run_with_timeout(cmd, timeout, &what)?;
+        // `-rx` exits 0 even for an unknown command; Asterisk says so in the output.
+        let failed = !ok
+            || stdout.contains("Unable to connect to remote asterisk")
+            || stdout.contains("No such command")
+            || stdout
+                .lines()
+                .any(|l| l.starts_with("Command '") && l.ends_with("' failed."));
+        if failed {
+            return Err(HarnessError::Command {
+                command: what,
+                status: if ok { "exit 0".into() } else { "failed".into() },
+                stderr: format!("{}{}", stdout.trim(), stderr.trim()),
+            });
+        }
+        Ok(stdout)
+    }
+
+    /// The pid of the running instance (from its pid file, checked against its command line).
+    pub fn pid(&self) -> Option<Pid> {
+        let text = std::fs::read_to_string(self.dir.run().join("asterisk.pid")).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        self.runs_our_config(pid).then(|| {
+            *self.last_pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+            Pid::from_raw(pid)
+        })
+    }
+
+    /// Whether process `pid` runs this instance's configuration (a pid may be reused).
+    fn runs_our_config(&self, pid: i32) -> bool {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        let conf = self.dir.asterisk_conf();
+        let conf = conf.to_string_lossy();
+        cmdline.split(|b| *b == 0).any(|arg| arg == conf.as_bytes())
+    }
+
+    /// Whether the process exists (a stopped, i.e. hung, process counts as running).
+    pub fn is_running(&self) -> bool {
+        self.pid().is_some_and(|pid| {
+            // A zombie has exited; it only waits for its parent to reap it.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(") ")
+                        .and_then(|(_, rest)| rest.chars().next())
+                })
+                .is_some_and(|state| state != 'Z')
+        })
+    }
+
+    /// Sends `signal` to the instance's process.
+    pub fn signal(&self, signal: Signal) -> Result<(), HarnessError> {
+        let pid = self.pid().ok_or_else(|| HarnessError::Protocol {
+            what: self.name.clone(),
+            detail: format!("not running, cannot send {signal}"),
+        })?;
+        kill(pid, signal).map_err(|e| HarnessError::Io {
+            what: format!("{signal} to {} ({pid})", self.name),
+            source: std::io::Error::from(e),
+        })
+    }
+
+    /// Stops the instance (`stop.sh`) and waits until the process is gone.
+    pub fn stop(&self) -> Result<(), HarnessError> {
+        run_script(&self.stop_script(), Duration::from_secs(15))?;
+        poll(
+            &format!("{} to exit", self.name),
+            Duration::from_secs(10),
+            POLL,
+            || (!self.is_running()).then_some(()),
+        )
+    }
+
+    /// SIGKILL, and waits until the process is gone.
+    pub fn kill(&self) -> Result<(), HarnessError> {
+        if self.pid().is_some() {
+            self.signal(Signal::SIGKILL)?;
+        }
+        poll(
+            &format!("{} to die", self.name),
+            Duration::from_secs(10),
+            POLL,
+            || (!self.is_running()).then_some(()),
+        )
+    }
+
+    /// Stops the instance's thread named `name` (the rest runs on) until [`Instance::thaw_threads`].
+    pub fn freeze_thread(&self, name: &str) -> Result<(), HarnessError> {
+        let pid = self.pid().ok_or_else(|| HarnessError::Protocol {
+            what: self.name.clone(),
+            detail: format!("not running, cannot stop its thread {name}"),
+        })?;
+        let frozen = FrozenThread::freeze(pid, name)?;
+        self.frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(frozen);
+        Ok(())
+    }
+
+    /// Lets every thread stopped by [`Instance::freeze_thread`] run on.
+    pub fn thaw_threads(&self) {
+        self.frozen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Records that a restart was just asked for (see [`Instance::last_restart`]).
+    pub(super) fn note_restart(&self) {
+        *self
+            .restart_requested
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// When `core restart now` was last asked for.
+    pub(super) fn last_restart(&self) -> Option<Instant> {
+        *self
+            .restart_requested
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last `lines` lines of Asterisk's own log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.messages()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    fn with_log(&self, e: HarnessError) -> HarnessError {
+        HarnessError::Exited {
+            name: format!("{} ({e})", self.name),
+            log: self.dir.messages(),
+            tail: self.log_tail(20),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let last = *self.last_pid.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = self.pid().or_else(|| {
+            last.filter(|pid| self.runs_our_config(*pid))
+                .map(Pid::from_raw)
+        });
+        if let Some(pid) = pid {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+fn run_script(script: &Path, timeout: Duration) -> Result<(), HarnessError> {
+    let what = script.display().to_string();
+    let (ok, stdout, stderr) = run_with_timeout(Command::new(script), timeout, &what)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(HarnessError::Command {
+            command: what,
+            status: "failed".into(),
+            stderr: format!("{}{}", stdout.trim(), stderr.trim()),
+        })
+    }
+}
+
+/// Runs `cmd` to completion within `timeout` (killing it otherwise): (success, stdout, stderr).
+fn run_with_timeout(
+    mut cmd: Command,
+    timeout: Duration,
+    what: &str,
+) -> Result<(bool, String, String), HarnessError> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| HarnessError::Spawn {
+            program: what.to_owned(),
+            source,
+        })?;
+    // Read both pipes on threads so a chatty command cannot block on a full pipe.
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HarnessError::Timeout {
+                    what: what.to_owned(),
+                    waited: timeout,
+                });
+            }
+            Err(source) => {
+                return Err(HarnessError::Io {
+                    what: format!("wait for {what}"),
+                    source,
+                })
+            }
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    Ok((status.success(), stdout, stderr))
+}

@@ -1,0 +1,368 @@
+//! Captures AMI and SIP exchanges with a real Asterisk 22 (configured with the shipped files by the runner) into `tests/fixtures/asterisk-22/`.
+//!
+//! `sudo cargo run -p astha-tests --bin asterisk-capture -- tests/fixtures/asterisk-22` writes
+//! the fixtures 24 and up (see that directory's README): the call probe with its marker, its
+//! quick variant and a broken call path, and what a shutting-down Asterisk answers. Needs root
+//! (the instance runs in a network namespace) and an Asterisk (`scripts/asterisk.sh`).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use astha_tests::asterisk::{Install, Instance, InstanceConfig, PairAddresses, AMI_USER};
+use astha_tests::harness::client::spawn_in_netns;
+use astha_tests::harness::netns::{CLIENT, FLOATING_IP, LAN_A, LAN_B};
+use astha_tests::harness::{poll, HarnessError, Host, Topology};
+
+const SECRET: &str = "capture-secret";
+
+fn main() -> ExitCode {
+    let Some(out) = std::env::args().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: asterisk-capture OUT_DIR   (e.g. tests/fixtures/asterisk-22)");
+        return ExitCode::from(2);
+    };
+    match capture(&out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("asterisk-capture: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn capture(out: &Path) -> Result<(), HarnessError> {
+    astha_tests::harness::require_root()?;
+    let install = Install::locate().map_err(|e| HarnessError::Protocol {
+        what: "asterisk".into(),
+        detail: e.to_string(),
+    })?;
+    let topo = Topology::create()?;
+    let dir = std::env::temp_dir().join(format!("asterisk-capture-{}", std::process::id()));
+    let config = InstanceConfig {
+        system_name: "ha-a".into(),
+        entity_id: "02:00:00:00:00:0a".into(),
+        ami_secret: SECRET.into(),
+        ami_bind: Ipv4Addr::UNSPECIFIED,
+        ami_port: 5038,
+        pair: PairAddresses {
+            servers: [LAN_A, LAN_B],
+            floating: FLOATING_IP,
+        },
+        server: 0,
+        client: Some(CLIENT),
+        pin: "4711".into(),
+        hidden_sounds: Vec::new(),
+    };
+    let asterisk = Instance::create(
+        "capture",
+        &install,
+        &config,
+        &dir,
+        Some(&topo.name(Host::A)),
+    )?;
+    asterisk.start()?;
+    let ns = topo.path(Host::A);
+    let ami_dir = out.join("ami");
+    let sip_dir = out.join("sip");
+
+    let probe = |name: &str, variables: &[&str]| -> Result<(), HarnessError> {
+        let mut s = Session::connect(&ns)?;
+        s.login(None)?;
+        let mut originate = vec![
+            ("Action", "Originate".to_owned()),
+            ("ActionID", "probe-1".to_owned()),
+            ("Channel", "Local/probe@ha-probe".to_owned()),
+            ("Application", "Wait".to_owned()),
+            ("Data", "6".to_owned()),
+            ("Async", "true".to_owned()),
+            ("Timeout", "5000".to_owned()),
+            ("CallerID", "astha probe <probe>".to_owned()),
+        ];
+        for v in variables {
+            originate.push(("Variable", (*v).to_owned()));
+        }
+        s.send(&originate)?;
+        // Both halves of the Local channel hung up: the call is over.
+        s.read_until(|text| text.matches("Event: Hangup\r\n").count() >= 2)?;
+        s.logoff()?;
+        s.save(&ami_dir, name)
+    };
+    probe("24-originate-probe-marker", &["HA_PROBE_ID=fixture-24"])?;
+    probe(
+        "25-originate-probe-quick",
+        &["HA_PROBE_ID=fixture-25", "HA_PROBE_QUICK=yes"],
+    )?;
+    asterisk.cli("module unload app_playback.so")?;
+    probe(
+        "26-originate-probe-playback-unloaded",
+        &["HA_PROBE_ID=fixture-26"],
+    )?;
+    asterisk.cli("module load app_playback.so")?;
+
+    // A shutdown that waits for a call: Asterisk refuses every action meanwhile.
+    asterisk.cli("channel originate Local/echo@ha-probe application Wait 60")?;
+    let mut refused = Session::connect(&ns)?;
+    refused.login(Some("off"))?;
+    refused.send(&[("Action", "Ping"), ("ActionID", "ping-1")].map(owned))?;
+    refused.read_until(|t| t.contains("Ping: Pong"))?;
+    let mut console = std::process::Command::new(&install.binary)
+        .arg("-C")
+        .arg(asterisk.dir().asterisk_conf())
+        .args(["-rx", "core stop gracefully"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|source| HarnessError::Spawn {
+            program: "asterisk -rx".into(),
+            source,
+        })?;
+    // Wait for the refusals with a connection that is not recorded.
+    poll(
+        "Asterisk to refuse logins",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || {
+            let mut probe = Session::connect(&ns).ok()?;
+            probe
+                .send(
+                    &[
+                        ("Action", "Login"),
+                        ("ActionID", "x"),
+                        ("Username", AMI_USER),
+                        ("Secret", SECRET),
+                    ]
+                    .map(owned),
+                )
+                .ok()?;
+            probe.read_until(|t| t.contains("Message: ")).ok()?;
+            probe
+                .text()
+                .contains("Asterisk is shutting down")
+                .then_some(())
+        },
+    )?;
+    refused.send(&[("Action", "Ping"), ("ActionID", "ping-2")].map(owned))?;
+    refused.read_until(|t| t.contains("ActionID: ping-2"))?;
+    let mut login = Session::connect(&ns)?;
+    login.send(
+        &[
+            ("Action", "Login"),
+            ("ActionID", "login-1"),
+            ("Username", AMI_USER),
+            ("Secret", SECRET),
+            ("Events", "off"),
+        ]
+        .map(owned),
+    )?;
+    login.read_until(|t| t.contains("ActionID: login-1"))?;
+    let answer = options_answer(&ns)?;
+    asterisk.cli("core abort shutdown")?;
+    let _ = console.wait();
+    refused.send(&[("Action", "Ping"), ("ActionID", "ping-3")].map(owned))?;
+    refused.read_until(|t| t.contains("ActionID: ping-3"))?;
+    refused.logoff()?;
+    refused.save(&ami_dir, "27-action-refused-shutting-down")?;
+    login.login(Some("off"))?;
+    login.logoff()?;
+    login.save(&ami_dir, "28-login-refused-shutting-down")?;
+    write(
+        &sip_dir.join("04-options-shutting-down-503.request.txt"),
+        answer.0.as_bytes(),
+    )?;
+    write(
+        &sip_dir.join("04-options-shutting-down-503.response.txt"),
+        &answer.1,
+    )?;
+    asterisk.cli("channel request hangup all")?;
+    asterisk.stop()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("asterisk-capture: fixtures written to {}", out.display());
+    Ok(())
+}
+
+fn owned<'a>((k, v): (&'a str, &str)) -> (&'a str, String) {
+    (k, v.to_owned())
+}
+
+/// One OPTIONS from server A's own address to its Asterisk: (request, answer bytes).
+fn options_answer(ns: &Path) -> Result<(String, Vec<u8>), HarnessError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    spawn_in_netns(ns, move || {
+        let result = (|| -> std::io::Result<(String, Vec<u8>)> {
+            let socket = UdpSocket::bind(SocketAddr::from((LAN_A, 0)))?;
+            socket.set_read_timeout(Some(Duration::from_secs(3)))?;
+            let port = socket.local_addr()?.port();
+            let request = format!(
+                "OPTIONS sip:{LAN_A}:5060 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP {LAN_A}:{port};branch=z9hG4bK-capture-1;rport\r\n\
+                 Max-Forwards: 70\r\n\
+                 From: <sip:capture@{LAN_A}>;tag=capture1\r\n\
+                 To: <sip:{LAN_A}>\r\n\
+                 Call-ID: capture-options-1@{LAN_A}\r\n\
+                 CSeq: 1 OPTIONS\r\n\
+                 Accept: application/sdp\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            socket.send_to(request.as_bytes(), SocketAddr::from((LAN_A, 5060)))?;
+            let mut buf = vec![0u8; 65_535];
+            let (n, _) = socket.recv_from(&mut buf)?;
+            buf.truncate(n);
+            Ok((request, buf))
+        })();
+        let _ = tx.send(result);
+    })?;
+    rx.recv()
+        .map_err(|_| HarnessError::Protocol {
+            what: "OPTIONS".into(),
+            detail: "the netns thread ended".into(),
+        })?
+        .map_err(|source| HarnessError::Io {
+            what: "OPTIONS to the shutting-down Asterisk".into(),
+            source,
+        })
+}
+
+/// A recorded AMI connection: every chunk both ways, in order, with its time.
+struct Session {
+    stream: TcpStream,
+    started: Instant,
+    flow: Vec<u8>,
+    server: Vec<u8>,
+    client: Vec<u8>,
+    eof: bool,
+}
+
+impl Session {
+    fn connect(ns: &Path) -> Result<Session, HarnessError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // A socket created in the namespace stays in it, whichever thread uses it later.
+        spawn_in_netns(ns, move || {
+            let _ = tx.send(TcpStream::connect(SocketAddr::from((LAN_A, 5038))));
+        })?;
+        let stream = rx
+            .recv()
+            .map_err(|_| HarnessError::Protocol {
+                what: "AMI".into(),
+                detail: "the netns thread ended".into(),
+            })?
+            .map_err(|source| HarnessError::Io {
+                what: "connect to AMI".into(),
+                source,
+            })?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .map_err(|source| HarnessError::Io {
+                what: "AMI socket".into(),
+                source,
+            })?;
+        let mut s = Session {
+            stream,
+            started: Instant::now(),
+            flow: Vec::new(),
+            server: Vec::new(),
+            client: Vec::new(),
+            eof: false,
+        };
+        s.read_until(|t| t.contains("Asterisk Call Manager/"))?;
+        Ok(s)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.server).into_owned()
+    }
+
+    fn marker(&mut self, what: &str) {
+        let t = self.started.elapsed().as_secs_f64();
+        self.flow
+            .extend_from_slice(format!("=== {what} @{t:.3}s ===\n").as_bytes());
+    }
+
+    fn send(&mut self, headers: &[(&str, String)]) -> Result<(), HarnessError> {
+        let mut bytes = Vec::new();
+        for (k, v) in headers {
+            bytes.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        bytes.extend_from_slice(b"\r\n");
+        self.marker(&format!("C->S {} bytes", bytes.len()));
+        self.flow.extend_from_slice(&bytes);
+        self.client.extend_from_slice(&bytes);
+        self.stream
+            .write_all(&bytes)
+            .map_err(|source| HarnessError::Io {
+                what: "write to AMI".into(),
+                source,
+            })
+    }
+
+    /// Reads until `done(all server text so far)` holds, or EOF, within 10 s.
+    fn read_until(&mut self, done: impl Fn(&str) -> bool) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 65_536];
+        while !done(&self.text()) {
+            if self.eof || Instant::now() > deadline {
+                return Err(HarnessError::Timeout {
+                    what: "the awaited AMI answer".into(),
+                    waited: Duration::from_secs(10),
+                });
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.marker("S->C EOF (server closed the connection)");
+                    self.eof = true;
+                }
+                Ok(n) => {
+                    self.marker(&format!("S->C {n} bytes"));
+                    self.flow.extend_from_slice(&buf[..n]);
+                    self.server.extend_from_slice(&buf[..n]);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(source) => {
+                    return Err(HarnessError::Io {
+                        what: "read from AMI".into(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Login` as the shipped user; `events`: the `Events:` header, if any.
+    fn login(&mut self, events: Option<&str>) -> Result<(), HarnessError> {
+        let mut headers = vec![
+            ("Action", "Login".to_owned()),
+            ("ActionID", "login-ok".to_owned()),
+            ("Username", AMI_USER.to_owned()),
+            ("Secret", SECRET.to_owned()),
+        ];
+        if let Some(e) = events {
+            headers.push(("Events", e.to_owned()));
+        }
+        self.send(&headers)?;
+        self.read_until(|t| t.contains("ActionID: login-ok"))
+    }
+
+    fn logoff(&mut self) -> Result<(), HarnessError> {
+        self.send(&[("Action", "Logoff"), ("ActionID", "bye")].map(owned))?;
+        self.read_until(|_| false)
+            .or_else(|e| if self.eof { Ok(()) } else { Err(e) })
+    }
+
+    fn save(&self, dir: &Path, name: &str) -> Result<(), HarnessError> {
+        write(&dir.join(format!("{name}.server.txt")), &self.server)?;
+        write(&dir.join(format!("{name}.client.txt")), &self.client)?;
+        write(&dir.join(format!("{name}.flow.txt")), &self.flow)
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {
+    std::fs::write(path, bytes).map_err(|source| HarnessError::Io {
+        what: format!("write {}", path.display()),
+        source,
+    })
+}
