@@ -11,7 +11,7 @@ use crate::decide::{Command, DecisionRecord, Input, Reason};
 
 use super::actuator_task::ActuatorJob;
 use super::alerts::Stamp;
-use super::{clock, Daemon};
+use super::Daemon;
 
 impl Daemon {
     /// Executes a batch of commands in order; a term that cannot be persisted stops the batch.
@@ -54,7 +54,7 @@ impl Daemon {
                     let link = &mut self.peer_link;
                     let results = link
                         .links
-                        .send_all(&mut link.codec, &state, clock::wall_ms())
+                        .send_all(&mut link.codec, &state, crate::wall_clock::now_unix_ms())
                         .await;
                     for (i, result) in results.into_iter().enumerate() {
                         if let Err(e) = result {

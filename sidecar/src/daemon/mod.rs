@@ -24,7 +24,7 @@
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
-//! | `clock.rs` | the core's monotonic clock, and wall time for the peer link |
+//! | `clock.rs` | the core's monotonic clock (wall time: `crate::wall_clock`) |
 
 mod actuator_task;
 mod alerts;

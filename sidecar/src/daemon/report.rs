@@ -19,7 +19,7 @@ use crate::status::{
 
 use super::actuator_task::ActuatorResult;
 use super::devices::{DeviceReading, RelayReading};
-use super::{clock, Daemon};
+use super::Daemon;
 
 /// What the report is built from at one moment.
 #[derive(Debug)]
@@ -122,7 +122,7 @@ impl ReportState {
         let record_of = |outcome: &str| TakeoverRecordStatus {
             reason: result.reason.clone(),
             term: result.term,
-            started_unix_ms: clock::wall_ms().saturating_sub(total_ms as u64),
+            started_unix_ms: crate::wall_clock::now_unix_ms().saturating_sub(total_ms as u64),
             outcome: outcome.to_string(),
             total_ms,
             steps: steps.clone(),

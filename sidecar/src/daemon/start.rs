@@ -22,8 +22,8 @@ use crate::sd_notify::Notifier;
 
 use super::event_loop::EventSources;
 use super::{
-    actuator_task, alerts, clock, dialplan, readiness, report, setup, Clock, Daemon, DaemonError,
-    Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, dialplan, readiness, report, setup, Clock, Daemon, DaemonError, Devices,
+    PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -128,7 +128,7 @@ async fn open_peer_link(config: &Config) -> Result<(PeerLinkIo, Vec<String>), Da
     })?;
     let key = PeerKey::load(&peer_cfg.key_file).map_err(setup("peer key"))?;
     let epoch_file = config.daemon.state.dir.join("epoch");
-    let epoch = crate::peer::epoch::next_boot_epoch(&epoch_file, clock::wall_ms())
+    let epoch = crate::peer::epoch::next_boot_epoch(&epoch_file, crate::wall_clock::now_unix_ms())
         .map_err(setup("boot epoch file"))?;
     let codec = PeerLink::new(config.node.side, key, epoch);
     let addrs: Vec<LinkAddrs> = peer_cfg
