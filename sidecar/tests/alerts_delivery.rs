@@ -231,7 +231,7 @@ async fn a_command_reads_the_event_on_stdin_and_a_failing_one_is_given_up() {
     let scratch = Scratch::new("alert-command");
     let log = scratch.0.join("events.jsonl");
     let script = format!(
-        "cat >> '{0}'; echo \" $ASTHA_EVENT $ASTHA_NODE $ASTHA_TERM\" >> '{0}'",
+        "cat >> '{0}'; echo >> '{0}'; echo \"$ASTHA_EVENT $ASTHA_NODE $ASTHA_TERM\" >> '{0}'",
         log.display()
     );
     let writer = CommandSinkConfig {

@@ -151,18 +151,20 @@ pub(crate) fn read(
         retry_max: Duration::from_millis(retry_max_ms.max(retry_initial_ms)),
         queue: usize::try_from(queue.max(1)).unwrap_or(usize::MAX),
     };
+    // Every sink's name, also of sinks with mistakes: a clash is reported with them.
+    let mut names = Vec::new();
     let mut index = 0;
     let webhooks = s
         .tables_with(p, "webhook", |w, p| {
             index += 1;
-            read_webhook(w, p, index, base_dir, resolver)
+            read_webhook(w, p, index, &mut names, base_dir, resolver)
         })
         .unwrap_or_default();
     let mut index = 0;
     let commands = s
         .tables_with(p, "command", |c, p| {
             index += 1;
-            read_command(c, p, index)
+            read_command(c, p, index, &mut names)
         })
         .unwrap_or_default();
     let config = AlertsConfig {
@@ -170,12 +172,6 @@ pub(crate) fn read(
         commands,
         delivery,
     };
-    let mut names: Vec<&str> = config
-        .webhooks
-        .iter()
-        .map(|w| w.name.as_str())
-        .chain(config.commands.iter().map(|c| c.name.as_str()))
-        .collect();
     names.sort_unstable();
     if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
         s.problem_at(
@@ -188,12 +184,14 @@ pub(crate) fn read(
     config
 }
 
-/// `name` (default `<kind>-<n>`), `timeout_ms` and `events`, shared by both kinds of sink.
+/// `name` (default `<kind>-<n>`, added to `names`), `timeout_ms` and `events`, shared by both
+/// kinds of sink.
 fn common(
     s: &mut Section<'_, '_>,
     p: &mut Problems,
     kind: &str,
     index: usize,
+    names: &mut Vec<String>,
     default_timeout_ms: u64,
 ) -> (String, Duration, Vec<EventKind>) {
     let name = s
@@ -211,6 +209,7 @@ fn common(
     if timeout_ms == 0 {
         s.problem_at(p, ProblemSeverity::Error, "timeout_ms", "must be above 0");
     }
+    names.push(name.clone());
     let events: Vec<EventKind> = s
         .get(p, "events")
         .unwrap_or_else(|| EventKind::SUBSCRIBABLE.to_vec());
@@ -229,10 +228,11 @@ fn read_webhook(
     s: &mut Section<'_, '_>,
     p: &mut Problems,
     index: usize,
+    names: &mut Vec<String>,
     base_dir: &Path,
     resolver: &dyn SecretResolver,
 ) -> Option<WebhookConfig> {
-    let (name, timeout, events) = common(s, p, "webhook", index, 5_000);
+    let (name, timeout, events) = common(s, p, "webhook", index, names, 5_000);
     // Every key is read before anything is refused: a key left unread would be reported as
     // unknown on top of the real mistake.
     let inline = s.string(p, "url");
@@ -336,8 +336,9 @@ fn read_command(
     s: &mut Section<'_, '_>,
     p: &mut Problems,
     index: usize,
+    names: &mut Vec<String>,
 ) -> Option<CommandSinkConfig> {
-    let (name, timeout, events) = common(s, p, "command", index, 10_000);
+    let (name, timeout, events) = common(s, p, "command", index, names, 10_000);
     let command: Vec<String> = s.required(p, "command")?;
     if command.first().is_none_or(|program| program.is_empty()) {
         s.problem_at(
