@@ -3,6 +3,7 @@
 # Writes (or replaces) the "## Failover" section of BENCHMARKS.md. Needs root; takes ~20-30 min
 # with the default 5 runs per fault. Usage: sudo scripts/bench-failover.sh [failover-bench args]
 #   e.g. scripts/bench-failover.sh --runs 5 --faults node-loss,hang
+#        scripts/bench-failover.sh --asterisk real --runs 20 --skip-pacemaker   (random fault phases)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then

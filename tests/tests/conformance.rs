@@ -31,7 +31,7 @@ mod support;
 use std::time::Duration;
 
 use astha_tests::fake_asterisk::{
-    control, AmiUser, BootMode, Dialplan, DialplanApp, FakeAsterisk, FakeConfig,
+    control, BootMode, Dialplan, DialplanApp, FakeAsterisk, FakeConfig,
 };
 use support::{count_messages, fixture, parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
 
@@ -66,34 +66,6 @@ const fn plain(name: &'static str) -> Scenario {
     }
 }
 
-/// The AMI user as `dialplan/manager_astha.conf` defines it (read and write classes, event
-/// filters), with the secret the captures used.
-fn shipped_user() -> AmiUser {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dialplan/manager_astha.conf");
-    let text = std::fs::read_to_string(&path).expect("the shipped manager_astha.conf");
-    let setting = |key: &str| -> Vec<String> {
-        text.lines()
-            .map(|l| l.split(';').next().unwrap_or("").trim())
-            .filter_map(|l| l.split_once('='))
-            .filter(|(k, _)| k.trim() == key)
-            .map(|(_, v)| v.trim().to_owned())
-            .collect()
-    };
-    let filters: Vec<String> = setting("eventfilter")
-        .iter()
-        .map(|f| f.trim_start_matches("Event:").trim().to_owned())
-        .collect();
-    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-    AmiUser::with_permissions(
-        "astha",
-        "capture-secret",
-        &setting("read").concat(),
-        &setting("write").concat(),
-    )
-    .with_event_filter(&filters)
-}
-
 fn config_for(s: &Scenario) -> FakeConfig {
     let base = if s.instance_b {
         FakeConfig::instance_b()
@@ -102,7 +74,7 @@ fn config_for(s: &Scenario) -> FakeConfig {
     };
     let mut config = base.fast(Duration::from_millis(40));
     if s.shipped {
-        config = config.with_user(shipped_user());
+        config = config.with_user(support::shipped_user("capture-secret"));
     } else {
         // Fixtures 01-23 were captured with an earlier dialplan (NoOp first, no marker).
         config.dialplan = Dialplan::captured(Duration::from_millis(40));

@@ -18,10 +18,12 @@ pub mod fault;
 pub mod freeze;
 pub mod install;
 pub mod instance;
+pub mod recorded_session;
 pub mod shipped;
 
 pub use config::{InstanceConfig, InstanceDir, AMI_USER, MODULES};
 pub use fault::AsteriskFault;
 pub use install::{Install, InstallError};
 pub use instance::Instance;
+pub use recorded_session::RecordedSession;
 pub use shipped::PairAddresses;

@@ -5,13 +5,15 @@
 //! quick variant and a broken call path, and what a shutting-down Asterisk answers. Needs root
 //! (the instance runs in a network namespace) and an Asterisk (`scripts/asterisk.sh`).
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use astha_tests::asterisk::{Install, Instance, InstanceConfig, PairAddresses, AMI_USER};
+use astha_tests::asterisk::recorded_session::owned;
+use astha_tests::asterisk::{
+    Install, Instance, InstanceConfig, PairAddresses, RecordedSession, AMI_USER,
+};
 use astha_tests::harness::client::spawn_in_netns;
 use astha_tests::harness::netns::{CLIENT, FLOATING_IP, LAN_A, LAN_B};
 use astha_tests::harness::{poll, HarnessError, Host, Topology};
@@ -64,12 +66,13 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
     )?;
     asterisk.start()?;
     let ns = topo.path(Host::A);
+    let ami = SocketAddr::from((LAN_A, 5038));
     let ami_dir = out.join("ami");
     let sip_dir = out.join("sip");
 
     let probe = |name: &str, variables: &[&str]| -> Result<(), HarnessError> {
-        let mut s = Session::connect(&ns)?;
-        s.login(None)?;
+        let mut s = RecordedSession::connect(&ns, ami)?;
+        s.login(SECRET, None)?;
         let mut originate = vec![
             ("Action", "Originate".to_owned()),
             ("ActionID", "probe-1".to_owned()),
@@ -103,8 +106,8 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
 
     // A shutdown that waits for a call: Asterisk refuses every action meanwhile.
     asterisk.cli("channel originate Local/echo@ha-probe application Wait 60")?;
-    let mut refused = Session::connect(&ns)?;
-    refused.login(Some("off"))?;
+    let mut refused = RecordedSession::connect(&ns, ami)?;
+    refused.login(SECRET, Some("off"))?;
     refused.send(&[("Action", "Ping"), ("ActionID", "ping-1")].map(owned))?;
     refused.read_until(|t| t.contains("Ping: Pong"))?;
     let mut console = std::process::Command::new(&install.binary)
@@ -123,7 +126,7 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
         Duration::from_secs(10),
         Duration::from_millis(50),
         || {
-            let mut probe = Session::connect(&ns).ok()?;
+            let mut probe = RecordedSession::connect(&ns, ami).ok()?;
             probe
                 .send(
                     &[
@@ -144,7 +147,7 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
     )?;
     refused.send(&[("Action", "Ping"), ("ActionID", "ping-2")].map(owned))?;
     refused.read_until(|t| t.contains("ActionID: ping-2"))?;
-    let mut login = Session::connect(&ns)?;
+    let mut login = RecordedSession::connect(&ns, ami)?;
     login.send(
         &[
             ("Action", "Login"),
@@ -163,7 +166,7 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
     refused.read_until(|t| t.contains("ActionID: ping-3"))?;
     refused.logoff()?;
     refused.save(&ami_dir, "27-action-refused-shutting-down")?;
-    login.login(Some("off"))?;
+    login.login(SECRET, Some("off"))?;
     login.logoff()?;
     login.save(&ami_dir, "28-login-refused-shutting-down")?;
     write(
@@ -179,10 +182,6 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("asterisk-capture: fixtures written to {}", out.display());
     Ok(())
-}
-
-fn owned<'a>((k, v): (&'a str, &str)) -> (&'a str, String) {
-    (k, v.to_owned())
 }
 
 /// One OPTIONS from server A's own address to its Asterisk: (request, answer bytes).
@@ -221,143 +220,6 @@ fn options_answer(ns: &Path) -> Result<(String, Vec<u8>), HarnessError> {
             what: "OPTIONS to the shutting-down Asterisk".into(),
             source,
         })
-}
-
-/// A recorded AMI connection: every chunk both ways, in order, with its time.
-struct Session {
-    stream: TcpStream,
-    started: Instant,
-    flow: Vec<u8>,
-    server: Vec<u8>,
-    client: Vec<u8>,
-    eof: bool,
-}
-
-impl Session {
-    fn connect(ns: &Path) -> Result<Session, HarnessError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        // A socket created in the namespace stays in it, whichever thread uses it later.
-        spawn_in_netns(ns, move || {
-            let _ = tx.send(TcpStream::connect(SocketAddr::from((LAN_A, 5038))));
-        })?;
-        let stream = rx
-            .recv()
-            .map_err(|_| HarnessError::Protocol {
-                what: "AMI".into(),
-                detail: "the netns thread ended".into(),
-            })?
-            .map_err(|source| HarnessError::Io {
-                what: "connect to AMI".into(),
-                source,
-            })?;
-        stream
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .map_err(|source| HarnessError::Io {
-                what: "AMI socket".into(),
-                source,
-            })?;
-        let mut s = Session {
-            stream,
-            started: Instant::now(),
-            flow: Vec::new(),
-            server: Vec::new(),
-            client: Vec::new(),
-            eof: false,
-        };
-        s.read_until(|t| t.contains("Asterisk Call Manager/"))?;
-        Ok(s)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.server).into_owned()
-    }
-
-    fn marker(&mut self, what: &str) {
-        let t = self.started.elapsed().as_secs_f64();
-        self.flow
-            .extend_from_slice(format!("=== {what} @{t:.3}s ===\n").as_bytes());
-    }
-
-    fn send(&mut self, headers: &[(&str, String)]) -> Result<(), HarnessError> {
-        let mut bytes = Vec::new();
-        for (k, v) in headers {
-            bytes.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-        }
-        bytes.extend_from_slice(b"\r\n");
-        self.marker(&format!("C->S {} bytes", bytes.len()));
-        self.flow.extend_from_slice(&bytes);
-        self.client.extend_from_slice(&bytes);
-        self.stream
-            .write_all(&bytes)
-            .map_err(|source| HarnessError::Io {
-                what: "write to AMI".into(),
-                source,
-            })
-    }
-
-    /// Reads until `done(all server text so far)` holds, or EOF, within 10 s.
-    fn read_until(&mut self, done: impl Fn(&str) -> bool) -> Result<(), HarnessError> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut buf = [0u8; 65_536];
-        while !done(&self.text()) {
-            if self.eof || Instant::now() > deadline {
-                return Err(HarnessError::Timeout {
-                    what: "the awaited AMI answer".into(),
-                    waited: Duration::from_secs(10),
-                });
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.marker("S->C EOF (server closed the connection)");
-                    self.eof = true;
-                }
-                Ok(n) => {
-                    self.marker(&format!("S->C {n} bytes"));
-                    self.flow.extend_from_slice(&buf[..n]);
-                    self.server.extend_from_slice(&buf[..n]);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(source) => {
-                    return Err(HarnessError::Io {
-                        what: "read from AMI".into(),
-                        source,
-                    })
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// `Login` as the shipped user; `events`: the `Events:` header, if any.
-    fn login(&mut self, events: Option<&str>) -> Result<(), HarnessError> {
-        let mut headers = vec![
-            ("Action", "Login".to_owned()),
-            ("ActionID", "login-ok".to_owned()),
-            ("Username", AMI_USER.to_owned()),
-            ("Secret", SECRET.to_owned()),
-        ];
-        if let Some(e) = events {
-            headers.push(("Events", e.to_owned()));
-        }
-        self.send(&headers)?;
-        self.read_until(|t| t.contains("ActionID: login-ok"))
-    }
-
-    fn logoff(&mut self) -> Result<(), HarnessError> {
-        self.send(&[("Action", "Logoff"), ("ActionID", "bye")].map(owned))?;
-        self.read_until(|_| false)
-            .or_else(|e| if self.eof { Ok(()) } else { Err(e) })
-    }
-
-    fn save(&self, dir: &Path, name: &str) -> Result<(), HarnessError> {
-        write(&dir.join(format!("{name}.server.txt")), &self.server)?;
-        write(&dir.join(format!("{name}.client.txt")), &self.client)?;
-        write(&dir.join(format!("{name}.flow.txt")), &self.flow)
-    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {

@@ -146,6 +146,8 @@ pub struct FakeConfig {
     pub dialplan: Dialplan,
     /// The context a SIP OPTIONS request-URI user part is looked up in.
     pub sip_context: String,
+    /// The PJSIP module set whose capabilities SIP answers advertise.
+    pub sip_capabilities: super::sip::SipCapabilities,
     /// DAHDI spans; empty means chan_dahdi is not loaded (`DAHDIShowStatus` is an unknown action).
     pub spans: Vec<SpanConfig>,
     /// How long `Answer()` keeps the channel before the next priority (about 500 ms on the
@@ -199,6 +201,7 @@ impl FakeConfig {
             }],
             dialplan: Dialplan::shipped(Duration::from_secs(1)),
             sip_context: "ha-probe".to_owned(),
+            sip_capabilities: super::sip::SipCapabilities::Full,
             spans: Vec::new(),
             answer_delay: Duration::from_millis(500),
             auth_failure_delay: Duration::from_secs(1),

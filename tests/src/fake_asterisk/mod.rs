@@ -59,6 +59,7 @@ pub use self::config::{AmiUser, AriUser, BootMode, FakeConfig, SpanConfig};
 pub use self::core::Core;
 pub use self::dialplan::{Dialplan, DialplanApp, Extension};
 pub use self::faults::{Fault, FaultSet};
+pub use self::sip::SipCapabilities;
 
 /// Errors of the emulator's library API.
 #[derive(Debug, thiserror::Error)]

@@ -11,9 +11,34 @@ use tracing::{debug, warn};
 
 use super::core::Core;
 
-const ACCEPT: &str = "application/sdp, application/simple-message-summary, application/pidf+xml, application/xpidf+xml, application/cpim-pidf+xml, application/dialog-info+xml, application/simple-message-summary, application/pidf+xml, application/dialog-info+xml, message/sipfrag;version=2.0";
-const ALLOW: &str =
-    "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK, MESSAGE, INFO, REFER";
+/// What res_pjsip advertises in `Accept`, `Allow` and `Supported`: it depends on which PJSIP
+/// modules are loaded, so the emulator offers the two module sets it was compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipCapabilities {
+    /// The full install of fixtures `sip/01`-`03` (314 modules: pubsub, MWI, presence,
+    /// messaging, refer, registrar).
+    Full,
+    /// The lean module set the tests' real Asterisk loads (`asterisk::MODULES`; fixture
+    /// `sip/04`, and what `emulator_differential` compares with live).
+    Lean,
+}
+
+impl SipCapabilities {
+    fn headers(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            SipCapabilities::Full => (
+                "application/sdp, application/simple-message-summary, application/pidf+xml, application/xpidf+xml, application/cpim-pidf+xml, application/dialog-info+xml, application/simple-message-summary, application/pidf+xml, application/dialog-info+xml, message/sipfrag;version=2.0",
+                "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK, MESSAGE, INFO, REFER",
+                "100rel, timer, replaces, norefersub",
+            ),
+            SipCapabilities::Lean => (
+                "application/sdp",
+                "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, INVITE, ACK, BYE, CANCEL, UPDATE, PRACK",
+                "100rel, timer",
+            ),
+        }
+    }
+}
 
 /// A parsed SIP request: request line and headers (compact forms not expanded).
 #[derive(Debug)]
@@ -136,8 +161,9 @@ pub fn reply(core: &Core, datagram: &[u8], from: SocketAddr) -> Option<String> {
     } else {
         format!("{};tag={branch}", strip_port(to))
     };
+    let (accept, allow, supported) = core.config.sip_capabilities.headers();
     Some(format!(
-        "SIP/2.0 {status} {reason}\r\nVia: {via_reply}\r\nCall-ID: {call_id}\r\nFrom: {from_h}\r\nTo: {to_reply}\r\nCSeq: {cseq}\r\nAccept: {ACCEPT}\r\nAllow: {ALLOW}\r\nSupported: 100rel, timer, replaces, norefersub\r\nAccept-Encoding: identity\r\nAccept-Language: en\r\nServer: Asterisk PBX 22.10.1\r\nContent-Length:  0\r\n\r\n"
+        "SIP/2.0 {status} {reason}\r\nVia: {via_reply}\r\nCall-ID: {call_id}\r\nFrom: {from_h}\r\nTo: {to_reply}\r\nCSeq: {cseq}\r\nAccept: {accept}\r\nAllow: {allow}\r\nSupported: {supported}\r\nAccept-Encoding: identity\r\nAccept-Language: en\r\nServer: Asterisk PBX 22.10.1\r\nContent-Length:  0\r\n\r\n"
     ))
 }
 

@@ -836,3 +836,31 @@ impl LogCapture {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }
+
+/// The AMI user as `dialplan/manager_astha.conf` defines it (read and write classes, event
+/// filters), with `secret`.
+pub fn shipped_user(secret: &str) -> astha_tests::fake_asterisk::AmiUser {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dialplan/manager_astha.conf");
+    let text = std::fs::read_to_string(&path).expect("the shipped manager_astha.conf");
+    let setting = |key: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(';').next().unwrap_or("").trim())
+            .filter_map(|l| l.split_once('='))
+            .filter(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    };
+    let filters: Vec<String> = setting("eventfilter")
+        .iter()
+        .map(|f| f.trim_start_matches("Event:").trim().to_owned())
+        .collect();
+    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+    astha_tests::fake_asterisk::AmiUser::with_permissions(
+        astha_tests::asterisk::AMI_USER,
+        secret,
+        &setting("read").concat(),
+        &setting("write").concat(),
+    )
+    .with_event_filter(&filters)
+}
