@@ -23,6 +23,40 @@ pub struct StatusReport {
     /// Every alert active now, oldest first (empty when all is well).
     #[serde(default)]
     pub alerts: Vec<AlertStatus>,
+    /// Calls in progress on the active's Asterisk (what a switch drops), counted when the
+    /// status was asked for; absent when no node is active or in the metrics' reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<CallsStatus>,
+}
+
+/// Calls in progress on one node's Asterisk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CallsStatus {
+    /// The node whose Asterisk carries them (the active).
+    pub node: String,
+    /// Calls (astha's own probe calls left out); `None` when they could not be counted.
+    pub count: Option<u32>,
+    /// Why they could not be counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CallsStatus {
+    /// What a switch now would drop, in words (`astha status`, `astha failover`).
+    pub fn describe(&self) -> String {
+        match (self.count, &self.error) {
+            (Some(0), _) => format!("no call in progress on {}", self.node),
+            (Some(n), _) => format!(
+                "{n} call{} in progress on {}: a switch drops {} (PSTN calls on the relay, SIP \
+                 calls on the floating IP)",
+                if n == 1 { "" } else { "s" },
+                self.node,
+                if n == 1 { "it" } else { "them" }
+            ),
+            (None, Some(e)) => format!("calls in progress on {}: unknown ({e})", self.node),
+            (None, None) => format!("calls in progress on {}: unknown", self.node),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -182,6 +216,9 @@ impl StatusReport {
         self.floating_ip.render_into(&mut out);
         if let Some(drbd) = &self.drbd {
             drbd.render_into(&mut out);
+        }
+        if let Some(calls) = &self.calls {
+            let _ = writeln!(out, "calls {}", calls.describe());
         }
         if let Some(takeover) = &self.last_takeover {
             takeover.render_into(&mut out, style);
@@ -475,6 +512,11 @@ pub(crate) mod tests {
                 raised: "2026-11-26T04:12:44.000Z".into(),
                 active_s: 300,
             }],
+            calls: Some(CallsStatus {
+                node: "pbx-a".into(),
+                count: Some(2),
+                error: None,
+            }),
         }
     }
 
@@ -498,6 +540,7 @@ pub(crate) mod tests {
             "floating ip 192.0.2.100/24  not here",
             "relay 12.5ms ok",
             "ALERT critical local_unhealthy_no_takeover since 2026-11-26T04:12:44.000Z (5 min ago): a looks dead",
+            "calls 2 calls in progress on pbx-a: a switch drops them",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

@@ -477,6 +477,62 @@ async fn dialplan_failover_is_acted_on_once_and_only_by_the_local_sidecar() {
         .await;
 }
 
+/// `astha status` counts the calls on the active; `astha failover --when-idle` waits for them
+/// to end (giving up with exit 1 after `--max-wait`), then hands over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_when_idle_waits_until_the_active_carries_no_call() {
+    let pair = start_pair("when-idle").await;
+    wait_status(&pair.b, "b healthy", |s| {
+        verdict_of(s, "local") == "healthy"
+    })
+    .await;
+    // A caller on A, the active, for 8 s (both halves of a Local channel: one call).
+    let ami = ami_client::Client::connect(ami_client::ClientConfig::new(
+        pair.a.asterisk.ami_addr(),
+        "hasidecar",
+        "hasecret",
+    ));
+    ami.wait_logged_in(Duration::from_secs(5))
+        .await
+        .expect("AMI login to A's Asterisk");
+    let call = ami_client::Action::new("Originate")
+        .header("Channel", "Local/echo@ha-probe")
+        .header("Application", "Wait")
+        .header("Data", "8")
+        .header("Async", "true");
+    assert!(ami.send(call).await.expect("Originate").is_success());
+    let counted = |s: &StatusReport| s.calls.as_ref().is_some_and(|c| c.count == Some(1));
+    wait_status(&pair.b, "the call counted from b", counted).await;
+    // Busy for longer than the wait: nothing moves, exit 1.
+    let (code, out) = pair
+        .a
+        .cli(&["failover", "--when-idle", "--max-wait", "300ms"])
+        .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("still busy") && out.contains("1 call in progress on pbx-a"),
+        "{out}"
+    );
+    pair.roles_hold("active", "standby", Duration::from_millis(500))
+        .await;
+    // Long enough: the handover waits for the call to end.
+    let (code, out) = pair
+        .a
+        .cli(&["failover", "--when-idle", "--max-wait", "60s"])
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("waiting: 1 call in progress on pbx-a"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no call in progress on pbx-a: handing over now"),
+        "{out}"
+    );
+    pair.wait_roles("standby", "active", SETTLE).await;
+    ami.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_on_sighup_is_rejected_and_the_daemon_keeps_running() {
     let pair = start_pair("sighup").await;

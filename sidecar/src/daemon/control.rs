@@ -15,9 +15,7 @@ impl Daemon {
     pub(super) async fn control(&mut self, incoming: IncomingRequest) {
         let reply = incoming.reply;
         match incoming.request.body {
-            RequestBody::Status => {
-                let _ = reply.send(ControlReply::status(self.status_report()));
-            }
+            RequestBody::Status => self.status_with_calls(reply),
             RequestBody::Failover { force, reason } => {
                 let reason = reason.unwrap_or_else(|| "operator request (astha failover)".into());
                 tracing::warn!(force, %reason, "failover requested from the CLI");
@@ -53,6 +51,31 @@ impl Daemon {
                 let _ = reply.send(ControlReply::ok("recorded: the peer is UpToDate again"));
             }
         }
+    }
+
+    /// `astha status`: the report, plus the calls in progress on whichever node is active,
+    /// counted off the loop (a hung Asterisk costs the status its count's deadline, no more).
+    fn status_with_calls(&mut self, reply: oneshot::Sender<ControlReply>) {
+        let mut report = self.status_report();
+        let active = if report.node.role == "active" {
+            Some((
+                self.local.probes().ami().client().clone(),
+                report.node.name.clone(),
+            ))
+        } else if report.peer.role.as_deref() == Some("active") {
+            Some((
+                self.peer.probes().ami().client().clone(),
+                report.peer.name.clone(),
+            ))
+        } else {
+            None
+        };
+        tokio::spawn(async move {
+            if let Some((client, name)) = active {
+                report.calls = Some(super::calls::calls_in_progress(&client, &name).await);
+            }
+            let _ = reply.send(ControlReply::status(report));
+        });
     }
 
     /// DRBD asks whether the peer is out of the way: answered from who holds the calls (see

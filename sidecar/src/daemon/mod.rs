@@ -28,6 +28,7 @@
 
 mod actuator_task;
 mod alerts;
+mod calls;
 mod clock;
 mod commands;
 mod control;

@@ -293,6 +293,7 @@ impl ReportState {
             }),
             last_takeover: self.last_takeover.clone(),
             alerts: inputs.alerts,
+            calls: None,
         }
     }
 }

@@ -177,10 +177,22 @@ impl Instance {
             || self.dir.ctl().exists().then_some(()),
         )
         .map_err(|e| self.with_log(e))?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        self.cli_within("core waitfullybooted", left.max(Duration::from_secs(1)))
-            .map(|_| ())
-            .map_err(|e| self.with_log(e))
+        // The socket file exists a moment before Asterisk listens on it (a busy machine widens
+        // that gap): a refused console connection is retried until the deadline.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.cli_within("core waitfullybooted", left.max(Duration::from_secs(1))) {
+                Ok(_) => return Ok(()),
+                Err(HarnessError::Command { stderr, .. })
+                    if stderr.contains("Unable to connect to remote asterisk")
+                        && Instant::now() < deadline
+                        && self.is_running() =>
+                {
+                    std::thread::sleep(POLL);
+                }
+                Err(e) => return Err(self.with_log(e)),
+            }
+        }
     }
 
     /// Runs one console command (`asterisk -rx`) and returns its output.

@@ -1,0 +1,115 @@
+//! Calls in progress on the active's Asterisk: what a switch would drop, for `astha status`,
+//! `astha failover` and `astha failover --when-idle`.
+//!
+//! Counted on demand with AMI `CoreShowChannels` (the shipped AMI user's `reporting` write
+//! class), one call per `Linkedid`, leaving out astha's own probe calls (`Local/probe@ha-probe`,
+//! which a switch does not drop anyone from). Not a probe: a count that cannot be read says why
+//! and judges nothing.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use ami_client::{Action, Message};
+
+use crate::status::CallsStatus;
+
+/// How long `astha status` waits for the count; a hung Asterisk must not hang the status.
+pub const COUNT_DEADLINE: Duration = Duration::from_millis(500);
+
+/// The channel prefix of astha's own call probe (`dialplan/extensions_astha.conf`).
+const PROBE_CHANNEL: &str = "Local/probe@ha-probe";
+
+/// Counts the calls in progress from the `CoreShowChannel` items of one `CoreShowChannels`.
+pub fn count_calls(channels: &[Message]) -> u32 {
+    let probe_calls: BTreeSet<&str> = channels
+        .iter()
+        .filter(|c| {
+            c.get("Channel")
+                .is_some_and(|n| n.starts_with(PROBE_CHANNEL))
+        })
+        .filter_map(|c| c.get("Linkedid"))
+        .collect();
+    let calls: BTreeSet<&str> = channels
+        .iter()
+        .filter_map(|c| c.get("Linkedid").or(c.get("Uniqueid")))
+        .filter(|linked| !probe_calls.contains(linked))
+        .collect();
+    calls.len() as u32
+}
+
+/// Asks `client`'s Asterisk (of the node `name`) how many calls it carries.
+pub async fn calls_in_progress(client: &ami_client::Client, name: &str) -> CallsStatus {
+    let count = async {
+        let list = client
+            .send_list(Action::new("CoreShowChannels").timeout(COUNT_DEADLINE))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !list.response.is_success() {
+            return Err(list
+                .response
+                .message()
+                .unwrap_or("CoreShowChannels refused")
+                .to_owned());
+        }
+        let items: Vec<Message> = list.items.iter().map(|e| e.raw().clone()).collect();
+        Ok(count_calls(&items))
+    };
+    let (count, error) = match count.await {
+        Ok(n) => (Some(n), None),
+        Err(e) => (None, Some(e)),
+    };
+    CallsStatus {
+        node: name.to_owned(),
+        count,
+        error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(name: &str, linkedid: &str) -> Message {
+        let mut m = Message::new();
+        m.push("Event", "CoreShowChannel");
+        m.push("Channel", name);
+        m.push("Linkedid", linkedid);
+        m
+    }
+
+    #[test]
+    fn both_legs_of_a_call_are_one_call_and_the_probe_is_none() {
+        let channels = [
+            channel("PJSIP/trunk-00000001", "pbx-1.1"),
+            channel("PJSIP/200-00000002", "pbx-1.1"),
+            channel("DAHDI/1-1", "pbx-1.3"),
+            channel("Local/probe@ha-probe-00000007;1", "pbx-1.9"),
+            channel("Local/probe@ha-probe-00000007;2", "pbx-1.9"),
+        ];
+        assert_eq!(count_calls(&channels), 2);
+        assert_eq!(count_calls(&[]), 0);
+    }
+
+    #[test]
+    fn the_captured_hold_calls_count_as_calls() {
+        // Fixture 07: three `Local/echo@ha-probe` calls up, each with both halves listed.
+        let capture = include_str!(
+            "../../../tests/fixtures/asterisk-22/ami/07-coreshowchannels-calls-up.server.txt"
+        );
+        let items: Vec<Message> = capture
+            .split("\r\n\r\n")
+            .filter(|f| f.starts_with("Event: CoreShowChannel\r\n"))
+            .map(|frame| {
+                let mut m = Message::new();
+                for line in frame.split("\r\n") {
+                    if let Some((name, value)) = line.split_once(':') {
+                        m.push(name, value.trim_start());
+                    }
+                }
+                m
+            })
+            .collect();
+        assert_eq!(items.len(), 6, "both halves of three Local calls");
+        assert_eq!(count_calls(&items), 3);
+    }
+}
