@@ -3,7 +3,7 @@
 # Runs apt only when something is missing, and only as root; otherwise it says what to install.
 set -euo pipefail
 
-APT_PACKAGES=(socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils
+APT_PACKAGES=(pkg-config libssl-dev socat iproute2 iputils-ping iputils-arping sip-tester sipsak procps util-linux coreutils
   corosync pacemaker pacemaker-cli-utils resource-agents libxml2-utils
   drbd-utils e2fsprogs systemd stress-ng nftables)
 missing=()
@@ -19,6 +19,30 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get -o DPkg::Lock::Timeout=300 update -qq
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+# promtool checks and unit-tests contrib/prometheus/astha-rules.yml (not needed by the demo).
+# Debian ships it only inside the `prometheus` package: 19 MB to download, 96 MB installed, and
+# installing it starts a Prometheus server wherever systemd runs. So only promtool (a static
+# binary) is taken out of the package.
+install_promtool() {
+  local tmp
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && { apt-get -o DPkg::Lock::Timeout=300 download -qq prometheus 2>/dev/null \
+        || { apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get download -qq prometheus 2>/dev/null; }; }) \
+      && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"; then
+    install -m 0755 "$tmp/root/usr/bin/promtool" /usr/local/bin/promtool
+    echo "setup: installed promtool from Debian's prometheus package" >&2
+  else
+    echo "setup: could not fetch Debian's prometheus package for promtool; the rule tests will fail" >&2
+  fi
+  rm -rf "$tmp"
+}
+if [[ -z ${ASTHA_SETUP_DEMO:-} ]] && ! command -v promtool >/dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: promtool missing (run as root, or copy usr/bin/promtool out of Debian's prometheus package onto PATH)" >&2
+  else
+    install_promtool
   fi
 fi
 # A real Asterisk 22 for the tests that run against one (not needed by the demo): an installed

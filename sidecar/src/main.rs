@@ -36,9 +36,5 @@ fn init_logging(level: &str) {
     let level = level
         .parse::<tracing::Level>()
         .unwrap_or(tracing::Level::WARN);
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    astha::logging::init(level, astha::logging::LogTarget::detect());
 }

@@ -3,6 +3,8 @@
 //! Off by default. When enabled it should listen on loopback only: the metrics reveal the
 //! cluster's state, and the listener speaks just enough HTTP/1.1 to answer `GET /metrics`.
 
+use crate::alerts::SinkCounts;
+use crate::decide::AlertKey;
 use crate::status::StatusReport;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +21,10 @@ pub struct Totals {
     pub probe_failures: BTreeMap<(String, String), u64>,
     pub takeovers: u64,
     pub takeovers_failed: u64,
+    /// Alerts raised, by kind (`AlertKey::as_str`).
+    pub alerts_raised: BTreeMap<String, u64>,
+    /// What each alert sink delivered, gave up, dropped.
+    pub alert_sinks: Vec<SinkCounts>,
 }
 
 const ROLES: [&str; 6] = [
@@ -73,7 +79,9 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
     takeover_families(&mut out, report, totals);
     peer_families(&mut out, report);
     witness_families(&mut out, report);
+    relay_families(&mut out, report);
     relay_watchdog_families(&mut out, report);
+    alert_families(&mut out, report, totals);
     out
 }
 
@@ -293,6 +301,82 @@ fn relay_watchdog_families(o: &mut String, report: &StatusReport) {
     );
 }
 
+/// The PSTN relay: which side it is on, and whether that was read back from the device.
+fn relay_families(o: &mut String, report: &StatusReport) {
+    let relay = &report.relay;
+    family(
+        o,
+        "astha_relay_position",
+        "gauge",
+        "1 for the side the PSTN relay is on (read back, or as last commanded), 0 for the other; none when unknown.",
+        relay.position.iter().flat_map(|position| {
+            ["a", "b"].map(|side| (format!("side=\"{side}\""), flag(position == side)))
+        }),
+    );
+    family(
+        o,
+        "astha_relay_read_back",
+        "gauge",
+        "1 when the relay position was read back from the device.",
+        [(String::new(), flag(relay.read_back))],
+    );
+}
+
+/// Alerts: which are active now, how many were raised, and what the alert sinks delivered.
+fn alert_families(o: &mut String, report: &StatusReport, totals: &Totals) {
+    family(
+        o,
+        "astha_alert_active",
+        "gauge",
+        "1 while an alert of this kind is active on this node.",
+        AlertKey::ALL.iter().map(|key| {
+            let active = report.alerts.iter().any(|a| a.kind == key.as_str());
+            (format!("kind=\"{key}\""), flag(active))
+        }),
+    );
+    family(
+        o,
+        "astha_alerts_raised_total",
+        "counter",
+        "Alerts raised since the daemon started, by kind.",
+        AlertKey::ALL.iter().map(|key| {
+            let n = totals.alerts_raised.get(key.as_str()).copied().unwrap_or(0);
+            (format!("kind=\"{key}\""), n.to_string())
+        }),
+    );
+    family(
+        o,
+        "astha_alert_events_total",
+        "counter",
+        "Alert events per sink: delivered, failed (given up after every attempt) or dropped (queue full).",
+        totals.alert_sinks.iter().flat_map(|sink| {
+            [
+                ("delivered", sink.delivered),
+                ("failed", sink.failed),
+                ("dropped", sink.dropped),
+            ]
+            .map(|(result, n)| {
+                (
+                    format!("sink=\"{}\",result=\"{result}\"", label(&sink.name)),
+                    n.to_string(),
+                )
+            })
+        }),
+    );
+    family(
+        o,
+        "astha_alert_event_retries_total",
+        "counter",
+        "Delivery attempts that failed and were retried, per sink.",
+        totals.alert_sinks.iter().map(|sink| {
+            (
+                format!("sink=\"{}\"", label(&sink.name)),
+                sink.retried.to_string(),
+            )
+        }),
+    );
+}
+
 /// Serves `GET /metrics` on `addr` until the task is dropped. `source` renders the current text.
 pub async fn serve(listener: TcpListener, source: Arc<dyn Fn() -> String + Send + Sync>) {
     loop {
@@ -349,6 +433,16 @@ mod tests {
         totals
             .probe_failures
             .insert(("peer".into(), "sip".into()), 5);
+        totals
+            .alerts_raised
+            .insert("local_unhealthy_no_takeover".into(), 4);
+        totals.alert_sinks.push(SinkCounts {
+            name: "ops".into(),
+            delivered: 10,
+            failed: 1,
+            retried: 7,
+            dropped: 2,
+        });
         let text = render(&sample_report(), &totals);
         for line in [
             "astha_role{role=\"standby\"} 1",
@@ -365,6 +459,14 @@ mod tests {
             "astha_relay_watchdog_state{state=\"running\"} 1",
             "astha_relay_watchdog_state{state=\"expired\"} 0",
             "astha_relay_watchdog_kicking 0",
+            "astha_relay_position{side=\"a\"} 1",
+            "astha_relay_position{side=\"b\"} 0",
+            "astha_relay_read_back 1",
+            "astha_alert_active{kind=\"local_unhealthy_no_takeover\"} 1",
+            "astha_alert_active{kind=\"broken_link\"} 0",
+            "astha_alerts_raised_total{kind=\"local_unhealthy_no_takeover\"} 4",
+            "astha_alert_events_total{sink=\"ops\",result=\"dropped\"} 2",
+            "astha_alert_event_retries_total{sink=\"ops\"} 7",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -381,6 +483,89 @@ mod tests {
                 assert!(declared.contains(name), "sample before its TYPE: {l}");
             }
         }
+    }
+
+    /// The rules and the dashboard astha ships, as an administrator installs them.
+    const RULES: &str = include_str!("../../contrib/prometheus/astha-rules.yml");
+    const DASHBOARD: &str = include_str!("../../contrib/grafana/astha-dashboard.json");
+
+    /// Every `astha_...` name in `text`.
+    fn astha_names(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("astha_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            // Not part of a longer word (e.g. a label such as `kind="astha_x"` would still be a name).
+            let before = rest[..i].chars().last();
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                names.insert(tail[..end].to_string());
+            }
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    /// The metric families astha exports (every family prints its TYPE line, samples or not).
+    fn exported() -> std::collections::BTreeSet<String> {
+        render(&sample_report(), &Totals::default())
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_rules_and_dashboard_use_only_exported_metrics() {
+        let exported = exported();
+        // The dashboard's queries, read from its JSON.
+        let dashboard: serde_json::Value = serde_json::from_str(DASHBOARD).unwrap();
+        let mut queries = Vec::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                queries.push(target["expr"].as_str().unwrap().to_string());
+            }
+        }
+        assert!(
+            queries.len() >= 10,
+            "the dashboard has its panels: {queries:?}"
+        );
+        for (file, text) in [
+            ("astha-rules.yml", RULES.to_string()),
+            ("astha-dashboard.json", queries.join("\n")),
+        ] {
+            let used = astha_names(&text);
+            assert!(used.len() >= 5, "{file}: {used:?}");
+            let unknown: Vec<&String> = used.difference(&exported).collect();
+            assert!(
+                unknown.is_empty(),
+                "{file} uses metrics astha does not export: {unknown:?}"
+            );
+        }
+        // What the brief asks the dashboard to show is there.
+        for needle in [
+            "astha_role",
+            "astha_verdict",
+            "astha_probe_latency_seconds",
+            "astha_takeovers_total",
+            "astha_peer_link_up",
+            "astha_relay_position",
+            "astha_alert_active",
+        ] {
+            assert!(
+                queries.iter().any(|q| q.contains(needle)),
+                "no dashboard panel shows {needle}"
+            );
+        }
+        // And the test itself can fail: a made-up name is caught.
+        assert!(!exported.contains("astha_no_such_metric"));
+        assert_eq!(
+            astha_names("x astha_no_such_metric{a=\"b\"} + myastha_x"),
+            ["astha_no_such_metric".to_string()].into()
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct StatusReport {
     /// The witness (`[decide] witness`), when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<WitnessStatus>,
+    /// Every alert active now, oldest first (empty when all is well).
+    #[serde(default)]
+    pub alerts: Vec<AlertStatus>,
     /// Calls in progress on the active's Asterisk (what a switch drops), counted when the
     /// status was asked for; absent when no node is active or in the metrics' reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,9 +81,6 @@ pub struct NodeStatus {
     /// Why this node could not take the calls now (`None`: it could).
     #[serde(default)]
     pub cannot_take_over: Option<String>,
-    /// Alerts raised and not ended yet, oldest first.
-    #[serde(default)]
-    pub alerts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -196,6 +196,21 @@ pub struct TakeoverRecordStatus {
     pub steps: Vec<StepStatus>,
 }
 
+/// One alert, active now (in the status document) or just raised or cleared (in an alert event).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AlertStatus {
+    /// What it is about: `broken_link`, `faulted`, ... (README, "Alerts").
+    pub kind: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    pub message: String,
+    /// When it was raised: Unix milliseconds, and RFC 3339 in UTC.
+    pub raised_unix_ms: u64,
+    pub raised: String,
+    /// How long it has been active (for a cleared alert: how long it was).
+    pub active_s: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepStatus {
     pub step: String,
@@ -240,6 +255,7 @@ impl StatusReport {
     pub fn render(&self, style: Style) -> String {
         let mut out = String::new();
         self.node.render_into(&mut out, style);
+        render_alerts(&self.alerts, &mut out, style);
         self.peer.render_into(&mut out, style);
         for target in &self.targets {
             target.render_into(&mut out, style);
@@ -283,9 +299,40 @@ impl NodeStatus {
         if let Some(why) = &self.cannot_take_over {
             let _ = writeln!(out, "  cannot take over: {why}");
         }
-        for alert in &self.alerts {
-            let _ = writeln!(out, "  {}: {alert}", style.judge("alert"));
-        }
+    }
+}
+
+/// Right under the node line: an admin must not miss them.
+fn render_alerts(alerts: &[AlertStatus], out: &mut String, style: Style) {
+    if alerts.is_empty() {
+        let _ = writeln!(out, "  alerts: none");
+        return;
+    }
+    for alert in alerts {
+        let word = if alert.severity == "critical" {
+            style.paint("31;1", "ALERT")
+        } else {
+            style.paint("33", "ALERT")
+        };
+        let _ = writeln!(
+            out,
+            "  {word} {} {} since {} ({} ago): {}",
+            alert.severity,
+            alert.kind,
+            alert.raised,
+            duration_words(alert.active_s),
+            alert.message
+        );
+    }
+}
+
+/// `45 s`, `12 min`, `3 h 20 min`, `2 d 4 h`.
+fn duration_words(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }
 
@@ -507,7 +554,6 @@ pub(crate) mod tests {
                 last_decision: Some("peer active and healthy".into()),
                 standby: "warm".into(),
                 cannot_take_over: None,
-                alerts: Vec::new(),
             },
             peer: PeerStatus {
                 side: "a".into(),
@@ -592,6 +638,14 @@ pub(crate) mod tests {
                 checks: 12,
                 failures: 0,
             }),
+            alerts: vec![AlertStatus {
+                kind: "local_unhealthy_no_takeover".into(),
+                severity: "critical".into(),
+                message: "a looks dead but this node's Asterisk is failed: no takeover".into(),
+                raised_unix_ms: 1_795_666_364_000,
+                raised: "2026-11-26T04:12:44.000Z".into(),
+                active_s: 300,
+            }],
             calls: Some(CallsStatus {
                 node: "pbx-a".into(),
                 count: Some(2),
@@ -621,6 +675,7 @@ pub(crate) mod tests {
             "relay 12.5ms ok",
             "watchdog running (7 s left), falls back to b  not kicked from here",
             "witness 192.0.2.1 (ICMP echo)  ok (0.3 ms)  checked 400 ms ago",
+            "ALERT critical local_unhealthy_no_takeover since 2026-11-26T04:12:44.000Z (5 min ago): a looks dead",
             "calls 2 calls in progress on pbx-a: a switch drops them",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
@@ -632,5 +687,31 @@ pub(crate) mod tests {
         assert!(sample_report()
             .render(Style { colour: true })
             .contains("\x1b[32mstandby"));
+        // The alerts come with the node, before the peer.
+        let line_of = |needle: &str| text.lines().position(|l| l.contains(needle));
+        assert!(line_of("ALERT critical") < line_of("peer pbx-a"), "{text}");
+        let mut calm = sample_report();
+        calm.alerts.clear();
+        assert!(calm
+            .render(Style { colour: false })
+            .contains("\n  alerts: none\n"));
+    }
+
+    #[test]
+    fn a_document_without_alerts_still_reads() {
+        // From a daemon older than the `alerts` field: the field is only added (format 1).
+        let mut json = serde_json::to_value(sample_report()).unwrap();
+        json.as_object_mut().unwrap().remove("alerts");
+        let report: StatusReport = serde_json::from_value(json).unwrap();
+        assert!(report.alerts.is_empty());
+        assert_eq!(report.format, 1);
+    }
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(duration_words(45), "45 s");
+        assert_eq!(duration_words(300), "5 min");
+        assert_eq!(duration_words(3 * 3600 + 20 * 60), "3 h 20 min");
+        assert_eq!(duration_words(2 * 86_400 + 4 * 3600), "2 d 4 h");
     }
 }

@@ -467,3 +467,174 @@ fn the_example_relay_topologies_all_leave_a_switchable_relay() {
         render(&warnings)
     );
 }
+
+/// The example's `[alerts]` block with its commented-out sinks switched on.
+fn example_with_alert_sinks() -> String {
+    let text = example_text();
+    let start = text.find("\n[alerts]\n").expect("the example has [alerts]");
+    let (before, block) = text.split_at(start);
+    let block: Vec<String> = block
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest.starts_with("[[alerts.")
+                    || rest.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+            {
+                rest.to_string()
+            }
+            _ => line.to_string(),
+        })
+        .collect();
+    format!("{before}{}\n", block.join("\n"))
+}
+
+#[test]
+fn the_example_alert_sinks_read_as_documented() {
+    let (config, _) =
+        parse(&example_text(), &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    // As shipped: the documented defaults, no sink.
+    assert_eq!(
+        config.alerts.delivery,
+        astha::alerts::DeliveryConfig::default()
+    );
+    assert!(!config.alerts.has_sinks());
+
+    let secrets = example_secrets()
+        .file(
+            "/etc/astha/ops-chat.url",
+            "https://hooks.example.com/services/T0/B0/XYZ\n",
+        )
+        .file("/etc/astha/ops-chat.token", "tok\n");
+    let (config, warnings) =
+        parse(&example_with_alert_sinks(), &secrets).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert!(warnings.is_empty(), "{}", render(&warnings));
+    let alerts = &config.alerts;
+    assert_eq!((alerts.webhooks.len(), alerts.commands.len()), (1, 1));
+    let hook = &alerts.webhooks[0];
+    assert_eq!(hook.name, "ops-chat");
+    assert_eq!(
+        hook.url.expose(),
+        "https://hooks.example.com/services/T0/B0/XYZ"
+    );
+    assert_eq!(hook.shown_url, "https://hooks.example.com:443");
+    assert_eq!(hook.token.as_ref().map(|t| t.expose()), Some("tok"));
+    assert_eq!(hook.token_header.as_deref(), Some("X-Api-Key"));
+    assert_eq!(hook.timeout, Duration::from_secs(5));
+    assert_eq!(hook.events, astha::alerts::EventKind::SUBSCRIBABLE.to_vec());
+    let command = &alerts.commands[0];
+    assert_eq!(command.name, "mail");
+    assert_eq!(
+        command.command,
+        ["/usr/local/bin/astha-mail", "oncall@example.com"]
+    );
+    assert_eq!(
+        command.events,
+        [
+            astha::alerts::EventKind::Takeover,
+            astha::alerts::EventKind::AlertRaised
+        ]
+    );
+    // The secret URL and the token stay out of Debug output.
+    let shown = format!("{alerts:?}");
+    assert!(
+        !shown.contains("XYZ") && !shown.contains("tok\""),
+        "{shown}"
+    );
+}
+
+#[test]
+fn alert_sink_mistakes_are_reported_by_key_without_the_secrets() {
+    let text = format!(
+        "{}\n{}",
+        example_text(),
+        r#"
+[[alerts.webhook]]
+url = "https://hooks.example.com/SECRETPATH"
+url_file = "hook.url"
+
+[[alerts.webhook]]
+name = "second"
+url = "gopher://example.com/SECRETPATH"
+token = "SECRETINLINE"
+token_header = "Bad Header"
+events = ["takeover", "lunch"]
+
+[[alerts.webhook]]
+name = "third"
+token_file = "missing.token"
+
+[[alerts.command]]
+name = "second"
+command = []
+timeout_ms = 0
+colour = "red"
+"#
+    );
+    let secrets = example_secrets().file("/etc/astha/hook.url", "https://example.com/x");
+    let problems = parse(&text, &secrets).expect_err("mistakes are errors");
+    let all = render(&problems);
+    assert!(
+        find(&problems, "alerts.webhook[0].url")
+            .message
+            .contains("only one of url, url_file and url_env"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.webhook[1].url")
+            .message
+            .contains("scheme `gopher` is not supported"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.webhook[1].token")
+            .message
+            .contains("use token_file or token_env"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.webhook[1].token_header")
+            .message
+            .contains("not a valid HTTP header name"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.webhook[1].events")
+            .message
+            .contains("unknown event \"lunch\""),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.webhook[2].url")
+            .message
+            .contains("required key is missing"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.webhook[2].token_file")
+            .message
+            .contains("missing.token"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.command[0].command")
+            .message
+            .contains("must name a program"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.command[0].timeout_ms")
+            .message
+            .contains("must be above 0"),
+        "{all}"
+    );
+    assert!(
+        find(&problems, "alerts.command[0].colour")
+            .message
+            .contains("unknown key"),
+        "{all}"
+    );
+    assert!(all.contains("two sinks are named \"second\""), "{all}");
+    assert!(!all.contains("SECRET"), "{all}");
+}

@@ -12,6 +12,7 @@ mod support;
 use std::time::Duration;
 
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, SipCapabilities};
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use serde_json::Value;
 use support::fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -175,28 +176,6 @@ async fn http(
     }
 }
 
-fn basic(credentials: &str) -> String {
-    const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = credentials.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 const VOLATILE_JSON: &[&str] = &["timestamp", "startup_time", "last_reload_time"];
 
 fn mask_json(v: &Value) -> Value {
@@ -245,7 +224,7 @@ async fn ari_case(file: &str) {
     let auth = match req["auth"].as_str() {
         Some(a) => {
             let creds = a.strip_prefix("Basic ").expect("basic auth");
-            format!("Authorization: Basic {}\r\n", basic(creds))
+            format!("Authorization: Basic {}\r\n", BASE64_STANDARD.encode(creds))
         }
         None => String::new(),
     };
@@ -352,7 +331,7 @@ async fn ari_keeps_the_connection_alive_between_requests() {
         .expect("connect");
     let req = format!(
         "GET /ari/asterisk/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\n\r\n",
-        basic("hasidecar:hasecret")
+        BASE64_STANDARD.encode("hasidecar:hasecret")
     );
     for _ in 0..2 {
         stream.write_all(req.as_bytes()).await.expect("send");
@@ -400,7 +379,7 @@ async fn ari_channels_with_calls_up_have_the_captured_shape() {
     .await;
     let request = format!(
         "GET /ari/channels HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
-        basic("hasidecar:hasecret")
+        BASE64_STANDARD.encode("hasidecar:hasecret")
     );
     let (status, _, body) = http(asterisk.http_addr().expect("http"), &request).await;
     assert_eq!(status, "HTTP/1.1 200 OK");

@@ -366,7 +366,13 @@ scenario!(
             (down.len() == 2).then_some(())
         })
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
-        // ... but A's Asterisk still answers B's probes: a broken link, not a dead server.
+        // ... but A's Asterisk still answers B's probes: a broken link, not a dead server. B
+        // says so in its status, for as long as it lasts.
+        poll("B to list the broken_link alert", SETTLE, POLL, || {
+            let alerts = pair.status(Side::B).ok()?.alerts();
+            alerts.contains(&"broken_link".to_string()).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
         assert_stays(&pair, Side::A, Duration::from_secs(5));
         pair.set_peer_link(true).unwrap();
         poll("the peer link back", SETTLE, POLL, || {
@@ -377,6 +383,11 @@ scenario!(
                 .then_some(())
         })
         .unwrap();
+        poll("B to clear the broken_link alert", SETTLE, POLL, || {
+            let alerts = pair.status(Side::B).ok()?.alerts();
+            (!alerts.contains(&"broken_link".to_string())).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
         assert_stays(&pair, Side::A, Duration::from_secs(1));
         if let Some(calls) = pair.calls() {
             let counts = calls.counts(0.0, now_unix());
@@ -569,4 +580,167 @@ fn sip_answers_through_the_floating_ip_come_from_the_floating_ip_on_both_servers
         foreign.first()
     );
     assert_served_by(&mut pair, Side::B);
+}
+
+/// A webhook receiver inside a server's namespace that reads every request and never answers:
+/// a chat service that hangs.
+struct HangingWebhook {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Request heads received, and whether each connection is still held open.
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HangingWebhook {
+    fn start(netns: &std::path::Path, port: u16) -> HangingWebhook {
+        use std::io::Read;
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let thread = astha_tests::harness::client::spawn_in_netns(netns, move || {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind in netns");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let mut held = Vec::new();
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                        let mut buf = [0u8; 4096];
+                        let n = stream.read(&mut buf).unwrap_or(0);
+                        let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        requests2.lock().unwrap().push(head);
+                        // Never answered: held open until the test ends.
+                        held.push(stream);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+        .expect("thread in the server's namespace");
+        HangingWebhook {
+            stop,
+            requests,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HangingWebhook {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The alert sinks of a real daemon: B sends its events to a webhook that hangs and to a command
+/// that appends them to a file. B's first event (the alert a fresh node raises for its missing
+/// term file) gets the webhook stuck for a minute; A's Asterisk then crashes, and B takes over as
+/// fast as ever; the command still receives B's takeover event with its step timings.
+#[test]
+fn a_hanging_webhook_delays_no_takeover_and_the_takeover_reaches_the_sinks() {
+    let test = "alerts_hanging_webhook";
+    let Some(mut options) = options(AsteriskKind::Emulated, test) else {
+        return;
+    };
+    let scratch = std::env::temp_dir().join(format!("astha-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let events = scratch.join("events-b.jsonl");
+    const HOOK_PORT: u16 = 18_080;
+    options.settings[Side::B.index()].extra_toml = format!(
+        r#"
+[alerts]
+# Keep retrying until the test's receiver is up (it starts with the namespaces).
+max_attempts = 40
+retry_initial_ms = 100
+retry_max_ms = 300
+
+[[alerts.webhook]]
+name = "hanging"
+url = "http://127.0.0.1:{HOOK_PORT}/hooks/SECRETPATH"
+timeout_ms = 60000
+
+[[alerts.command]]
+name = "file"
+command = ["sh", "-c", "cat >> '{}'; echo >> '{}'"]
+"#,
+        events.display(),
+        events.display()
+    );
+    // Started by hand (not `running_pair_with`): the receiver must be up while B still retries
+    // its first event.
+    let mut pair = Pair::start(options).unwrap_or_else(|e| panic!("{test}: harness start: {e}"));
+    let hook = HangingWebhook::start(&pair.topology().path(Side::B.host()), HOOK_PORT);
+    poll(
+        "B's first event to reach the hanging webhook",
+        SETTLE,
+        POLL,
+        || hook.requests().first().cloned(),
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let active = pair
+        .wait_steady(SETTLE)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert_eq!(active, Side::A);
+    let head = hook.requests()[0].clone();
+    assert!(
+        head.starts_with("POST /hooks/SECRETPATH HTTP/1.1"),
+        "{head}"
+    );
+
+    let at = pair.inject(Side::A, Fault::AsteriskCrash).unwrap();
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    // The webhook is still stuck on that first event (its timeout is a minute) ...
+    assert_eq!(hook.requests().len(), 1, "the stuck sink got nothing else");
+    // ... and the takeover took its usual time (typically well under a second; the bound only
+    // has to be far below the stuck request's minute).
+    let record = pair.status(Side::B).unwrap().last_takeover.unwrap();
+    assert!(
+        record.total_ms < 10_000.0,
+        "takeover took {} ms",
+        record.total_ms
+    );
+
+    // The command sink got B's takeover event, with its step timings.
+    let takeover = poll(
+        "B's takeover event in the command's file",
+        SETTLE,
+        POLL,
+        || {
+            let text = std::fs::read_to_string(&events).ok()?;
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| e["event"] == "takeover")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert_eq!(takeover["node"], "harness-b");
+    assert_eq!(takeover["outcome"], "done");
+    assert_eq!(takeover["role"], "active");
+    assert!(takeover["term"].as_u64() >= Some(2), "{takeover}");
+    assert!(
+        takeover["steps"].as_array().is_some_and(|s| !s.is_empty()),
+        "{takeover}"
+    );
+    assert!(
+        takeover["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{takeover}"
+    );
+    // The secret part of the URL never reached B's log.
+    let log = pair.log_tail("astha-b", 10_000);
+    assert!(!log.contains("SECRETPATH"), "{log}");
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+    drop(hook);
+    let _ = std::fs::remove_dir_all(&scratch);
 }

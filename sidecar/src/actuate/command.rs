@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 /// What a finished command produced.
@@ -56,17 +56,41 @@ pub enum CommandError {
     },
 }
 
+/// What a command gets besides its arguments.
+#[derive(Debug, Clone, Default)]
+pub struct CommandInput {
+    /// Written to its stdin, which is then closed (stdin is `/dev/null` when `None`).
+    pub stdin: Option<Vec<u8>>,
+    /// Added to the environment it inherits.
+    pub env: Vec<(String, String)>,
+}
+
 /// Run `argv` (program and arguments) with stdin closed, collecting its output, within `timeout`.
 ///
 /// The child runs in its own process group so a timeout kills everything it started (a
 /// shell script's `sleep` would otherwise keep the output pipe open).
 pub async fn run(argv: &[String], timeout: Duration) -> Result<CommandOutput, CommandError> {
+    run_with(argv, timeout, &CommandInput::default()).await
+}
+
+/// [`run`], with `input` on stdin and in the environment. A command that does not read its
+/// stdin is not an error (the unread rest is discarded).
+pub async fn run_with(
+    argv: &[String],
+    timeout: Duration,
+    input: &CommandInput,
+) -> Result<CommandOutput, CommandError> {
     let (program, args) = argv.split_first().ok_or(CommandError::Empty)?;
     let shown = argv.join(" ");
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
-        .stdin(Stdio::null())
+        .envs(input.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if input.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -77,9 +101,17 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<CommandOutput, Co
             source,
         })?;
     let pgid = child.id();
+    let mut stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let collect = async {
+        let write_in = async {
+            if let (Some(pipe), Some(bytes)) = (stdin.as_mut(), input.stdin.as_deref()) {
+                let _ = pipe.write_all(bytes).await;
+            }
+            // Closing stdin tells the command the input is complete.
+            drop(stdin.take());
+        };
         let mut out = Vec::new();
         let mut err = Vec::new();
         let read_out = async {
@@ -92,7 +124,7 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<CommandOutput, Co
                 let _ = s.read_to_end(&mut err).await;
             }
         };
-        tokio::join!(read_out, read_err);
+        tokio::join!(write_in, read_out, read_err);
         let status = child.wait().await;
         (status, out, err)
     };
@@ -156,6 +188,27 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn stdin_and_environment_reach_the_command() {
+        let input = CommandInput {
+            stdin: Some(b"{\"event\":\"test\"}".to_vec()),
+            env: vec![("ASTHA_EVENT".into(), "test".into())],
+        };
+        let out = run_with(
+            &argv(&["sh", "-c", "cat; echo \" $ASTHA_EVENT\""]),
+            Duration::from_secs(5),
+            &input,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.stdout.trim(), "{\"event\":\"test\"} test");
+        // A command that never reads its stdin still succeeds.
+        let out = run_with(&argv(&["true"]), Duration::from_secs(5), &input)
+            .await
+            .unwrap();
+        assert!(out.success());
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! Adding a subcommand: a module with an `Args` struct and an `async fn run(args, out) -> Exit`,
 //! a variant in [`CliCommand`], and one arm in [`run()`].
 
+pub mod alert;
 pub mod check_config;
 mod control_args;
 pub mod demo;
@@ -84,6 +85,8 @@ pub enum CliCommand {
     FencePeer(fence_peer::FencePeerArgs),
     /// DRBD's unfence-peer handler: tells the daemon the peer is UpToDate again.
     UnfencePeer(fence_peer::FencePeerArgs),
+    /// Alert sinks (`[alerts]`): `astha alert test` sends a test event through each and reports it.
+    Alert(alert::AlertArgs),
 }
 
 impl Cli {
@@ -134,5 +137,6 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
         CliCommand::WaitBooted(args) => wait_booted::run(args, out).await,
         CliCommand::FencePeer(args) => fence_peer::fence_peer(args, out).await,
         CliCommand::UnfencePeer(args) => fence_peer::unfence_peer(args, out).await,
+        CliCommand::Alert(args) => alert::run(args, out).await,
     }
 }

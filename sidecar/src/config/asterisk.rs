@@ -189,48 +189,6 @@ fn secret_of(
     base_dir: &Path,
     resolver: &dyn SecretResolver,
 ) -> Option<(Secret, SecretSource)> {
-    if s.string(p, "secret").is_some() {
-        s.problem_at(
-            p,
-            super::ProblemSeverity::Error,
-            "secret",
-            "inline secrets are not accepted: use secret_file or secret_env",
-        );
-    }
-    let file = s.string(p, "secret_file");
-    let env = s.string(p, "secret_env");
-    let (key, source) = match (file, env) {
-        (Some(_), Some(_)) => {
-            s.problem_at(
-                p,
-                super::ProblemSeverity::Error,
-                "secret_env",
-                "set only one of secret_file and secret_env",
-            );
-            return None;
-        }
-        (Some(f), None) => {
-            let path = Path::new(f.get_ref());
-            (
-                "secret_file",
-                SecretSource::File(if path.is_absolute() {
-                    path.to_path_buf()
-                } else {
-                    base_dir.join(path)
-                }),
-            )
-        }
-        (None, Some(e)) => ("secret_env", SecretSource::Env(e.into_inner())),
-        (None, None) => {
-            s.missing(p, "secret_file");
-            return None;
-        }
-    };
-    match secret::resolve(&source, resolver) {
-        Ok(secret) => Some((secret, source)),
-        Err(e) => {
-            s.problem_at(p, super::ProblemSeverity::Error, key, e.to_string());
-            None
-        }
-    }
+    secret::refuse_inline(s, p, "secret");
+    secret::read(s, p, "secret", base_dir, resolver, secret::Need::Required)
 }

@@ -15,7 +15,7 @@ mod node;
 mod probes;
 pub(crate) mod problem;
 pub(crate) mod reader;
-mod secret;
+pub(crate) mod secret;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,7 @@ pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig, AMI_BUDG
 pub use problem::{Problem, ProblemSeverity};
 pub use secret::{Secret, SecretError, SecretResolver, SecretSource, SystemSecrets};
 
+use crate::alerts::AlertsConfig;
 use crate::side::Side;
 use problem::Problems;
 use reader::Section;
@@ -45,6 +46,8 @@ pub struct Config {
     pub probes: ProbesConfig,
     /// Peer link, decision tunables, actuators, control socket, metrics, state directory.
     pub daemon: DaemonConfig,
+    /// Where alert events go (`[alerts]`, see [`crate::alerts`]).
+    pub alerts: AlertsConfig,
 }
 
 /// Which of the two Asterisk instances, seen from this node.
@@ -136,6 +139,10 @@ pub fn parse_with(
     let probes = probes::read(&mut probes_section, &mut problems);
     probes_section.finish(&mut problems);
     let daemon = DaemonConfig::read(&mut root, &mut problems, base_dir);
+    let mut alerts_section = root.section(&mut problems, "alerts");
+    let alerts =
+        crate::alerts::config::read(&mut alerts_section, &mut problems, base_dir, resolver);
+    alerts_section.finish(&mut problems);
     root.finish(&mut problems);
     if !problems.has_errors() {
         cross_checks::check(&doc, &node, &daemon, &mut problems);
@@ -151,6 +158,7 @@ pub fn parse_with(
                 asterisk_b,
                 probes,
                 daemon,
+                alerts,
             },
             list,
         )),

@@ -291,6 +291,17 @@ impl<'t, 'i> Section<'t, 'i> {
         problems: &mut Problems,
         key: &str,
     ) -> Option<Vec<T>> {
+        self.tables_with(problems, key, T::read)
+    }
+
+    /// Like [`Section::tables`], each item read by `read` (for items that need more than the
+    /// table, such as the directory secret files are relative to).
+    pub(crate) fn tables_with<T>(
+        &mut self,
+        problems: &mut Problems,
+        key: &str,
+        mut read: impl FnMut(&mut Section<'_, '_>, &mut Problems) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let path = self.key_path(key);
         let value = self.lookup(key)?;
         let DeValue::Array(items) = value.get_ref() else {
@@ -323,7 +334,7 @@ impl<'t, 'i> Section<'t, 'i> {
                 span: item.span(),
                 seen: Vec::new(),
             };
-            match T::read(&mut section, problems) {
+            match read(&mut section, problems) {
                 Some(v) => out.push(v),
                 None => ok = false,
             }

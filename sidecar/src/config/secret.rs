@@ -1,7 +1,10 @@
-//! Secrets (AMI/ARI passwords) read from a file or an environment variable, never printed.
+//! Secrets (AMI/ARI passwords, webhook tokens) read from a file or an environment variable, never printed.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use super::problem::{ProblemSeverity, Problems};
+use super::reader::Section;
 
 /// A secret value. Its `Debug` and `Display` never show the content.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,6 +100,76 @@ pub fn resolve(
         return Err(SecretError::Empty(source.clone()));
     }
     Ok(Secret(value.to_string()))
+}
+
+/// Whether a secret must be configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    Required,
+    Optional,
+}
+
+/// Reports `<name> = "..."` written inline, where only `<name>_file` / `<name>_env` are
+/// accepted: configuration files are shared and shown, secrets must not be in them.
+pub(crate) fn refuse_inline(s: &mut Section<'_, '_>, p: &mut Problems, name: &str) {
+    if s.string(p, name).is_some() {
+        s.problem_at(
+            p,
+            ProblemSeverity::Error,
+            name,
+            format!("inline secrets are not accepted: use {name}_file or {name}_env"),
+        );
+    }
+}
+
+/// The secret configured as `<name>_file` (relative to `base_dir`) or `<name>_env` (exactly
+/// one of them), read now: a secret that cannot be read is a problem at its key. `None` when
+/// absent (a problem too when `need` is `Required`) or unreadable.
+pub(crate) fn read(
+    s: &mut Section<'_, '_>,
+    p: &mut Problems,
+    name: &str,
+    base_dir: &Path,
+    resolver: &dyn SecretResolver,
+    need: Need,
+) -> Option<(Secret, SecretSource)> {
+    let (file_key, env_key) = (format!("{name}_file"), format!("{name}_env"));
+    let file = s.string(p, &file_key);
+    let env = s.string(p, &env_key);
+    let (key, source) = match (file, env) {
+        (Some(_), Some(_)) => {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                &env_key,
+                format!("set only one of {file_key} and {env_key}"),
+            );
+            return None;
+        }
+        (Some(f), None) => {
+            let path = Path::new(f.get_ref());
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base_dir.join(path)
+            };
+            (file_key, SecretSource::File(path))
+        }
+        (None, Some(e)) => (env_key, SecretSource::Env(e.into_inner())),
+        (None, None) => {
+            if need == Need::Required {
+                s.missing(p, &file_key);
+            }
+            return None;
+        }
+    };
+    match resolve(&source, resolver) {
+        Ok(secret) => Some((secret, source)),
+        Err(e) => {
+            s.problem_at(p, ProblemSeverity::Error, &key, e.to_string());
+            None
+        }
+    }
 }
 
 /// Loads a secret directly from a file path (for `astha probe --secret-file`).

@@ -1,6 +1,6 @@
-//! The decision core's clock (monotonic milliseconds since the daemon started) and wall time.
+//! The decision core's clock: monotonic milliseconds since the daemon started (wall time is `crate::wall_clock`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::decide::Millis;
 
@@ -24,12 +24,4 @@ impl Clock {
     pub fn instant_at(&self, at: Millis) -> Instant {
         self.start + Duration::from_millis(at.0)
     }
-}
-
-/// Milliseconds since the Unix epoch (peer datagram timestamps, boot epochs, takeover records).
-pub(super) fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -10,7 +10,8 @@ use crate::control::ControlReply;
 use crate::decide::{Command, DecisionRecord, Input, Reason};
 
 use super::actuator_task::ActuatorJob;
-use super::{clock, Daemon};
+use super::alerts::Stamp;
+use super::Daemon;
 
 impl Daemon {
     /// Executes a batch of commands in order; a term that cannot be persisted stops the batch.
@@ -53,7 +54,7 @@ impl Daemon {
                     let link = &mut self.peer_link;
                     let results = link
                         .links
-                        .send_all(&mut link.codec, &state, clock::wall_ms())
+                        .send_all(&mut link.codec, &state, crate::wall_clock::now_unix_ms())
                         .await;
                     for (i, result) in results.into_iter().enumerate() {
                         if let Err(e) = result {
@@ -68,9 +69,17 @@ impl Daemon {
                         w.start();
                     }
                 }
-                Command::Alert { severity, message } => {
-                    tracing::error!(?severity, "ALERT: {message}");
-                    self.report.alert(message);
+                Command::Alert {
+                    key,
+                    severity,
+                    message,
+                } => {
+                    let stamp = self.stamp();
+                    self.alerts.raise(key, severity, message, stamp);
+                }
+                Command::AlertCleared { key } => {
+                    let stamp = self.stamp();
+                    self.alerts.clear(key, stamp);
                 }
                 Command::Decision(record) => self.log_decision(&record),
                 Command::OperatorReply(result) => {
@@ -99,6 +108,14 @@ impl Daemon {
             );
             let _ = urgent.send(ok).await;
         });
+    }
+
+    /// The term and role alert events are stamped with.
+    pub(super) fn stamp(&self) -> Stamp {
+        Stamp {
+            term: self.core.term(),
+            role: self.core.role(),
+        }
     }
 
     fn log_decision(&mut self, record: &DecisionRecord) {

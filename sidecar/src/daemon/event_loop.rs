@@ -6,8 +6,9 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+use crate::actuate::drbd::DrbdObservation;
 use crate::control::IncomingRequest;
-use crate::decide::{Input, OperatorCommand};
+use crate::decide::{AlertKey, AlertSeverity, Input, OperatorCommand};
 use crate::sd_notify::Notifier;
 
 use super::actuator_task::ActuatorResult;
@@ -98,10 +99,7 @@ impl Daemon {
                 Some(ok) = events.urgent_results.recv() => {
                     self.feed(Input::UrgentProbeResult { ok }).await;
                 }
-                Some(result) = events.results.recv() => {
-                    let input = self.report.record_outcome(&result);
-                    self.feed(input).await;
-                }
+                Some(result) = events.results.recv() => self.sequence_finished(&result).await,
                 Some(request) = events.control.recv() => self.control(request).await,
                 Some(caller) = events.dialplan.recv() => {
                     tracing::warn!(%caller, "failover requested from the dialplan (HAFailover UserEvent)");
@@ -111,6 +109,9 @@ impl Daemon {
                 _ = device_timer.tick() => self.devices.read_in_background(&events.device_readings_tx, &self.core.status()),
                 Some(reading) = events.device_readings.recv() => {
                     let relay_read = matches!(reading, DeviceReading::Relay(_));
+                    if let DeviceReading::Drbd(observed, _) = &reading {
+                        self.watch_drbd(observed);
+                    }
                     if let Some(input) = self.report.observe(reading) {
                         self.feed(input).await;
                     }
@@ -137,12 +138,7 @@ impl Daemon {
                         k.on_tick(&status);
                     }
                 }
-                Some(kick) = recv_some(&mut events.kick_results) => {
-                    if let Some(alert) = self.relay_watchdog.as_mut().and_then(|k| k.record(kick)) {
-                        tracing::error!("ALERT: {alert}");
-                        self.report.alert(alert);
-                    }
-                }
+                Some(kick) = recv_some(&mut events.kick_results) => self.record_relay_kick(kick),
                 _ = sighup.recv() => self.reload(),
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
@@ -158,6 +154,34 @@ impl Daemon {
     pub(super) async fn feed(&mut self, input: Input) {
         let commands = self.core.handle(self.clock.now(), input);
         self.execute(commands).await;
+    }
+
+    /// A takeover or release finished: the core learns the outcome, the sinks get its event
+    /// (ahead of the alerts the outcome raises or clears).
+    async fn sequence_finished(&mut self, result: &ActuatorResult) {
+        let finished = self.report.record_outcome(result);
+        self.alerts.hold();
+        self.feed(finished.input.clone()).await;
+        let stamp = self.stamp();
+        self.alerts
+            .sequence_finished(finished.kind, &finished.record, stamp);
+        self.alerts.release();
+    }
+
+    /// DRBD outdating this standby's disk is an alert until the disk is UpToDate again.
+    fn watch_drbd(&mut self, observed: &DrbdObservation) {
+        let stamp = self.stamp();
+        if let Some(why) = &observed.outdated_now {
+            let message = format!("DRBD outdated this node's disk: {why}");
+            self.alerts.raise(
+                AlertKey::DrbdOutdated,
+                AlertSeverity::Critical,
+                message,
+                stamp,
+            );
+        } else if observed.up_to_date {
+            self.alerts.clear(AlertKey::DrbdOutdated, stamp);
+        }
     }
 
     /// The core's periodic evaluation.

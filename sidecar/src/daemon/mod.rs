@@ -19,15 +19,17 @@
 //! | `control.rs` | answers control-socket requests and operator commands (CLI, dialplan) |
 //! | `reload.rs` | SIGHUP: re-reads the configuration |
 //! | `report.rs` | assembles `astha status` and the metrics |
+//! | `alerts.rs` | keeps the active alerts, logs them, sends events to the alert sinks |
 //! | `devices.rs` | reads the relay, floating IP and DRBD back (and runs a cold standby's start check) in the background |
 //! | `relay_watchdog.rs` | kicks the relay's own watchdog while this node holds the guarded side |
 //! | `witness.rs` | checks the witness and feeds the answers to the core |
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
-//! | `clock.rs` | the core's monotonic clock, and wall time for the peer link |
+//! | `clock.rs` | the core's monotonic clock (wall time: `crate::wall_clock`) |
 
 mod actuator_task;
+mod alerts;
 mod calls;
 mod clock;
 mod commands;
@@ -106,6 +108,8 @@ struct Daemon {
     /// The operator request waiting for the core's `OperatorReply` (None for dialplan requests).
     pending_operator: Option<oneshot::Sender<ControlReply>>,
     report: report::ReportState,
+    /// Active alerts and the alert sinks.
+    alerts: alerts::Alerting,
     metrics: watch::Sender<String>,
     /// What the dialplan watcher reads for every `HAFailover` event (updated on SIGHUP).
     dialplan_config: watch::Sender<DialplanConfig>,

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::actuate::relay::{DeviceWatchdog, WatchdogState};
 use crate::actuate::RelayHandle;
-use crate::decide::{CoreStatus, Role};
+use crate::decide::{AlertKey, AlertSeverity, CoreStatus, Role};
 use crate::side::Side;
 use crate::status::RelayWatchdogStatus;
 
@@ -206,17 +206,45 @@ impl WatchdogKicker {
 }
 
 impl Daemon {
-    /// After a relay reading: alerts when the device's watchdog fences nothing (see
-    /// [`WatchdogKicker::check_device`]).
+    /// After a relay reading: alerts while the device's watchdog fences nothing (see
+    /// [`WatchdogKicker::check_device`]), and ends the alert once it is back on.
     pub(super) fn check_relay_watchdog(&mut self) {
         let status = self.core.status();
-        let alert = self
-            .relay_watchdog
-            .as_mut()
-            .and_then(|k| k.check_device(&status, &self.report.relay));
-        if let Some(alert) = alert {
-            tracing::error!("ALERT: {alert}");
-            self.report.alert(alert);
+        let Some(kicker) = self.relay_watchdog.as_mut() else {
+            return;
+        };
+        let alert = kicker.check_device(&status, &self.report.relay);
+        let back_on = kicker.off_while_active == 0;
+        let stamp = self.stamp();
+        match alert {
+            Some(message) => self.alerts.raise(
+                AlertKey::RelayWatchdogOff,
+                AlertSeverity::Critical,
+                message,
+                stamp,
+            ),
+            None if back_on => self.alerts.clear(AlertKey::RelayWatchdogOff, stamp),
+            None => {}
+        }
+    }
+
+    /// A kick's outcome: the first failure in a row raises an alert, the next success ends it.
+    pub(super) fn record_relay_kick(&mut self, kick: KickResult) {
+        let Some(kicker) = self.relay_watchdog.as_mut() else {
+            return;
+        };
+        let alert = kicker.record(kick);
+        let through = kicker.failures_in_a_row == 0;
+        let stamp = self.stamp();
+        match alert {
+            Some(message) => self.alerts.raise(
+                AlertKey::RelayWatchdogKickFailing,
+                AlertSeverity::Critical,
+                message,
+                stamp,
+            ),
+            None if through => self.alerts.clear(AlertKey::RelayWatchdogKickFailing, stamp),
+            None => {}
         }
     }
 }

@@ -1,9 +1,10 @@
 //! SIGHUP: re-reads the configuration file; applies what can change at run time and keeps the
 //! running configuration when the new one is broken.
 
+use crate::alerts::EventSource;
 use crate::config::Config;
 
-use super::Daemon;
+use super::{start, Daemon};
 
 impl Daemon {
     pub(super) fn reload(&mut self) {
@@ -22,12 +23,21 @@ impl Daemon {
                     tracing::error!("configuration reload rejected: node.side cannot change while running (restart astha)");
                 } else {
                     tracing::info!(
-                        "configuration reloaded; [dialplan] and the node names apply now, probe, peer-link, [decide] (witness included), actuator, control and metrics changes at the next restart"
+                        "configuration reloaded; [dialplan], [alerts] and the node names apply now, probe, peer-link, [decide] (witness included), actuator, control and metrics changes at the next restart"
                     );
                     self.config.daemon.dialplan = new.daemon.dialplan.clone();
                     let _ = self.dialplan_config.send(new.daemon.dialplan.clone());
                     self.config.node.name = new.node.name.clone();
                     self.config.node.peer_name = new.node.peer_name.clone();
+                    match start::start_alert_sinks(&new) {
+                        Ok(dispatcher) => {
+                            self.alerts.reconfigure(EventSource::of(&new), dispatcher);
+                            self.config.alerts = new.alerts;
+                        }
+                        Err(e) => {
+                            tracing::error!("[alerts] not reloaded, the running sinks stay: {e}")
+                        }
+                    }
                 }
             }
         }

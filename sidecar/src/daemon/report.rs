@@ -7,20 +7,21 @@ use ami_client::ConnectionState;
 use crate::actuate::config::{DrbdConfig, FloatingIpConfig, StandbyMode};
 use crate::actuate::relay::WatchdogState;
 use crate::actuate::SequenceOutcome;
+use crate::alerts::EventKind;
 use crate::config::Config;
 use crate::decide::{CoreStatus, Input};
 use crate::metrics::Totals;
 use crate::peer::PeerCounters;
 use crate::probe::MonitoredTarget;
 use crate::status::{
-    DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus, RelayWatchdogStatus,
-    StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus, WitnessStatus,
-    STATUS_FORMAT_VERSION,
+    AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus,
+    RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
+    WitnessStatus, STATUS_FORMAT_VERSION,
 };
 
 use super::actuator_task::ActuatorResult;
 use super::devices::{DeviceReading, RelayReading};
-use super::{clock, Daemon};
+use super::Daemon;
 
 /// What the report is built from at one moment.
 #[derive(Debug)]
@@ -39,6 +40,17 @@ pub struct ReportInputs<'a> {
     pub witness: Option<WitnessStatus>,
     /// This node's kicks of the relay's watchdog (the device's state is in the relay reading).
     pub relay_watchdog: Option<RelayWatchdogStatus>,
+    /// Every alert active now.
+    pub alerts: Vec<AlertStatus>,
+}
+
+/// A finished takeover or release: the core's input, and the record for status and the sinks.
+#[derive(Debug, Clone)]
+pub struct FinishedSequence {
+    pub input: Input,
+    /// `Takeover` or `Release`.
+    pub kind: EventKind,
+    pub record: TakeoverRecordStatus,
 }
 
 /// The daemon's own memory of things the core does not keep.
@@ -53,7 +65,6 @@ pub struct ReportState {
     takeovers: u64,
     takeovers_failed: u64,
     probe_failures: std::collections::BTreeMap<(String, String), u64>,
-    last_alert: Option<String>,
 }
 
 impl ReportState {
@@ -68,7 +79,6 @@ impl ReportState {
             takeovers: 0,
             takeovers_failed: 0,
             probe_failures: Default::default(),
-            last_alert: None,
         }
     }
 
@@ -88,9 +98,6 @@ impl ReportState {
                 None
             }
             DeviceReading::Drbd(observed, fence_event) => {
-                if let Some(why) = &observed.outdated_now {
-                    self.last_alert = Some(format!("DRBD disk outdated: {why}"));
-                }
                 self.drbd = Some((observed, fence_event));
                 None
             }
@@ -102,12 +109,9 @@ impl ReportState {
         tracing::warn!(term, reason, "takeover started");
     }
 
-    pub fn alert(&mut self, message: String) {
-        self.last_alert = Some(message);
-    }
-
-    /// Records a finished sequence and turns it into the core's input.
-    pub fn record_outcome(&mut self, result: &ActuatorResult) -> Input {
+    /// Records a finished sequence, logs its summary line (`journalctl -p warning` shows every
+    /// takeover and release), and turns it into the core's input.
+    pub fn record_outcome(&mut self, result: &ActuatorResult) -> FinishedSequence {
         let steps = result
             .outcome
             .timings()
@@ -123,24 +127,39 @@ impl ReportState {
             })
             .collect::<Vec<_>>();
         let total_ms = steps.iter().map(|s| s.ms).sum();
-        let record = |outcome: &str| TakeoverRecordStatus {
+        let record_of = |outcome: &str| TakeoverRecordStatus {
             reason: result.reason.clone(),
             term: result.term,
-            started_unix_ms: clock::wall_ms().saturating_sub(total_ms as u64),
+            started_unix_ms: crate::wall_clock::now_unix_ms().saturating_sub(total_ms as u64),
             outcome: outcome.to_string(),
             total_ms,
             steps: steps.clone(),
         };
-        match &result.outcome {
-            SequenceOutcome::TakeoverDone { total, .. } => {
-                tracing::warn!(
-                    term = result.term,
-                    total_ms = total.as_secs_f64() * 1000.0,
-                    "takeover done: this node is active"
-                );
-                self.last_takeover = Some(record("done"));
+        let summary = |record: &TakeoverRecordStatus| {
+            let steps: Vec<String> = record
+                .steps
+                .iter()
+                .map(|s| format!("{} {:.1} ms {}", s.step, s.ms, s.outcome))
+                .collect();
+            format!(
+                "term {} in {:.1} ms, reason: {}; steps: {}",
+                record.term,
+                record.total_ms,
+                record.reason,
+                if steps.is_empty() {
+                    "none".to_string()
+                } else {
+                    steps.join(", ")
+                }
+            )
+        };
+        let (input, kind, record) = match &result.outcome {
+            SequenceOutcome::TakeoverDone { .. } => {
+                let record = record_of("done");
+                tracing::warn!(term = result.term, "takeover done: {}", summary(&record));
+                self.last_takeover = Some(record.clone());
                 self.ip_held = true;
-                Input::TakeoverDone
+                (Input::TakeoverDone, EventKind::Takeover, record)
             }
             SequenceOutcome::TakeoverFailed {
                 step,
@@ -149,23 +168,48 @@ impl ReportState {
                 ..
             } => {
                 self.takeovers_failed += 1;
-                tracing::error!(term = result.term, step = step.as_str(), %error, rolled_back, "takeover failed");
-                self.last_takeover = Some(record(&format!("failed at {}: {error}", step.as_str())));
-                Input::TakeoverFailed {
+                let record = record_of(&format!("failed at {}: {error}", step.as_str()));
+                tracing::error!(
+                    term = result.term,
+                    rolled_back,
+                    "takeover failed at {}: {error}; {}",
+                    step.as_str(),
+                    summary(&record)
+                );
+                self.last_takeover = Some(record.clone());
+                let input = Input::TakeoverFailed {
                     error: format!("{}: {error}", step.as_str()),
-                }
+                };
+                (input, EventKind::Takeover, record)
             }
             SequenceOutcome::ReleaseDone { .. } => {
-                tracing::warn!(term = result.term, "release done: this node is standby");
+                let record = record_of("done");
+                tracing::warn!(
+                    term = result.term,
+                    "release done, this node is standby: {}",
+                    summary(&record)
+                );
                 self.ip_held = false;
-                Input::ReleaseDone
+                (Input::ReleaseDone, EventKind::Release, record)
             }
             SequenceOutcome::ReleaseFailed { step, error, .. } => {
-                tracing::error!(term = result.term, step = step.as_str(), %error, "release failed");
-                Input::ReleaseFailed {
+                let record = record_of(&format!("failed at {}: {error}", step.as_str()));
+                tracing::error!(
+                    term = result.term,
+                    "release failed at {}: {error}; {}",
+                    step.as_str(),
+                    summary(&record)
+                );
+                let input = Input::ReleaseFailed {
                     error: format!("{}: {error}", step.as_str()),
-                }
+                };
+                (input, EventKind::Release, record)
             }
+        };
+        FinishedSequence {
+            input,
+            kind,
+            record,
         }
     }
 
@@ -175,6 +219,7 @@ impl ReportState {
             probe_failures: self.probe_failures.clone(),
             takeovers: self.takeovers,
             takeovers_failed: self.takeovers_failed,
+            ..Totals::default()
         }
     }
 
@@ -205,16 +250,12 @@ impl ReportState {
                 maintenance: core.maintenance,
                 uptime_s: inputs.uptime.as_secs(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                last_decision: self
-                    .last_decision
-                    .clone()
-                    .or_else(|| self.last_alert.clone()),
+                last_decision: self.last_decision.clone(),
                 standby: match config.daemon.actuate.asterisk.mode {
                     StandbyMode::Cold => "cold".into(),
                     StandbyMode::Warm => "warm".into(),
                 },
                 cannot_take_over: core.readiness_problem.clone(),
-                alerts: core.alerts.clone(),
             },
             peer: PeerStatus {
                 side: core.me.other().to_string(),
@@ -282,6 +323,7 @@ impl ReportState {
             }),
             last_takeover: self.last_takeover.clone(),
             witness: inputs.witness,
+            alerts: inputs.alerts,
             calls: None,
         }
     }
@@ -326,6 +368,7 @@ impl Daemon {
             uptime: self.clock.start.elapsed(),
             witness: self.witness.as_ref().map(|w| w.status()),
             relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
+            alerts: self.alerts.active(),
         })
     }
 
@@ -335,8 +378,11 @@ impl Daemon {
             return;
         }
         let report = self.status_report();
-        let _ = self
-            .metrics
-            .send(crate::metrics::render(&report, &self.report.totals()));
+        let totals = Totals {
+            alerts_raised: self.alerts.raised_totals(),
+            alert_sinks: self.alerts.sink_counts(),
+            ..self.report.totals()
+        };
+        let _ = self.metrics.send(crate::metrics::render(&report, &totals));
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
+use crate::alerts::{build_sinks, Dispatcher, EventSource};
 use crate::config::{Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
 use crate::decide::resume::{self, HeldAtStart, RelayAtStart, StartRole};
@@ -27,7 +28,7 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, clock, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
+    actuator_task, alerts, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
     Devices, PeerLinkIo, RunOptions,
 };
 
@@ -69,6 +70,7 @@ pub(super) async fn start(
     let (urgent, urgent_results) = mpsc::channel::<bool>(4);
     let (device_readings_tx, device_readings) = mpsc::channel(4);
 
+    let alerts = alerts::Alerting::new(EventSource::of(&config), start_alert_sinks(&config)?);
     let core = match start_role {
         StartRole::ResumeActive {
             peer_must_confirm, ..
@@ -127,6 +129,7 @@ pub(super) async fn start(
         urgent,
         pending_operator: None,
         report: report::ReportState::new(link_names),
+        alerts,
         metrics,
         dialplan_config,
         notifier,
@@ -169,7 +172,7 @@ async fn open_peer_link(config: &Config) -> Result<(PeerLinkIo, Vec<String>), Da
     })?;
     let key = PeerKey::load(&peer_cfg.key_file).map_err(setup("peer key"))?;
     let epoch_file = config.daemon.state.dir.join("epoch");
-    let epoch = crate::peer::epoch::next_boot_epoch(&epoch_file, clock::wall_ms())
+    let epoch = crate::peer::epoch::next_boot_epoch(&epoch_file, crate::wall_clock::now_unix_ms())
         .map_err(setup("boot epoch file"))?;
     let codec = PeerLink::new(config.node.side, key, epoch);
     let addrs: Vec<LinkAddrs> = peer_cfg
@@ -294,6 +297,15 @@ async fn start_metrics_listener(config: &Config) -> Result<watch::Sender<String>
         tracing::info!(%addr, "metrics listener up");
     }
     Ok(metrics_tx)
+}
+
+/// Starts the alert sinks' delivery tasks (`[alerts]`); none configured is fine.
+pub(super) fn start_alert_sinks(config: &Config) -> Result<Dispatcher, DaemonError> {
+    let sinks = build_sinks(&config.alerts).map_err(DaemonError::Setup)?;
+    for sink in &sinks {
+        tracing::info!(sink = %sink.describe(), "alert sink configured");
+    }
+    Ok(Dispatcher::start(sinks, config.alerts.delivery.clone()))
 }
 
 /// Builds the decision core's tunables from the configuration.

@@ -5,6 +5,7 @@
 //! in [`operator`], and the alerts about this node's own state in [`watch`].
 
 mod active;
+mod alerts;
 mod operator;
 mod rule;
 mod standby;
@@ -34,22 +35,6 @@ const DEAF_PEER_MESSAGES: u32 = 3;
 /// calls, the other cannot probe it) before that is an alert: longer than one probe cycle, so a
 /// fault seen by one side a moment before the other raises nothing.
 const UNPROBEABLE_AFTER_MS: u64 = 5_000;
-
-/// Alerts that would otherwise repeat on every tick; each is raised once until its condition ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AlertKey {
-    BrokenLink,
-    CannotTakeOver,
-    WitnessUnreachable,
-    CannotServeNoStandby,
-    RelayOnStandbySide,
-    PeerFaulted,
-    HeldAfterStepDown,
-    ServiceNetworkDown,
-    ColdStartCheckFailed,
-    PeerAsteriskUnprobeable,
-    UnprobedByPeer,
-}
 
 /// The pure decision core of one node. See the module documentation for the driving contract.
 #[derive(Debug, Clone)]
@@ -118,8 +103,10 @@ pub struct Core {
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
-    /// Alerts raised and not ended yet, with their messages (for status).
-    raised: Vec<(AlertKey, String)>,
+    /// Alerts raised and not cleared (see [`alerts`]).
+    raised: Vec<AlertKey>,
+    /// Alerts cleared during the current call, announced at its end.
+    cleared: Vec<AlertKey>,
     /// Started without a term file: said once in an alert.
     term_file_missing: bool,
     /// The last cold-start check (cold standby); `None` before the first.
@@ -199,6 +186,7 @@ impl Core {
             last_sent_at: None,
             last_decision: None,
             raised: Vec::new(),
+            cleared: Vec::new(),
             term_file_missing: persisted.missing,
             cold_check: None,
             service_network: Ok(()),
@@ -251,6 +239,7 @@ impl Core {
         let mut out = Vec::new();
         self.apply(input, &mut out);
         self.evaluate(&mut out);
+        self.settle_alerts(&mut out);
         self.maybe_send(&mut out);
         out
     }
@@ -260,6 +249,7 @@ impl Core {
         self.advance(now);
         let mut out = Vec::new();
         self.evaluate(&mut out);
+        self.settle_alerts(&mut out);
         self.maybe_send(&mut out);
         out
     }
@@ -335,7 +325,6 @@ impl Core {
             last_decision: self.last_decision.clone(),
             readiness: self.readiness(),
             readiness_problem: self.readiness_problem(),
-            alerts: self.raised.iter().map(|(_, m)| m.clone()).collect(),
             resume_unconfirmed: self.resume_check.is_some(),
             cold_standby: self.is_cold_standby(),
         }
@@ -407,7 +396,7 @@ impl Core {
             }
             Input::TakeoverDone => self.on_takeover_done(out),
             Input::TakeoverFailed { error } => self.on_takeover_failed(error, out),
-            Input::ReleaseDone => self.on_release_done(),
+            Input::ReleaseDone => self.on_release_done(out),
             Input::ReleaseFailed { error } => self.on_release_failed(error, out),
             Input::Operator(cmd) => self.on_operator(cmd, out),
             Input::Witness(ok) => {
@@ -514,20 +503,22 @@ impl Core {
         self.abort_takeover = None;
         self.takeover_failures += 1;
         let give_up = self.takeover_failures >= self.cfg.max_takeover_failures;
-        out.push(Command::Alert {
-            severity: AlertSeverity::Critical,
-            message: format!(
+        self.raise(
+            AlertKey::TakeoverFailed,
+            AlertSeverity::Critical,
+            format!(
                 "takeover failed ({} in a row): {error}",
                 self.takeover_failures
             ),
-        });
+            out,
+        );
         self.retry_after = Some(self.now.plus(self.cfg.takeover_retry_ms));
         // Undo whatever part of the takeover happened before trying again.
         self.begin_release(DecisionKind::Release, Reason::TakeoverFailed { error }, out);
         self.fault_after_release = give_up;
     }
 
-    fn on_release_done(&mut self) {
+    fn on_release_done(&mut self, out: &mut Vec<Command>) {
         if self.role != Role::Releasing {
             return;
         }
@@ -535,6 +526,15 @@ impl Core {
         if self.fault_after_release {
             self.fault_after_release = false;
             self.role = Role::Faulted;
+            self.raise(
+                AlertKey::Faulted,
+                AlertSeverity::Critical,
+                format!(
+                    "{} takeovers failed in a row, node faulted (fix, then `astha maintenance off`)",
+                    self.takeover_failures
+                ),
+                out,
+            );
         } else if self.maintenance {
             self.role = Role::Maintenance;
         } else {
@@ -552,12 +552,12 @@ impl Core {
             error: format!("release failed: {error}"),
         };
         self.record(DecisionKind::Faulted, reason, out);
-        out.push(Command::Alert {
-            severity: AlertSeverity::Critical,
-            message: format!(
-                "release failed, node faulted (fix, then `astha maintenance off`): {error}"
-            ),
-        });
+        self.raise(
+            AlertKey::Faulted,
+            AlertSeverity::Critical,
+            format!("release failed, node faulted (fix, then `astha maintenance off`): {error}"),
+            out,
+        );
     }
 
     // ----- facts the rules share ----------------------------------------------------------
@@ -667,11 +667,13 @@ impl Core {
     /// Housekeeping, then the rules of the current role.
     fn evaluate(&mut self, out: &mut Vec<Command>) {
         if std::mem::take(&mut self.term_file_missing) {
-            out.push(Command::Alert {
-                severity: AlertSeverity::Warning,
-                message: "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
+            self.raise(
+                AlertKey::TermFileMissing,
+                AlertSeverity::Warning,
+                "no term file found: starting at term 0 (fine on a first start; the peer's term is adopted)"
                     .into(),
-            });
+                out,
+            );
         }
         self.expire_handover_offer_and_request(out);
         self.expire_resume_check();
@@ -697,13 +699,16 @@ impl Core {
         if let Some((_, until)) = self.release_request {
             if self.now >= until {
                 self.release_request = None;
-                out.push(Command::Alert {
-                    severity: AlertSeverity::Warning,
-                    message: format!(
-                        "{} did not release in time; handover request dropped",
-                        self.cfg.me.other()
-                    ),
-                });
+                let message = format!(
+                    "{} did not release in time; handover request dropped",
+                    self.cfg.me.other()
+                );
+                self.raise(
+                    AlertKey::HandoverRequestExpired,
+                    AlertSeverity::Warning,
+                    message,
+                    out,
+                );
             }
         }
     }
@@ -831,23 +836,6 @@ impl Core {
         };
         self.last_decision = Some(record.clone());
         out.push(Command::Decision(record));
-    }
-
-    fn raise(
-        &mut self,
-        key: AlertKey,
-        severity: AlertSeverity,
-        message: String,
-        out: &mut Vec<Command>,
-    ) {
-        if !self.raised.iter().any(|(k, _)| *k == key) {
-            self.raised.push((key, message.clone()));
-            out.push(Command::Alert { severity, message });
-        }
-    }
-
-    fn clear(&mut self, key: AlertKey) {
-        self.raised.retain(|(k, _)| *k != key);
     }
 
     fn own_state(&self) -> PeerState {

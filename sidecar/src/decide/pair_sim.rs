@@ -1076,9 +1076,12 @@ impl Sim {
                         self.push(at, Ev::WitnessNow { node: n, inc });
                     }
                 }
-                Command::Alert { severity, message } => {
-                    self.trace(|| format!("{me} alert {severity:?}: {message}"))
-                }
+                Command::Alert {
+                    key,
+                    severity,
+                    message,
+                } => self.trace(|| format!("{me} alert {key} {severity:?}: {message}")),
+                Command::AlertCleared { key } => self.trace(|| format!("{me} alert {key} cleared")),
                 Command::Decision(d) => self.trace(|| {
                     format!(
                         "{me} decision {:?} term {} ({}) inputs {:?}",

@@ -377,6 +377,114 @@ pub enum AlertSeverity {
     Critical,
 }
 
+impl AlertSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+}
+
+/// What an alert is about: at most one alert of each kind is active at a time. The core raises
+/// each once ([`Command::Alert`]) and says when its condition ended ([`Command::AlertCleared`]);
+/// the names ([`AlertKey::as_str`]) are the `kind` of the status document, the metrics and the
+/// alert events, so they are part of astha's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertKey {
+    /// The peer is silent on every link but alive (its Asterisk answers, or it moved the relay).
+    BrokenLink,
+    /// A takeover is due (dead peer, handover) but this node's Asterisk cannot carry calls.
+    LocalUnhealthyNoTakeover,
+    /// The peer looks dead but the configured witness does not answer from here.
+    WitnessUnreachable,
+    /// This active node's call path failed and no standby can take the calls.
+    OwnCallPathFailedNoStandby,
+    /// The relay reads back on the standby's side while this node is active.
+    RelayOnStandbySide,
+    /// The peer is faulted and nobody is active.
+    PeerFaulted,
+    /// The peer looks dead, but this node gave way to it recently: holding down.
+    HeldAfterStepDown,
+    /// A takeover by this node failed; active until one succeeds or the peer carries the calls.
+    TakeoverFailed,
+    /// This node is faulted (a release failed, or takeovers failed in a row) until an operator
+    /// runs `astha maintenance off`.
+    Faulted,
+    /// The active peer did not release when this node asked for the calls.
+    HandoverRequestExpired,
+    /// Started without a term file; ends once a term is persisted.
+    TermFileMissing,
+    /// Raised by the daemon, not the core: DRBD left this standby behind and its disk was
+    /// outdated; ends when the disk is UpToDate again.
+    DrbdOutdated,
+    /// This node's service network (the floating IP's interface) is down: it cannot serve.
+    ServiceNetworkDown,
+    /// A cold standby's cold-start check fails: it could not start its Asterisk.
+    ColdStartCheckFailed,
+    /// The peer says its Asterisk carries calls but this node cannot probe it.
+    PeerAsteriskUnprobeable,
+    /// The peer cannot probe this node's Asterisk.
+    UnprobedByPeer,
+    /// Raised by the daemon: the relay's watchdog kicks fail (the device will move the calls).
+    RelayWatchdogKickFailing,
+    /// Raised by the daemon: the relay's watchdog is off on the side this active node holds.
+    RelayWatchdogOff,
+}
+
+impl AlertKey {
+    /// Every kind, in a stable order (metrics list each one, active or not).
+    pub const ALL: [AlertKey; 18] = [
+        AlertKey::BrokenLink,
+        AlertKey::LocalUnhealthyNoTakeover,
+        AlertKey::WitnessUnreachable,
+        AlertKey::OwnCallPathFailedNoStandby,
+        AlertKey::RelayOnStandbySide,
+        AlertKey::PeerFaulted,
+        AlertKey::HeldAfterStepDown,
+        AlertKey::TakeoverFailed,
+        AlertKey::Faulted,
+        AlertKey::HandoverRequestExpired,
+        AlertKey::TermFileMissing,
+        AlertKey::DrbdOutdated,
+        AlertKey::ServiceNetworkDown,
+        AlertKey::ColdStartCheckFailed,
+        AlertKey::PeerAsteriskUnprobeable,
+        AlertKey::UnprobedByPeer,
+        AlertKey::RelayWatchdogKickFailing,
+        AlertKey::RelayWatchdogOff,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKey::BrokenLink => "broken_link",
+            AlertKey::LocalUnhealthyNoTakeover => "local_unhealthy_no_takeover",
+            AlertKey::WitnessUnreachable => "witness_unreachable",
+            AlertKey::OwnCallPathFailedNoStandby => "own_call_path_failed_no_standby",
+            AlertKey::RelayOnStandbySide => "relay_on_standby_side",
+            AlertKey::PeerFaulted => "peer_faulted",
+            AlertKey::HeldAfterStepDown => "held_after_step_down",
+            AlertKey::TakeoverFailed => "takeover_failed",
+            AlertKey::Faulted => "faulted",
+            AlertKey::HandoverRequestExpired => "handover_request_expired",
+            AlertKey::TermFileMissing => "term_file_missing",
+            AlertKey::DrbdOutdated => "drbd_outdated",
+            AlertKey::ServiceNetworkDown => "service_network_down",
+            AlertKey::ColdStartCheckFailed => "cold_start_check_failed",
+            AlertKey::PeerAsteriskUnprobeable => "peer_asterisk_unprobeable",
+            AlertKey::UnprobedByPeer => "unprobed_by_peer",
+            AlertKey::RelayWatchdogKickFailing => "relay_watchdog_kick_failing",
+            AlertKey::RelayWatchdogOff => "relay_watchdog_off",
+        }
+    }
+}
+
+impl fmt::Display for AlertKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The facts a decision was based on (logged with every decision and shown in status).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionInputs {
@@ -430,10 +538,14 @@ pub enum Command {
     SendPeer(PeerState),
     /// Probe the peer's Asterisk now with this deadline; answer with UrgentProbeResult.
     ProbePeerNow { deadline_ms: u64 },
+    /// An alert of this kind is raised (once: it stays raised until [`Command::AlertCleared`]).
     Alert {
+        key: AlertKey,
         severity: AlertSeverity,
         message: String,
     },
+    /// The condition of a raised alert ended.
+    AlertCleared { key: AlertKey },
     /// Log this decision (with its inputs) and keep it for status.
     Decision(DecisionRecord),
     /// Answer to an operator command: Ok(what happens) or Err(why refused).
@@ -482,8 +594,6 @@ pub struct CoreStatus {
     pub readiness: Readiness,
     /// Why this node could not take the calls, in words (None when ready).
     pub readiness_problem: Option<String>,
-    /// Alerts raised and not yet ended, oldest first.
-    pub alerts: Vec<String>,
     /// A restarted daemon that resumed the active role and waits for its peer's word.
     pub resume_unconfirmed: bool,
     /// This node is a cold standby: its Asterisk is stopped on purpose.

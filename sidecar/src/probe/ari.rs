@@ -1,10 +1,7 @@
-//! ARI probe: `GET /ari/asterisk/ping` with Basic auth over a plain HTTP/1.1 connection (no HTTP crate needed).
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+//! ARI probe: `GET /ari/asterisk/ping` with Basic auth, on a fresh connection every run (reqwest).
 
 use crate::config::{HttpUrl, Secret};
-use crate::http::{basic_authorization, truncate, HttpResponse};
+use crate::http::error_text;
 
 use super::ProbeError;
 
@@ -14,80 +11,78 @@ const MAX_RESPONSE: usize = 64 * 1024;
 /// Pings one Asterisk's ARI.
 #[derive(Debug, Clone)]
 pub struct AriPingProbe {
-    url: HttpUrl,
+    url: String,
+    address: String,
     username: String,
     secret: Secret,
+    client: reqwest::Client,
 }
 
 impl AriPingProbe {
     pub fn new(url: HttpUrl, username: String, secret: Secret) -> Self {
+        // A new connection every run: a refused or exhausted HTTP listener must show up here
+        // (an idle pooled connection would hide it). No proxy: ARI is on the PBX's own LAN.
+        // Header names in the usual case: some embedded HTTP servers read them case-sensitively.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .no_proxy()
+            .http1_title_case_headers()
+            .user_agent(concat!("astha/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         AriPingProbe {
-            url,
+            url: format!("{url}/ari/asterisk/ping"),
+            address: url.address.to_string(),
             username,
             secret,
+            client,
         }
     }
 
-    /// The request bytes (contains the credentials: never log it).
-    fn request(&self) -> String {
-        let authorization = basic_authorization(&self.username, self.secret.expose());
-        format!(
-            "GET {}/ari/asterisk/ping HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n\
-             User-Agent: astha/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-            self.url.prefix,
-            self.url.address,
-            env!("CARGO_PKG_VERSION")
-        )
-    }
-
-    /// One request on a fresh connection. Has no timeout of its own: the caller bounds it.
+    /// One request. Has no timeout of its own: the caller bounds it.
     pub async fn run(&self) -> Result<(), ProbeError> {
-        let addr = (self.url.address.host.as_str(), self.url.address.port);
-        let mut stream = TcpStream::connect(addr)
+        let mut response = self
+            .client
+            .get(&self.url)
+            .basic_auth(&self.username, Some(self.secret.expose()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
             .await
-            .map_err(|e| ProbeError::Connect(format!("{}: {e}", self.url.address)))?;
-        stream
-            .write_all(self.request().as_bytes())
+            .map_err(|e| self.request_error(e))?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE as u64)
+        {
+            return Err(ProbeError::Malformed(format!(
+                "response larger than {MAX_RESPONSE} bytes"
+            )));
+        }
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| ProbeError::Io(e.to_string()))?;
-        let mut buf = Vec::with_capacity(1024);
-        let response = loop {
-            if let Some(r) = HttpResponse::parse(&buf, false, MAX_RESPONSE).map_err(malformed)? {
-                break r;
-            }
-            if buf.len() >= MAX_RESPONSE {
+            .map_err(|e| ProbeError::Io(error_text(e)))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_RESPONSE {
                 return Err(ProbeError::Malformed(format!(
                     "response larger than {MAX_RESPONSE} bytes"
                 )));
             }
-            let mut chunk = [0u8; 4096];
-            let n = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| ProbeError::Io(e.to_string()))?;
-            if n == 0 {
-                match HttpResponse::parse(&buf, true, MAX_RESPONSE).map_err(malformed)? {
-                    Some(r) => break r,
-                    None => {
-                        return Err(ProbeError::Malformed(
-                            "connection closed before a full response".into(),
-                        ))
-                    }
-                }
-            }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        };
-        if response.status != 200 {
-            let reason = match message_of(&response.body) {
-                Some(m) => format!("{} ({m})", response.reason),
-                None => response.reason,
+        }
+        if status != reqwest::StatusCode::OK {
+            let reason = status.canonical_reason().unwrap_or("").to_string();
+            let reason = match message_of(&body) {
+                Some(m) => format!("{reason} ({m})"),
+                None => reason,
             };
             return Err(ProbeError::Status {
-                code: response.status,
+                code: status.as_u16(),
                 reason,
             });
         }
-        let body = String::from_utf8_lossy(&response.body);
+        let body = String::from_utf8_lossy(&body);
         let pong = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .is_some_and(|v| v.get("ping").and_then(|p| p.as_str()) == Some("pong"));
@@ -98,6 +93,15 @@ impl AriPingProbe {
                 "expected {{\"ping\":\"pong\"}}, got {}",
                 truncate(&body, 120)
             )))
+        }
+    }
+
+    /// A failed request: no connection at all, or a broken or garbled exchange.
+    fn request_error(&self, e: reqwest::Error) -> ProbeError {
+        if e.is_connect() {
+            ProbeError::Connect(format!("{}: {}", self.address, error_text(e)))
+        } else {
+            ProbeError::Io(error_text(e))
         }
     }
 }
@@ -111,6 +115,11 @@ fn message_of(body: &[u8]) -> Option<String> {
         .map(|s| truncate(s, 120))
 }
 
-fn malformed(detail: String) -> ProbeError {
-    ProbeError::Malformed(detail)
+/// At most `max` characters of `s`, with `...` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(max).collect::<String>())
+    }
 }

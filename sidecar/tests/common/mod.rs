@@ -1,6 +1,8 @@
 //! Shared helpers for the sidecar's integration tests: scratch directories, the in-process Asterisk emulator as a probe target.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -60,6 +60,19 @@ impl NodeView {
             .as_str()
     }
 
+    /// The kinds of the alerts active now (`broken_link`, ...).
+    pub fn alerts(&self) -> Vec<String> {
+        self.raw
+            .get("alerts")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|alert| alert.get("kind")?.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Names of the peer links currently down.
     pub fn links_down(&self) -> Vec<String> {
         self.raw

@@ -18,6 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::berofos_gbl4;
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
 use super::Behaviour;
 
 /// The MAC address the simulated device answers to (a beroNet prefix, 00:19:32).
@@ -168,8 +170,8 @@ impl BerofosSim {
         let listener = TcpListener::bind(bind)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let expected_auth =
-            credentials.map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
+        let expected_auth = credentials
+            .map(|(u, p)| format!("Basic {}", BASE64_STANDARD.encode(format!("{u}:{p}"))));
         let state = Arc::new(Mutex::new(BerofosState::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let kicks = berofos_gbl4::serve(kick_socket, addr, Arc::clone(&state), Arc::clone(&stop))?;
@@ -330,25 +332,4 @@ pub(super) fn lock_settled(state: &Mutex<BerofosState>) -> MutexGuard<'_, Berofo
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
     st.settle(Instant::now());
     st
-}
-
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }

@@ -99,6 +99,8 @@ pub struct DrbdObservation {
     pub mounted: bool,
     /// Set when this reading outdated the local disk.
     pub outdated_now: Option<String>,
+    /// The local disk was read as UpToDate (false when it could not be read).
+    pub up_to_date: bool,
 }
 
 /// What a failed `drbdadm` says: the kernel's reason (`r0: State change failed: (-2) Need access
@@ -304,6 +306,7 @@ impl Drbd {
                     summary: format!("error: {e}"),
                     mounted,
                     outdated_now: None,
+                    up_to_date: false,
                 };
             }
         };
@@ -340,6 +343,7 @@ impl Drbd {
             summary: state.summary(),
             mounted,
             outdated_now,
+            up_to_date: state.worst_disk() == DiskState::UpToDate,
         }
     }
 

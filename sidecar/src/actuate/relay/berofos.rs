@@ -29,10 +29,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::berofos_kick::Kicker;
-use super::http;
 use super::{DeviceWatchdog, Relay, RelayCapabilities, RelayError, WatchdogState};
 use crate::actuate::config::BerofosConfig;
 use crate::side::Side;
+
+/// Device pages are tiny; anything larger is not the device we expect.
+const MAX_RESPONSE: u64 = 256 * 1024;
 
 #[derive(Debug)]
 pub struct BerofosRelay {
@@ -41,6 +43,9 @@ pub struct BerofosRelay {
     /// Whether the watchdog interval and scenario were pushed to the device already.
     configured: bool,
     kicker: Kicker,
+    /// Built on first use, on the blocking thread the driver runs on: reqwest's blocking client
+    /// runs a runtime of its own, which must not be started from async code.
+    client: Option<reqwest::blocking::Client>,
 }
 
 impl BerofosRelay {
@@ -68,6 +73,7 @@ impl BerofosRelay {
             timeout,
             configured: false,
             kicker,
+            client: None,
         })
     }
 
@@ -104,33 +110,80 @@ impl BerofosRelay {
         self.get("/?cmd=6&wen=0").map(|_| ())
     }
 
-    fn get(&self, path: &str) -> Result<String, RelayError> {
-        let auth = match (&self.cfg.username, &self.cfg.password) {
-            (Some(u), Some(p)) => Some((u.as_str(), p.as_str())),
-            (Some(u), None) => Some((u.as_str(), "")),
-            _ => None,
-        };
-        let response = http::get(&self.cfg.host, self.cfg.port, path, auth, self.timeout).map_err(
-            |detail| RelayError::Http {
-                request: path.to_owned(),
-                detail,
-            },
-        )?;
-        match response.status {
-            200 => Ok(response.body_text()),
-            401 => Err(RelayError::Http {
-                request: path.to_owned(),
-                detail: "401 unauthorized: check username/password".into(),
-            }),
-            other => Err(RelayError::Http {
-                request: path.to_owned(),
-                detail: format!("HTTP status {other}"),
-            }),
+    /// The HTTP client: one request per connection (the device's CGI server closes after each
+    /// answer), no proxy (the device is on the LAN), header names in the usual case (embedded
+    /// servers may read them case-sensitively), the device timeout on the whole exchange.
+    fn client(&mut self, request: &str) -> Result<reqwest::blocking::Client, RelayError> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let client = reqwest::blocking::Client::builder()
+            .pool_max_idle_per_host(0)
+            .no_proxy()
+            .http1_title_case_headers()
+            .user_agent(concat!("astha/", env!("CARGO_PKG_VERSION")))
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .build()
+            .map_err(|e| http_error(request, crate::http::error_text(e)))?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    fn get(&mut self, path: &str) -> Result<String, RelayError> {
+        let url = format!("http://{}{path}", self.address());
+        let mut request = self.client(path)?.get(url);
+        if let Some(user) = &self.cfg.username {
+            request = request.basic_auth(user, Some(self.cfg.password.as_deref().unwrap_or("")));
+        }
+        let response = request.send().map_err(|e| self.request_error(path, e))?;
+        let status = response.status().as_u16();
+        if response.content_length().is_some_and(|n| n > MAX_RESPONSE) {
+            return Err(http_error(
+                path,
+                format!("response larger than {MAX_RESPONSE} bytes"),
+            ));
+        }
+        match status {
+            200 => response.text().map_err(|e| self.request_error(path, e)),
+            401 => Err(http_error(
+                path,
+                "401 unauthorized: check username/password",
+            )),
+            other => Err(http_error(path, format!("HTTP status {other}"))),
         }
     }
 
+    /// `host:port`, IPv6 hosts in brackets.
+    fn address(&self) -> String {
+        if self.cfg.host.contains(':') {
+            format!("[{}]:{}", self.cfg.host, self.cfg.port)
+        } else {
+            format!("{}:{}", self.cfg.host, self.cfg.port)
+        }
+    }
+
+    /// A request that got no usable answer: say which, in the device's terms.
+    fn request_error(&self, path: &str, e: reqwest::Error) -> RelayError {
+        let detail = if e.is_timeout() {
+            format!(
+                "no complete response within {} ms",
+                self.timeout.as_millis()
+            )
+        } else if e.is_connect() {
+            format!(
+                "cannot connect to {}: {}",
+                self.address(),
+                crate::http::error_text(e)
+            )
+        } else {
+            crate::http::error_text(e)
+        };
+        http_error(path, detail)
+    }
+
     /// The device state from `/config.txt`, keyed `"<group>_<key>"`.
-    fn config(&self) -> Result<BTreeMap<String, String>, RelayError> {
+    fn config(&mut self) -> Result<BTreeMap<String, String>, RelayError> {
         let body = self.get("/config.txt")?;
         let state: BTreeMap<String, String> = body
             .lines()
@@ -157,7 +210,7 @@ impl BerofosRelay {
 
     /// Write a whole settings group, taking the keys not being changed from `state`.
     fn write_group(
-        &self,
+        &mut self,
         state: &BTreeMap<String, String>,
         group: u8,
         keys: &[&str],
@@ -208,6 +261,13 @@ impl BerofosRelay {
         }
         self.configured = true;
         Ok(())
+    }
+}
+
+fn http_error(request: &str, detail: impl Into<String>) -> RelayError {
+    RelayError::Http {
+        request: request.to_owned(),
+        detail: detail.into(),
     }
 }
 

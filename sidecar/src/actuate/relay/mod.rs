@@ -7,7 +7,6 @@
 
 mod berofos;
 mod berofos_kick;
-mod http;
 mod lcus;
 mod line_profile;
 mod numato;

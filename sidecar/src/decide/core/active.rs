@@ -185,13 +185,13 @@ impl Core {
                 detail: detail.clone(),
             },
             (Ok(()), _) => {
-                self.clear(AlertKey::CannotServeNoStandby);
+                self.clear(AlertKey::OwnCallPathFailedNoStandby);
                 return;
             }
         };
         match self.standby_problem() {
             None if !self.held_down() => {
-                self.clear(AlertKey::CannotServeNoStandby);
+                self.clear(AlertKey::OwnCallPathFailedNoStandby);
                 self.begin_handover(reason, false, out);
             }
             None => {}
@@ -201,7 +201,7 @@ impl Core {
                     _ => "own service network down".to_string(),
                 };
                 self.raise(
-                    AlertKey::CannotServeNoStandby,
+                    AlertKey::OwnCallPathFailedNoStandby,
                     AlertSeverity::Critical,
                     format!("{what} but no handover possible: {problem}"),
                     out,

@@ -28,7 +28,7 @@ pub(super) const DEAD_PEER_RULES: &[Rule] = &[
     rule!(no_handover_offer_open),
     rule!(no_recent_step_down_for_this_peer, ends HeldAfterStepDown),
     rule!(witness_reachable_if_configured, ends WitnessUnreachable),
-    rule!(this_node_can_take_over, ends CannotTakeOver),
+    rule!(this_node_can_take_over, ends LocalUnhealthyNoTakeover),
 ];
 
 /// With the peer alive and nobody active, the designated node takes over when all of these
@@ -143,7 +143,7 @@ impl Core {
             return Check::Pass;
         }
         Check::Refuse(
-            AlertKey::CannotTakeOver,
+            AlertKey::LocalUnhealthyNoTakeover,
             AlertSeverity::Critical,
             format!("peer handed over but this node cannot take over ({problem}): not taking over"),
         )
@@ -180,12 +180,15 @@ impl Core {
 
     /// Positive evidence: the peer's Asterisk failed probes from here *during this silence*
     /// (a verdict that failed before the silence may be stale), or an urgent probe failed. A
-    /// silent peer whose Asterisk still answers is a broken link: no takeover, an alert.
+    /// silent peer whose Asterisk still answers is a broken link: no takeover, an alert. Not
+    /// while the latest urgent probe of this silence failed and its evidence only aged out
+    /// (the next one is on its way): that is no sign of a broken link, and saying so each time
+    /// would raise and clear the alert with every probe.
     pub(super) fn peer_asterisk_fails_probes_from_here(&self) -> Check {
         if self.peer_asterisk_failed_during_silence() || self.urgent_probe_failed {
             return Check::Pass;
         }
-        if self.peer_asterisk.can_carry_calls() {
+        if self.peer_asterisk.can_carry_calls() && !self.last_urgent_probe_of_silence_failed() {
             let peer = self.cfg.me.other();
             return Check::Refuse(
                 AlertKey::BrokenLink,
@@ -196,6 +199,14 @@ impl Core {
             );
         }
         Check::Wait
+    }
+
+    /// The latest urgent probe answered during this silence failed (none answered since).
+    fn last_urgent_probe_of_silence_failed(&self) -> bool {
+        let silent_since = self.silent_since();
+        self.urgent_answered_at.is_some_and(|failed| {
+            failed >= silent_since && self.peer_answered_at.is_none_or(|ok| ok < failed)
+        })
     }
 
     /// A peer in maintenance (as last heard) gets no automatic decisions taken over its head.
@@ -258,7 +269,7 @@ impl Core {
         };
         let peer = self.cfg.me.other();
         Check::Refuse(
-            AlertKey::CannotTakeOver,
+            AlertKey::LocalUnhealthyNoTakeover,
             AlertSeverity::Critical,
             format!("{peer} looks dead but this node cannot take over ({problem}): no takeover"),
         )

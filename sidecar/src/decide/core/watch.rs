@@ -2,10 +2,10 @@
 //! check, and whether the two nodes can probe each other's Asterisk (without which the
 //! "silent but still answering means a broken link" rule cannot protect a silent node).
 
-use crate::decide::{AlertSeverity, Command, Millis, Readiness};
+use crate::decide::{AlertKey, AlertSeverity, Command, Millis, Readiness};
 use crate::verdict::Verdict;
 
-use super::{AlertKey, Core, UNPROBEABLE_AFTER_MS};
+use super::{Core, UNPROBEABLE_AFTER_MS};
 
 impl Core {
     /// A node whose service network is down cannot serve clients and takes nothing over; a
