@@ -59,7 +59,12 @@ fn broken_config_lists_every_problem_and_exits_3() {
             "address = \"192.0.2.11:port\"",
             1,
         )
-        .replacen("timeout_ms = 500", "timeout_ms = 5000", 1);
+        // [probes.core]: a deadline longer than its interval.
+        .replacen(
+            "interval_ms = 2000\ntimeout_ms = 1000",
+            "interval_ms = 2000\ntimeout_ms = 5000",
+            1,
+        );
     let config = dir.write("astha.toml", &text);
     let (code, out) = astha(&["check-config", "--config", path_str(&config)]);
     assert_eq!(code, 3, "{out}");
@@ -72,7 +77,7 @@ fn broken_config_lists_every_problem_and_exits_3() {
     for (key, needle) in [
         ("node.side", "side = \"x\""),
         ("asterisk.b.ami.address", "192.0.2.11:port"),
-        ("probes.ping.timeout_ms", "timeout_ms = 5000"),
+        ("probes.core.timeout_ms", "timeout_ms = 5000"),
     ] {
         let expected = format!("{}:{}:", path_str(&config), line_of(needle));
         assert!(

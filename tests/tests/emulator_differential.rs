@@ -21,10 +21,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use astha_tests::asterisk::recorded_session::owned;
-use astha_tests::asterisk::{Install, Instance, InstanceConfig, PairAddresses, RecordedSession};
+use astha_tests::asterisk::{Install, Instance, InstanceConfig, RecordedSession};
 use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, SipCapabilities};
 use astha_tests::harness::client::spawn_in_netns;
-use astha_tests::harness::netns::{CLIENT, FLOATING_IP, LAN_A, LAN_B};
+use astha_tests::harness::netns::LAN_A;
 use astha_tests::harness::{require_root, Host, Topology};
 use support::{count_messages, parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
 
@@ -55,22 +55,7 @@ fn real_asterisk(test: &str) -> Option<RealAsterisk> {
     let topo = Topology::create().unwrap_or_else(|e| panic!("{test}: {e}"));
     let dir = std::env::temp_dir().join(format!("astha-diff-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    // The identity of the emulator's instance `a` (and of the captures).
-    let config = InstanceConfig {
-        system_name: "ha-a".into(),
-        entity_id: "02:00:00:00:00:0a".into(),
-        ami_secret: SECRET.into(),
-        ami_bind: LAN_A,
-        ami_port: 5038,
-        pair: PairAddresses {
-            servers: [LAN_A, LAN_B],
-            floating: FLOATING_IP,
-        },
-        server: 0,
-        client: Some(CLIENT),
-        pin: "4711".into(),
-        hidden_sounds: Vec::new(),
-    };
+    let config = InstanceConfig::server_a(SECRET, LAN_A);
     let instance = Instance::create("diff", &install, &config, &dir, Some(&topo.name(Host::A)))
         .unwrap_or_else(|e| panic!("{test}: {e}"));
     instance.start().unwrap_or_else(|e| panic!("{test}: {e}"));

@@ -247,10 +247,19 @@ scenario!(
 );
 
 /// The alerts `astha status` of `side` shows.
+/// The messages of the alerts active on `side` (`astha status --json`, field `alerts`).
 fn alerts(pair: &Pair, side: Side) -> Vec<String> {
-    pair.status(side)
-        .ok()
-        .and_then(|v| serde_json::from_value(v.raw["node"]["alerts"].clone()).ok())
+    let Ok(status) = pair.status(side) else {
+        return Vec::new();
+    };
+    status.raw["alerts"]
+        .as_array()
+        .map(|alerts| {
+            alerts
+                .iter()
+                .filter_map(|a| a["message"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

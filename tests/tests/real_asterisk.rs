@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use astha_tests::asterisk::{
-    AsteriskFault, Install, Instance, InstanceConfig, PairAddresses, AMI_USER,
-};
-use astha_tests::harness::netns::{CLIENT, FLOATING_IP, LAN_A, LAN_B};
+use astha_tests::asterisk::{AsteriskFault, Install, Instance, InstanceConfig, AMI_USER};
+use astha_tests::harness::netns::{LAN_A, LAN_B};
 use astha_tests::harness::{require_root, Binaries, Host, Topology};
 
 const SECRET: &str = "real-asterisk-test-secret";
@@ -51,19 +49,8 @@ fn bed(test: &str, hidden_sounds: &[&str]) -> Option<Bed> {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ami.secret"), format!("{SECRET}\n")).unwrap();
     let config = InstanceConfig {
-        system_name: "ha-a".into(),
-        entity_id: "02:00:00:00:00:0a".into(),
-        ami_secret: SECRET.into(),
-        ami_bind: LAN_A,
-        ami_port: 5038,
-        pair: PairAddresses {
-            servers: [LAN_A, LAN_B],
-            floating: FLOATING_IP,
-        },
-        server: 0,
-        client: Some(CLIENT),
-        pin: "4711".into(),
         hidden_sounds: hidden_sounds.iter().map(|s| s.to_string()).collect(),
+        ..InstanceConfig::server_a(SECRET, LAN_A)
     };
     let asterisk = Instance::create(
         "asterisk-a",

@@ -115,6 +115,28 @@ impl InstanceDir {
 }
 
 impl InstanceConfig {
+    /// Server A of the harness' network alone (`ha-a`, the identity of the captures and of the
+    /// emulator's instance `a`), the shipped AMI user's `secret`, AMI on `ami_bind`:5038, a SIP
+    /// endpoint for the harness's client and the PIN 4711.
+    pub fn server_a(ami_secret: &str, ami_bind: Ipv4Addr) -> InstanceConfig {
+        use crate::harness::netns::{CLIENT, FLOATING_IP, LAN_A, LAN_B};
+        InstanceConfig {
+            system_name: "ha-a".into(),
+            entity_id: "02:00:00:00:00:0a".into(),
+            ami_secret: ami_secret.into(),
+            ami_bind,
+            ami_port: 5038,
+            pair: PairAddresses {
+                servers: [LAN_A, LAN_B],
+                floating: FLOATING_IP,
+            },
+            server: 0,
+            client: Some(CLIENT),
+            pin: "4711".into(),
+            hidden_sounds: Vec::new(),
+        }
+    }
+
     /// Writes the whole configuration under `root` (created if needed; `root/etc`, `run`, ...).
     pub fn write(&self, install: &Install, root: &Path) -> Result<InstanceDir, HarnessError> {
         let dir = InstanceDir {

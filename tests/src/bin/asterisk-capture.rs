@@ -11,11 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use astha_tests::asterisk::recorded_session::owned;
-use astha_tests::asterisk::{
-    Install, Instance, InstanceConfig, PairAddresses, RecordedSession, AMI_USER,
-};
+use astha_tests::asterisk::{Install, Instance, InstanceConfig, RecordedSession, AMI_USER};
 use astha_tests::harness::client::spawn_in_netns;
-use astha_tests::harness::netns::{CLIENT, FLOATING_IP, LAN_A, LAN_B};
+use astha_tests::harness::netns::LAN_A;
 use astha_tests::harness::{poll, HarnessError, Host, Topology};
 
 const SECRET: &str = "capture-secret";
@@ -42,21 +40,7 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
     })?;
     let topo = Topology::create()?;
     let dir = std::env::temp_dir().join(format!("asterisk-capture-{}", std::process::id()));
-    let config = InstanceConfig {
-        system_name: "ha-a".into(),
-        entity_id: "02:00:00:00:00:0a".into(),
-        ami_secret: SECRET.into(),
-        ami_bind: Ipv4Addr::UNSPECIFIED,
-        ami_port: 5038,
-        pair: PairAddresses {
-            servers: [LAN_A, LAN_B],
-            floating: FLOATING_IP,
-        },
-        server: 0,
-        client: Some(CLIENT),
-        pin: "4711".into(),
-        hidden_sounds: Vec::new(),
-    };
+    let config = InstanceConfig::server_a(SECRET, Ipv4Addr::UNSPECIFIED);
     let asterisk = Instance::create(
         "capture",
         &install,
