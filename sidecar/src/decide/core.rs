@@ -404,7 +404,17 @@ impl Core {
                 self.witness_at = Some(self.now);
             }
             Input::ColdStartCheck(result) => self.cold_check = Some(result),
-            Input::ServiceNetwork(result) => self.service_network = result,
+            Input::ServiceNetwork(result) => {
+                // Back from its own cut: the silence and the failing peer Asterisk it saw while
+                // cut off may be its own network's doing. It gathers fresh evidence, as after a
+                // stall, instead of taking over a live peer before the peer link is heard again.
+                if self.service_network.is_err() && result.is_ok() {
+                    self.resumed_at = Some(self.now);
+                    self.urgent_probe_failed = false;
+                    self.urgent_probe_at = None;
+                }
+                self.service_network = result;
+            }
         }
     }
 

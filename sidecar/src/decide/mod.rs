@@ -72,8 +72,9 @@
 //!
 //! (2) The peer is dead (`DEAD_PEER_RULES`), when it is silent on every link:
 //! * `silence_lasted_since_own_start_or_stall`: `peer_dead_after`, counted also from this
-//!   node's start (a start-up grace: the peer may well be active) and from its resumption after
-//!   a stall (the core detects stalls and gathers fresh evidence before acting).
+//!   node's start (a start-up grace: the peer may well be active), from its resumption after
+//!   a stall (the core detects stalls and gathers fresh evidence before acting), and from the
+//!   return of its own service network (what it saw while cut off is its own cut's doing).
 //! * `silent_peer_did_not_move_the_relay`: a silent peer that moved the relay is alive behind
 //!   cut links: no takeover, an alert.
 //! * `peer_asterisk_fails_probes_from_here`: a failed verdict or urgent probe during this

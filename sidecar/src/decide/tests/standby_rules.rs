@@ -138,6 +138,33 @@ fn silence_lasted_since_own_start_or_stall() {
 }
 
 #[test]
+fn silence_counts_again_once_the_own_service_network_is_back() {
+    // Cut off itself: the peer silent and its Asterisk failed from here, which its own cut
+    // explains. Back on the network, it takes nothing over on that stale evidence.
+    let mut b = standby_with_silent_active();
+    b.input(Input::ServiceNetwork(Err("eth0: no carrier".into())));
+    b.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    b.urgent_answer = Some(false);
+    b.wait(2_000);
+    assert!(
+        takeover(&b.log).is_none(),
+        "took over without its own network"
+    );
+    let out = b.input(Input::ServiceNetwork(Ok(())));
+    assert!(
+        takeover(&out).is_none(),
+        "took over the moment its network came back"
+    );
+    assert!(
+        takeover(&b.wait(300)).is_none(),
+        "acted on evidence from its own cut"
+    );
+    // Still silent after a full silence on the network, with a fresh failed probe: dead.
+    b.wait(1_000);
+    assert_eq!(took_over(&b.log), Some(Reason::PeerDead));
+}
+
+#[test]
 fn silent_peer_did_not_move_the_relay() {
     let mut b = standby_with_silent_active();
     b.urgent_answer = Some(false);
