@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lifecycle scenarios of issue 13, several runs each, with a real Asterisk 22 where there is
 # one: cold takeover (Asterisk boot included) on a crash of the active, the active's LAN alone
-# failing, and two restarts of the active's daemon. Prints p50/p95/max of the timings the
+# failing, the active alone losing its reachability target (the gateway), and two restarts of the active's daemon. Prints p50/p95/max of the timings the
 # scenarios print (TIMING lines). Needs root. Usage: sudo scripts/bench-lifecycle.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for filter in 'cold_standby_survives_a_crash_of_the_active::real' \
               'cutting_only_the_lan_of_the_active' \
+              'an_active_that_no_longer_reaches_the_gateway' \
               'restarting_or_upgrading_the_active_moves_no_call::real'; do
   for ((i = 1; i <= runs; i++)); do
     cargo nextest run --cargo-quiet -p astha-tests --test lifecycle --no-capture -E "test(/$filter/)" 2>&1 \

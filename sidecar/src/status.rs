@@ -23,6 +23,9 @@ pub struct StatusReport {
     /// The witness (`[decide] witness`), when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<WitnessStatus>,
+    /// The reachability targets (`[service_network] targets`), as this node checks them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reachability: Vec<ReachabilityTargetStatus>,
     /// Every alert active now, oldest first (empty when all is well).
     #[serde(default)]
     pub alerts: Vec<AlertStatus>,
@@ -179,6 +182,16 @@ pub struct WitnessStatus {
     pub failures: u64,
 }
 
+/// One reachability target: its checks, and whether it counts as up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReachabilityTargetStatus {
+    #[serde(flatten)]
+    pub check: WitnessStatus,
+    /// `false` once `down_after` checks in a row went unanswered (up until then, and before the
+    /// first check).
+    pub up: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FloatingIpStatus {
     pub addresses: Vec<String>,
@@ -275,7 +288,11 @@ impl StatusReport {
         }
         self.relay.render_into(&mut out, style);
         if let Some(witness) = &self.witness {
-            witness.render_into(&mut out, style);
+            witness.render_into(&mut out, "witness", style);
+        }
+        for target in &self.reachability {
+            let label = if target.up { "reach" } else { "reach DOWN" };
+            target.check.render_into(&mut out, label, style);
         }
         self.floating_ip.render_into(&mut out);
         if let Some(drbd) = &self.drbd {
@@ -478,7 +495,8 @@ impl RelayWatchdogStatus {
 }
 
 impl WitnessStatus {
-    fn render_into(&self, out: &mut String, style: Style) {
+    /// One line: `label`, the target, its last answer.
+    fn render_into(&self, out: &mut String, label: &str, style: Style) {
         let state = match self.reachable {
             Some(true) => format!("{} ({})", style.judge("ok"), opt_ms(self.rtt_ms)),
             Some(false) => format!(
@@ -492,7 +510,7 @@ impl WitnessStatus {
             .age_ms
             .map(|a| format!("  checked {a} ms ago"))
             .unwrap_or_default();
-        let _ = writeln!(out, "witness {}  {state}{age}", self.target);
+        let _ = writeln!(out, "{label} {}  {state}{age}", self.target);
     }
 }
 
@@ -665,6 +683,18 @@ pub(crate) mod tests {
                 checks: 12,
                 failures: 0,
             }),
+            reachability: vec![ReachabilityTargetStatus {
+                check: WitnessStatus {
+                    target: "192.0.2.254 (ICMP echo)".into(),
+                    reachable: Some(false),
+                    rtt_ms: None,
+                    error: Some("no ICMP echo reply within 500 ms".into()),
+                    age_ms: Some(200),
+                    checks: 40,
+                    failures: 3,
+                },
+                up: false,
+            }],
             alerts: vec![AlertStatus {
                 kind: "local_unhealthy_no_takeover".into(),
                 severity: "critical".into(),
@@ -702,6 +732,7 @@ pub(crate) mod tests {
             "relay 12.5ms ok",
             "watchdog running (7 s left), falls back to b  not kicked from here",
             "witness 192.0.2.1 (ICMP echo)  ok (0.3 ms)  checked 400 ms ago",
+            "reach DOWN 192.0.2.254 (ICMP echo)  down (no ICMP echo reply within 500 ms)",
             "ALERT critical local_unhealthy_no_takeover since 2026-11-26T04:12:44.000Z (5 min ago): a looks dead",
             "calls 2 calls in progress on pbx-a: a switch drops them",
             "astha woke late 2 times (longest 180 ms, 260 ms in all)",

@@ -330,6 +330,62 @@ fn example_daemon_sections_are_read() {
     assert!(d.metrics.listen.is_none(), "metrics are off by default");
 }
 
+/// The example's `[service_network]` block, uncommented.
+fn example_with_service_network() -> String {
+    let text = example_text();
+    let start = text.find("# [service_network]").expect("documented");
+    let end = start + text[start..].find("\n\n").expect("block ends");
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+        .collect();
+    format!("{}{block}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn the_example_reachability_targets_read_as_documented() {
+    let (config, _) = parse(&example_with_service_network(), &example_secrets())
+        .unwrap_or_else(|p| panic!("{}", render(&p)));
+    let net = &config.daemon.service_network;
+    let targets: Vec<String> = net.targets.iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        targets,
+        ["192.0.2.1 (ICMP echo)", "192.0.2.5:5060 (TCP connect)"]
+    );
+    assert_eq!(
+        (net.interval_ms, net.timeout_ms, net.down_after),
+        (1000, 500, 3)
+    );
+    // Commented out, as shipped: no targets, the carrier alone decides.
+    let (config, _) = parse(&example_text(), &example_secrets()).unwrap();
+    assert!(config.daemon.service_network.targets.is_empty());
+}
+
+#[test]
+fn reachability_target_mistakes_are_reported() {
+    let text = example_with_service_network()
+        .replace("\"192.0.2.5:5060\"]", "\"gateway\", \"192.0.2.1\"]")
+        .replace("timeout_ms = 500", "timeout_ms = 1500")
+        .replace("down_after = 3", "down_after = 0");
+    let problems = parse(&text, &example_secrets()).expect_err("mistakes");
+    let all = render(&problems);
+    assert!(
+        find(&problems, "service_network.targets")
+            .message
+            .contains("`gateway`: expected an IP address"),
+        "{all}"
+    );
+    let p = find(&problems, "service_network.timeout_ms");
+    assert!(p.message.contains("shorter than interval_ms"), "{p}");
+    let p = find(&problems, "service_network.down_after");
+    assert!(p.message.contains("at least 1"), "{p}");
+    // A target listed twice (the wrong one aside) is a mistake too.
+    let text = example_with_service_network().replace("\"192.0.2.5:5060\"]", "\"192.0.2.1\"]");
+    let problems = parse(&text, &example_secrets()).expect_err("duplicate");
+    let p = find(&problems, "service_network.targets");
+    assert!(p.message.contains("listed twice"), "{p}");
+}
+
 #[test]
 fn daemon_section_mistakes_are_reported_with_their_line() {
     let text = example_text().replace(

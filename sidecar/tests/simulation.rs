@@ -40,6 +40,7 @@ fn ten_thousand_schedules_hold_every_invariant() {
     let mut takeovers = 0;
     let mut double_ip_ms = 0;
     let mut double_ip_runs = 0;
+    let mut double_ip_daemon_down_ms = 0;
     let mut kinds = std::collections::BTreeMap::new();
     let seeds = (1..=fixed_count()).chain(fresh.iter().copied());
     for seed in seeds {
@@ -48,6 +49,7 @@ fn ten_thousand_schedules_hold_every_invariant() {
         takeovers += report.takeovers;
         double_ip_ms += report.double_ip_ms;
         double_ip_runs += u32::from(report.double_ip_ms > 0);
+        double_ip_daemon_down_ms += report.double_ip_daemon_down_ms;
         if !report.ok() {
             failures.push(seed);
             for v in &report.violations {
@@ -67,7 +69,7 @@ fn ten_thousand_schedules_hold_every_invariant() {
         fixed_count() + 5,
         failures.len()
     );
-    println!("two IP holders (only while cut off, and within the grace after): {double_ip_runs} schedules, {double_ip_ms} ms in total");
+    println!("two IP holders (only while cut off or a daemon down, and within the grace after): {double_ip_runs} schedules, {double_ip_ms} ms in total, {double_ip_daemon_down_ms} ms of it with a daemon down");
     for (kind, count) in &kinds {
         println!("{count:>6} x {kind}");
     }
@@ -200,6 +202,76 @@ fn a_dead_active_is_replaced_within_the_bound_and_it_rejoins_as_standby() {
             [Some(Role::Standby), Some(Role::Active)],
             "seed {seed}"
         );
+    }
+}
+
+/// The world as shipped: cold standby (the default `mode`), no DRBD.
+fn cold_without_drbd() -> World {
+    World {
+        cold: true,
+        drbd: false,
+        ..World::default()
+    }
+}
+
+/// A cold standby boots its Asterisk on takeover; the relay is still commanded within the bound.
+#[test]
+fn a_cold_standby_replaces_a_dead_active_within_the_bound() {
+    for seed in 0..50 {
+        let report = one_fault(
+            seed,
+            cold_without_drbd(),
+            vec![(
+                15_000,
+                PairFault::HostCrash {
+                    node: Side::A,
+                    down_ms: 4_000,
+                    keep_term: true,
+                },
+            )],
+        );
+        assert!(report.ok(), "{}", report.explain());
+        let measured: Vec<u64> = report
+            .latencies
+            .iter()
+            .filter(|(k, _)| *k == FailureKind::NodeDeath)
+            .map(|(_, ms)| *ms)
+            .collect();
+        assert_eq!(measured.len(), 1, "seed {seed}: the death was not measured");
+        assert_eq!(
+            report.final_roles,
+            [Some(Role::Standby), Some(Role::Active)],
+            "seed {seed}"
+        );
+    }
+}
+
+/// `systemctl restart astha` on the active (the daemon down for 0.2–5 s, everything else left as
+/// it was): the restarted daemon resumes the active role, nothing moves, in warm and cold mode.
+#[test]
+fn a_restarted_daemon_on_the_active_resumes_and_moves_nothing() {
+    for seed in 0..50 {
+        for world in [World::default(), cold_without_drbd()] {
+            let report = one_fault(
+                seed,
+                world.clone(),
+                vec![(
+                    15_000,
+                    PairFault::SidecarCrash {
+                        node: Side::A,
+                        down_ms: 200 + seed * 100,
+                    },
+                )],
+            );
+            assert!(report.ok(), "{}", report.explain());
+            assert_eq!(report.takeovers, 1, "only the election: {world:?}");
+            assert_eq!(
+                report.final_roles,
+                [Some(Role::Active), Some(Role::Standby)],
+                "seed {seed} {world:?}"
+            );
+            assert_eq!(report.double_ip_ms, 0);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
+use astha_tests::harness::netns::GATEWAY;
 use astha_tests::harness::{
     poll, require_root, AsteriskKind, Cable, Fault, Pair, PairAsterisk, PairOptions, Side, Standby,
 };
@@ -263,22 +264,76 @@ fn alerts(pair: &Pair, side: Side) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A's LAN (the floating IP's interface) dies, the crossover stays up: A can no longer serve,
-/// so it hands over to B, which can.
-#[test]
-fn cutting_only_the_lan_of_the_active_hands_over_to_the_standby() {
-    let test = "lan_only_active";
-    let Some(options) = options(AsteriskKind::Emulated, Standby::Warm, test) else {
+/// How a scenario takes a server's service network away.
+#[derive(Debug, Clone, Copy)]
+enum NetworkCut {
+    /// The LAN cable (the floating IP's interface loses carrier); the crossover stays up.
+    Lan,
+    /// Only the way to the reachability target (the LAN's gateway): the carrier stays up.
+    Gateway,
+}
+
+impl NetworkCut {
+    /// The pair's options: with `Gateway`, both nodes track the gateway (checked every
+    /// 500 ms, down after 3 unanswered checks).
+    fn options(self, test: &str) -> Option<PairOptions> {
+        let mut options = options(AsteriskKind::Emulated, Standby::Warm, test)?;
+        if let NetworkCut::Gateway = self {
+            for s in &mut options.settings {
+                s.extra_toml = format!(
+                    "[service_network]\ntargets = [\"{GATEWAY}\"]\ninterval_ms = 500\ntimeout_ms = 400\ndown_after = 3\n"
+                );
+            }
+        }
+        Some(options)
+    }
+
+    fn apply(self, pair: &Pair, side: Side) {
+        match self {
+            NetworkCut::Lan => pair.set_cable(side, Cable::Lan, false),
+            NetworkCut::Gateway => pair.topology().set_route(side.host(), GATEWAY, false),
+        }
+        .unwrap_or_else(|e| panic!("cutting {side:?}'s {self:?}: {e}"));
+    }
+
+    /// What the node's own words about its service network contain.
+    fn detail(self) -> &'static str {
+        match self {
+            NetworkCut::Lan => "no carrier",
+            NetworkCut::Gateway => "no reachability target answers",
+        }
+    }
+}
+
+/// The `up` flag `astha status` of `side` gives its first reachability target.
+fn gateway_up(pair: &Pair, side: Side) -> Option<bool> {
+    pair.status(side)
+        .ok()?
+        .raw
+        .pointer("/reachability/0/up")?
+        .as_bool()
+}
+
+/// A's service network dies while the crossover stays up: A can no longer serve, so it hands
+/// over to B, which can.
+fn active_loses_its_service_network(test: &str, cut: NetworkCut) {
+    let Some(options) = cut.options(test) else {
         return;
     };
     let mut pair = running_pair(test, options);
+    if let NetworkCut::Gateway = cut {
+        poll("both nodes reach the gateway", SETTLE, POLL, || {
+            (gateway_up(&pair, Side::A)? && gateway_up(&pair, Side::B)?).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    }
     let at = now_unix();
-    pair.set_cable(Side::A, Cable::Lan, false).unwrap();
+    cut.apply(&pair, Side::A);
     let t = pair
         .measure_takeover(Side::B, at, COLD_TAKEOVER)
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
     eprintln!(
-        "TIMING {test}: LAN-only failure of the active: detection {:.0} ms, B active {:.0} ms, client SIP outage {:.0} ms ({})",
+        "TIMING {test}: {cut:?}-only failure of the active: detection {:.0} ms, B active {:.0} ms, client SIP outage {:.0} ms ({})",
         t.detection_s * 1000.0,
         t.takeover_s * 1000.0,
         t.outage.sip_s * 1000.0,
@@ -295,31 +350,40 @@ fn cutting_only_the_lan_of_the_active_hands_over_to_the_standby() {
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
     let a = pair.status(Side::A).unwrap();
     let why = a.raw["node"]["last_decision"].as_str().unwrap_or_default();
-    assert!(why.contains("service network down"), "{why}");
+    assert!(
+        why.contains("service network down") && why.contains(cut.detail()),
+        "{why}"
+    );
     assert!(
         alerts(&pair, Side::A)
             .iter()
-            .any(|a| a.contains("service network down")),
+            .any(|a| a.contains("service network down") && a.contains(cut.detail())),
         "{:?}",
         alerts(&pair, Side::A)
     );
+    if let NetworkCut::Gateway = cut {
+        assert_eq!(
+            gateway_up(&pair, Side::A),
+            Some(false),
+            "A's status shows the target down"
+        );
+        assert_eq!(gateway_up(&pair, Side::B), Some(true), "B's shows it up");
+    }
     assert_no_split_brain(&pair);
 }
 
-/// B's LAN dies while A serves: nothing moves, but B says it could not take over.
-#[test]
-fn cutting_only_the_lan_of_the_standby_changes_nothing_but_alerts() {
-    let test = "lan_only_standby";
-    let Some(options) = options(AsteriskKind::Emulated, Standby::Warm, test) else {
+/// B's service network dies while A serves: nothing moves, but B says it could not take over.
+fn standby_loses_its_service_network(test: &str, cut: NetworkCut) {
+    let Some(options) = cut.options(test) else {
         return;
     };
     let pair = running_pair(test, options);
     let term = pair.status(Side::A).unwrap().term;
-    pair.set_cable(Side::B, Cable::Lan, false).unwrap();
+    cut.apply(&pair, Side::B);
     poll("B's alert", SETTLE, POLL, || {
         alerts(&pair, Side::B)
             .iter()
-            .any(|a| a.contains("service network down"))
+            .any(|a| a.contains("service network down") && a.contains(cut.detail()))
             .then_some(())
     })
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
@@ -331,11 +395,37 @@ fn cutting_only_the_lan_of_the_standby_changes_nothing_but_alerts() {
         "{}",
         b.raw["node"]
     );
+    // Nothing moves for a while (several check intervals: no condition to wait for).
     std::thread::sleep(Duration::from_secs(3));
     let a = pair.status(Side::A).unwrap();
     assert_eq!((a.role.as_str(), a.term), ("active", term));
     assert_eq!(pair.status(Side::B).unwrap().role, "standby");
+    if let NetworkCut::Gateway = cut {
+        assert_eq!(gateway_up(&pair, Side::A), Some(true));
+        assert_eq!(gateway_up(&pair, Side::B), Some(false));
+    }
     assert_no_split_brain(&pair);
+}
+
+#[test]
+fn cutting_only_the_lan_of_the_active_hands_over_to_the_standby() {
+    active_loses_its_service_network("lan_only_active", NetworkCut::Lan);
+}
+
+#[test]
+fn cutting_only_the_lan_of_the_standby_changes_nothing_but_alerts() {
+    standby_loses_its_service_network("lan_only_standby", NetworkCut::Lan);
+}
+
+/// `[service_network] targets`: A's carrier stays up but the gateway no longer answers it.
+#[test]
+fn an_active_that_no_longer_reaches_the_gateway_hands_over_to_the_standby() {
+    active_loses_its_service_network("gateway_cut_active", NetworkCut::Gateway);
+}
+
+#[test]
+fn a_standby_that_no_longer_reaches_the_gateway_changes_nothing_but_alerts() {
+    standby_loses_its_service_network("gateway_cut_standby", NetworkCut::Gateway);
 }
 
 /// A cold standby whose Asterisk will not start: its takeover rolls back (no floating IP left

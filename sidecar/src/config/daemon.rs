@@ -1,4 +1,4 @@
-//! The daemon's own sections: peer link, decision tunables, actuators, control socket, metrics, state.
+//! The daemon's own sections: peer link, decision tunables, the service network, actuators, control socket, metrics, state.
 //!
 //! Read by the same reader as the rest of the file (`config::reader`): every mistake is
 //! reported with its key and line, unknown keys included.
@@ -21,6 +21,7 @@ use super::reader::{parse_string, FromSection, FromToml, Section, ValueError};
 pub struct DaemonConfig {
     pub peer_link: Option<PeerLinkConfig>,
     pub decide: DecideSection,
+    pub service_network: ServiceNetworkSection,
     pub actuate: ActuateConfig,
     pub control: ControlConfig,
     pub metrics: MetricsConfig,
@@ -77,6 +78,77 @@ impl Default for DecideSection {
             witness_interval_ms: 1_000,
             witness_timeout_ms: 100,
         }
+    }
+}
+
+/// `[service_network]`: reachability targets that, with the floating IP's interface carrier,
+/// say whether this node can serve clients (see `daemon::reachability`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNetworkSection {
+    /// Addresses checked from this node (ICMP echo, or a TCP connect to address:port); the
+    /// service network is down while none of them answers. Empty: the carrier alone decides.
+    pub targets: Vec<WitnessTarget>,
+    /// How often each target is checked.
+    pub interval_ms: u64,
+    /// How long one check may take.
+    pub timeout_ms: u64,
+    /// Consecutive unanswered checks after which a target counts as down (one lost ping is not
+    /// a reason to move every call).
+    pub down_after: u32,
+}
+
+impl Default for ServiceNetworkSection {
+    fn default() -> Self {
+        ServiceNetworkSection {
+            targets: Vec::new(),
+            interval_ms: 1_000,
+            timeout_ms: 500,
+            down_after: 3,
+        }
+    }
+}
+
+impl FromSection for ServiceNetworkSection {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = ServiceNetworkSection::default();
+        let targets: Vec<WitnessTarget> = s.get_or(p, "targets", d.targets);
+        let interval_ms = s.get_or(p, "interval_ms", d.interval_ms);
+        let timeout_ms = s.get_or(p, "timeout_ms", d.timeout_ms);
+        let down_after = s.get_or(p, "down_after", d.down_after);
+        if timeout_ms == 0 || timeout_ms >= interval_ms {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "timeout_ms",
+                format!("must be above 0 and shorter than interval_ms ({interval_ms} ms)"),
+            );
+        }
+        if down_after == 0 {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "down_after",
+                "must be at least 1 (unanswered checks before a target counts as down)",
+            );
+        }
+        let mut seen = Vec::new();
+        for target in &targets {
+            if seen.contains(target) {
+                s.problem_at(
+                    p,
+                    ProblemSeverity::Error,
+                    "targets",
+                    format!("{target} is listed twice"),
+                );
+            }
+            seen.push(*target);
+        }
+        Some(ServiceNetworkSection {
+            targets,
+            interval_ms,
+            timeout_ms,
+            down_after,
+        })
     }
 }
 
@@ -158,6 +230,7 @@ impl DaemonConfig {
         let mut config = DaemonConfig {
             peer_link: root.table(problems, "peer_link"),
             decide: root.table(problems, "decide").unwrap_or_default(),
+            service_network: root.table(problems, "service_network").unwrap_or_default(),
             actuate: root.table(problems, "actuate").unwrap_or_default(),
             control: root.table(problems, "control").unwrap_or_default(),
             metrics: root.table(problems, "metrics").unwrap_or_default(),

@@ -83,7 +83,7 @@ pub enum DeviceReading {
     ColdStartCheck(Result<(), String>),
     /// The service network: carrier of the floating IP's interface (`Err`: why it cannot
     /// serve).
-    ServiceNetwork(Result<(), String>),
+    Carrier(Result<(), String>),
 }
 
 /// Whether this node is a standby that hears an active peer: if DRBD cannot reach that peer,
@@ -122,7 +122,7 @@ impl Devices {
                         true => Ok(()),
                         false => Err(format!("{interface}: no carrier")),
                     };
-                    let _ = tx.send(DeviceReading::ServiceNetwork(network)).await;
+                    let _ = tx.send(DeviceReading::Carrier(network)).await;
                 }
                 if let Ok(held) = ip.is_present().await {
                     let _ = tx.send(DeviceReading::FloatingIp { held }).await;

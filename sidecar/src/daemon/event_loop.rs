@@ -13,6 +13,7 @@ use crate::sd_notify::Notifier;
 
 use super::actuator_task::ActuatorResult;
 use super::devices::DeviceReading;
+use super::reachability::ReachabilityAnswer;
 use super::relay_watchdog::KickResult;
 use super::witness::WitnessAnswer;
 use super::{setup, Daemon, DaemonError};
@@ -32,6 +33,8 @@ pub(super) struct EventSources {
     pub device_readings: mpsc::Receiver<DeviceReading>,
     /// Witness checks (when a witness is configured).
     pub witness_answers: Option<mpsc::Receiver<WitnessAnswer>>,
+    /// Reachability target checks (when targets are configured).
+    pub reachability_answers: Option<mpsc::Receiver<ReachabilityAnswer>>,
     /// Relay watchdog kicks (when the relay has a watchdog).
     pub kick_results: Option<mpsc::Receiver<KickResult>>,
 }
@@ -66,6 +69,7 @@ impl Daemon {
         let mut watchdog_timer =
             tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         let mut witness_timer = timer(self.witness.as_ref().map(|w| w.tick_every()));
+        let mut reachability_timer = timer(self.reachability.as_ref().map(|r| r.interval()));
         let mut kick_timer = timer(self.relay_watchdog.as_ref().map(|k| k.kick_every()));
 
         // Verdicts known before the loop starts.
@@ -130,6 +134,17 @@ impl Daemon {
                     if let Some(w) = self.witness.as_mut() {
                         let ok = w.record(answer);
                         self.feed(Input::Witness(ok)).await;
+                    }
+                }
+                _ = reachability_timer.tick(), if self.reachability.is_some() => {
+                    if let Some(r) = self.reachability.as_mut() {
+                        r.check_all();
+                    }
+                }
+                Some(answer) = recv_some(&mut events.reachability_answers) => {
+                    let judged = self.reachability.as_mut().and_then(|r| r.record(answer));
+                    if let Some(judged) = judged {
+                        self.feed(Input::Reachability(judged)).await;
                     }
                 }
                 _ = kick_timer.tick(), if self.relay_watchdog.is_some() => {

@@ -23,6 +23,7 @@
 //! | `devices.rs` | reads the relay, floating IP and DRBD back (and runs a cold standby's start check) in the background |
 //! | `relay_watchdog.rs` | kicks the relay's own watchdog while this node holds the guarded side |
 //! | `witness.rs` | checks the witness and feeds the answers to the core |
+//! | `reachability.rs` | checks the service network's reachability targets and tells the core whether any answers |
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
@@ -37,6 +38,7 @@ mod control;
 mod devices;
 mod dialplan;
 mod event_loop;
+mod reachability;
 mod readiness;
 mod relay_watchdog;
 mod reload;
@@ -116,6 +118,8 @@ struct Daemon {
     notifier: Notifier,
     /// The witness, when `[decide] witness` is set.
     witness: Option<witness::WitnessWatch>,
+    /// The reachability targets, when `[service_network] targets` lists any.
+    reachability: Option<reachability::ReachabilityWatch>,
     /// The relay's own watchdog, when it has one.
     relay_watchdog: Option<relay_watchdog::WatchdogKicker>,
 }

@@ -14,8 +14,8 @@ use crate::metrics::Totals;
 use crate::peer::PeerCounters;
 use crate::probe::MonitoredTarget;
 use crate::status::{
-    AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus,
-    RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
+    AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, ReachabilityTargetStatus,
+    RelayStatus, RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
     WitnessStatus, STATUS_FORMAT_VERSION,
 };
 
@@ -38,6 +38,7 @@ pub struct ReportInputs<'a> {
     pub drbd: Option<DrbdConfig>,
     pub uptime: Duration,
     pub witness: Option<WitnessStatus>,
+    pub reachability: Vec<ReachabilityTargetStatus>,
     /// This node's kicks of the relay's watchdog (the device's state is in the relay reading).
     pub relay_watchdog: Option<RelayWatchdogStatus>,
     /// Every alert active now.
@@ -92,7 +93,7 @@ impl ReportState {
                 read_back.map(Input::RelayPosition)
             }
             DeviceReading::ColdStartCheck(result) => Some(Input::ColdStartCheck(result)),
-            DeviceReading::ServiceNetwork(result) => Some(Input::ServiceNetwork(result)),
+            DeviceReading::Carrier(result) => Some(Input::Carrier(result)),
             DeviceReading::FloatingIp { held } => {
                 self.ip_held = held;
                 None
@@ -323,6 +324,7 @@ impl ReportState {
             }),
             last_takeover: self.last_takeover.clone(),
             witness: inputs.witness,
+            reachability: inputs.reachability,
             alerts: inputs.alerts,
             calls: None,
         }
@@ -367,6 +369,11 @@ impl Daemon {
             drbd: self.devices.drbd.as_ref().map(|d| d.config().clone()),
             uptime: self.clock.start.elapsed(),
             witness: self.witness.as_ref().map(|w| w.status()),
+            reachability: self
+                .reachability
+                .as_ref()
+                .map(|r| r.status())
+                .unwrap_or_default(),
             relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
             alerts: self.alerts.active(),
         })

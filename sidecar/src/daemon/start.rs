@@ -28,8 +28,8 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
-    Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, dialplan, reachability, readiness, report, setup, witness, Clock,
+    Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -89,6 +89,11 @@ pub(super) async fn start(
             Some((w, rx)) => (Some(w), Some(rx)),
             None => (None, None),
         };
+    let (reachability, reachability_answers) =
+        match reachability::ReachabilityWatch::new(&config.daemon.service_network) {
+            Some((w, rx)) => (Some(w), Some(rx)),
+            None => (None, None),
+        };
     let (relay_watchdog, kick_results) =
         match WatchdogKicker::new(devices.relay.as_ref(), config.node.side) {
             Some((k, rx)) => (Some(k), Some(rx)),
@@ -134,6 +139,7 @@ pub(super) async fn start(
         dialplan_config,
         notifier,
         witness,
+        reachability,
         relay_watchdog,
     };
     let events = EventSources {
@@ -144,6 +150,7 @@ pub(super) async fn start(
         device_readings_tx,
         device_readings,
         witness_answers,
+        reachability_answers,
         kick_results,
     };
     Ok((daemon, events))

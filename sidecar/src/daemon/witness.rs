@@ -33,9 +33,65 @@ pub(super) struct WitnessWatch {
     last_started: Option<Instant>,
     in_flight: u8,
     answers: mpsc::Sender<WitnessAnswer>,
+    history: CheckHistory,
+}
+
+/// What the checks of one address answered: the last answer, the counts, and how many in a row
+/// went unanswered (shared by the witness and the reachability targets).
+#[derive(Debug, Default)]
+pub(super) struct CheckHistory {
     last: Option<(Instant, Result<Duration, String>)>,
     checks: u64,
     failures: u64,
+    unanswered_in_a_row: u32,
+}
+
+impl CheckHistory {
+    /// Records one answer; returns whether the one before was answered (`None`: the first).
+    pub(super) fn record(&mut self, result: Result<Duration, String>) -> Option<bool> {
+        self.checks += 1;
+        if result.is_ok() {
+            self.unanswered_in_a_row = 0;
+        } else {
+            self.failures += 1;
+            self.unanswered_in_a_row = self.unanswered_in_a_row.saturating_add(1);
+        }
+        let was_ok = self.last.as_ref().map(|(_, r)| r.is_ok());
+        self.last = Some((Instant::now(), result));
+        was_ok
+    }
+
+    /// The last answer, when there was one.
+    pub(super) fn last(&self) -> Option<&Result<Duration, String>> {
+        self.last.as_ref().map(|(_, r)| r)
+    }
+
+    /// Checks in a row that went unanswered, up to now.
+    pub(super) fn unanswered_in_a_row(&self) -> u32 {
+        self.unanswered_in_a_row
+    }
+
+    /// What `astha status` shows of the checks of `target`.
+    pub(super) fn status(&self, target: WitnessTarget) -> WitnessStatus {
+        let (age_ms, reachable, rtt_ms, error) = match &self.last {
+            None => (None, None, None, None),
+            Some((at, result)) => (
+                Some(at.elapsed().as_millis() as u64),
+                Some(result.is_ok()),
+                result.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
+                result.as_ref().err().cloned(),
+            ),
+        };
+        WitnessStatus {
+            target: target.to_string(),
+            reachable,
+            rtt_ms,
+            error,
+            age_ms,
+            checks: self.checks,
+            failures: self.failures,
+        }
+    }
 }
 
 impl WitnessWatch {
@@ -54,9 +110,7 @@ impl WitnessWatch {
             last_started: None,
             in_flight: 0,
             answers,
-            last: None,
-            checks: 0,
-            failures: 0,
+            history: CheckHistory::default(),
         };
         tracing::info!(witness = %target, "witness configured: a takeover from a silent peer needs its answer");
         Some((watch, rx))
@@ -98,42 +152,20 @@ impl WitnessWatch {
     /// Records an answer; returns whether the witness answered.
     pub(super) fn record(&mut self, answer: WitnessAnswer) -> bool {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.checks += 1;
         let ok = answer.result.is_ok();
-        let was_ok = self.last.as_ref().map(|(_, r)| r.is_ok());
-        match (&answer.result, was_ok) {
-            (Err(e), Some(true) | None) => {
-                tracing::warn!(witness = %self.target, error = %e, "witness does not answer")
+        if let Err(e) = &answer.result {
+            if self.history.last().is_none_or(Result::is_ok) {
+                tracing::warn!(witness = %self.target, error = %e, "witness does not answer");
             }
-            (Ok(_), Some(false)) => tracing::info!(witness = %self.target, "witness answers again"),
-            _ => {}
         }
-        if !ok {
-            self.failures += 1;
+        if self.history.record(answer.result) == Some(false) && ok {
+            tracing::info!(witness = %self.target, "witness answers again");
         }
-        self.last = Some((Instant::now(), answer.result));
         ok
     }
 
     /// What `astha status` and the metrics show.
     pub(super) fn status(&self) -> WitnessStatus {
-        let (age_ms, reachable, rtt_ms, error) = match &self.last {
-            None => (None, None, None, None),
-            Some((at, result)) => (
-                Some(at.elapsed().as_millis() as u64),
-                Some(result.is_ok()),
-                result.as_ref().ok().map(|d| d.as_secs_f64() * 1000.0),
-                result.as_ref().err().cloned(),
-            ),
-        };
-        WitnessStatus {
-            target: self.target.to_string(),
-            reachable,
-            rtt_ms,
-            error,
-            age_ms,
-            checks: self.checks,
-            failures: self.failures,
-        }
+        self.history.status(self.target)
     }
 }

@@ -113,8 +113,10 @@ pub struct Core {
     term_file_missing: bool,
     /// The last cold-start check (cold standby); `None` before the first.
     cold_check: Option<Result<(), String>>,
-    /// Whether this node's service network can serve clients.
-    service_network: Result<(), String>,
+    /// The floating IP's interface carrier (half of the service network).
+    carrier: Result<(), String>,
+    /// Whether a reachability target answers (the other half; `Ok` with none configured).
+    reachability: Result<(), String>,
     /// What the term file says about the active role (written on every change).
     persisted_active_in: Option<u64>,
     /// The running (or last) takeover is the election of a pair with nobody active: it is
@@ -192,7 +194,8 @@ impl Core {
             cleared: Vec::new(),
             term_file_missing: persisted.missing,
             cold_check: None,
-            service_network: Ok(()),
+            carrier: Ok(()),
+            reachability: Ok(()),
             persisted_active_in: persisted.active_in,
             takeover_is_election: false,
             resume_check: None,
@@ -407,17 +410,37 @@ impl Core {
                 self.witness_at = Some(self.now);
             }
             Input::ColdStartCheck(result) => self.cold_check = Some(result),
-            Input::ServiceNetwork(result) => {
-                // Back from its own cut: the silence and the failing peer Asterisk it saw while
-                // cut off may be its own network's doing. It gathers fresh evidence, as after a
-                // stall, instead of taking over a live peer before the peer link is heard again.
-                if self.service_network.is_err() && result.is_ok() {
-                    self.resumed_at = Some(self.now);
-                    self.urgent_probe_failed = false;
-                    self.urgent_probe_at = None;
-                }
-                self.service_network = result;
+            Input::Carrier(result) => {
+                let was_down = self.service_network().is_err();
+                self.carrier = result;
+                self.after_service_network_change(was_down);
             }
+            Input::Reachability(result) => {
+                let was_down = self.service_network().is_err();
+                self.reachability = result;
+                self.after_service_network_change(was_down);
+            }
+        }
+    }
+
+    /// Whether this node's service network can serve clients: its interface has carrier and a
+    /// reachability target answers; else why not (the carrier first: it explains the rest).
+    fn service_network(&self) -> Result<(), &str> {
+        self.carrier
+            .as_ref()
+            .and(self.reachability.as_ref())
+            .map(|_| ())
+            .map_err(String::as_str)
+    }
+
+    /// Back from its own cut: the silence and the failing peer Asterisk it saw while cut off
+    /// may be its own network's doing. It gathers fresh evidence, as after a stall, instead of
+    /// taking over a live peer before the peer link is heard again.
+    fn after_service_network_change(&mut self, was_down: bool) {
+        if was_down && self.service_network().is_ok() {
+            self.resumed_at = Some(self.now);
+            self.urgent_probe_failed = false;
+            self.urgent_probe_at = None;
         }
     }
 
@@ -620,7 +643,7 @@ impl Core {
     /// Whether this node could take the calls now, and if not, the first reason why (see
     /// [`super::super::readiness`]).
     fn readiness(&self) -> Readiness {
-        if self.service_network.is_err() {
+        if self.service_network().is_err() {
             return Readiness::ServiceNetworkDown;
         }
         let by_probes = Readiness::from_verdict(self.local_verdict());
@@ -642,10 +665,7 @@ impl Core {
             Readiness::Ready => return None,
             Readiness::ServiceNetworkDown => format!(
                 "its service network is down ({})",
-                self.service_network
-                    .as_ref()
-                    .err()
-                    .map_or("", String::as_str)
+                self.service_network().err().unwrap_or_default()
             ),
             Readiness::ColdStartCheckFailed => format!(
                 "its cold-start check fails ({})",

@@ -296,9 +296,12 @@ pub enum Input {
     /// The cold-start check (cold standby): `Ok` when this node could start its Asterisk now,
     /// else why not.
     ColdStartCheck(Result<(), String>),
-    /// This node's service network (the floating IP's interface and the reachability targets):
-    /// `Ok` when it can serve clients, else why not. Up until told otherwise.
-    ServiceNetwork(Result<(), String>),
+    /// Carrier of the floating IP's interface, one half of this node's service network: `Ok`
+    /// when up, else why not. Up until told otherwise.
+    Carrier(Result<(), String>),
+    /// The reachability targets (`[service_network] targets`), the other half: `Ok` while at
+    /// least one answers (or none is configured), else why none does. Up until told otherwise.
+    Reachability(Result<(), String>),
 }
 
 /// Why a decision was taken.

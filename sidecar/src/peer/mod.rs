@@ -26,6 +26,8 @@ pub mod link;
 pub mod replay;
 pub mod udp;
 pub mod wire;
+#[cfg(test)]
+mod wire_0_1;
 
 pub use key::{KeyError, PeerKey};
 pub use link::{fuzz_open, PeerCounters, PeerLink, Received};

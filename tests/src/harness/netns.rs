@@ -1,7 +1,7 @@
 //! The two-server network: namespaces for server A, server B, a client and a switch with a LAN and a crossover bridge.
 //!
 //! ```text
-//!            switch netns (br-lan 10.77.0.250, br-x)
+//!            switch netns (br-lan 10.77.0.250 + gateway .254, br-x)
 //!   A eth0 ── pa ─┐ br-lan ┌─ pb ── eth0 B        client eth0 ── pc ── br-lan
 //!   A eth1 ── xa ─┘ br-x   └─ xb ── eth1 B        (the relay simulator listens on 10.77.0.250)
 //! ```
@@ -20,6 +20,9 @@ pub const LAN_B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 pub const FLOATING_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 pub const RELAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 250);
+/// The LAN's "router" (a second address of the switch): what a pair's reachability targets
+/// (`[service_network] targets`) ping; [`Topology::set_route`] cuts one server's way to it.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 254);
 /// Extra LAN addresses the peer link uses, so it can be cut without touching calls or probes.
 pub const PEER_LAN_A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
 pub const PEER_LAN_B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 12);
@@ -91,18 +94,20 @@ impl Topology {
             )?;
             run("ip", &["-n", &sw, "link", "set", bridge, "up"])?;
         }
-        run(
-            "ip",
-            &[
-                "-n",
-                &sw,
-                "addr",
-                "add",
-                &format!("{RELAY}/24"),
-                "dev",
-                "br-lan",
-            ],
-        )?;
+        for addr in [RELAY, GATEWAY] {
+            run(
+                "ip",
+                &[
+                    "-n",
+                    &sw,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "br-lan",
+                ],
+            )?;
+        }
         let plugs = [
             (Host::A, "pa", "eth0", "br-lan", LAN_A),
             (Host::B, "pb", "eth0", "br-lan", LAN_B),
@@ -159,27 +164,32 @@ impl Topology {
     /// each server gets an `unreachable` route to the other's peer-link addresses (there is no
     /// packet filter on the test machines, so routing does the filtering).
     pub fn set_peer_link(&self, up: bool) -> Result<(), HarnessError> {
-        let action = if up { "del" } else { "add" };
         for (host, targets) in [
             (Host::A, [PEER_LAN_B, CROSS_B]),
             (Host::B, [PEER_LAN_A, CROSS_A]),
         ] {
-            let ns = self.name(host);
             for target in targets {
-                run(
-                    "ip",
-                    &[
-                        "-n",
-                        &ns,
-                        "route",
-                        action,
-                        "unreachable",
-                        &format!("{target}/32"),
-                    ],
-                )?;
+                self.set_route(host, target, up)?;
             }
         }
         Ok(())
+    }
+
+    /// Cuts (`up = false`, an `unreachable` route) or restores `host`'s way to one address,
+    /// leaving its carrier and every other address alone.
+    pub fn set_route(&self, host: Host, to: Ipv4Addr, up: bool) -> Result<(), HarnessError> {
+        let action = if up { "del" } else { "add" };
+        run(
+            "ip",
+            &[
+                "-n",
+                &self.name(host),
+                "route",
+                action,
+                "unreachable",
+                &format!("{to}/32"),
+            ],
+        )
     }
 
     /// The namespace name of `host` (for `ip netns exec`).

@@ -192,10 +192,10 @@ impl Core {
     /// floating IP's interface, no reachability target answering) — and the standby can take the
     /// calls, after hold-down. With no standby able to, it keeps the calls and alerts.
     fn hand_over_when_this_node_cannot_serve(&mut self, out: &mut Vec<Command>) {
-        let reason = match (&self.service_network, self.local_verdict()) {
+        let reason = match (self.service_network(), self.local_verdict()) {
             (_, Verdict::Failed) => Reason::OwnCallPathFailed,
             (Err(detail), _) => Reason::ServiceNetworkDown {
-                detail: detail.clone(),
+                detail: detail.to_string(),
             },
             (Ok(()), _) => {
                 self.clear(AlertKey::OwnCallPathFailedNoStandby);

@@ -102,7 +102,7 @@ impl Core {
             | AlertKey::RelayWatchdogKickFailing
             | AlertKey::RelayWatchdogOff => false,
             // Their watches (core/watch.rs) end them as soon as they pass, in every role.
-            AlertKey::ServiceNetworkDown => self.service_network.is_err(),
+            AlertKey::ServiceNetworkDown => self.service_network().is_err(),
             AlertKey::ColdStartCheckFailed => {
                 self.is_cold_standby() && matches!(self.cold_check, Some(Err(_)))
             }

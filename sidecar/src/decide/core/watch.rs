@@ -12,7 +12,7 @@ impl Core {
     /// cold standby that could not start its Asterisk cannot take over either. Both are said
     /// once, until they end.
     pub(super) fn watch_own_readiness(&mut self, out: &mut Vec<Command>) {
-        match self.service_network.clone() {
+        match self.service_network().map_err(str::to_string) {
             Err(detail) => self.raise(
                 AlertKey::ServiceNetworkDown,
                 AlertSeverity::Critical,

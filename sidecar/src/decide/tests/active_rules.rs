@@ -187,8 +187,52 @@ fn hand_over_when_this_node_cannot_serve() {
     // Its service network is down (its Asterisk still answers locally).
     let mut a = active_a();
     a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
-    let out = a.input(Input::ServiceNetwork(Err("eth0: no carrier".into())));
+    let out = a.input(Input::Carrier(Err("eth0: no carrier".into())));
     assert!(
         matches!(release(&out), Some(Reason::ServiceNetworkDown { detail }) if detail.contains("carrier"))
+    );
+}
+
+#[test]
+fn hand_over_when_no_reachability_target_answers() {
+    // The interface keeps its carrier, but no target (gateway, trunk) answers from here: a
+    // standby that reaches them takes the calls.
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    let out = a.input(Input::Reachability(Err(
+        "no reachability target answers: 192.0.2.1 (ICMP echo): no reply".into(),
+    )));
+    assert!(
+        matches!(release(&out), Some(Reason::ServiceNetworkDown { detail }) if detail.contains("192.0.2.1")),
+        "{out:?}"
+    );
+
+    // A standby that cannot reach them either gets nothing: the active keeps the calls and says
+    // why no handover happens.
+    let mut a = active_a();
+    let mut cut_off = peer_state(Side::B, Role::Standby, 1, Verdict::Healthy, Handover::None);
+    cut_off.readiness = Readiness::ServiceNetworkDown;
+    a.peer_says(cut_off);
+    let out = a.input(Input::Reachability(Err("no target answers".into())));
+    assert!(release(&out).is_none(), "handed over to a cut-off standby");
+    a.wait(300);
+    assert!(
+        alerts(&a.log)
+            .iter()
+            .any(|m| m.contains("no handover possible") && m.contains("service network")),
+        "{:?}",
+        alerts(&a.log)
+    );
+    assert_eq!(a.core.role(), Role::Active);
+
+    // Carrier back but targets still silent: still down (both halves must be up), so once
+    // the standby can take the calls, they go.
+    a.input(Input::Carrier(Err("eth0: no carrier".into())));
+    a.input(Input::Carrier(Ok(())));
+    assert!(release(&a.log).is_none());
+    let out = a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    assert!(
+        matches!(release(&out), Some(Reason::ServiceNetworkDown { detail }) if detail == "no target answers"),
+        "{out:?}"
     );
 }

@@ -142,7 +142,7 @@ fn silence_counts_again_once_the_own_service_network_is_back() {
     // Cut off itself: the peer silent and its Asterisk failed from here, which its own cut
     // explains. Back on the network, it takes nothing over on that stale evidence.
     let mut b = standby_with_silent_active();
-    b.input(Input::ServiceNetwork(Err("eth0: no carrier".into())));
+    b.input(Input::Carrier(Err("eth0: no carrier".into())));
     b.input(Input::PeerAsteriskVerdict(Verdict::Failed));
     b.urgent_answer = Some(false);
     b.wait(2_000);
@@ -150,7 +150,7 @@ fn silence_counts_again_once_the_own_service_network_is_back() {
         takeover(&b.log).is_none(),
         "took over without its own network"
     );
-    let out = b.input(Input::ServiceNetwork(Ok(())));
+    let out = b.input(Input::Carrier(Ok(())));
     assert!(
         takeover(&out).is_none(),
         "took over the moment its network came back"
@@ -291,7 +291,7 @@ fn witness_reachable_if_configured() {
 #[test]
 fn this_node_can_take_over() {
     let mut h = standby_with_silent_active();
-    h.input(Input::ServiceNetwork(Err("eth0: no carrier".into())));
+    h.input(Input::Carrier(Err("eth0: no carrier".into())));
     h.urgent_answer = Some(false);
     h.wait(2_000);
     assert!(takeover(&h.log).is_none());
@@ -465,4 +465,34 @@ fn no_release_request_open() {
     // The request expires after handover_timeout (3 s), then failback asks again.
     a.wait_hearing(2_000, Role::Active, 3, Verdict::Healthy);
     assert_eq!(requests_release(&a.log), 2);
+}
+
+#[test]
+fn a_standby_that_reaches_no_target_takes_nothing_over() {
+    // The active is dead (silent, its Asterisk fails), but no reachability target answers from
+    // here either: this node could not serve the calls, so it stays standby and says why.
+    let mut h = standby_with_silent_active();
+    h.input(Input::Reachability(Err(
+        "no reachability target answers: 10.0.0.254 (ICMP echo): no reply".into(),
+    )));
+    h.urgent_answer = Some(false);
+    h.wait(2_000);
+    assert!(takeover(&h.log).is_none(), "took over without its targets");
+    assert!(has_alert(
+        &h,
+        "service network down (no reachability target answers"
+    ));
+    assert_eq!(
+        h.core.status().readiness,
+        Readiness::ServiceNetworkDown,
+        "the peer hears why"
+    );
+    // A target answers again: fresh evidence first, then the takeover.
+    let out = h.input(Input::Reachability(Ok(())));
+    assert!(
+        takeover(&out).is_none(),
+        "took over on evidence from its cut"
+    );
+    h.wait(1_500);
+    assert_eq!(took_over(&h.log), Some(Reason::PeerDead));
 }
