@@ -16,7 +16,7 @@ use crate::probe::MonitoredTarget;
 use crate::status::{
     AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus,
     RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
-    WitnessStatus, STATUS_FORMAT_VERSION,
+    TrunksStatus, WitnessStatus, STATUS_FORMAT_VERSION,
 };
 
 use super::actuator_task::ActuatorResult;
@@ -42,6 +42,8 @@ pub struct ReportInputs<'a> {
     pub relay_watchdog: Option<RelayWatchdogStatus>,
     /// Every alert active now.
     pub alerts: Vec<AlertStatus>,
+    /// Both Asterisks' outbound registrations, this node's first.
+    pub trunks: Vec<TrunksStatus>,
 }
 
 /// A finished takeover or release: the core's input, and the record for status and the sinks.
@@ -325,6 +327,7 @@ impl ReportState {
             witness: inputs.witness,
             alerts: inputs.alerts,
             calls: None,
+            trunks: inputs.trunks,
         }
     }
 }
@@ -369,6 +372,7 @@ impl Daemon {
             witness: self.witness.as_ref().map(|w| w.status()),
             relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
             alerts: self.alerts.active(),
+            trunks: self.trunks.status(),
         })
     }
 
