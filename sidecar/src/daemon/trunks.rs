@@ -417,7 +417,9 @@ impl Keeper {
     async fn publish(&mut self, keep: Keep, local_outcome: Result<(), String>) {
         let mut view = Vec::new();
         let local = list(&self.local).await;
-        let error = local_outcome.err().or_else(|| local.as_ref().err().cloned());
+        let error = local_outcome
+            .err()
+            .or_else(|| local.as_ref().err().cloned());
         if error != self.last_error {
             match &error {
                 Some(e) => tracing::error!("trunks: cannot keep them {}: {e}", keep.as_str()),

@@ -248,7 +248,8 @@ impl InstanceConfig {
     }
 
     fn pjsip_conf(&self) -> String {
-        let mut text = String::from("#include pjsip_astha.conf\n#include pjsip_trunk_example.conf\n");
+        let mut text =
+            String::from("#include pjsip_astha.conf\n#include pjsip_trunk_example.conf\n");
         if let Some(client) = self.client {
             // Site configuration: the harness's caller, identified by its address.
             let _ = write!(

@@ -70,10 +70,7 @@ pub fn pjsip(me: usize, pair: &PairAddresses) -> Result<String, HarnessError> {
 const EXAMPLE_REGISTRAR: &str = "198.51.100.20:5060";
 
 /// `pjsip_trunk_example.conf` registering with `registrar`, refreshed every `expiration` seconds.
-pub fn trunk(
-    registrar: std::net::SocketAddrV4,
-    expiration: u32,
-) -> Result<String, HarnessError> {
+pub fn trunk(registrar: std::net::SocketAddrV4, expiration: u32) -> Result<String, HarnessError> {
     let text = read("pjsip_trunk_example.conf")?;
     let mut edits = Edits::new("pjsip_trunk_example.conf", text);
     edits.replace_line_starting(
@@ -171,7 +168,10 @@ mod tests {
     #[test]
     fn the_trunk_registers_with_the_given_registrar() {
         let text = trunk("10.1.0.10:5080".parse().unwrap(), 12).unwrap();
-        assert!(text.contains("\nserver_uri = sip:10.1.0.10:5080\n"), "{text}");
+        assert!(
+            text.contains("\nserver_uri = sip:10.1.0.10:5080\n"),
+            "{text}"
+        );
         assert!(text.contains("\nclient_uri = sip:pbx@10.1.0.10:5080\n"));
         assert!(text.contains("\nexpiration = 12\n"));
         assert!(text.contains("\ntransport = astha-local\n"));
