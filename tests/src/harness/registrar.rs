@@ -3,8 +3,9 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
+use super::calls::spawn_sipp;
 use super::netns::CLIENT;
-use super::process::{Proc, Stdio2};
+use super::process::Proc;
 use super::HarnessError;
 
 /// The registrar's port on the client's address (the call client's sipp uses 5070).
@@ -66,32 +67,13 @@ impl Registrar {
 
     /// Starts sipp in the client namespace.
     pub fn start(client_ns: &str, run_dir: &Path) -> Result<Registrar, HarnessError> {
-        let scenario = run_dir.join("sipp-registrar.xml");
-        let log_file = run_dir.join("sipp-registrar.log");
-        std::fs::write(&scenario, REGISTRAR_SCENARIO).map_err(|source| HarnessError::Io {
-            what: format!("write {}", scenario.display()),
-            source,
-        })?;
-        let _ = std::fs::remove_file(&log_file);
-        let args: Vec<String> = vec![
-            "-sf".into(),
-            scenario.display().to_string(),
-            "-i".into(),
-            CLIENT.to_string(),
-            "-p".into(),
-            PORT.to_string(),
-            "-nostdin".into(),
-            "-trace_logs".into(),
-            "-log_file".into(),
-            log_file.display().to_string(),
-        ];
-        let sipp = Proc::spawn(
+        let (sipp, log_file) = spawn_sipp(
             "sipp-registrar",
-            Some(client_ns),
-            Path::new("sipp"),
-            &args,
+            client_ns,
             run_dir,
-            Stdio2::Log,
+            REGISTRAR_SCENARIO,
+            PORT,
+            &[],
         )?;
         Ok(Registrar {
             log_file,
