@@ -82,6 +82,7 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
     relay_families(&mut out, report);
     relay_watchdog_families(&mut out, report);
     alert_families(&mut out, report, totals);
+    trunk_families(&mut out, report);
     out
 }
 
@@ -358,6 +359,24 @@ fn relay_families(o: &mut String, report: &StatusReport) {
     );
 }
 
+/// Trunks: each outbound SIP registration of each node's Asterisk, registered or not.
+fn trunk_families(o: &mut String, report: &StatusReport) {
+    family(
+        o,
+        "astha_trunk_registered",
+        "gauge",
+        "1 while an outbound SIP registration (trunk) of a node's Asterisk is registered, 0 otherwise; only the active's should be.",
+        report.trunks.iter().flat_map(|node| {
+            node.registrations.iter().map(|t| {
+                (
+                    format!("node=\"{}\",trunk=\"{}\"", label(&node.node), label(&t.name)),
+                    flag(t.state == "registered"),
+                )
+            })
+        }),
+    );
+}
+
 /// Alerts: which are active now, how many were raised, and what the alert sinks delivered.
 fn alert_families(o: &mut String, report: &StatusReport, totals: &Totals) {
     family(
@@ -506,6 +525,8 @@ mod tests {
             "astha_alerts_raised_total{kind=\"local_unhealthy_no_takeover\"} 4",
             "astha_alert_events_total{sink=\"ops\",result=\"dropped\"} 2",
             "astha_alert_event_retries_total{sink=\"ops\"} 7",
+            "astha_trunk_registered{node=\"pbx-b\",trunk=\"carrier\"} 0",
+            "astha_trunk_registered{node=\"pbx-a\",trunk=\"carrier\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

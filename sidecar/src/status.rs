@@ -33,6 +33,68 @@ pub struct StatusReport {
     /// status was asked for; absent when no node is active or in the metrics' reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calls: Option<CallsStatus>,
+    /// Outbound SIP registrations (trunks) of each node's Asterisk, this node's first: only the
+    /// active's should be registered. Empty when neither Asterisk has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trunks: Vec<TrunksStatus>,
+}
+
+/// The outbound registrations (PJSIP `type=registration`) of one node's Asterisk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrunksStatus {
+    /// The node whose Asterisk this is.
+    pub node: String,
+    /// What astha keeps them at on this node: `registered` (the active), `stopped` (every
+    /// other role); absent for the peer's, which its own daemon keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+    pub registrations: Vec<TrunkStatus>,
+    /// Why they could not be read (or changed) last time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The last time this node started or stopped them on a role change, in words with its
+    /// timing (e.g. `registered 38 ms after this node became active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<String>,
+}
+
+/// One outbound registration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrunkStatus {
+    /// The registration's section name in pjsip.conf.
+    pub name: String,
+    /// `registered`, `unregistered` or `rejected` (Asterisk's `Status`, lower case).
+    pub state: String,
+}
+
+impl TrunksStatus {
+    fn render_into(&self, out: &mut String) {
+        let states: Vec<String> = self
+            .registrations
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.state))
+            .collect();
+        let _ = writeln!(
+            out,
+            "trunks on {}{}  {}",
+            self.node,
+            self.kept
+                .as_ref()
+                .map(|k| format!(" (kept {k})"))
+                .unwrap_or_default(),
+            if states.is_empty() {
+                "none".to_string()
+            } else {
+                states.join(", ")
+            }
+        );
+        if let Some(e) = &self.error {
+            let _ = writeln!(out, "  error: {e}");
+        }
+        if let Some(change) = &self.last_change {
+            let _ = writeln!(out, "  last change: {change}");
+        }
+    }
 }
 
 /// Calls in progress on one node's Asterisk.
@@ -300,6 +362,9 @@ impl StatusReport {
         }
         if let Some(calls) = &self.calls {
             let _ = writeln!(out, "calls {}", calls.describe());
+        }
+        for trunks in &self.trunks {
+            trunks.render_into(&mut out);
         }
         if let Some(takeover) = &self.last_takeover {
             takeover.render_into(&mut out, style);
@@ -708,6 +773,28 @@ pub(crate) mod tests {
                 count: Some(2),
                 error: None,
             }),
+            trunks: vec![
+                TrunksStatus {
+                    node: "pbx-b".into(),
+                    kept: Some("stopped".into()),
+                    registrations: vec![TrunkStatus {
+                        name: "carrier".into(),
+                        state: "unregistered".into(),
+                    }],
+                    error: None,
+                    last_change: Some("stopped 12 ms after this node became standby".into()),
+                },
+                TrunksStatus {
+                    node: "pbx-a".into(),
+                    kept: None,
+                    registrations: vec![TrunkStatus {
+                        name: "carrier".into(),
+                        state: "registered".into(),
+                    }],
+                    error: None,
+                    last_change: None,
+                },
+            ],
         }
     }
 
@@ -735,6 +822,9 @@ pub(crate) mod tests {
             "reach DOWN 192.0.2.254 (ICMP echo)  down (no ICMP echo reply within 500 ms)",
             "ALERT critical local_unhealthy_no_takeover since 2026-11-26T04:12:44.000Z (5 min ago): a looks dead",
             "calls 2 calls in progress on pbx-a: a switch drops them",
+            "trunks on pbx-b (kept stopped)  carrier unregistered",
+            "last change: stopped 12 ms after this node became standby",
+            "trunks on pbx-a  carrier registered",
             "astha woke late 2 times (longest 180 ms, 260 ms in all)",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");

@@ -582,6 +582,124 @@ fn sip_answers_through_the_floating_ip_come_from_the_floating_ip_on_both_servers
     assert_served_by(&mut pair, Side::B);
 }
 
+/// Each server's address as the trunk's Contact gives it (the example trunk registers from the
+/// server's own address).
+fn server_address(side: Side) -> std::net::Ipv4Addr {
+    match side {
+        Side::A => astha_tests::harness::netns::LAN_A,
+        Side::B => astha_tests::harness::netns::LAN_B,
+    }
+}
+
+/// Waits until `side`'s daemon keeps its own registration of the example trunk in `state`.
+fn wait_local_trunk(pair: &Pair, test: &str, side: Side, state: &str) {
+    poll(
+        &format!("{side:?}'s trunk {state}, as its daemon reports"),
+        SETTLE,
+        POLL,
+        || {
+            let view = pair.status(side).ok()?;
+            (view.local_trunk("carrier").as_deref() == Some(state)).then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(pair)));
+}
+
+/// Waits until `active` has refreshed its registration `refreshes` more times (every 2 s with
+/// the test's 12 s expiry), then asserts `standby` registered not once meanwhile.
+fn assert_only_one_registers(
+    pair: &Pair,
+    test: &str,
+    active: Side,
+    standby: Side,
+    refreshes: usize,
+) {
+    let registrar = pair.registrar().expect("the pair has the trunk");
+    let (active_before, standby_before) = (
+        registrar.registrations_from(server_address(active)),
+        registrar.registrations_from(server_address(standby)),
+    );
+    poll(
+        &format!("{refreshes} refreshes of {active:?}'s registration"),
+        Duration::from_secs(4 * refreshes as u64 + 30),
+        Duration::from_millis(200),
+        || {
+            (registrar.registrations_from(server_address(active)) >= active_before + refreshes)
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(pair)));
+    let standby_now = registrar.registrations_from(server_address(standby));
+    assert_eq!(
+        standby_now, standby_before,
+        "{test}: the standby {standby:?} registered the trunk while {active:?} was active"
+    );
+}
+
+/// Trunks register from the active only, on a real Asterisk 22 against a registrar played by
+/// sipp, with the shipped example trunk (`dialplan/pjsip_trunk_example.conf`, 12 s expiry):
+/// A registers while it is active and B, whose Asterisk registered by itself at boot, is
+/// stopped; over several expiry intervals B never registers. A planned handover: B registers at
+/// once and A stops. A's Asterisk restarts as standby and registers by itself: A's daemon
+/// notices and stops it again, and over several intervals only B registers.
+#[test]
+fn a_trunk_registers_from_the_active_only_and_moves_with_the_calls() {
+    let test = "trunk_registration";
+    let Some(mut options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    options.trunk = true;
+    let mut pair = running_pair_with(test, options);
+    wait_local_trunk(&pair, test, Side::A, "registered");
+    wait_local_trunk(&pair, test, Side::B, "unregistered");
+    assert_only_one_registers(&pair, test, Side::A, Side::B, 15);
+
+    let registrar = pair.registrar().expect("registrar");
+    let b_before = registrar.registrations_from(server_address(Side::B));
+    let at = now_unix();
+    pair.cli(Side::A, &["failover", "--reason", "trunk test"])
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    let registrar = pair.registrar().expect("registrar");
+    let b_registered = poll("B's first registration", SETTLE, POLL, || {
+        (registrar.registrations_from(server_address(Side::B)) > b_before).then(now_unix)
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let registered_after = b_registered - (at + t.takeover_s);
+    eprintln!(
+        "{test}: B registered the trunk {:.0} ms after its takeover finished",
+        registered_after * 1000.0
+    );
+    // Asterisk sends it 1 s after PJSIPRegister (the example trunk has no random delay); 10 s
+    // is generous for a busy machine, and far below "at the next refresh".
+    assert!(
+        registered_after < 10.0,
+        "{test}: B registered {registered_after:.1} s after its takeover, not at once"
+    );
+    wait_local_trunk(&pair, test, Side::A, "unregistered");
+    wait_local_trunk(&pair, test, Side::B, "registered");
+    assert_only_one_registers(&pair, test, Side::B, Side::A, 10);
+
+    // The standby's Asterisk restarts and would register again by itself (after a random
+    // delay of up to 10 s): A's daemon stops it. Past that delay, A stays silent.
+    pair.inject(Side::A, Fault::AsteriskRestart).unwrap();
+    pair.heal(Side::A, Fault::AsteriskRestart)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let registrar = pair.registrar().expect("registrar");
+    let b_now = registrar.registrations_from(server_address(Side::B));
+    poll("B refreshing past A's boot delay", SETTLE, POLL, || {
+        (registrar.registrations_from(server_address(Side::B)) >= b_now + 7).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    wait_local_trunk(&pair, test, Side::A, "unregistered");
+    assert_only_one_registers(&pair, test, Side::B, Side::A, 10);
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}
+
 /// A webhook receiver inside a server's namespace that reads every request and never answers:
 /// a chat service that hangs.
 struct HangingWebhook {

@@ -158,6 +158,7 @@ impl Daemon {
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
             }
+            self.trunks.set_role(self.core.status().role);
             self.publish_metrics();
         }
         self.notifier.stopping();

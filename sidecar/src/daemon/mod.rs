@@ -27,6 +27,7 @@
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
+//! | `trunks.rs` | keeps the local Asterisk's outbound SIP registrations running on the active only |
 //! | `clock.rs` | the core's monotonic clock (wall time: `crate::wall_clock`) |
 
 mod actuator_task;
@@ -44,6 +45,7 @@ mod relay_watchdog;
 mod reload;
 mod report;
 mod start;
+mod trunks;
 mod witness;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +124,8 @@ struct Daemon {
     reachability: Option<reachability::ReachabilityWatch>,
     /// The relay's own watchdog, when it has one.
     relay_watchdog: Option<relay_watchdog::WatchdogKicker>,
+    /// Keeps the outbound SIP registrations running on the active only.
+    trunks: trunks::TrunkKeeper,
 }
 
 /// The peer link's sockets and its codec (sealing, opening, replay protection, counters).

@@ -16,7 +16,7 @@ use crate::probe::MonitoredTarget;
 use crate::status::{
     AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, ReachabilityTargetStatus,
     RelayStatus, RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
-    WitnessStatus, STATUS_FORMAT_VERSION,
+    TrunksStatus, WitnessStatus, STATUS_FORMAT_VERSION,
 };
 
 use super::actuator_task::ActuatorResult;
@@ -43,6 +43,8 @@ pub struct ReportInputs<'a> {
     pub relay_watchdog: Option<RelayWatchdogStatus>,
     /// Every alert active now.
     pub alerts: Vec<AlertStatus>,
+    /// Both Asterisks' outbound registrations, this node's first.
+    pub trunks: Vec<TrunksStatus>,
 }
 
 /// A finished takeover or release: the core's input, and the record for status and the sinks.
@@ -327,6 +329,7 @@ impl ReportState {
             reachability: inputs.reachability,
             alerts: inputs.alerts,
             calls: None,
+            trunks: inputs.trunks,
         }
     }
 }
@@ -376,6 +379,7 @@ impl Daemon {
                 .unwrap_or_default(),
             relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
             alerts: self.alerts.active(),
+            trunks: self.trunks.status(),
         })
     }
 

@@ -28,8 +28,8 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, dialplan, reachability, readiness, report, setup, witness, Clock,
-    Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, dialplan, reachability, readiness, report, setup, trunks, witness,
+    Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -119,6 +119,13 @@ pub(super) async fn start(
         let _ = local.probes().wait_ready(Duration::from_secs(5)).await;
     }
     notifier.ready(&format!("{role}, term {}", persisted.term));
+    // After the local login wait, so the first check finds the session up.
+    let trunks = trunks::TrunkKeeper::spawn(
+        local.probes_arc(),
+        peer.probes_arc(),
+        [config.node.name.clone(), config.node.peer_name.clone()],
+        trunks::Keep::for_role(role),
+    );
 
     let daemon = Daemon {
         clock,
@@ -141,6 +148,7 @@ pub(super) async fn start(
         witness,
         reachability,
         relay_watchdog,
+        trunks,
     };
     let events = EventSources {
         control,

@@ -41,6 +41,7 @@ pub const MODULES: &[&str] = &[
     "chan_pjsip.so",
     "res_rtp_asterisk.so",
     "res_pjsip_sdp_rtp.so",
+    "res_pjsip_outbound_registration.so",
 ];
 
 /// Core configuration files the lean instance has no use for: written empty so the log
@@ -76,10 +77,17 @@ pub struct InstanceConfig {
     pub client: Option<Ipv4Addr>,
     /// The failover PIN for `[ha-admin]`.
     pub pin: String,
+    /// Site configuration: the shipped example trunk (`pjsip_trunk_example.conf`), registering
+    /// with this registrar every `TRUNK_EXPIRATION_S`.
+    pub trunk_registrar: Option<std::net::SocketAddrV4>,
     /// Sounds (relative to `sounds/en/`, e.g. `silence/1`) this instance must not find: its
     /// data directory then mirrors the install's without them (a real "sound file missing").
     pub hidden_sounds: Vec<String>,
 }
+
+/// The trunk's registration expiry (seconds): short, so Asterisk refreshes every 2 s (10 s
+/// before expiry) and a test sees many refreshes.
+pub const TRUNK_EXPIRATION_S: u32 = 12;
 
 /// The AMI user the shipped `manager_astha.conf` defines.
 pub const AMI_USER: &str = "astha";
@@ -133,6 +141,7 @@ impl InstanceConfig {
             server: 0,
             client: Some(CLIENT),
             pin: "4711".into(),
+            trunk_registrar: None,
             hidden_sounds: Vec::new(),
         }
     }
@@ -172,6 +181,13 @@ impl InstanceConfig {
             ("extensions.conf", extensions_conf()),
             ("pjsip_astha.conf", shipped::pjsip(self.server, &self.pair)?),
             ("pjsip.conf", self.pjsip_conf()),
+            (
+                "pjsip_trunk_example.conf",
+                match self.trunk_registrar {
+                    Some(registrar) => shipped::trunk(registrar, TRUNK_EXPIRATION_S)?,
+                    None => String::new(),
+                },
+            ),
             ("astha-failover.pin", format!("{}\n", self.pin)),
         ];
         for (name, text) in files {
@@ -232,7 +248,8 @@ impl InstanceConfig {
     }
 
     fn pjsip_conf(&self) -> String {
-        let mut text = String::from("#include pjsip_astha.conf\n");
+        let mut text =
+            String::from("#include pjsip_astha.conf\n#include pjsip_trunk_example.conf\n");
         if let Some(client) = self.client {
             // Site configuration: the harness's caller, identified by its address.
             let _ = write!(

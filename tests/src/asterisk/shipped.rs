@@ -66,6 +66,25 @@ pub fn pjsip(me: usize, pair: &PairAddresses) -> Result<String, HarnessError> {
     Ok(edits.text)
 }
 
+/// The example carrier's registrar in `pjsip_trunk_example.conf`.
+const EXAMPLE_REGISTRAR: &str = "198.51.100.20:5060";
+
+/// `pjsip_trunk_example.conf` registering with `registrar`, refreshed every `expiration` seconds.
+pub fn trunk(registrar: std::net::SocketAddrV4, expiration: u32) -> Result<String, HarnessError> {
+    let text = read("pjsip_trunk_example.conf")?;
+    let mut edits = Edits::new("pjsip_trunk_example.conf", text);
+    edits.replace_line_starting(
+        &format!("server_uri = sip:{EXAMPLE_REGISTRAR}"),
+        &format!("server_uri = sip:{registrar}"),
+    )?;
+    edits.replace_line_starting(
+        &format!("client_uri = sip:pbx@{EXAMPLE_REGISTRAR}"),
+        &format!("client_uri = sip:pbx@{registrar}"),
+    )?;
+    edits.replace_line_starting("expiration = ", &format!("expiration = {expiration}"))?;
+    Ok(edits.text)
+}
+
 fn read(name: &str) -> Result<String, HarnessError> {
     let path = shipped(name);
     std::fs::read_to_string(&path).map_err(|source| HarnessError::Io {
@@ -144,6 +163,19 @@ mod tests {
             settings.clone().all(|l| !l.contains("192.0.2.")),
             "no example address left:\n{b}"
         );
+    }
+
+    #[test]
+    fn the_trunk_registers_with_the_given_registrar() {
+        let text = trunk("10.1.0.10:5080".parse().unwrap(), 12).unwrap();
+        assert!(
+            text.contains("\nserver_uri = sip:10.1.0.10:5080\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nclient_uri = sip:pbx@10.1.0.10:5080\n"));
+        assert!(text.contains("\nexpiration = 12\n"));
+        assert!(text.contains("\ntransport = astha-local\n"));
+        assert!(!text.contains("198.51.100.20:5060\n"));
     }
 
     #[test]

@@ -168,40 +168,16 @@ impl CallClient {
         run_dir: &Path,
         load: CallLoad,
     ) -> Result<CallClient, HarnessError> {
-        let scenario = run_dir.join("sipp-calls.xml");
-        let log_file = run_dir.join("sipp-calls.steps");
         let text = CALL_SCENARIO.replace("HOLD_MS", &load.hold_ms.to_string());
-        std::fs::write(&scenario, text).map_err(|source| HarnessError::Io {
-            what: format!("write {}", scenario.display()),
-            source,
-        })?;
-        let _ = std::fs::remove_file(&log_file);
         let args: Vec<String> = vec![
             format!("{FLOATING_IP}:5060"),
-            "-sf".into(),
-            scenario.display().to_string(),
-            "-i".into(),
-            CLIENT.to_string(),
-            "-p".into(),
-            "5070".into(),
             "-r".into(),
             load.rate.to_string(),
             // sipp's own cap on simultaneous calls must not throttle the load asked for.
             "-l".into(),
             (2 * load.concurrent() + 4 * load.rate).to_string(),
-            "-nostdin".into(),
-            "-trace_logs".into(),
-            "-log_file".into(),
-            log_file.display().to_string(),
         ];
-        let sipp = Proc::spawn(
-            "sipp-calls",
-            Some(client_ns),
-            Path::new("sipp"),
-            &args,
-            run_dir,
-            Stdio2::Log,
-        )?;
+        let (sipp, log_file) = spawn_sipp("sipp-calls", client_ns, run_dir, &text, 5070, &args)?;
         let stop = Arc::new(AtomicBool::new(false));
         let log: Arc<Mutex<Vec<Logged>>> = Arc::default();
         let reader = {
@@ -280,6 +256,48 @@ fn count(log: &[Logged], since: f64, until: f64, now: f64, settled_after: f64) -
         }
     }
     counts
+}
+
+/// Starts sipp named `name` in the client namespace on the client's address and `port`, with
+/// `scenario` (written to `<name>.xml` in `run_dir`), `args` first, its log actions written to
+/// the returned file (`<name>.steps`, emptied first; `<name>.log` is its output).
+pub(super) fn spawn_sipp(
+    name: &str,
+    client_ns: &str,
+    run_dir: &Path,
+    scenario: &str,
+    port: u16,
+    args: &[String],
+) -> Result<(Proc, PathBuf), HarnessError> {
+    let scenario_file = run_dir.join(format!("{name}.xml"));
+    let log_file = run_dir.join(format!("{name}.steps"));
+    std::fs::write(&scenario_file, scenario).map_err(|source| HarnessError::Io {
+        what: format!("write {}", scenario_file.display()),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&log_file);
+    let mut all = args.to_vec();
+    all.extend([
+        "-sf".into(),
+        scenario_file.display().to_string(),
+        "-i".into(),
+        CLIENT.to_string(),
+        "-p".into(),
+        port.to_string(),
+        "-nostdin".into(),
+        "-trace_logs".into(),
+        "-log_file".into(),
+        log_file.display().to_string(),
+    ]);
+    let sipp = Proc::spawn(
+        name,
+        Some(client_ns),
+        Path::new("sipp"),
+        &all,
+        run_dir,
+        Stdio2::Log,
+    )?;
+    Ok((sipp, log_file))
 }
 
 /// Follows sipp's log as it grows, stamping each line with its arrival time.

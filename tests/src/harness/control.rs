@@ -60,6 +60,23 @@ impl NodeView {
             .as_str()
     }
 
+    /// The state (`registered`, `unregistered`, `rejected`) of this node's own outbound
+    /// registration `name`, as its daemon keeps it.
+    pub fn local_trunk(&self, name: &str) -> Option<String> {
+        self.raw
+            .get("trunks")?
+            .as_array()?
+            .iter()
+            .find(|node| node.get("kept").is_some())?
+            .get("registrations")?
+            .as_array()?
+            .iter()
+            .find(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))?
+            .get("state")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
     /// The kinds of the alerts active now (`broken_link`, ...).
     pub fn alerts(&self) -> Vec<String> {
         self.raw

@@ -16,6 +16,7 @@ use super::fault::{AsteriskKind, Fault};
 use super::netns::{Cable, Host, Topology, RELAY};
 use super::pbx::{ServerAsterisk, PIN};
 use super::process::{Proc, Stdio2};
+use super::registrar::Registrar;
 use super::sampler::{Sample, Sampler};
 use super::unit_scheduling::UnitScheduling;
 use super::{poll, require_root, HarnessError, Side};
@@ -46,6 +47,9 @@ pub struct PairOptions {
     pub calls: bool,
     /// How many calls, when `calls` is on.
     pub call_load: CallLoad,
+    /// A carrier's registrar (sipp in the client namespace) and, on both real Asterisks, the
+    /// shipped example trunk registering with it.
+    pub trunk: bool,
 }
 
 /// Which Asterisk the pair runs.
@@ -75,6 +79,7 @@ impl Default for PairOptions {
             standby: Standby::Warm,
             calls: false,
             call_load: CallLoad::default(),
+            trunk: false,
         }
     }
 }
@@ -127,6 +132,7 @@ pub struct Pair {
     sampler: Option<Sampler>,
     client: Option<ClientProbe>,
     calls: Option<CallClient>,
+    registrar: Option<Registrar>,
     daemons: [Option<Proc>; 2],
     asterisks: [Option<ServerAsterisk>; 2],
     relay: Option<Proc>,
@@ -172,6 +178,7 @@ impl Pair {
             sampler: None,
             client: None,
             calls: None,
+            registrar: None,
             daemons: [None, None],
             asterisks: [None, None],
             relay: None,
@@ -198,6 +205,18 @@ impl Pair {
     fn bring_up(&mut self, options: &PairOptions) -> Result<(), HarnessError> {
         let pair = self;
         pair.start_relay()?;
+        if options.trunk {
+            if pair.asterisk_kind.kind() != AsteriskKind::Real {
+                return Err(HarnessError::Protocol {
+                    what: "PairOptions".into(),
+                    detail: "a registering trunk needs a real Asterisk".into(),
+                });
+            }
+            pair.registrar = Some(Registrar::start(
+                &pair.topo.name(Host::Client),
+                &pair.dir.0,
+            )?);
+        }
         pair.start_asterisks()?;
         for side in [Side::A, Side::B] {
             let setup = AsteriskSetup {
@@ -378,7 +397,15 @@ impl Pair {
                             source,
                         },
                     )?;
-                    ServerAsterisk::real(side, install, &self.topo, &self.dir.0, secret.trim())?
+                    let registrar = self.registrar.as_ref().map(|_| Registrar::address());
+                    ServerAsterisk::real(
+                        side,
+                        install,
+                        &self.topo,
+                        &self.dir.0,
+                        secret.trim(),
+                        registrar,
+                    )?
                 }
             };
             self.asterisks[side.index()] = Some(server);
@@ -435,6 +462,11 @@ impl Pair {
                 .emulator("userevent HAFailover Reason=manual")
                 .map(|_| ()),
         }
+    }
+
+    /// The carrier's registrar, if the pair has the trunk.
+    pub fn registrar(&self) -> Option<&Registrar> {
+        self.registrar.as_ref()
     }
 
     /// The SIP calls placed through the floating IP, if started.

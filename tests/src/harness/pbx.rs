@@ -106,6 +106,7 @@ impl ServerAsterisk {
         topo: &Topology,
         run_dir: &Path,
         ami_secret: &str,
+        trunk_registrar: Option<std::net::SocketAddrV4>,
     ) -> Result<ServerAsterisk, HarnessError> {
         let config = InstanceConfig {
             system_name: format!("ha-{}", side.letter()),
@@ -120,6 +121,7 @@ impl ServerAsterisk {
             server: side.index(),
             client: Some(CLIENT),
             pin: PIN.to_owned(),
+            trunk_registrar,
             hidden_sounds: Vec::new(),
         };
         let dir = run_dir.join(format!("asterisk-{}", side.letter()));

@@ -1,0 +1,142 @@
+//! A carrier's SIP registrar played by sipp in the client namespace: answers every REGISTER with 200 (echoing its Contact and Expires) and logs who registered, so a test can count each server's registrations.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use super::calls::spawn_sipp;
+use super::netns::CLIENT;
+use super::process::Proc;
+use super::HarnessError;
+
+/// The registrar's port on the client's address (the call client's sipp uses 5070).
+pub const PORT: u16 = 5080;
+
+/// The uas scenario: every REGISTER of a registration (one Call-ID, refreshed for as long as
+/// it lasts) answered and logged, in a loop.
+const REGISTRAR_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- astha harness: a carrier's registrar; one line per REGISTER with its Contact and Expires. -->
+<scenario name="astha harness registrar">
+  <label id="again"/>
+  <recv request="REGISTER"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpReg[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Contact:]
+      [last_Expires:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop next="again"><action><log message="REGISTER [last_Contact:] [last_Expires:]"/></action></nop>
+</scenario>
+"#;
+
+/// One REGISTER the registrar answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Register {
+    /// The address in its Contact (the server's own, with the shipped example trunk).
+    pub contact: Ipv4Addr,
+    /// The expiry it asked for: 0 is an un-REGISTER.
+    pub expires: u32,
+}
+
+impl Register {
+    /// A registration (or refresh), not an un-REGISTER.
+    pub fn registers(&self) -> bool {
+        self.expires > 0
+    }
+}
+
+/// sipp as a registrar; stopped on drop.
+#[derive(Debug)]
+pub struct Registrar {
+    log_file: PathBuf,
+    _sipp: Proc,
+}
+
+impl Registrar {
+    /// Where servers register: the client's address, [`PORT`].
+    pub fn address() -> SocketAddrV4 {
+        SocketAddrV4::new(CLIENT, PORT)
+    }
+
+    /// Starts sipp in the client namespace.
+    pub fn start(client_ns: &str, run_dir: &Path) -> Result<Registrar, HarnessError> {
+        let (sipp, log_file) = spawn_sipp(
+            "sipp-registrar",
+            client_ns,
+            run_dir,
+            REGISTRAR_SCENARIO,
+            PORT,
+            &[],
+        )?;
+        Ok(Registrar {
+            log_file,
+            _sipp: sipp,
+        })
+    }
+
+    /// Every REGISTER answered so far, in order.
+    pub fn registers(&self) -> Vec<Register> {
+        std::fs::read_to_string(&self.log_file)
+            .map(|text| text.lines().filter_map(parse).collect())
+            .unwrap_or_default()
+    }
+
+    /// How many registrations (un-REGISTERs left out) came from `contact` so far.
+    pub fn registrations_from(&self, contact: Ipv4Addr) -> usize {
+        self.registers()
+            .iter()
+            .filter(|r| r.contact == contact && r.registers())
+            .count()
+    }
+}
+
+/// One log line: `REGISTER Contact: <sip:pbx@10.77.0.1:5060> Expires: 12`.
+fn parse(line: &str) -> Option<Register> {
+    let rest = line.trim().strip_prefix("REGISTER ")?;
+    let at = rest.find('@')?;
+    let host: String = rest[at + 1..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let contact = host.parse().ok()?;
+    let lower = rest.to_ascii_lowercase();
+    let number_after = |key: &str| -> Option<u32> {
+        let from = lower.find(key)? + key.len();
+        let digits: String = lower[from..]
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    // A Contact's own `expires` parameter wins over the Expires header (RFC 3261 10.2.1.1).
+    let expires = number_after(";expires=").or_else(|| number_after("expires:"))?;
+    Some(Register { contact, expires })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_give_the_contact_and_the_expiry() {
+        assert_eq!(
+            parse("REGISTER Contact: <sip:pbx@10.77.0.1:5060> Expires: 12"),
+            Some(Register {
+                contact: Ipv4Addr::new(10, 77, 0, 1),
+                expires: 12
+            })
+        );
+        let unregister = parse("REGISTER Contact: <sip:pbx@10.77.0.2:5060>;expires=0 Expires: 0")
+            .expect("parsed");
+        assert!(!unregister.registers());
+        assert_eq!(parse("sipp says hello"), None);
+    }
+}
