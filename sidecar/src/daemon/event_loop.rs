@@ -143,6 +143,7 @@ impl Daemon {
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
             }
+            self.steer_contact_mirror();
             self.publish_metrics();
         }
         self.notifier.stopping();

@@ -26,6 +26,7 @@
 //! | `actuator_task.rs` | runs takeover and release sequences off the loop |
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
+//! | `contacts.rs` | mirrors the active's PJSIP contacts into the standby's Asterisk |
 //! | `clock.rs` | the core's monotonic clock (wall time: `crate::wall_clock`) |
 
 mod actuator_task;
@@ -33,6 +34,7 @@ mod alerts;
 mod calls;
 mod clock;
 mod commands;
+mod contacts;
 mod control;
 mod devices;
 mod dialplan;
@@ -118,6 +120,25 @@ struct Daemon {
     witness: Option<witness::WitnessWatch>,
     /// The relay's own watchdog, when it has one.
     relay_watchdog: Option<relay_watchdog::WatchdogKicker>,
+    /// The contact mirror, unless `[contacts] mirror` is off.
+    contacts: Option<contacts::ContactMirror>,
+}
+
+impl Daemon {
+    /// Lets the contact mirror run exactly while this node is the standby of an active peer:
+    /// the active's contacts are the ones to copy, and a node that carries the calls must not
+    /// have its own overwritten.
+    fn steer_contact_mirror(&self) {
+        if let Some(mirror) = &self.contacts {
+            let status = self.core.status();
+            let peer_active = status
+                .peer
+                .last
+                .as_ref()
+                .is_some_and(|p| p.role == crate::decide::Role::Active);
+            mirror.set_mirroring(status.role == crate::decide::Role::Standby && peer_active);
+        }
+    }
 }
 
 /// The peer link's sockets and its codec (sealing, opening, replay protection, counters).

@@ -14,7 +14,7 @@ use crate::metrics::Totals;
 use crate::peer::PeerCounters;
 use crate::probe::MonitoredTarget;
 use crate::status::{
-    AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus,
+    AlertStatus, ContactsStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, RelayStatus,
     RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
     WitnessStatus, STATUS_FORMAT_VERSION,
 };
@@ -42,6 +42,8 @@ pub struct ReportInputs<'a> {
     pub relay_watchdog: Option<RelayWatchdogStatus>,
     /// Every alert active now.
     pub alerts: Vec<AlertStatus>,
+    /// The contact mirror, unless it is switched off.
+    pub contacts: Option<ContactsStatus>,
 }
 
 /// A finished takeover or release: the core's input, and the record for status and the sinks.
@@ -325,6 +327,7 @@ impl ReportState {
             witness: inputs.witness,
             alerts: inputs.alerts,
             calls: None,
+            contacts: inputs.contacts,
         }
     }
 }
@@ -369,6 +372,7 @@ impl Daemon {
             witness: self.witness.as_ref().map(|w| w.status()),
             relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
             alerts: self.alerts.active(),
+            contacts: self.contacts.as_ref().map(|m| m.status()),
         })
     }
 

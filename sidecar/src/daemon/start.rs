@@ -28,7 +28,7 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
+    actuator_task, alerts, contacts, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
     Devices, PeerLinkIo, RunOptions,
 };
 
@@ -115,6 +115,8 @@ pub(super) async fn start(
     }
     notifier.ready(&format!("{role}, term {}", persisted.term));
 
+    // The standby's Asterisk follows the active's PJSIP contacts (phones called after a takeover).
+    let contacts = contacts::ContactMirror::start(&config);
     let daemon = Daemon {
         clock,
         config,
@@ -135,6 +137,7 @@ pub(super) async fn start(
         notifier,
         witness,
         relay_watchdog,
+        contacts,
     };
     let events = EventSources {
         control,

@@ -7,7 +7,7 @@
 //! server) shows as failed or dropped once it is older than every timeout of the scenario.
 
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -207,7 +207,7 @@ impl CallClient {
         let reader = {
             let stop = Arc::clone(&stop);
             let log = Arc::clone(&log);
-            std::thread::spawn(move || follow(&log_file, &stop, &log))
+            std::thread::spawn(move || follow(&log_file, &stop, &log, parse))
         };
         Ok(CallClient {
             settled: SETTLED + f64::from(load.hold_ms) / 1000.0,
@@ -282,8 +282,14 @@ fn count(log: &[Logged], since: f64, until: f64, now: f64, settled_after: f64) -
     counts
 }
 
-/// Follows sipp's log as it grows, stamping each line with its arrival time.
-fn follow(path: &PathBuf, stop: &AtomicBool, log: &Mutex<Vec<Logged>>) {
+/// Follows sipp's log as it grows, stamping each line with its arrival time and keeping what
+/// `parse` makes of it.
+pub(crate) fn follow<T>(
+    path: &Path,
+    stop: &AtomicBool,
+    log: &Mutex<Vec<T>>,
+    parse: impl Fn(&str, f64) -> Option<T>,
+) {
     let mut offset = 0u64;
     let mut partial = String::new();
     while !stop.load(Ordering::SeqCst) {
