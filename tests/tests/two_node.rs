@@ -779,7 +779,15 @@ fn phones_registered_on_a_are_called_through_b_after_a_crash() {
                 .then_some(())
         },
     )
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| {
+        panic!(
+            "{test}: {e}\nB's contacts: {}\nB's astdb: {}\nB's mirror: {}\n{}",
+            b.cli("pjsip show contacts").unwrap_or_default(),
+            b.cli("database show registrar").unwrap_or_default(),
+            pair.status(Side::B).map(|s| s.raw["contacts"].clone()).unwrap_or_default(),
+            logs(&pair)
+        )
+    });
     let mirrored = pair.status(Side::B).unwrap().raw["contacts"].clone();
     eprintln!("B's contact mirror before the fault: {mirrored}");
     assert_eq!(mirrored["mirroring"], true, "B mirrors A's contacts");
@@ -803,7 +811,15 @@ fn phones_registered_on_a_are_called_through_b_after_a_crash() {
                 None
             },
         )
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| {
+            let b = pair.server_asterisk(Side::B).unwrap();
+            panic!(
+                "{test}: {e}\nB's contacts: {}\nB's AMI: {}\n{}",
+                b.cli("pjsip show contacts").unwrap_or_default(),
+                caller.transcript(),
+                logs(&pair)
+            )
+        });
         eprintln!(
             "CONTACTS {test}: {name} answered a call through B {:.0} ms after the fault",
             (answered - at) * 1000.0

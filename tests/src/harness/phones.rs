@@ -21,9 +21,12 @@ use crate::asterisk::recorded_session::owned;
 use crate::asterisk::RecordedSession;
 
 /// The port the answering sipp listens on (every phone's contact).
-const ANSWER_PORT: u16 = 6000;
+const ANSWER_PORT: u16 = 5080;
 /// The port the registering sipp sends from.
-const REGISTER_PORT: u16 = 6001;
+const REGISTER_PORT: u16 = 5081;
+/// Where each sipp's media sockets go: clear of the call client's (sipp's default, 6000).
+const ANSWER_MEDIA_PORT: u16 = 16_000;
+const REGISTER_MEDIA_PORT: u16 = 16_010;
 
 const ANSWER_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -31,7 +34,7 @@ const ANSWER_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="astha harness phones">
   <recv request="INVITE">
     <action>
-      <ereg regexp="sip:([^@;>]+)@" search_in="hdr" header="To:" check_it="true" assign_to="all,phone"/>
+      <ereg regexp="phone[0-9]+" search_in="hdr" header="To:" check_it="true" assign_to="phone"/>
     </action>
   </recv>
   <send>
@@ -130,7 +133,7 @@ impl Phones {
     /// Starts answering for `count` phones (registering them is [`Phones::register`]).
     pub fn start(client_ns: &str, run_dir: &Path, count: u32) -> Result<Phones, HarnessError> {
         let scenario = write(run_dir, "sipp-phones.xml", ANSWER_SCENARIO)?;
-        let log_file = run_dir.join("sipp-phones.log");
+        let log_file = run_dir.join("sipp-phones.steps");
         let _ = std::fs::remove_file(&log_file);
         let args = vec![
             "-sf".into(),
@@ -139,6 +142,8 @@ impl Phones {
             CLIENT.to_string(),
             "-p".into(),
             ANSWER_PORT.to_string(),
+            "-mp".into(),
+            ANSWER_MEDIA_PORT.to_string(),
             "-nostdin".into(),
             "-trace_logs".into(),
             "-log_file".into(),
@@ -187,7 +192,7 @@ impl Phones {
             "sipp-register.csv",
             &format!("SEQUENTIAL\n{phones}"),
         )?;
-        let log_file = self.run_dir.join("sipp-register.log");
+        let log_file = self.run_dir.join("sipp-register.steps");
         let _ = std::fs::remove_file(&log_file);
         let args = vec![
             format!("{FLOATING_IP}:5060"),
@@ -199,6 +204,8 @@ impl Phones {
             CLIENT.to_string(),
             "-p".into(),
             REGISTER_PORT.to_string(),
+            "-mp".into(),
+            REGISTER_MEDIA_PORT.to_string(),
             "-m".into(),
             self.count.to_string(),
             "-r".into(),
@@ -305,6 +312,11 @@ impl PhoneCaller {
         }
         let last = format!("ActionID: call-{}\r\n", self.sent);
         self.ami.read_until(|t| t.contains(&last))
+    }
+
+    /// What Asterisk answered so far, for failure messages.
+    pub fn transcript(&self) -> String {
+        self.ami.text()
     }
 }
 
