@@ -784,7 +784,9 @@ fn phones_registered_on_a_are_called_through_b_after_a_crash() {
             "{test}: {e}\nB's contacts: {}\nB's astdb: {}\nB's mirror: {}\n{}",
             b.cli("pjsip show contacts").unwrap_or_default(),
             b.cli("database show registrar").unwrap_or_default(),
-            pair.status(Side::B).map(|s| s.raw["contacts"].clone()).unwrap_or_default(),
+            pair.status(Side::B)
+                .map(|s| s.raw["contacts"].clone())
+                .unwrap_or_default(),
             logs(&pair)
         )
     });

@@ -385,17 +385,11 @@ mod tests {
     #[test]
     fn connection_bound_and_unreadable_contacts_are_not_mirrored() {
         let active = map(&[
-            (
-                "tcp;@a",
-                contact("sip:tcp@10.0.0.10;transport=tcp", "yes"),
-            ),
+            ("tcp;@a", contact("sip:tcp@10.0.0.10;transport=tcp", "yes")),
             ("garbage;@b", "not json".to_owned()),
             ("udp;@c", contact("sip:udp@10.0.0.10", "no")),
         ]);
-        let standby = map(&[(
-            "tcp;@a",
-            contact("sip:tcp@10.0.0.10;transport=tcp", "yes"),
-        )]);
+        let standby = map(&[("tcp;@a", contact("sip:tcp@10.0.0.10;transport=tcp", "yes"))]);
         let plan = plan(&active, &standby);
         assert_eq!(
             plan.put.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),

@@ -28,8 +28,8 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, contacts, dialplan, readiness, report, setup, witness, Clock, Daemon, DaemonError,
-    Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, contacts, dialplan, readiness, report, setup, witness, Clock, Daemon,
+    DaemonError, Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.

@@ -110,7 +110,9 @@ impl Edits {
         if !count_ok(matching) {
             return Err(HarnessError::Protocol {
                 what: format!("installing the shipped {}", self.name),
-                detail: format!("expected {expected} line starting with {start:?}, found {matching}"),
+                detail: format!(
+                    "expected {expected} line starting with {start:?}, found {matching}"
+                ),
             });
         }
         self.text = self

@@ -186,7 +186,9 @@ impl Phones {
             "sipp-register.xml",
             &REGISTER_SCENARIO.replace("ANSWER_PORT", &ANSWER_PORT.to_string()),
         )?;
-        let phones: String = (1..=self.count).map(|n| format!("{};\n", phone(n))).collect();
+        let phones: String = (1..=self.count)
+            .map(|n| format!("{};\n", phone(n)))
+            .collect();
         let injection = write(
             &self.run_dir,
             "sipp-register.csv",
