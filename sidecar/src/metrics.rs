@@ -83,7 +83,44 @@ pub fn render(report: &StatusReport, totals: &Totals) -> String {
     relay_watchdog_families(&mut out, report);
     alert_families(&mut out, report, totals);
     trunk_families(&mut out, report);
+    contacts_families(&mut out, report);
     out
+}
+
+/// The contact mirror, unless it is switched off: whether it runs, how much it holds, how fresh.
+fn contacts_families(o: &mut String, report: &StatusReport) {
+    let Some(c) = &report.contacts else {
+        return;
+    };
+    family(
+        o,
+        "astha_contacts_mirroring",
+        "gauge",
+        "1 while this node mirrors the active's PJSIP contacts into its Asterisk (it is the standby).",
+        [(String::new(), flag(c.mirroring))],
+    );
+    family(
+        o,
+        "astha_contacts_mirrored",
+        "gauge",
+        "PJSIP contacts the last successful sync found on the active (absent before the first).",
+        c.contacts.map(|n| (String::new(), n.to_string())),
+    );
+    family(
+        o,
+        "astha_contacts_last_sync_age_seconds",
+        "gauge",
+        "Time since the last successful contact sync (absent before the first).",
+        c.last_sync_age_ms
+            .map(|ms| (String::new(), format!("{:.3}", ms as f64 / 1000.0))),
+    );
+    family(
+        o,
+        "astha_contacts_sync_failures_total",
+        "counter",
+        "Contact syncs that failed since the daemon started.",
+        [(String::new(), c.sync_failures.to_string())],
+    );
 }
 
 /// This node: its role, term and maintenance mode.

@@ -37,6 +37,10 @@ pub struct StatusReport {
     /// active's should be registered. Empty when neither Asterisk has any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trunks: Vec<TrunksStatus>,
+    /// The PJSIP contacts this node's Asterisk mirrors from the active's (`[contacts]`);
+    /// absent when the mirror is switched off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<ContactsStatus>,
 }
 
 /// The outbound registrations (PJSIP `type=registration`) of one node's Asterisk.
@@ -93,6 +97,49 @@ impl TrunksStatus {
         }
         if let Some(change) = &self.last_change {
             let _ = writeln!(out, "  last change: {change}");
+        }
+    }
+}
+
+/// The contact mirror of this node (see `daemon/contacts.rs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContactsStatus {
+    /// This node copies the active's contacts into its own Asterisk now (it is the standby
+    /// of an active peer).
+    pub mirroring: bool,
+    /// Contacts the last successful sync found on the active (and left on this Asterisk).
+    pub contacts: Option<u32>,
+    /// How long ago the last successful sync finished.
+    pub last_sync_age_ms: Option<u64>,
+    /// Why the last sync failed, while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub syncs: u64,
+    pub sync_failures: u64,
+    /// Contacts written to this Asterisk's astdb (new or changed on the active).
+    pub written: u64,
+    /// Contacts removed from this Asterisk's astdb (gone from the active).
+    pub removed: u64,
+}
+
+impl ContactsStatus {
+    fn render_into(&self, out: &mut String) {
+        let last = match (self.contacts, self.last_sync_age_ms) {
+            (Some(n), Some(age)) => format!(
+                "{n} contact{} mirrored, last sync {:.1} s ago",
+                if n == 1 { "" } else { "s" },
+                age as f64 / 1000.0
+            ),
+            _ => "no sync yet".to_owned(),
+        };
+        let now = if self.mirroring {
+            "mirroring the active's"
+        } else {
+            "not mirroring (this node is not the standby of an active peer)"
+        };
+        let _ = writeln!(out, "contacts {now}: {last}");
+        if let Some(e) = &self.error {
+            let _ = writeln!(out, "  sync failing: {e}");
         }
     }
 }
@@ -365,6 +412,9 @@ impl StatusReport {
         }
         for trunks in &self.trunks {
             trunks.render_into(&mut out);
+        }
+        if let Some(contacts) = &self.contacts {
+            contacts.render_into(&mut out);
         }
         if let Some(takeover) = &self.last_takeover {
             takeover.render_into(&mut out, style);
@@ -795,6 +845,7 @@ pub(crate) mod tests {
                     last_change: None,
                 },
             ],
+            contacts: None,
         }
     }
 

@@ -116,6 +116,29 @@ fn manager_user_grants_exactly_what_the_probes_need() {
 }
 
 #[test]
+fn the_contact_mirror_user_writes_the_astdb_and_cannot_originate() {
+    let text = std::fs::read_to_string(Path::new(DIALPLAN).join("manager_astha.conf")).unwrap();
+    let section: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim() != "[astha-contacts]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .collect();
+    let value = |key: &str| -> String {
+        section
+            .iter()
+            .find(|l| l.trim_start().starts_with(key) && l.contains('='))
+            .and_then(|l| l.split('=').nth(1))
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_owned())
+            .unwrap_or_else(|| panic!("no `{key}` in [astha-contacts]"))
+    };
+    // DBGetTree, DBPut and DBDel need `system`; with `originate` it could run shell commands.
+    assert_eq!(value("write"), "system");
+    assert_eq!(value("read"), "system", "ContactStatus events");
+    assert_eq!(value("eventfilter"), "Event: ContactStatus");
+}
+
+#[test]
 fn pjsip_snippet_answers_from_the_floating_ip_and_lets_both_servers_probes_in() {
     let text = std::fs::read_to_string(Path::new(DIALPLAN).join("pjsip_astha.conf")).unwrap();
     let settings: Vec<&str> = text

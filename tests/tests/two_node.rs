@@ -862,3 +862,96 @@ command = ["sh", "-c", "cat >> '{}'; echo >> '{}'"]
     drop(hook);
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// How many of the site's phones the contact scenario registers (the benchmark takes all 50).
+const CONTACT_PHONES: u32 = 5;
+
+/// Issue 16: phones registered through the floating IP on A are called through B right after A
+/// crashes, without registering again. They register once (the registering sipp is gone before
+/// the fault); B's astha copies A's contacts into B's Asterisk while B is the standby, and after
+/// the takeover a call placed on B to each phone reaches it. B's own `pjsip show contacts`
+/// proves the contacts are res_pjsip's, not only rows in a database.
+#[test]
+fn phones_registered_on_a_are_called_through_b_after_a_crash() {
+    let test = "phones_called_after_takeover";
+    let Some(options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    let mut pair = running_pair_with(test, options);
+    let mut phones = pair.start_phones(CONTACT_PHONES).unwrap();
+    phones
+        .register(SETTLE)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let names = phones.registered();
+    let registrations = phones.registrations();
+    let b = pair.server_asterisk(Side::B).unwrap();
+    poll(
+        "B's Asterisk to know every phone's contact",
+        SETTLE,
+        Duration::from_millis(100),
+        || {
+            let contacts = b.cli("pjsip show contacts").ok()?;
+            names
+                .iter()
+                .all(|n| contacts.contains(&format!("{n}/sip:{n}@")))
+                .then_some(())
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{test}: {e}\nB's contacts: {}\nB's astdb: {}\nB's mirror: {}\n{}",
+            b.cli("pjsip show contacts").unwrap_or_default(),
+            b.cli("database show registrar").unwrap_or_default(),
+            pair.status(Side::B)
+                .map(|s| s.raw["contacts"].clone())
+                .unwrap_or_default(),
+            logs(&pair)
+        )
+    });
+    let mirrored = pair.status(Side::B).unwrap().raw["contacts"].clone();
+    eprintln!("B's contact mirror before the fault: {mirrored}");
+    assert_eq!(mirrored["mirroring"], true, "B mirrors A's contacts");
+
+    let at = pair.inject(Side::A, Fault::AsteriskCrash).unwrap();
+    let t = pair
+        .measure_takeover(Side::B, at, SETTLE)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    let mut caller = pair.phone_caller(Side::B).unwrap();
+    for name in &names {
+        let answered = poll(
+            &format!("{name} to answer a call placed on B"),
+            SETTLE,
+            Duration::from_millis(500),
+            || {
+                if let Some(at) = phones.answered_after(name, at) {
+                    return Some(at);
+                }
+                caller.call(std::slice::from_ref(name)).ok()?;
+                None
+            },
+        )
+        .unwrap_or_else(|e| {
+            let b = pair.server_asterisk(Side::B).unwrap();
+            panic!(
+                "{test}: {e}\nB's contacts: {}\nB's AMI: {}\n{}",
+                b.cli("pjsip show contacts").unwrap_or_default(),
+                caller.transcript(),
+                logs(&pair)
+            )
+        });
+        eprintln!(
+            "CONTACTS {test}: {name} answered a call through B {:.0} ms after the fault",
+            (answered - at) * 1000.0
+        );
+    }
+    assert_eq!(
+        phones.registrations(),
+        registrations,
+        "no phone registered again"
+    );
+    let after = pair.status(Side::B).unwrap().raw["contacts"].clone();
+    assert_eq!(after["mirroring"], false, "the new active mirrors nobody");
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}

@@ -27,6 +27,7 @@ pub struct DaemonConfig {
     pub metrics: MetricsConfig,
     pub state: StateConfig,
     pub dialplan: DialplanConfig,
+    pub contacts: ContactsConfig,
 }
 
 /// `[peer_link]`: authenticated datagrams to the other sidecar over one or more links.
@@ -219,6 +220,28 @@ impl Default for DialplanConfig {
     }
 }
 
+/// `[contacts]`: the standby's Asterisk keeps the PJSIP contacts the phones registered on the
+/// active's (see `daemon/contacts.rs`), so they receive calls right after a takeover.
+#[derive(Debug, Clone)]
+pub struct ContactsConfig {
+    /// Mirror the active's contacts into the standby's Asterisk (on by default).
+    pub mirror: bool,
+    /// The AMI user the mirror logs in as, on both Asterisks (with the target's secret): the
+    /// shipped `[astha-contacts]` of `manager_astha.conf`, allowed to write the astdb
+    /// (`system`) and nothing else, so astha's main user never needs `system` next to
+    /// `originate` (together they would run shell commands).
+    pub ami_user: String,
+}
+
+impl Default for ContactsConfig {
+    fn default() -> Self {
+        ContactsConfig {
+            mirror: true,
+            ami_user: "astha-contacts".to_owned(),
+        }
+    }
+}
+
 impl DaemonConfig {
     /// Reads the daemon's top-level sections; relative paths are taken from `base_dir` (the
     /// configuration file's directory, like `secret_file`).
@@ -236,6 +259,7 @@ impl DaemonConfig {
             metrics: root.table(problems, "metrics").unwrap_or_default(),
             state: root.table(problems, "state").unwrap_or_default(),
             dialplan: root.table(problems, "dialplan").unwrap_or_default(),
+            contacts: root.table(problems, "contacts").unwrap_or_default(),
         };
         config.resolve_paths(base_dir);
         config
@@ -356,6 +380,25 @@ impl FromSection for StateConfig {
     fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
         Some(StateConfig {
             dir: s.get_or(p, "dir", StateConfig::default().dir),
+        })
+    }
+}
+
+impl FromSection for ContactsConfig {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        let d = ContactsConfig::default();
+        let ami_user: String = s.get_or(p, "ami_user", d.ami_user);
+        if ami_user.trim().is_empty() {
+            s.problem_at(
+                p,
+                ProblemSeverity::Error,
+                "ami_user",
+                "must name the AMI user of manager_astha.conf's [astha-contacts] section",
+            );
+        }
+        Some(ContactsConfig {
+            mirror: s.get_or(p, "mirror", d.mirror),
+            ami_user,
         })
     }
 }

@@ -159,6 +159,7 @@ impl Daemon {
                 _ = sigint.recv() => break,
             }
             self.trunks.set_role(self.core.status().role);
+            self.steer_contact_mirror();
             self.publish_metrics();
         }
         self.notifier.stopping();

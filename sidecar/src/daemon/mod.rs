@@ -28,6 +28,7 @@
 //! | `readiness.rs` | answers the sequence's questions about the local Asterisk |
 //! | `dialplan.rs` | watches the local Asterisk for `*999` failover requests |
 //! | `trunks.rs` | keeps the local Asterisk's outbound SIP registrations running on the active only |
+//! | `contacts.rs` | mirrors the active's PJSIP contacts into the standby's Asterisk |
 //! | `clock.rs` | the core's monotonic clock (wall time: `crate::wall_clock`) |
 
 mod actuator_task;
@@ -35,6 +36,7 @@ mod alerts;
 mod calls;
 mod clock;
 mod commands;
+mod contacts;
 mod control;
 mod devices;
 mod dialplan;
@@ -126,6 +128,25 @@ struct Daemon {
     relay_watchdog: Option<relay_watchdog::WatchdogKicker>,
     /// Keeps the outbound SIP registrations running on the active only.
     trunks: trunks::TrunkKeeper,
+    /// The contact mirror, unless `[contacts] mirror` is off.
+    contacts: Option<contacts::ContactMirror>,
+}
+
+impl Daemon {
+    /// Lets the contact mirror run exactly while this node is the standby of an active peer:
+    /// the active's contacts are the ones to copy, and a node that carries the calls must not
+    /// have its own overwritten.
+    fn steer_contact_mirror(&self) {
+        if let Some(mirror) = &self.contacts {
+            let status = self.core.status();
+            let peer_active = status
+                .peer
+                .last
+                .as_ref()
+                .is_some_and(|p| p.role == crate::decide::Role::Active);
+            mirror.set_mirroring(status.role == crate::decide::Role::Standby && peer_active);
+        }
+    }
 }
 
 /// The peer link's sockets and its codec (sealing, opening, replay protection, counters).

@@ -23,7 +23,7 @@ impl Daemon {
                     tracing::error!("configuration reload rejected: node.side cannot change while running (restart astha)");
                 } else {
                     tracing::info!(
-                        "configuration reloaded; [dialplan], [alerts] and the node names apply now, probe, peer-link, [decide] (witness included), [service_network], actuator, control and metrics changes at the next restart"
+                        "configuration reloaded; [dialplan], [alerts] and the node names apply now, probe, peer-link, [contacts], [decide] (witness included), [service_network], actuator, control and metrics changes at the next restart"
                     );
                     self.config.daemon.dialplan = new.daemon.dialplan.clone();
                     let _ = self.dialplan_config.send(new.daemon.dialplan.clone());

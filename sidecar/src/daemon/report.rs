@@ -14,9 +14,9 @@ use crate::metrics::Totals;
 use crate::peer::PeerCounters;
 use crate::probe::MonitoredTarget;
 use crate::status::{
-    AlertStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus, ReachabilityTargetStatus,
-    RelayStatus, RelayWatchdogStatus, StatusReport, StepStatus, TakeoverRecordStatus, TargetStatus,
-    TrunksStatus, WitnessStatus, STATUS_FORMAT_VERSION,
+    AlertStatus, ContactsStatus, DrbdStatus, FloatingIpStatus, NodeStatus, PeerStatus,
+    ReachabilityTargetStatus, RelayStatus, RelayWatchdogStatus, StatusReport, StepStatus,
+    TakeoverRecordStatus, TargetStatus, TrunksStatus, WitnessStatus, STATUS_FORMAT_VERSION,
 };
 
 use super::actuator_task::ActuatorResult;
@@ -45,6 +45,8 @@ pub struct ReportInputs<'a> {
     pub alerts: Vec<AlertStatus>,
     /// Both Asterisks' outbound registrations, this node's first.
     pub trunks: Vec<TrunksStatus>,
+    /// The contact mirror, unless it is switched off.
+    pub contacts: Option<ContactsStatus>,
 }
 
 /// A finished takeover or release: the core's input, and the record for status and the sinks.
@@ -330,6 +332,7 @@ impl ReportState {
             alerts: inputs.alerts,
             calls: None,
             trunks: inputs.trunks,
+            contacts: inputs.contacts,
         }
     }
 }
@@ -380,6 +383,7 @@ impl Daemon {
             relay_watchdog: self.relay_watchdog.as_ref().map(|k| k.status()),
             alerts: self.alerts.active(),
             trunks: self.trunks.status(),
+            contacts: self.contacts.as_ref().map(|m| m.status()),
         })
     }
 

@@ -28,8 +28,8 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, dialplan, reachability, readiness, report, setup, trunks, witness,
-    Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, contacts, dialplan, reachability, readiness, report, setup, trunks,
+    witness, Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -127,6 +127,8 @@ pub(super) async fn start(
         trunks::Keep::for_role(role),
     );
 
+    // The standby's Asterisk follows the active's PJSIP contacts (phones called after a takeover).
+    let contacts = contacts::ContactMirror::start(&config);
     let daemon = Daemon {
         clock,
         config,
@@ -149,6 +151,7 @@ pub(super) async fn start(
         reachability,
         relay_watchdog,
         trunks,
+        contacts,
     };
     let events = EventSources {
         control,

@@ -36,6 +36,8 @@ pub const MODULES: &[&str] = &[
     "res_pjsip.so",
     "res_pjsip_authenticator_digest.so",
     "res_pjsip_endpoint_identifier_ip.so",
+    "res_pjsip_endpoint_identifier_user.so",
+    "res_pjsip_registrar.so",
     "res_pjsip_pubsub.so",
     "res_pjsip_session.so",
     "chan_pjsip.so",
@@ -43,6 +45,15 @@ pub const MODULES: &[&str] = &[
     "res_pjsip_sdp_rtp.so",
     "res_pjsip_outbound_registration.so",
 ];
+
+/// Phones the site configuration knows (`phone1` ... `phone50`, see [`phone`]): endpoints that
+/// register (from the harness's client, identified by their name, without authentication).
+pub const PHONES: u32 = 50;
+
+/// The name of phone `n` (1-based): its endpoint, its AOR and the user part it registers.
+pub fn phone(n: u32) -> String {
+    format!("phone{n}")
+}
 
 /// Core configuration files the lean instance has no use for: written empty so the log
 /// shows real problems rather than "Unable to load config file".
@@ -267,6 +278,29 @@ impl InstanceConfig {
                  endpoint = harness-client\n\
                  match = {client}\n"
             );
+            // Site configuration: phones that register from the client's address, told apart
+            // by their name first (the harness's caller has no endpoint of its name, so its
+            // address identifies it as before).
+            text.push_str(
+                "\n[global]\n\
+                 type = global\n\
+                 endpoint_identifier_order = username,ip\n\
+                 \n\
+                 [phone](!)\n\
+                 type = endpoint\n\
+                 context = ha-probe\n\
+                 transport = astha-floating\n\
+                 disallow = all\n\
+                 allow = ulaw\n\
+                 direct_media = no\n",
+            );
+            for n in 1..=PHONES {
+                let name = phone(n);
+                let _ = write!(
+                    text,
+                    "\n[{name}](phone)\naors = {name}\n\n[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+                );
+            }
         }
         text
     }

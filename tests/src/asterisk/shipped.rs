@@ -37,9 +37,10 @@ pub struct PairAddresses {
 pub fn manager(secret: &str, pair: &PairAddresses) -> Result<String, HarnessError> {
     let text = read("manager_astha.conf")?;
     let mut edits = Edits::new("manager_astha.conf", text);
-    edits.replace_line_starting("secret = ", &format!("secret = {secret}"))?;
+    // Both users: astha's probes' and the contact mirror's (one secret file for both).
+    edits.replace_every_line_starting("secret = ", &format!("secret = {secret}"))?;
     for (example, addr) in [(EXAMPLE_A, pair.servers[0]), (EXAMPLE_B, pair.servers[1])] {
-        edits.replace_line_starting(
+        edits.replace_every_line_starting(
             &format!("; permit = {example}/"),
             &format!("permit = {addr}/255.255.255.255"),
         )?;
@@ -105,15 +106,32 @@ impl Edits {
     }
 
     fn replace_line_starting(&mut self, start: &str, with: &str) -> Result<(), HarnessError> {
+        self.replace_lines_starting(start, with, |n| n == 1, "one")
+    }
+
+    /// Like [`Self::replace_line_starting`], for a line that is in the file more than once.
+    fn replace_every_line_starting(&mut self, start: &str, with: &str) -> Result<(), HarnessError> {
+        self.replace_lines_starting(start, with, |n| n >= 1, "at least one")
+    }
+
+    fn replace_lines_starting(
+        &mut self,
+        start: &str,
+        with: &str,
+        count_ok: impl Fn(usize) -> bool,
+        expected: &str,
+    ) -> Result<(), HarnessError> {
         let matching = self
             .text
             .lines()
             .filter(|l| l.trim_start().starts_with(start))
             .count();
-        if matching != 1 {
+        if !count_ok(matching) {
             return Err(HarnessError::Protocol {
                 what: format!("installing the shipped {}", self.name),
-                detail: format!("expected one line starting with {start:?}, found {matching}"),
+                detail: format!(
+                    "expected {expected} line starting with {start:?}, found {matching}"
+                ),
             });
         }
         self.text = self

@@ -183,7 +183,7 @@ impl CallClient {
         let reader = {
             let stop = Arc::clone(&stop);
             let log = Arc::clone(&log);
-            std::thread::spawn(move || follow(&log_file, &stop, &log))
+            std::thread::spawn(move || follow(&log_file, &stop, &log, parse))
         };
         Ok(CallClient {
             settled: SETTLED + f64::from(load.hold_ms) / 1000.0,
@@ -300,8 +300,14 @@ pub(super) fn spawn_sipp(
     Ok((sipp, log_file))
 }
 
-/// Follows sipp's log as it grows, stamping each line with its arrival time.
-fn follow(path: &PathBuf, stop: &AtomicBool, log: &Mutex<Vec<Logged>>) {
+/// Follows sipp's log as it grows, stamping each line with its arrival time and keeping what
+/// `parse` makes of it.
+pub(crate) fn follow<T>(
+    path: &Path,
+    stop: &AtomicBool,
+    log: &Mutex<Vec<T>>,
+    parse: impl Fn(&str, f64) -> Option<T>,
+) {
     let mut offset = 0u64;
     let mut partial = String::new();
     while !stop.load(Ordering::SeqCst) {

@@ -31,6 +31,9 @@ pub struct AsteriskSetup {
     pub standby: Standby,
     /// This server's `start`, `stop` and `status` commands.
     pub commands: [std::path::PathBuf; 3],
+    /// The Asterisks have a PJSIP registrar (real ones; the emulator has none, so astha's
+    /// contact mirror is switched off with it).
+    pub registrar: bool,
 }
 
 /// Settings a scenario may change; everything else is astha's defaults.
@@ -44,6 +47,8 @@ pub struct NodeSettings {
     pub witness: Option<String>,
     /// `[actuate.relay] watchdog_interval_s`: the berofos's own watchdog, kicked by the active.
     pub relay_watchdog_s: Option<u32>,
+    /// `[contacts] mirror`; `None` keeps the default (on with a real Asterisk).
+    pub contacts_mirror: Option<bool>,
     /// Extra TOML appended verbatim (new tables only).
     pub extra_toml: String,
 }
@@ -119,6 +124,9 @@ status_command = ["{status}"]
 # The harness's start check: the script astha runs to start this server's Asterisk is there.
 cold_start_check = ["test", "-x", "{start}"]
 
+[contacts]
+mirror = {mirror}
+
 [control]
 socket = "{dir}/control-{me}.sock"
 
@@ -134,6 +142,7 @@ dir = "{dir}/state-{me}"
             Standby::Warm => "warm",
             Standby::Cold => "cold",
         },
+        mirror = settings.contacts_mirror.unwrap_or(asterisk.registrar),
         start = asterisk.commands[0].display(),
         stop = asterisk.commands[1].display(),
         status = asterisk.commands[2].display(),

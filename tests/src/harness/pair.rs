@@ -226,6 +226,7 @@ impl Pair {
                 },
                 standby: pair.standby,
                 commands: pair.server_asterisk(side)?.commands(),
+                registrar: pair.asterisk_kind.kind() == AsteriskKind::Real,
             };
             let text = config::render(side, &pair.dir.0, &options.settings[side.index()], &setup);
             let path = pair.config_path(side);
@@ -470,6 +471,36 @@ impl Pair {
     }
 
     /// The SIP calls placed through the floating IP, if started.
+    /// Starts `count` phones in the client namespace (real Asterisk only), not registered yet.
+    pub fn start_phones(&self, count: u32) -> Result<super::Phones, HarnessError> {
+        if self.asterisk_kind.kind() != AsteriskKind::Real {
+            return Err(HarnessError::Protocol {
+                what: "phones".into(),
+                detail: "phones need a real Asterisk (the emulator has no registrar)".into(),
+            });
+        }
+        super::Phones::start(&self.topo.name(Host::Client), &self.dir.0, count)
+    }
+
+    /// Logs in to `side`'s AMI to call the phones from its Asterisk (real Asterisk only).
+    pub fn phone_caller(&self, side: Side) -> Result<super::PhoneCaller, HarnessError> {
+        let secret = std::fs::read_to_string(self.dir.0.join("ami.secret")).map_err(|source| {
+            HarnessError::Io {
+                what: "read the AMI secret".into(),
+                source,
+            }
+        })?;
+        let lan = match side {
+            Side::A => super::netns::LAN_A,
+            Side::B => super::netns::LAN_B,
+        };
+        super::PhoneCaller::connect(
+            &self.topo.path(side.host()),
+            std::net::SocketAddr::from((lan, 5038)),
+            secret.trim(),
+        )
+    }
+
     pub fn calls(&self) -> Option<&CallClient> {
         self.calls.as_ref()
     }

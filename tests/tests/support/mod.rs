@@ -843,8 +843,16 @@ pub fn shipped_user(secret: &str) -> astha_tests::fake_asterisk::AmiUser {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dialplan/manager_astha.conf");
     let text = std::fs::read_to_string(&path).expect("the shipped manager_astha.conf");
+    // The [astha] section only (the file also has the contact mirror's user).
+    let section: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim() != "[astha]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .collect();
     let setting = |key: &str| -> Vec<String> {
-        text.lines()
+        section
+            .iter()
             .map(|l| l.split(';').next().unwrap_or("").trim())
             .filter_map(|l| l.split_once('='))
             .filter(|(k, _)| k.trim() == key)
