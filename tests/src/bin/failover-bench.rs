@@ -261,8 +261,19 @@ fn run(args: &Args) -> Result<(), String> {
         require_root().map_err(|e| e.to_string())?;
         let systems = systems(args)?;
         let s = args.seed.unwrap_or_else(|| (now_unix() * 1e6) as u64) | 1;
-        let command: Vec<String> = std::env::args().skip(1).collect();
-        let command = format!("failover-bench {}", command.join(" "));
+        // The command that measured, without where this one wrote its table.
+        let mut command = vec!["failover-bench".to_owned()];
+        let mut argv = std::env::args().skip(1);
+        while let Some(arg) = argv.next() {
+            match arg.as_str() {
+                "--out" => {
+                    argv.next();
+                }
+                _ if arg.starts_with("--out=") => {}
+                _ => command.push(arg),
+            }
+        }
+        let command = command.join(" ");
         let seed = format!("{s}");
         eprintln!("{COMMAND_LINE}{command}");
         eprintln!("{SEED_LINE}{seed}");
@@ -448,6 +459,13 @@ fn measure_pacemaker(
         return Series::default();
     };
     let label = system.label();
+    // An application fault is found by the monitor: its phase spreads over a whole monitor
+    // cycle at least (Corosync's token runs all the time).
+    let spread = if fault == Fault::NetworkLoss {
+        spread
+    } else {
+        spread.max(agent.monitor_interval(fault))
+    };
     let mut series = Series::default();
     for i in 0..runs {
         let result = (|| {
@@ -621,7 +639,7 @@ fn render(rows: &Rows, phase_spread_ms: u64, invocations: &Invocations) -> Strin
         s,
         "Written by `scripts/bench-failover.sh` (tests/src/bin/failover-bench.rs) on {}. Each run \
          builds a fresh pair in network namespaces (the two-node harness); the fault goes into the \
-         active server a uniformly random 0–{} ms after the pair is steady ({seed}), so the \
+         active server a uniformly random 0–{} ms (Pacemaker: at least one monitor interval) after the pair is steady ({seed}), so the \
          runs sample every phase of the probe cycle. Times in ms after the fault, **p50 / p95 / \
          max** (nearest rank: with fewer than 20 runs p95 is the max). Detection: astha = the \
          standby starts its takeover (its own record); Pacemaker = B's Corosync drops A (node \

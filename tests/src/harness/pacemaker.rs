@@ -48,6 +48,18 @@ pub enum PacemakerAsterisk {
 }
 
 impl PacemakerAsterisk {
+    /// How often the seeded CIB has the monitor that can see `fault` run: the cycle a fault's
+    /// phase is spread over.
+    pub fn monitor_interval(&self, fault: Fault) -> Duration {
+        Duration::from_secs(match self {
+            PacemakerAsterisk::Emulated => 2,
+            PacemakerAsterisk::StockAgent(_) => 20,
+            // Only the test call of the OCF_CHECK_LEVEL=10 monitor sees a broken call path.
+            PacemakerAsterisk::AsthaAgent(_) if fault == Fault::CallPathBroken => 10,
+            PacemakerAsterisk::AsthaAgent(_) => 1,
+        })
+    }
+
     fn install(&self) -> Option<&Install> {
         match self {
             PacemakerAsterisk::Emulated => None,
