@@ -4,3 +4,4 @@ pub mod asterisk;
 pub mod fake_asterisk;
 pub mod harness;
 pub mod relay_sim;
+pub mod sip;

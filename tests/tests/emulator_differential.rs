@@ -16,7 +16,7 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use astha_tests::fake_asterisk::{FakeAsterisk, FakeConfig, SipCapabilities};
 use astha_tests::harness::client::spawn_in_netns;
 use astha_tests::harness::netns::LAN_A;
 use astha_tests::harness::{require_root, Host, Topology};
+use astha_tests::sip::exchange_options;
 use support::{count_messages, parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
 
 const SECRET: &str = "differential-secret";
@@ -163,28 +164,9 @@ async fn the_emulator_answers_astha_s_ami_actions_like_a_real_asterisk() {
 /// One `OPTIONS` from `from` to `to` (the same request shape for both servers); the answer and
 /// the port it was sent from.
 fn options(from: Ipv4Addr, to: SocketAddr) -> (String, u16) {
-    let socket = UdpSocket::bind(SocketAddr::from((from, 0))).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let port = socket.local_addr().expect("addr").port();
-    let request = format!(
-        "OPTIONS sip:{to} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {from}:{port};branch=z9hG4bK-differential-1;rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:astha@{from}>;tag=differential1\r\n\
-         To: <sip:{to}>\r\n\
-         Call-ID: differential-options-1@{from}\r\n\
-         CSeq: 1 OPTIONS\r\n\
-         Accept: application/sdp\r\n\
-         Content-Length: 0\r\n\r\n"
-    );
-    socket
-        .send_to(request.as_bytes(), to)
-        .expect("send OPTIONS");
-    let mut buf = vec![0u8; 65_535];
-    let (n, _) = socket.recv_from(&mut buf).expect("an answer to OPTIONS");
-    (String::from_utf8_lossy(&buf[..n]).into_owned(), port)
+    let exchange = exchange_options("differential", from.into(), to, Duration::from_secs(5))
+        .expect("an answer to OPTIONS");
+    (exchange.answer_text(), exchange.local_port)
 }
 
 /// The answer's lines with what differs by address masked: the hosts and ports of both ends,

@@ -100,6 +100,8 @@ pub struct Core {
     stepped_down_at: Option<Millis>,
     /// Consecutive messages from an active peer with an older term that has not seen ours.
     deaf_peer_messages: u32,
+    /// When the first of those messages arrived.
+    deaf_peer_since: Option<Millis>,
     last_sent: Option<PeerState>,
     last_sent_at: Option<Millis>,
     last_decision: Option<DecisionRecord>,
@@ -180,6 +182,7 @@ impl Core {
             takeover_by_handover: false,
             designated_since: None,
             deaf_peer_messages: 0,
+            deaf_peer_since: None,
             stepped_down_at: None,
             peer_unknown_since: None,
             last_sent: None,
@@ -439,7 +442,13 @@ impl Core {
             && state.role == Role::Active
             && state.term < self.active_term
             && state.seen_term < self.active_term;
-        self.deaf_peer_messages = if deaf { self.deaf_peer_messages + 1 } else { 0 };
+        if deaf {
+            self.deaf_peer_messages += 1;
+            self.deaf_peer_since.get_or_insert(self.now);
+        } else {
+            self.deaf_peer_messages = 0;
+            self.deaf_peer_since = None;
+        }
         let was_claiming = self.peer_last.is_some_and(|p| p.role.claims_calls());
         // The peer's claim starting while nobody held the calls (this node neither claiming,
         // releasing nor handing over) is an election, not a switch: no hold-down.

@@ -115,8 +115,9 @@
 //! * `relay_moved_to_the_peer`: the relay, read back after this node's takeover, is on the
 //!   peer's side while the peer is silent or claims the calls.
 //! * `older_active_cannot_hear_this_node`: an older active that never learns this node's term
-//!   is on a one-way link and will never step down; this node yields, unless the relay reads
-//!   back on its own side.
+//!   (three messages in a row, over at least two peer intervals: a rejoining node's queued
+//!   datagrams arrive in one burst) is on a one-way link and will never step down; this node
+//!   yields, unless the relay reads back on its own side.
 //! * `no_newer_term_since_restart`: a resumed active (its daemon restarted) whose peer knows a
 //!   newer term: the peer took over meanwhile.
 //! * `restart_confirmed_by_peer_in_time`: a role resumed on evidence that needs the peer's word

@@ -5,7 +5,7 @@
 //! quick variant and a broken call path, and what a shutting-down Asterisk answers. Needs root
 //! (the instance runs in a network namespace) and an Asterisk (`scripts/asterisk.sh`).
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use astha_tests::asterisk::{Install, Instance, InstanceConfig, RecordedSession, 
 use astha_tests::harness::client::spawn_in_netns;
 use astha_tests::harness::netns::LAN_A;
 use astha_tests::harness::{poll, HarnessError, Host, Topology};
+use astha_tests::sip::exchange_options;
 
 const SECRET: &str = "capture-secret";
 
@@ -172,30 +173,16 @@ fn capture(out: &Path) -> Result<(), HarnessError> {
 fn options_answer(ns: &Path) -> Result<(String, Vec<u8>), HarnessError> {
     let (tx, rx) = std::sync::mpsc::channel();
     spawn_in_netns(ns, move || {
-        let result = (|| -> std::io::Result<(String, Vec<u8>)> {
-            let socket = UdpSocket::bind(SocketAddr::from((LAN_A, 0)))?;
-            socket.set_read_timeout(Some(Duration::from_secs(3)))?;
-            let port = socket.local_addr()?.port();
-            let request = format!(
-                "OPTIONS sip:{LAN_A}:5060 SIP/2.0\r\n\
-                 Via: SIP/2.0/UDP {LAN_A}:{port};branch=z9hG4bK-capture-1;rport\r\n\
-                 Max-Forwards: 70\r\n\
-                 From: <sip:capture@{LAN_A}>;tag=capture1\r\n\
-                 To: <sip:{LAN_A}>\r\n\
-                 Call-ID: capture-options-1@{LAN_A}\r\n\
-                 CSeq: 1 OPTIONS\r\n\
-                 Accept: application/sdp\r\n\
-                 Content-Length: 0\r\n\r\n"
-            );
-            socket.send_to(request.as_bytes(), SocketAddr::from((LAN_A, 5060)))?;
-            let mut buf = vec![0u8; 65_535];
-            let (n, _) = socket.recv_from(&mut buf)?;
-            buf.truncate(n);
-            Ok((request, buf))
-        })();
-        let _ = tx.send(result);
+        let to = SocketAddr::from((LAN_A, 5060));
+        let _ = tx.send(exchange_options(
+            "capture",
+            LAN_A.into(),
+            to,
+            Duration::from_secs(3),
+        ));
     })?;
-    rx.recv()
+    let exchange = rx
+        .recv()
         .map_err(|_| HarnessError::Protocol {
             what: "OPTIONS".into(),
             detail: "the netns thread ended".into(),
@@ -203,7 +190,8 @@ fn options_answer(ns: &Path) -> Result<(String, Vec<u8>), HarnessError> {
         .map_err(|source| HarnessError::Io {
             what: "OPTIONS to the shutting-down Asterisk".into(),
             source,
-        })
+        })?;
+    Ok((exchange.request, exchange.answer))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), HarnessError> {

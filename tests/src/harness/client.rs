@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::netns::{CLIENT, FLOATING_IP};
 use super::process::{Proc, Stdio2};
 use super::HarnessError;
+use crate::sip::options_request;
 
 /// Time between two SIP OPTIONS requests.
 pub const SIP_INTERVAL: Duration = Duration::from_millis(20);
@@ -234,14 +235,16 @@ fn sip_loop(
     };
     let _ = socket.set_read_timeout(Some(Duration::from_millis(2)));
     let target = SocketAddr::from((FLOATING_IP, 5060));
-    let local_port = socket.local_addr().map_or(0, |a| a.port());
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
     let mut seq: u64 = 0;
     let mut next_send = std::time::Instant::now();
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::SeqCst) {
         if std::time::Instant::now() >= next_send {
             seq += 1;
-            let request = options_request(seq, local_port);
+            let request = options_request("astha-harness", seq, local, target);
             let _ = socket.send_to(request.as_bytes(), target);
             *sent.lock().unwrap_or_else(|p| p.into_inner()) = seq;
             next_send += SIP_INTERVAL;
@@ -261,20 +264,6 @@ fn sip_loop(
             }
         }
     }
-}
-
-fn options_request(seq: u64, port: u16) -> String {
-    format!(
-        "OPTIONS sip:{FLOATING_IP}:5060 SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {CLIENT}:{port};branch=z9hG4bK-h{seq};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:harness@{CLIENT}>;tag=h{seq}\r\n\
-         To: <sip:{FLOATING_IP}>\r\n\
-         Call-ID: astha-harness-{seq}@{CLIENT}\r\n\
-         CSeq: {seq} OPTIONS\r\n\
-         Accept: application/sdp\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
 }
 
 #[cfg(test)]

@@ -56,7 +56,10 @@ impl Core {
                     self.relay_moved_to_peer_at =
                         self.relay_moved_to_peer_at.max(self.last_switch_at);
                 }
-                Reason::PeerCannotHearUs => self.deaf_peer_messages = 0,
+                Reason::PeerCannotHearUs => {
+                    self.deaf_peer_messages = 0;
+                    self.deaf_peer_since = None;
+                }
                 _ => {}
             }
             self.begin_release(DecisionKind::StepDown, reason, out);
@@ -105,13 +108,23 @@ impl Core {
     }
 
     /// An older active that keeps claiming the calls without ever learning our term
-    /// ([`DEAF_PEER_MESSAGES`] messages in a row) cannot hear us; it will never step down, so
-    /// we do (it is alive and serving). Not while the relay reads back on our side, though: we
-    /// hold the fence, the older active reads the relay too and steps down, and a link that is
-    /// only one-way for a moment (a neighbour entry being re-resolved after an outage) must not
-    /// hand the calls to the stale node.
+    /// ([`DEAF_PEER_MESSAGES`] messages in a row, sent over at least two peer intervals) cannot
+    /// hear us; it will never step down, so we do (it is alive and serving). Not while the
+    /// relay reads back on our side, though: we hold the fence, the older active reads the
+    /// relay too and steps down, and a link that is only one-way for a moment (a neighbour
+    /// entry being re-resolved after an outage) must not hand the calls to the stale node.
+    ///
+    /// Why a time span as well as a count: a node back from a cut has its last datagrams
+    /// queued behind the neighbour resolution of its interface (the kernel keeps three per
+    /// neighbour), and they all arrive at once when the cable returns, each one claiming the
+    /// calls under the old term. Three stale datagrams in a burst are not a peer that keeps
+    /// not hearing us; seen as a yield of the new active (and a second outage) on rejoin.
     pub(super) fn older_active_cannot_hear_this_node(&self) -> Option<Reason> {
+        let lasted = self
+            .deaf_peer_since
+            .is_some_and(|since| self.now.since(since) >= 2 * self.cfg.peer_interval_ms);
         let deaf = self.deaf_peer_messages >= DEAF_PEER_MESSAGES
+            && lasted
             && self.relay_fresh() != Some(self.cfg.me);
         deaf.then_some(Reason::PeerCannotHearUs)
     }

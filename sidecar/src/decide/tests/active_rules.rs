@@ -127,6 +127,23 @@ fn older_active_cannot_hear_this_node() {
     assert_eq!(release(&out), Some(Reason::PeerCannotHearUs));
 }
 
+#[test]
+fn a_burst_of_stale_datagrams_is_not_a_deaf_peer() {
+    // A node back from a cut: its datagrams from before it heard this node arrive all at once
+    // (queued behind neighbour resolution), with no relay reading to vouch for this node.
+    let mut a = active_a();
+    for _ in 0..5 {
+        let out = a.peer(Role::Active, 0, Verdict::Healthy, Handover::None);
+        assert!(
+            release(&out).is_none(),
+            "yielded to a burst of stale datagrams"
+        );
+    }
+    // A peer that keeps claiming the calls without hearing this node is deaf after all.
+    let out = a.wait_hearing(600, Role::Active, 0, Verdict::Healthy);
+    assert_eq!(release(&out), Some(Reason::PeerCannotHearUs));
+}
+
 // ----- hand over ------------------------------------------------------------------------------
 
 #[test]
