@@ -160,6 +160,42 @@ fn probe_families(o: &mut String, report: &StatusReport, totals: &Totals) {
     );
     family(
         o,
+        "astha_scheduling_stalls_total",
+        "counter",
+        "Times the target's monitor woke more than 10 ms late (astha not running).",
+        report.targets.iter().map(|t| {
+            (
+                format!("target=\"{}\"", label(&t.target)),
+                t.scheduling_lag.stalls.to_string(),
+            )
+        }),
+    );
+    family(
+        o,
+        "astha_scheduling_lag_seconds_total",
+        "counter",
+        "Time the target's monitor woke late, given back to the probes in flight.",
+        report.targets.iter().map(|t| {
+            (
+                format!("target=\"{}\"", label(&t.target)),
+                format!("{:.3}", t.scheduling_lag.total_ms as f64 / 1000.0),
+            )
+        }),
+    );
+    family(
+        o,
+        "astha_scheduling_lag_max_seconds",
+        "gauge",
+        "The longest late wake-up of the target's monitor since the daemon started.",
+        report.targets.iter().map(|t| {
+            (
+                format!("target=\"{}\"", label(&t.target)),
+                format!("{:.3}", t.scheduling_lag.max_ms as f64 / 1000.0),
+            )
+        }),
+    );
+    family(
+        o,
         "astha_probe_failures_total",
         "counter",
         "Failed probe runs since the daemon started.",
@@ -452,6 +488,9 @@ mod tests {
             "astha_probe_up{target=\"peer\",kind=\"sip\"} 0",
             "astha_probe_latency_seconds{target=\"local\",kind=\"ping\"} 0.000400",
             "astha_probe_failures_total{target=\"peer\",kind=\"sip\"} 5",
+            "astha_scheduling_stalls_total{target=\"local\"} 2",
+            "astha_scheduling_lag_max_seconds{target=\"local\"} 0.180",
+            "astha_scheduling_lag_seconds_total{target=\"peer\"} 0.000",
             "astha_takeovers_total 2",
             "astha_peer_link_up{link=\"crossover\"} 0",
             "astha_peer_rejected_datagrams_total{reason=\"bad_mac\"} 3",

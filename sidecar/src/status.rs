@@ -109,6 +109,19 @@ pub struct TargetStatus {
     #[serde(default)]
     pub expected_down: Option<String>,
     pub probes: Vec<ProbeStatus>,
+    /// How late this target's monitor woke since the daemon started (astha itself not running):
+    /// time given back to the probes, never charged to Asterisk.
+    #[serde(default)]
+    pub scheduling_lag: LagStatus,
+}
+
+/// astha's own scheduling lag, as one monitor measured it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LagStatus {
+    /// Wake-ups late enough (over 10 ms) to be given back to the probes.
+    pub stalls: u64,
+    pub total_ms: u64,
+    pub max_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -385,6 +398,14 @@ impl TargetStatus {
             style.judge(&self.verdict),
             self.ami_state
         );
+        let lag = &self.scheduling_lag;
+        if lag.stalls > 0 {
+            let _ = writeln!(
+                out,
+                "  astha woke late {} times (longest {} ms, {} ms in all): given back to the probes",
+                lag.stalls, lag.max_ms, lag.total_ms
+            );
+        }
         for probe in &self.probes {
             let ok = match probe.ok {
                 Some(true) => style.judge("ok"),
@@ -576,6 +597,11 @@ pub(crate) mod tests {
                         probe("ping", true, 0.4, None),
                         probe("call", true, 1012.0, None),
                     ],
+                    scheduling_lag: LagStatus {
+                        stalls: 2,
+                        total_ms: 260,
+                        max_ms: 180,
+                    },
                 },
                 TargetStatus {
                     target: "peer".into(),
@@ -587,6 +613,7 @@ pub(crate) mod tests {
                         probe("ping", true, 0.9, None),
                         probe("sip", false, 0.0, Some("timeout after 1000 ms")),
                     ],
+                    scheduling_lag: LagStatus::default(),
                 },
             ],
             relay: RelayStatus {
@@ -677,6 +704,7 @@ pub(crate) mod tests {
             "witness 192.0.2.1 (ICMP echo)  ok (0.3 ms)  checked 400 ms ago",
             "ALERT critical local_unhealthy_no_takeover since 2026-11-26T04:12:44.000Z (5 min ago): a looks dead",
             "calls 2 calls in progress on pbx-a: a switch drops them",
+            "astha woke late 2 times (longest 180 ms, 260 ms in all)",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

@@ -40,6 +40,11 @@ pub fn count_calls(channels: &[Message]) -> u32 {
 /// Asks `client`'s Asterisk (of the node `name`) how many calls it carries.
 pub async fn calls_in_progress(client: &ami_client::Client, name: &str) -> CallsStatus {
     let count = async {
+        // The bulk connection opens on the first status request.
+        client
+            .wait_logged_in(COUNT_DEADLINE)
+            .await
+            .map_err(|e| e.to_string())?;
         let list = client
             .send_list(Action::new("CoreShowChannels").timeout(COUNT_DEADLINE))
             .await

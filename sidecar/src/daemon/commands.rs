@@ -93,19 +93,18 @@ impl Daemon {
         }
     }
 
-    /// One AMI ping of the peer's Asterisk with the core's deadline, off the loop; the answer
-    /// comes back as an `UrgentProbeResult`.
+    /// The urgent check of the peer's Asterisk with the core's deadline, off the loop; the
+    /// answer comes back as an `UrgentProbeResult`. The deadline is counted on the silence of
+    /// the AMI connection since its last answer (see `AmiProbes::urgent_ping`): a dead node is
+    /// then known about `deadline_ms` after it died rather than after the urgent ping was sent,
+    /// which comes only once its datagrams are missed. At least half the deadline is given to
+    /// the ping itself.
     fn probe_peer_now(&self, deadline_ms: u64) {
         let backend = self.peer.probes_arc();
         let urgent = self.urgent.clone();
         tokio::spawn(async move {
-            let run = backend.ami().run(crate::probe::ProbeKind::Ping);
-            // Time astha itself was not running is given back: never blame the peer's
-            // Asterisk for an answer that waited in the socket.
-            let ok = matches!(
-                crate::probe::lag::within(Duration::from_millis(deadline_ms), run).await,
-                Some(Ok(()))
-            );
+            let window = Duration::from_millis(deadline_ms);
+            let ok = backend.ami().urgent_ping(window, window / 2).await;
             let _ = urgent.send(ok).await;
         });
     }

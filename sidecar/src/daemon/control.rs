@@ -75,17 +75,18 @@ impl Daemon {
     }
 
     /// `astha status`: the report, plus the calls in progress on whichever node is active,
-    /// counted off the loop (a hung Asterisk costs the status its count's deadline, no more).
+    /// counted off the loop (a hung Asterisk costs the status its count's deadline, no more) and
+    /// off the probe connection (listing every channel of a busy server must not delay a ping).
     fn status_with_calls(&mut self, reply: oneshot::Sender<ControlReply>) {
         let mut report = self.status_report();
         let active = if report.node.role == "active" {
             Some((
-                self.local.probes().ami().client().clone(),
+                self.local.probes().ami().bulk_client().clone(),
                 report.node.name.clone(),
             ))
         } else if report.peer.role.as_deref() == Some("active") {
             Some((
-                self.peer.probes().ami().client().clone(),
+                self.peer.probes().ami().bulk_client().clone(),
                 report.peer.name.clone(),
             ))
         } else {

@@ -321,7 +321,8 @@ fn decide_config(config: &Config) -> DecideConfig {
     }
     // The urgent probe only counts together with the peer's silence on every link (two
     // independent signs of a dead node), so it gets 70 % of the lone ping's silence window
-    // (700 ms by default): a dead node is taken over in about 250 + 700 ms.
+    // (700 ms by default), counted from the peer's Asterisk's last AMI answer: a dead node is
+    // taken over about 700 ms after it died (the datagrams' 600 ms run alongside).
     let ping_window = u64::try_from(
         config
             .probes

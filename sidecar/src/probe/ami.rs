@@ -34,6 +34,12 @@ const NO_MARKER: &str = "the call ended without the HAProbe marker: the probe di
 #[derive(Debug, Clone)]
 pub struct AmiProbes {
     client: Client,
+    /// A second connection for bulky actions that are not probes (the call count's
+    /// `CoreShowChannels`), opened on first use. Asterisk runs one session's actions one after
+    /// the other: on the probe connection, listing 400 channels of a loaded server kept the
+    /// liveness ping waiting for over a second (a false failover, measured under load).
+    bulk: std::sync::Arc<std::sync::OnceLock<Client>>,
+    bulk_config: ClientConfig,
     /// Counts the answers Asterisk gave to any action of these probes (a response, even a
     /// refusal): every one is a sign of life, before the probe that sent it has its outcome (a
     /// test call ends seconds after its Originate is answered). See `spawn_signal_pump`.
@@ -70,8 +76,13 @@ impl AmiProbes {
         // for every answer heard); the AMI client's timeout is only the backstop that frees an
         // action nobody waits for any more.
         let timeout = |k: ProbeKind| probes.timing(k).timeout * super::runner::RUN_BACKSTOP_FACTOR;
+        let mut bulk_config = config.clone();
+        bulk_config.server_name = format!("{name} (bulk)");
+        bulk_config.events = EventMask::Off;
         AmiProbes {
             client: Client::connect(config),
+            bulk: std::sync::Arc::default(),
+            bulk_config,
             answers: std::sync::Arc::new(watch::channel(None).0),
             core_method: probes.core_method,
             channel: format!("Local/{}@{}", probes.call_exten, probes.call_context),
@@ -84,6 +95,13 @@ impl AmiProbes {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The connection for bulky actions that are not probes (see `bulk`), without events.
+    /// Must be called inside tokio (the first call connects).
+    pub fn bulk_client(&self) -> &Client {
+        self.bulk
+            .get_or_init(|| Client::connect(self.bulk_config.clone()))
     }
 
     /// Waits for the first login (for one-shot checks), with the AMI error as a probe error.
@@ -327,6 +345,26 @@ impl AmiProbes {
             Ok(())
         } else {
             Err(ProbeError::Alarm(alarms.join(", ")))
+        }
+    }
+
+    /// The urgent check of a silent peer's Asterisk: a ping, judged on the silence of the whole
+    /// connection. The regular pings (every 250 ms) were already probing before the peer went
+    /// quiet, so the silence is counted from the sending of the last action Asterisk answered,
+    /// not from this ping: it is alive if anything is answered after the check starts, failed
+    /// once nothing has been for `window` since that last answered action (and never sooner
+    /// than `floor` after this ping, so that it has had a fair chance). Time astha itself was not
+    /// running is given back ([`super::lag::sleep_running`]).
+    pub async fn urgent_ping(&self, window: Duration, floor: Duration) -> bool {
+        let started = tokio::time::Instant::now();
+        let mut answers = self.answers.subscribe();
+        let last_answered = (*answers.borrow_and_update()).map(tokio::time::Instant::from_std);
+        let deadline = (started + floor).max(last_answered.unwrap_or(started) + window);
+        tokio::select! {
+            // A refusal is an answer too: the node is up (a shutdown is the monitor's to judge).
+            result = self.run(ProbeKind::Ping) => result.err().is_none_or(|e| e.is_answer()),
+            changed = answers.changed() => changed.is_ok(),
+            () = super::lag::sleep_running(deadline) => false,
         }
     }
 

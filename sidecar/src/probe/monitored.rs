@@ -88,6 +88,11 @@ impl MonitoredTarget {
                     consecutive_failures: p.consecutive_failures,
                 })
                 .collect(),
+            scheduling_lag: crate::status::LagStatus {
+                stalls: self.lag.stalls,
+                total_ms: ms(self.lag.total),
+                max_ms: ms(self.lag.max),
+            },
         }
     }
 }
