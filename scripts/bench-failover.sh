@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Failover benchmark: astha vs Corosync + Pacemaker (token 3000 and 1000) in the namespace harness.
-# Writes (or replaces) the "## Failover" section of BENCHMARKS.md. Needs root; takes ~20-30 min
-# with the default 5 runs per fault. Usage: sudo scripts/bench-failover.sh [failover-bench args]
-#   e.g. scripts/bench-failover.sh --runs 5 --faults node-loss,hang
-#        scripts/bench-failover.sh --asterisk real --runs 20 --skip-pacemaker   (random fault phases)
+# Failover benchmark: astha vs Corosync + Pacemaker in the namespace harness, faults at random
+# phases of the probe cycle, p50 / p95 / max. Writes (or replaces) the "## Failover" section of
+# BENCHMARKS.md. Needs root. Usage: sudo scripts/bench-failover.sh [failover-bench args]
+#   emulated Asterisks, Pacemaker with ocf:heartbeat:anything, token 3000 and 1000 (~20-30 min):
+#        scripts/bench-failover.sh --runs 5 --faults node-loss,hang
+#   real Asterisk 22 (scripts/asterisk.sh), astha warm and cold, Pacemaker with the stock
+#   ocf:heartbeat:asterisk agent and with contrib/ocf/astha-asterisk (a stock-agent hang takes
+#   ~1.5 min per run):
+#        scripts/bench-failover.sh --asterisk real --standby warm,cold --runs 20 \
+#            --pacemaker-agents stock,astha --tokens 3000 --pacemaker-runs 5 \
+#            --faults hang,crash,node-loss,call-path,sip-stack-gone
+#   every run is a line on stderr; tables from the logs of several invocations:
+#        scripts/bench-failover.sh --from-log astha.log --from-log pacemaker.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then

@@ -228,13 +228,34 @@ impl Instance {
     }
 
     /// The pid of the running instance (from its pid file, checked against its command line).
+    /// An Asterisk started inside a pid namespace (a Pacemaker node of the failover benchmark)
+    /// writes its pid as that namespace sees it: then the process whose innermost pid it is.
     pub fn pid(&self) -> Option<Pid> {
         let text = std::fs::read_to_string(self.dir.run().join("asterisk.pid")).ok()?;
         let pid: i32 = text.trim().parse().ok()?;
-        self.runs_our_config(pid).then(|| {
-            *self.last_pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
-            Pid::from_raw(pid)
-        })
+        let pid = if self.runs_our_config(pid) {
+            pid
+        } else {
+            self.host_pid_of(pid)?
+        };
+        *self.last_pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+        Some(Pid::from_raw(pid))
+    }
+
+    /// The process running this instance's configuration whose innermost pid (the last
+    /// `NSpid` of its status) is `inner`.
+    fn host_pid_of(&self, inner: i32) -> Option<i32> {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|&pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+                let innermost = status.ok().and_then(|s| {
+                    let line = s.lines().find(|l| l.starts_with("NSpid:"))?.to_owned();
+                    line.split_whitespace().last()?.parse::<i32>().ok()
+                });
+                innermost == Some(inner) && self.runs_our_config(pid)
+            })
     }
 
     /// Whether process `pid` runs this instance's configuration (a pid may be reused).

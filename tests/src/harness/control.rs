@@ -111,6 +111,8 @@ pub struct TakeoverView {
     pub started_unix_ms: u64,
     pub total_ms: f64,
     pub outcome: String,
+    /// The step that started Asterisk (`asterisk engage`), when it ran: a cold standby's boot.
+    pub asterisk_start_ms: Option<f64>,
 }
 
 /// Asks a daemon for its status over its control socket.
@@ -149,6 +151,16 @@ pub fn astha_status(socket: &Path) -> Result<NodeView, HarnessError> {
                 .and_then(|v| v.as_str())
                 .unwrap_or("")
                 .to_owned(),
+            asterisk_start_ms: t
+                .get("steps")
+                .and_then(|steps| steps.as_array())
+                .and_then(|steps| {
+                    steps
+                        .iter()
+                        .find(|s| s.get("step").and_then(|n| n.as_str()) == Some("asterisk engage"))
+                })
+                .and_then(|s| s.get("ms"))
+                .and_then(|ms| ms.as_f64()),
         });
     Ok(NodeView {
         role,

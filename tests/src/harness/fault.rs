@@ -44,6 +44,18 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every fault.
+    pub const ALL: [Fault; 8] = [
+        Fault::AsteriskCrash,
+        Fault::AsteriskHang,
+        Fault::CoreDeadlock,
+        Fault::CallPathBroken,
+        Fault::ProbeExtensionRemoved,
+        Fault::SipStackGone,
+        Fault::AsteriskRestart,
+        Fault::NetworkLoss,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Fault::AsteriskCrash => "asterisk-crash",

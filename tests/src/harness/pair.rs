@@ -109,6 +109,8 @@ pub struct Takeover {
     /// What the client saw: longest gap without SIP answers and without ping replies.
     pub outage: ClientOutage,
     pub reason: String,
+    /// How long the new active's step starting Asterisk took (cold standby: its boot).
+    pub asterisk_start_s: Option<f64>,
 }
 
 /// The per-pair directory of configs, sockets, state and logs.
@@ -169,7 +171,7 @@ impl Pair {
         let secret = match options.asterisk {
             PairAsterisk::Emulated => AMI_SECRET.to_owned(),
             // A real Asterisk gets a secret of its own, as an admin would choose one.
-            PairAsterisk::Real(_) => hex(&random_key()?[..16]),
+            PairAsterisk::Real(_) => random_secret()?,
         };
         write_private(&dir.0.join("ami.secret"), format!("{secret}\n").as_bytes())?;
         write_private(&dir.0.join("peer.key"), &random_key()?)?;
@@ -769,6 +771,7 @@ impl Pair {
             takeover_s: active_at - fault_at,
             outage,
             reason: record.reason,
+            asterisk_start_s: record.asterisk_start_ms.map(|ms| ms / 1000.0),
         })
     }
 
@@ -829,7 +832,8 @@ impl Pair {
     }
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), HarnessError> {
+/// Writes a file only its owner can read (secrets, keys).
+pub(super) fn write_private(path: &Path, contents: &[u8]) -> Result<(), HarnessError> {
     let io = |source| HarnessError::Io {
         what: format!("write {}", path.display()),
         source,
@@ -848,7 +852,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_key() -> Result<Vec<u8>, HarnessError> {
+/// An AMI secret, as an admin would choose one.
+pub(super) fn random_secret() -> Result<String, HarnessError> {
+    Ok(hex(&random_key()?[..16]))
+}
+
+/// A fresh peer key.
+pub(super) fn random_key() -> Result<Vec<u8>, HarnessError> {
     use std::io::Read;
     let mut key = vec![0u8; 48];
     std::fs::File::open("/dev/urandom")

@@ -108,30 +108,8 @@ impl ServerAsterisk {
         ami_secret: &str,
         trunk_registrar: Option<std::net::SocketAddrV4>,
     ) -> Result<ServerAsterisk, HarnessError> {
-        let config = InstanceConfig {
-            system_name: format!("ha-{}", side.letter()),
-            entity_id: format!("02:00:00:00:00:0{}", side.letter()),
-            ami_secret: ami_secret.to_owned(),
-            ami_bind: std::net::Ipv4Addr::UNSPECIFIED,
-            ami_port: 5038,
-            pair: PairAddresses {
-                servers: [LAN_A, LAN_B],
-                floating: FLOATING_IP,
-            },
-            server: side.index(),
-            client: Some(CLIENT),
-            pin: PIN.to_owned(),
-            trunk_registrar,
-            hidden_sounds: Vec::new(),
-        };
         let dir = run_dir.join(format!("asterisk-{}", side.letter()));
-        let instance = Instance::create(
-            &format!("asterisk-{}", side.letter()),
-            install,
-            &config,
-            &dir,
-            Some(&topo.name(side.host())),
-        )?;
+        let instance = real_instance(side, install, topo, &dir, ami_secret, trunk_registrar)?;
         Ok(ServerAsterisk {
             side,
             dir,
@@ -314,4 +292,39 @@ fn create_dir(path: &Path) -> Result<(), HarnessError> {
         what: format!("create {}", path.display()),
         source,
     })
+}
+
+/// The real Asterisk of server `side` (the shipped files, `ami_secret`, the pair's addresses, a
+/// PJSIP endpoint for the harness's client), its configuration written under `dir`; not started.
+pub fn real_instance(
+    side: Side,
+    install: &Install,
+    topo: &Topology,
+    dir: &Path,
+    ami_secret: &str,
+    trunk_registrar: Option<std::net::SocketAddrV4>,
+) -> Result<Instance, HarnessError> {
+    let config = InstanceConfig {
+        system_name: format!("ha-{}", side.letter()),
+        entity_id: format!("02:00:00:00:00:0{}", side.letter()),
+        ami_secret: ami_secret.to_owned(),
+        ami_bind: std::net::Ipv4Addr::UNSPECIFIED,
+        ami_port: 5038,
+        pair: PairAddresses {
+            servers: [LAN_A, LAN_B],
+            floating: FLOATING_IP,
+        },
+        server: side.index(),
+        client: Some(CLIENT),
+        pin: PIN.to_owned(),
+        trunk_registrar,
+        hidden_sounds: Vec::new(),
+    };
+    Instance::create(
+        &format!("asterisk-{}", side.letter()),
+        install,
+        &config,
+        dir,
+        Some(&topo.name(side.host())),
+    )
 }
