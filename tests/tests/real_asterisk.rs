@@ -371,6 +371,24 @@ fn the_ocf_agent_monitor_passes_a_healthy_and_fails_a_hung_real_asterisk() {
     bed.asterisk.heal(AsteriskFault::Hang).unwrap();
     let (rc, _) = bed.ocf("monitor", &config);
     assert_eq!(rc, 0, "healthy again after SIGCONT");
+    // Pacemaker stops a failed Asterisk before starting it on the other node: a stopped
+    // process must not hold the group for the whole stop timeout (60 s here).
+    bed.asterisk.inject(AsteriskFault::Hang).unwrap();
+    let pid = bed.asterisk.pid().expect("the hung Asterisk's pid");
+    let (rc, took) = bed.ocf("stop", &config);
+    eprintln!("TIMING ocf stop, hung: {} ms", took.as_millis());
+    assert_eq!(rc, 0, "OCF_SUCCESS once a hung Asterisk is stopped");
+    // Gone, or a zombie left for this test (its parent) to reap.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = state.rsplit_once(") ").map_or("", |(_, rest)| &rest[..1]);
+    assert!(
+        state.is_empty() || state == "Z",
+        "the hung Asterisk (pid {pid}) is gone after stop (state {state})"
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "stop waited {took:?} on a stopped process (stop timeout 60 s)"
+    );
 }
 
 fn astha_toml(dir: &Path) -> String {
