@@ -21,22 +21,6 @@ fi
 for tool in ip ping arping corosync pacemakerd cibadmin crm_attribute nsenter unshare; do
   command -v "$tool" >/dev/null || { echo "bench-failover: '$tool' missing; run scripts/setup.sh" >&2; exit 2; }
 done
-# Timings are dominated by probe intervals and timeouts, not CPU: the dev profile is enough.
-cargo build -q -p astha --bin astha
-cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --bin failover-bench
-section=$(mktemp)
-trap 'rm -f "$section"' EXIT
-target/debug/failover-bench --out "$section" "$@"
-touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import re, sys
-new = open(sys.argv[1]).read().rstrip() + "\n"
-text = open("BENCHMARKS.md").read()
-pattern = re.compile(r"^## Failover\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda _: new + "\n", text, count=1)
-else:
-    text = (text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n") + new
-open("BENCHMARKS.md", "w").write(text)
-PY
-echo "bench-failover: BENCHMARKS.md updated (section \"Failover\")"
+# shellcheck source=scripts/lib/bench-section.sh
+source scripts/lib/bench-section.sh
+run_bench_section bench-failover failover-bench "Failover" "$@"

@@ -22,21 +22,6 @@ for a in "$@"; do
 done
 ASTHA_ASTERISK_BIN=${ASTHA_ASTERISK_BIN:-$(bash scripts/asterisk.sh)}
 export ASTHA_ASTERISK_BIN
-cargo build -q -p astha --bin astha
-cargo build -q -p astha-tests --bin fake-asterisk --bin relay-sim --bin soak-bench
-section=$(mktemp)
-trap 'rm -f "$section"' EXIT
-target/debug/soak-bench --out "$section" "${args[@]}"
-touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import re, sys
-new = open(sys.argv[1]).read().rstrip() + "\n"
-text = open("BENCHMARKS.md").read()
-pattern = re.compile(r"^## Soak \(loaded host\)\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda _: new + "\n", text, count=1)
-else:
-    text = (text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n") + new
-open("BENCHMARKS.md", "w").write(text)
-PY
-echo "bench-soak: BENCHMARKS.md updated (section \"Soak (loaded host)\")"
+# shellcheck source=scripts/lib/bench-section.sh
+source scripts/lib/bench-section.sh
+run_bench_section bench-soak soak-bench "Soak (loaded host)" "${args[@]}"
