@@ -207,7 +207,7 @@ async fn the_emulator_answers_sip_options_like_a_real_asterisk() {
     let (real_answer, real_port) = rx.recv().expect("the real Asterisk's answer");
     // The module set the tests' Asterisk loads (see `SipCapabilities`).
     let mut config = FakeConfig::instance_a().fast(Duration::from_millis(40));
-    config.sip_capabilities = SipCapabilities::Lean;
+    config.sip_capabilities = SipCapabilities::LeanWithRegistrar;
     let fake = FakeAsterisk::start(config).await.expect("emulator starts");
     let fake_addr = fake.sip_addr().expect("emulator SIP");
     let (fake_answer, fake_port) =

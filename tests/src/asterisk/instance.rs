@@ -118,9 +118,10 @@ impl Instance {
             (
                 self.stop_script(),
                 format!(
-                    "#!/bin/sh\n# Stops Asterisk instance {name}: core stop now, SIGKILL after 5 s.\n\
+                    "#!/bin/sh\n# Stops Asterisk instance {name}: core stop now, SIGKILL after 5 s (at once if it is\n# stopped: it cannot act on the request; the console client is killed if it hangs on it).\n\
                      {find}\
-                     timeout 5 {bin} -C {conf} -rx 'core stop now' >/dev/null 2>&1\n\
+                     case $(sed 's/.*) //' /proc/\"$pid\"/stat | cut -d' ' -f1) in T|t) kill -KILL \"$pid\"; exit 0 ;; esac\n\
+                     timeout -k 1 5 {bin} -C {conf} -rx 'core stop now' >/dev/null 2>&1\n\
                      for _ in $(seq 50); do kill -0 \"$pid\" 2>/dev/null || exit 0; sleep 0.1; done\n\
                      kill -KILL \"$pid\"\n",
                     find = find_pid(0),

@@ -76,17 +76,26 @@ impl Sampler {
                         astha_status(&sockets[0]).ok(),
                         astha_status(&sockets[1]).ok(),
                     ];
-                    let holds_ip = [holds_ip(&ns[0]), holds_ip(&ns[1])];
-                    let sample = Sample {
+                    let ips = [holds_ip(&ns[0]), holds_ip(&ns[1])];
+                    let mut sample = Sample {
                         at,
                         role: views.clone().map(|v| v.map(|v| v.role)),
                         term: views.map(|v| v.map(|v| v.term)),
-                        holds_ip,
+                        holds_ip: ips,
                         isolated: [
                             isolated[0].load(Ordering::SeqCst),
                             isolated[1].load(Ordering::SeqCst),
                         ],
                     };
+                    // A is read before B: during a handover A may have been active when read and
+                    // have released by the time B is read active. A is read again after B; only
+                    // if it still acts as active did the two overlap.
+                    if sample.is_split_brain() {
+                        let again = astha_status(&sockets[0]).ok();
+                        sample.role[0] = again.as_ref().map(|v| v.role.clone());
+                        sample.term[0] = again.map(|v| v.term);
+                        sample.holds_ip[0] = holds_ip(&ns[0]);
+                    }
                     samples
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
