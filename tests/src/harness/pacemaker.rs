@@ -295,19 +295,6 @@ impl PacemakerPair {
         )?;
         write_private(&self.dir.join("peer.key"), &random_key()?)?;
         for side in [Side::A, Side::B] {
-            // The shipped PJSIP transport binds the floating IP before the node holds it.
-            run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &self.topo.name(side.host()),
-                    "sysctl",
-                    "-q",
-                    "-w",
-                    "net.ipv4.ip_nonlocal_bind=1",
-                ],
-            )?;
             let dir = self.dir.join(format!("asterisk-{}", side.letter()));
             let instance = real_instance(side, install, &self.topo, &dir, &secret, None)?;
             let setup = AsteriskSetup {

@@ -380,20 +380,6 @@ impl Pair {
                     ServerAsterisk::emulated(side, &self.bins, &self.topo, &self.dir.0)?
                 }
                 PairAsterisk::Real(install) => {
-                    // The standby's PJSIP binds the floating IP before it holds it
-                    // (dialplan/pjsip_astha.conf says so).
-                    super::netns::run(
-                        "ip",
-                        &[
-                            "netns",
-                            "exec",
-                            &self.topo.name(side.host()),
-                            "sysctl",
-                            "-q",
-                            "-w",
-                            "net.ipv4.ip_nonlocal_bind=1",
-                        ],
-                    )?;
                     let secret = std::fs::read_to_string(self.dir.0.join("ami.secret")).map_err(
                         |source| HarnessError::Io {
                             what: "read ami.secret".into(),

@@ -320,6 +320,20 @@ pub fn real_instance(
         trunk_registrar,
         hidden_sounds: Vec::new(),
     };
+    // The shipped PJSIP transport binds the floating IP before the node holds it
+    // (dialplan/pjsip_astha.conf says so).
+    super::netns::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &topo.name(side.host()),
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_nonlocal_bind=1",
+        ],
+    )?;
     Instance::create(
         &format!("asterisk-{}", side.letter()),
         install,
