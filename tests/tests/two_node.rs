@@ -966,8 +966,12 @@ struct DoctorRun {
 impl DoctorRun {
     /// The JSON array of a `--json` run.
     fn checks(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str::<Vec<serde_json::Value>>(&self.stdout)
-            .unwrap_or_else(|e| panic!("astha doctor --json printed no array ({e}): {}", self.stdout))
+        serde_json::from_str::<Vec<serde_json::Value>>(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "astha doctor --json printed no array ({e}): {}",
+                self.stdout
+            )
+        })
     }
 
     /// The checks of a `--json` run whose status is not `ok` or `skip`.
@@ -1037,101 +1041,154 @@ fn failed_names(run: &DoctorRun) -> Vec<String> {
 /// A copy of `side`'s configuration with `from` replaced by `to` (once, and it must be there).
 fn config_with(pair: &Pair, side: Side, name: &str, from: &str, to: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(pair.config_path(side)).unwrap();
-    assert!(text.contains(from), "{from:?} not in the configuration:\n{text}");
+    assert!(
+        text.contains(from),
+        "{from:?} not in the configuration:\n{text}"
+    );
     let path = pair.dir().join(name);
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     path
 }
 
-scenario!(doctor_finds_a_healthy_pair_ready_for_a_takeover, |kind, test| {
-    let Some(pair) = doctor_pair(kind, test) else {
-        return;
-    };
-    let run = doctor(&pair, Side::A, &pair.config_path(Side::A), true);
-    eprintln!("TIMING {test}: astha doctor on A took {} ms", run.took.as_millis());
-    let gaps = emulator_gaps(kind);
-    assert_eq!(
-        (run.exit, failed_names(&run)),
-        (if gaps.is_empty() { 0 } else { 2 }, gaps.iter().map(|g| g.to_string()).collect()),
-        "{test}: a healthy pair passes: {}\n{}",
-        run.stdout,
-        logs(&pair)
-    );
-    // The checks a takeover needs, each really made (ok, not skipped), from the active node.
-    let a = "local Asterisk (harness-a)";
-    let b = "peer Asterisk (harness-b)";
-    let mut made = vec![
-        "config".to_owned(),
-        "daemon".to_owned(),
-        "peer link".to_owned(),
-        format!("{a} AMI login as astha"),
-        format!("{b} AMI login as astha"),
-        "relay".to_owned(),
-        "floating-IP interface".to_owned(),
-        "state directory".to_owned(),
-        "control socket".to_owned(),
-    ];
-    if kind == AsteriskKind::Real {
-        made.push("SIP on the floating IP".to_owned());
-        for target in [a, b] {
-            for probe in ["ping", "core", "call", "sip"] {
-                made.push(format!("{target} probe {probe}"));
+scenario!(
+    doctor_finds_a_healthy_pair_ready_for_a_takeover,
+    |kind, test| {
+        let Some(pair) = doctor_pair(kind, test) else {
+            return;
+        };
+        let run = doctor(&pair, Side::A, &pair.config_path(Side::A), true);
+        eprintln!(
+            "TIMING {test}: astha doctor on A took {} ms",
+            run.took.as_millis()
+        );
+        let gaps = emulator_gaps(kind);
+        assert_eq!(
+            (run.exit, failed_names(&run)),
+            (
+                if gaps.is_empty() { 0 } else { 2 },
+                gaps.iter().map(|g| g.to_string()).collect()
+            ),
+            "{test}: a healthy pair passes: {}\n{}",
+            run.stdout,
+            logs(&pair)
+        );
+        // The checks a takeover needs, each really made (ok, not skipped), from the active node.
+        let a = "local Asterisk (harness-a)";
+        let b = "peer Asterisk (harness-b)";
+        let user = match kind {
+            AsteriskKind::Real => astha_tests::asterisk::AMI_USER,
+            AsteriskKind::Emulated => astha_tests::harness::config::AMI_USER,
+        };
+        let mut made = vec![
+            "config".to_owned(),
+            "daemon".to_owned(),
+            "peer link".to_owned(),
+            format!("{a} AMI login as {user}"),
+            format!("{b} AMI login as {user}"),
+            "relay".to_owned(),
+            "floating-IP interface".to_owned(),
+            "state directory".to_owned(),
+            "control socket".to_owned(),
+        ];
+        if kind == AsteriskKind::Real {
+            made.push("SIP on the floating IP".to_owned());
+            for target in [a, b] {
+                for probe in ["ping", "core", "call", "sip"] {
+                    made.push(format!("{target} probe {probe}"));
+                }
+                made.push(format!("{target} AMI login as astha-contacts"));
             }
-            made.push(format!("{target} AMI login as astha-contacts"));
         }
-    }
-    for name in &made {
-        assert_eq!(run.check(name)["status"], "ok", "{test}: {name}: {}", run.stdout);
-    }
-    for check in run.checks() {
-        for field in ["check", "status", "detail", "fix"] {
-            assert!(check.get(field).is_some(), "{test}: {field} missing in {check}");
+        for name in &made {
+            assert_eq!(
+                run.check(name)["status"],
+                "ok",
+                "{test}: {name}: {}",
+                run.stdout
+            );
         }
+        for check in run.checks() {
+            for field in ["check", "status", "detail", "fix"] {
+                assert!(
+                    check.get(field).is_some(),
+                    "{test}: {field} missing in {check}"
+                );
+            }
+        }
+        // The table says the same, one line per check and a summary.
+        let table = doctor(&pair, Side::A, &pair.config_path(Side::A), false);
+        eprintln!("{test}: astha doctor on A:\n{}", table.stdout);
+        assert_eq!(table.exit, run.exit, "{}", table.stdout);
+        let lines: Vec<&str> = table.stdout.lines().collect();
+        let checks = run.checks();
+        assert_eq!(lines.len(), checks.len() + 1, "{}", table.stdout);
+        for (line, check) in lines.iter().zip(&checks) {
+            let status = match check["status"].as_str().unwrap() {
+                "fail" => "FAIL",
+                other => other,
+            };
+            let prefix = format!("{status:<4}  {}: ", check["check"].as_str().unwrap());
+            assert!(line.starts_with(&prefix), "{line:?} vs {check}");
+        }
+        // No secret in the output.
+        let secret = std::fs::read_to_string(pair.dir().join("ami.secret")).unwrap();
+        assert!(
+            !run.stdout.contains(secret.trim()),
+            "the AMI secret was printed"
+        );
+        // From the standby too: B holds no floating IP, its Asterisk waits on it (warm standby).
+        let standby = doctor(&pair, Side::B, &pair.config_path(Side::B), true);
+        assert_eq!(
+            (standby.exit, failed_names(&standby)),
+            (run.exit, failed_names(&run)),
+            "{test}: from B: {}",
+            standby.stdout
+        );
+        assert_eq!(
+            standby.check("peer link")["status"],
+            "ok",
+            "{}",
+            standby.stdout
+        );
+        // A configuration that cannot be read is a usage error.
+        let missing = doctor(&pair, Side::A, &pair.dir().join("nowhere.toml"), true);
+        assert_eq!(missing.exit, 3, "{}", missing.stdout);
+        assert_eq!(missing.checks()[0]["status"], "fail");
     }
-    // The table says the same, one line per check and a summary.
-    let table = doctor(&pair, Side::A, &pair.config_path(Side::A), false);
-    assert_eq!(table.exit, run.exit, "{}", table.stdout);
-    let lines: Vec<&str> = table.stdout.lines().collect();
-    let checks = run.checks();
-    assert_eq!(lines.len(), checks.len() + 1, "{}", table.stdout);
-    for (line, check) in lines.iter().zip(&checks) {
-        let status = check["status"].as_str().unwrap();
-        let prefix = format!("{status:<4}  {}: ", check["check"].as_str().unwrap());
-        assert!(line.starts_with(&prefix), "{line:?} vs {check}");
-    }
-    // No secret in the output.
-    let secret = std::fs::read_to_string(pair.dir().join("ami.secret")).unwrap();
-    assert!(!run.stdout.contains(secret.trim()), "the AMI secret was printed");
-    // From the standby too: B holds no floating IP, its Asterisk waits on it (warm standby).
-    let standby = doctor(&pair, Side::B, &pair.config_path(Side::B), true);
-    assert_eq!(
-        (standby.exit, failed_names(&standby)),
-        (run.exit, failed_names(&run)),
-        "{test}: from B: {}",
-        standby.stdout
-    );
-    assert_eq!(standby.check("peer link")["status"], "ok", "{}", standby.stdout);
-    // A configuration that cannot be read is a usage error.
-    let missing = doctor(&pair, Side::A, &pair.dir().join("nowhere.toml"), true);
-    assert_eq!(missing.exit, 3, "{}", missing.stdout);
-    assert_eq!(missing.checks()[0]["status"], "fail");
-});
+);
 
 scenario!(doctor_names_a_relay_that_does_not_answer, |kind, test| {
     let Some(pair) = doctor_pair(kind, test) else {
         return;
     };
     // Nothing listens on this port of the relay's address.
-    let config = config_with(&pair, Side::A, "silent-relay.toml", "port = 8080", "port = 8089");
+    let config = config_with(
+        &pair,
+        Side::A,
+        "silent-relay.toml",
+        "port = 8080",
+        "port = 8089",
+    );
     let run = doctor(&pair, Side::A, &config, true);
     let relay = run.check("relay");
     assert_eq!(run.exit, 2, "{test}: {}", run.stdout);
     assert_eq!(relay["status"], "fail", "{test}: {relay}");
-    assert!(relay["detail"].as_str().unwrap().contains("does not answer"), "{relay}");
+    assert!(
+        relay["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not answer"),
+        "{relay}"
+    );
     let mut expected = emulator_gaps(kind);
     expected.push("relay");
     expected.sort();
-    assert_eq!(failed_names(&run), expected, "{test}: only the relay: {}", run.stdout);
+    assert_eq!(
+        failed_names(&run),
+        expected,
+        "{test}: only the relay: {}",
+        run.stdout
+    );
 });
 
 /// B's Asterisk no longer lets A's address log in (its `permit` lines for A removed): the
@@ -1145,14 +1202,20 @@ fn doctor_on_a_names_the_missing_permit_on_the_peers_asterisk() {
     let b = pair.server_asterisk(Side::B).unwrap();
     let manager = b.instance().unwrap().dir().etc().join("manager_astha.conf");
     let text = std::fs::read_to_string(&manager).unwrap();
-    let permit = format!("permit = {}/255.255.255.255", astha_tests::harness::netns::LAN_A);
+    let permit = format!(
+        "permit = {}/255.255.255.255",
+        astha_tests::harness::netns::LAN_A
+    );
     assert!(text.contains(&permit), "{text}");
     std::fs::write(&manager, text.replace(&format!("\n{permit}"), "\n")).unwrap();
     b.cli("manager reload").unwrap();
     let run = doctor(&pair, Side::A, &pair.config_path(Side::A), true);
     assert_eq!(run.exit, 2, "{test}: {}", run.stdout);
     let failed = run.not_ok();
-    let names: Vec<&str> = failed.iter().map(|c| c["check"].as_str().unwrap()).collect();
+    let names: Vec<&str> = failed
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -1191,7 +1254,12 @@ fn doctor_on_a_names_a_wrong_secret_for_the_peers_asterisk() {
     let config = pair.dir().join("wrong-secret.toml");
     std::fs::write(
         &config,
-        format!("{}{}{}", &text[..at], wrong.display(), &text[at + good.len()..]),
+        format!(
+            "{}{}{}",
+            &text[..at],
+            wrong.display(),
+            &text[at + good.len()..]
+        ),
     )
     .unwrap();
     let run = doctor(&pair, Side::A, &config, true);
@@ -1199,11 +1267,20 @@ fn doctor_on_a_names_a_wrong_secret_for_the_peers_asterisk() {
     let login = run.check("peer Asterisk (harness-b) AMI login as astha");
     assert_eq!(login["status"], "fail", "{login}");
     let fix = login["fix"].as_str().unwrap();
-    assert!(fix.contains(&wrong.display().to_string()), "{test}: {login}");
-    assert!(!fix.contains("permit ="), "{test}: a secret, not a permit: {login}");
+    assert!(
+        fix.contains(&wrong.display().to_string()),
+        "{test}: {login}"
+    );
+    assert!(
+        !fix.contains("permit ="),
+        "{test}: a secret, not a permit: {login}"
+    );
     assert_eq!(
         run.check("local Asterisk (harness-a) AMI login as astha")["status"],
         "ok"
     );
-    assert!(!run.stdout.contains("not-the-secret-of-astha"), "a secret was printed");
+    assert!(
+        !run.stdout.contains("not-the-secret-of-astha"),
+        "a secret was printed"
+    );
 }

@@ -91,13 +91,15 @@ pub async fn login(address: &str, user: &str, secret: &Secret) -> Result<(), Log
                 reason: e.to_string(),
             })
         }
-        Ok(Ok(stream)) => stream
-            .local_addr()
-            .map(|a| a.ip())
-            .map_err(|e| LoginFailure::Unreachable {
-                address: resolved,
-                reason: e.to_string(),
-            })?,
+        Ok(Ok(stream)) => {
+            stream
+                .local_addr()
+                .map(|a| a.ip())
+                .map_err(|e| LoginFailure::Unreachable {
+                    address: resolved,
+                    reason: e.to_string(),
+                })?
+        }
     };
     let mut config = ClientConfig::new(resolved.to_string(), user.to_owned(), secret.expose());
     config.server_name = format!("doctor {resolved}");
@@ -347,9 +349,7 @@ async fn probes(config: &Config, me: &Target<'_>, logged_in: bool) -> Vec<Check>
 }
 
 fn kind_of(line: &ProbeLine) -> Option<ProbeKind> {
-    ProbeKind::ALL
-        .into_iter()
-        .find(|k| k.as_str() == line.kind)
+    ProbeKind::ALL.into_iter().find(|k| k.as_str() == line.kind)
 }
 
 /// One probe's line: ok with its latency, or what failed and where to look.
@@ -411,7 +411,10 @@ mod tests {
             permit_line("10.0.0.1".parse().unwrap()),
             "permit = 10.0.0.1/255.255.255.255"
         );
-        assert_eq!(permit_line("fd00::1".parse().unwrap()), "permit = fd00::1/128");
+        assert_eq!(
+            permit_line("fd00::1".parse().unwrap()),
+            "permit = fd00::1/128"
+        );
     }
 
     #[tokio::test]
@@ -441,6 +444,9 @@ mod tests {
         });
         let result = login(&address.to_string(), "astha", &Secret::new("x")).await;
         silent.abort();
-        assert!(matches!(result, Err(LoginFailure::Hung { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(LoginFailure::Hung { .. })),
+            "{result:?}"
+        );
     }
 }

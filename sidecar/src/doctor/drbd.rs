@@ -123,7 +123,11 @@ pub async fn check(config: &Config) -> Vec<Check> {
             ));
             continue;
         }
-        let program = value.unwrap_or_default().split_whitespace().next().unwrap_or_default();
+        let program = value
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or_default();
         checks.push(if Path::new(program).is_file() {
             Check::ok(name, format!("runs {}", value.unwrap_or_default()))
         } else {
@@ -157,6 +161,9 @@ mod tests {
         assert_eq!(dumped.fencing.as_deref(), Some("dont-care"));
         assert!(!calls_astha(dumped.fence_peer.as_deref(), "fence-peer"));
         assert_eq!(dumped.unfence_peer, None);
-        assert!(!calls_astha(Some("/usr/bin/astha unfence-peer"), "fence-peer"));
+        assert!(!calls_astha(
+            Some("/usr/bin/astha unfence-peer"),
+            "fence-peer"
+        ));
     }
 }

@@ -50,7 +50,9 @@ async fn unit(config_path: &Path) -> Vec<Check> {
     let mut checks = vec![enabled];
     if let Ok(out) = systemctl(&["show", "--property=ExecStart", "--value", UNIT]).await {
         let unit_config = unit_config_path(&out.stdout);
-        let same = unit_config.as_deref().is_some_and(|p| same_file(Path::new(p), config_path));
+        let same = unit_config
+            .as_deref()
+            .is_some_and(|p| same_file(Path::new(p), config_path));
         if let (Some(unit_config), false) = (unit_config, same) {
             checks.push(Check::warn(
                 "systemd unit configuration",
@@ -172,7 +174,10 @@ fn control_socket(config: &Config) -> Check {
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Check::skip(
             NAME,
-            format!("{} is not there (the daemon is not running)", path.display()),
+            format!(
+                "{} is not there (the daemon is not running)",
+                path.display()
+            ),
         ),
         Err(e) => Check::fail(
             NAME,
@@ -191,7 +196,10 @@ fn control_socket(config: &Config) -> Check {
                 path.display(),
                 m.permissions().mode() & 0o777
             ),
-            format!("`chmod o-w {}`; restart the daemon (it creates the socket 0660)", path.display()),
+            format!(
+                "`chmod o-w {}`; restart the daemon (it creates the socket 0660)",
+                path.display()
+            ),
         ),
         Ok(m) => Check::ok(
             NAME,

@@ -123,7 +123,12 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
-            out.push_str(&format!("{:<4}  {}: {}", c.status.label(), c.check, c.detail));
+            out.push_str(&format!(
+                "{:<4}  {}: {}",
+                c.status.label(),
+                c.check,
+                c.detail
+            ));
             if let Some(fix) = &c.fix {
                 out.push_str(&format!("; fix: {fix}"));
             }

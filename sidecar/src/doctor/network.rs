@@ -45,7 +45,9 @@ async fn floating_ip(config: &Config) -> Vec<Check> {
         Ok(true) => Check::ok(NAME, format!("{interface} is up with carrier")),
         Ok(false) => Check::fail(
             NAME,
-            format!("{interface} is down or has no carrier: this node could not serve after a takeover"),
+            format!(
+                "{interface} is down or has no carrier: this node could not serve after a takeover"
+            ),
             format!("plug the cable / check the switch port; `ip link set {interface} up`"),
         ),
         Err(e) => Check::fail(
@@ -99,21 +101,14 @@ async fn sip_on_floating_ip(config: &Config, ip: &FloatingIp) -> Check {
         let probe = SipOptionsProbe::new(endpoint, config.probes.sip_accepted.clone());
         match tokio::time::timeout(timeout, probe.run()).await {
             Ok(Ok(answer)) => answers.push(format!("{target} answered {}", answer.code)),
-            Ok(Err(e)) => {
-                return Check::fail(
-                    NAME,
-                    format!("{target}: {e}"),
-                    BIND_FIX,
-                )
-            }
+            Ok(Err(e)) => return Check::fail(NAME, format!("{target}: {e}"), BIND_FIX),
             Err(_) => {
                 return Check::fail(
                     NAME,
+                    format!("{target}: no answer within {} ms", timeout.as_millis()),
                     format!(
-                        "{target}: no answer within {} ms",
-                        timeout.as_millis()
+                        "{BIND_FIX}; an answer from another address is dropped, as phones drop it"
                     ),
-                    format!("{BIND_FIX}; an answer from another address is dropped, as phones drop it"),
                 )
             }
         }
@@ -267,7 +262,10 @@ mod tests {
         );
         let v6 = "  sl  local_address                         remote_address                        st\n\
                   \x20 0: 00000000000000000000000001000000:13C4 00000000000000000000000000000000:0000 07\n";
-        assert_eq!(parse_udp_table(v6, 5060), vec!["::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            parse_udp_table(v6, 5060),
+            vec!["::1".parse::<IpAddr>().unwrap()]
+        );
         assert!(parse_udp_table(v4, 5061).is_empty());
     }
 }
