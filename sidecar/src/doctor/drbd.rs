@@ -83,9 +83,7 @@ pub async fn check(config: &Config) -> Vec<Check> {
                 "`drbdadm dump {resource}` failed: {}",
                 output.last_words()
             ),
-            format!(
-                "install the resource file (contrib/drbd/asterisk.res) in /etc/drbd.d/ with an `on` section named as this host (`uname -n`), or fix [actuate.drbd] resource"
-            ),
+            "install the resource file (contrib/drbd/asterisk.res) in /etc/drbd.d/ with an `on` section named as this host (`uname -n`), or fix [actuate.drbd] resource",
         )];
     }
     let dumped = parse_dump(&output.stdout);
