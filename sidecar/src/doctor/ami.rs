@@ -195,6 +195,16 @@ async fn one_target(
         let ami = &me.target.ami;
         let mut checks = Vec::new();
         let main = login(&ami.address.to_string(), &ami.username, &ami.secret).await;
+        // In cold standby the standby's Asterisk is stopped by design; without the daemon
+        // nothing says which node that is.
+        let cold = config.daemon.actuate.asterisk.mode == StandbyMode::Cold;
+        if let (true, None, Err(e @ LoginFailure::Refused { .. })) = (cold, status, &main) {
+            return vec![Check::warn(
+                format!("{} AMI login as {}", me.label, ami.username),
+                format!("{e}: in cold standby the standby's Asterisk is stopped by design, and no running daemon says which node is standby"),
+                format!("start astha and run `astha doctor` again; if {} is the active node, start its Asterisk", me.node),
+            )];
+        }
         checks.push(login_check(&me, &other, &ami.username, main.clone()).await);
         let contacts = &config.daemon.contacts;
         if contacts.mirror && config.daemon.actuate.asterisk.mode == StandbyMode::Warm {
