@@ -521,8 +521,15 @@ fn a_phone_failover_tells_the_calls_it_drops_and_hands_over_only_when_confirmed(
         "{test}: the count heard: {cancelled}"
     );
     assert_stays(&pair, Side::A, Duration::from_secs(3));
-    // The admin call is gone; the three calls are still there.
+    // The admin call is gone; the three calls are still there; no answer stays in the AstDB.
     wait_status_calls(&pair, test, Side::A, 3);
+    let left = a
+        .cli("database show astha-failover")
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert!(
+        left.contains("0 results found"),
+        "{test}: the count stayed in the AstDB: {left}"
+    );
 
     // Confirmed: the handover.
     let at = now_unix();
