@@ -554,6 +554,43 @@ fn a_phone_failover_tells_the_calls_it_drops_and_hands_over_only_when_confirmed(
     assert_no_split_brain(&pair);
 }
 
+/// The count cannot be written (A's AstDB writer names a user Asterisk refuses): the dialplan
+/// stops waiting after 2 s, says it does not know the count, and a confirmation still hands
+/// over.
+#[test]
+fn a_phone_failover_without_a_count_still_asks_and_hands_over_when_confirmed() {
+    let test = "phone_failover_no_count";
+    let Some(mut options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    options.calls = false;
+    options.settings[0]
+        .extra_toml
+        .push_str("\n[astdb]\nami_user = \"astha-nobody\"\n");
+    let mut pair = running_pair_with(test, options);
+    let at = now_unix();
+    pair.dial_failover(Side::A)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    wait_log_line(
+        &pair,
+        test,
+        "astha-a",
+        "the caller will hear no call count",
+        0,
+    );
+    let confirmed = wait_log_line(&pair, test, "astha-a", "confirmed by the caller", 0);
+    assert!(
+        confirmed.contains("calls=unknown"),
+        "{test}: the count heard: {confirmed}"
+    );
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}
+
 scenario!(
     a_recovering_rejoins_as_standby_without_failback,
     |kind, test| {
