@@ -192,7 +192,8 @@ pub fn spawn_watcher(
                 }
                 _ => {}
             }
-            if !asks.take(&uniqueid, Instant::now()) {
+            let told = asks.take(&uniqueid, Instant::now());
+            if !told {
                 tracing::warn!(
                     %caller,
                     "HAFailover from a call that was not told how many calls the switch drops: \
@@ -205,7 +206,9 @@ pub fn spawn_watcher(
                 tracing::warn!(%caller, "dialplan failover request ignored: rate limit (one per {} ms)", config.min_interval_ms);
                 continue;
             }
-            tracing::warn!(%caller, calls = %heard, "dialplan failover confirmed by the caller");
+            if told {
+                tracing::warn!(%caller, calls = %heard, "dialplan failover confirmed by the caller");
+            }
             if tx.send(caller).await.is_err() {
                 return;
             }
@@ -233,6 +236,12 @@ async fn answer_ask(
             .await
             .map_err(|e| format!("writing the count into the AstDB: {e}"))?;
         Ok::<u32, String>(calls)
+    };
+    // Past the dialplan's wait no write starts (a hangup handler removes one in flight).
+    let answer = async {
+        tokio::time::timeout(ANSWER_DEADLINE, answer)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {ANSWER_DEADLINE:?}")))
     };
     match answer.await {
         Ok(calls) => {
