@@ -465,6 +465,132 @@ scenario!(
     }
 );
 
+/// The calls `astha status` on `side` counts on the active, once it counts `want`.
+fn wait_status_calls(pair: &Pair, test: &str, side: Side, want: u64) {
+    poll(
+        &format!("astha status counting {want} calls"),
+        SETTLE,
+        POLL,
+        || {
+            let status = pair.status(side).ok()?;
+            (status.raw["calls"]["count"].as_u64() == Some(want)).then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(pair)));
+}
+
+/// The first line of `log` with `message` after the first `skip` such lines.
+fn wait_log_line(pair: &Pair, test: &str, log: &str, message: &str, skip: usize) -> String {
+    poll(&format!("{log} logging {message:?}"), SETTLE, POLL, || {
+        pair.log(log)
+            .lines()
+            .filter(|l| l.contains(message))
+            .nth(skip)
+            .map(str::to_owned)
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(pair)))
+}
+
+/// Failover from a phone with calls in progress on the active (three Local calls held up,
+/// nothing else: no sipp load, so the count is exact): after the PIN the caller is told how
+/// many calls the switch drops (what `astha status` counts; the asking call left out), and
+/// only a confirmation (`1`) hands over; `2` leaves everything as it is.
+#[test]
+fn a_phone_failover_tells_the_calls_it_drops_and_hands_over_only_when_confirmed() {
+    let test = "phone_failover_call_count";
+    let Some(mut options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    options.calls = false;
+    let mut pair = running_pair_with(test, options);
+    let a = pair.server_asterisk(Side::A).unwrap();
+    for _ in 0..3 {
+        a.cli("channel originate Local/echo@ha-probe application Wait 600")
+            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    }
+    wait_status_calls(&pair, test, Side::A, 3);
+
+    // Told the count, not confirmed: nothing happens.
+    pair.dial_failover_answering(Side::A, '2')
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let told = wait_log_line(&pair, test, "astha-a", "told the caller how many", 0);
+    assert!(told.contains("calls=3"), "{test}: the count told: {told}");
+    let cancelled = wait_log_line(&pair, test, "astha-a", "not confirmed", 0);
+    assert!(
+        cancelled.contains("calls=3"),
+        "{test}: the count heard: {cancelled}"
+    );
+    assert_stays(&pair, Side::A, Duration::from_secs(3));
+    // The admin call is gone; the three calls are still there; no answer stays in the AstDB.
+    wait_status_calls(&pair, test, Side::A, 3);
+    let left = a
+        .cli("database show astha-failover")
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert!(
+        left.contains("0 results found"),
+        "{test}: the count stayed in the AstDB: {left}"
+    );
+
+    // Confirmed: the handover.
+    let at = now_unix();
+    pair.dial_failover(Side::A)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    let told = wait_log_line(&pair, test, "astha-a", "told the caller how many", 1);
+    assert!(told.contains("calls=3"), "{test}: the count told: {told}");
+    let confirmed = wait_log_line(&pair, test, "astha-a", "confirmed by the caller", 0);
+    assert!(
+        confirmed.contains("calls=3"),
+        "{test}: the count heard: {confirmed}"
+    );
+    assert!(
+        !pair.log("astha-a").contains("older than this astha"),
+        "{test}: the shipped dialplan asked before the failover"
+    );
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}
+
+/// The count cannot be written (A's AstDB writer names a user Asterisk refuses): the dialplan
+/// stops waiting after 2 s, says it does not know the count, and a confirmation still hands
+/// over.
+#[test]
+fn a_phone_failover_without_a_count_still_asks_and_hands_over_when_confirmed() {
+    let test = "phone_failover_no_count";
+    let Some(mut options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    options.calls = false;
+    options.settings[0]
+        .extra_toml
+        .push_str("\n[astdb]\nami_user = \"astha-nobody\"\n");
+    let mut pair = running_pair_with(test, options);
+    let at = now_unix();
+    pair.dial_failover(Side::A)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    wait_log_line(
+        &pair,
+        test,
+        "astha-a",
+        "the caller will hear no call count",
+        0,
+    );
+    let confirmed = wait_log_line(&pair, test, "astha-a", "confirmed by the caller", 0);
+    assert!(
+        confirmed.contains("calls=unknown"),
+        "{test}: the count heard: {confirmed}"
+    );
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}
+
 scenario!(
     a_recovering_rejoins_as_standby_without_failback,
     |kind, test| {
