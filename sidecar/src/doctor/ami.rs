@@ -206,11 +206,12 @@ async fn one_target(
             )];
         }
         checks.push(login_check(&me, &other, &ami.username, main.clone()).await);
-        let contacts = &config.daemon.contacts;
-        if contacts.mirror && config.daemon.actuate.asterisk.mode == StandbyMode::Warm {
-            let result = login(&ami.address.to_string(), &contacts.ami_user, &ami.secret).await;
-            checks.push(login_check(&me, &other, &contacts.ami_user, result).await);
-        }
+        // The AstDB writer: the contact mirror writes the standby's AstDB, and a phone failover
+        // writes the count it announces into the Asterisk it was dialled on, so both Asterisks
+        // must accept it (in cold standby too).
+        let astdb_user = &config.daemon.astdb.ami_user;
+        let result = login(&ami.address.to_string(), astdb_user, &ami.secret).await;
+        checks.push(login_check(&me, &other, astdb_user, result).await);
         checks.extend(probes(config, &me, main.is_ok()).await);
         checks
     })
