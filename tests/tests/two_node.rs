@@ -1146,10 +1146,22 @@ fn doctor_pair(kind: AsteriskKind, test: &str) -> Option<Pair> {
 /// The checks the doctor must fail on an emulated pair: `fake-asterisk` listens on 0.0.0.0, not
 /// on the floating IP as the shipped `pjsip_astha.conf` has a real Asterisk do, so it answers
 /// from the node's own address (which phones drop) and a standby's waits on no floating IP.
-fn emulator_gaps(kind: AsteriskKind) -> Vec<&'static str> {
+/// Nor does it have the AstDB writer (`[astha-contacts]`, no `DBPut`): with the contact mirror
+/// off, as the emulated harness runs, that login is a warning (the phone failover's count).
+fn emulator_gaps(kind: AsteriskKind, from: Side) -> Vec<String> {
     match kind {
         AsteriskKind::Real => Vec::new(),
-        AsteriskKind::Emulated => vec!["SIP on the floating IP"],
+        AsteriskKind::Emulated => {
+            let (local, peer) = match from {
+                Side::A => ("harness-a", "harness-b"),
+                Side::B => ("harness-b", "harness-a"),
+            };
+            vec![
+                "SIP on the floating IP".to_owned(),
+                format!("local Asterisk ({local}) AMI login as astha-contacts"),
+                format!("peer Asterisk ({peer}) AMI login as astha-contacts"),
+            ]
+        }
     }
 }
 
@@ -1187,13 +1199,10 @@ scenario!(
             "TIMING {test}: astha doctor on A took {} ms",
             run.took.as_millis()
         );
-        let gaps = emulator_gaps(kind);
+        let gaps = emulator_gaps(kind, Side::A);
         assert_eq!(
             (run.exit, failed_names(&run)),
-            (
-                if gaps.is_empty() { 0 } else { 2 },
-                gaps.iter().map(|g| g.to_string()).collect()
-            ),
+            (if gaps.is_empty() { 0 } else { 2 }, gaps),
             "{test}: a healthy pair passes: {}\n{}",
             run.stdout,
             logs(&pair)
@@ -1266,7 +1275,7 @@ scenario!(
         let standby = doctor(&pair, Side::B, &pair.config_path(Side::B), true);
         assert_eq!(
             (standby.exit, failed_names(&standby)),
-            (run.exit, failed_names(&run)),
+            (run.exit, emulator_gaps(kind, Side::B)),
             "{test}: from B: {}",
             standby.stdout
         );
@@ -1306,8 +1315,8 @@ scenario!(doctor_names_a_relay_that_does_not_answer, |kind, test| {
             .contains("does not answer"),
         "{relay}"
     );
-    let mut expected = emulator_gaps(kind);
-    expected.push("relay");
+    let mut expected = emulator_gaps(kind, Side::A);
+    expected.push("relay".to_owned());
     expected.sort();
     assert_eq!(
         failed_names(&run),

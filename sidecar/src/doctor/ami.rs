@@ -20,7 +20,7 @@ use crate::probe::oneshot::{run_once, run_once_without_ami, ProbeLine, NOT_RUN};
 use crate::probe::{ProbeKind, TargetProbes};
 use crate::status::StatusReport;
 
-use super::Check;
+use super::{Check, Status};
 
 /// How long a TCP connect to an AMI port may take (a LAN answers in milliseconds).
 const CONNECT_DEADLINE: Duration = Duration::from_millis(1500);
@@ -209,9 +209,20 @@ async fn one_target(
         // The AstDB writer: the contact mirror writes the standby's AstDB, and a phone failover
         // writes the count it announces into the Asterisk it was dialled on, so both Asterisks
         // must accept it (in cold standby too).
+        // Without the mirror a refused writer only costs the count ("sorry" instead of the
+        // number, the confirmation still works): a warning, not a failure.
         let astdb_user = &config.daemon.astdb.ami_user;
         let result = login(&ami.address.to_string(), astdb_user, &ami.secret).await;
-        checks.push(login_check(&me, &other, astdb_user, result).await);
+        let mut astdb = login_check(&me, &other, astdb_user, result).await;
+        let mirror = config.daemon.contacts.mirror
+            && config.daemon.actuate.asterisk.mode == StandbyMode::Warm;
+        if !mirror && astdb.status == Status::Fail {
+            astdb.status = Status::Warn;
+            astdb.detail.push_str(
+                "; without the contact mirror only the phone failover uses this user: the caller hears \"sorry\" instead of the number of calls",
+            );
+        }
+        checks.push(astdb);
         checks.extend(probes(config, &me, main.is_ok()).await);
         checks
     })
