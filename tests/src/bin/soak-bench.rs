@@ -236,6 +236,9 @@ fn bump(counts: &mut Vec<(String, u32)>, key: String) {
     }
 }
 
+/// A detection slower than this (the p99 goal for a hang) prints both daemons' logs.
+const SLOW_DETECTION_S: f64 = 1.5;
+
 /// A uniformly random delay below `max`, so each fault lands at a random phase of the probe cycle.
 fn random_phase(max: Duration) -> Duration {
     let mut bytes = [0u8; 4];
@@ -268,6 +271,16 @@ fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<V
             times.len() + 1,
             t.detection_s * 1000.0
         );
+        if t.detection_s > SLOW_DETECTION_S {
+            // What each daemon did meanwhile: the distribution says how often, this says why.
+            eprintln!(
+                "soak-bench: slow detection, the daemons' logs:\n--- astha-{} ---\n{}\n--- astha-{} ---\n{}",
+                active.letter(),
+                pair.log_tail(&format!("astha-{}", active.letter()), 25),
+                active.other().letter(),
+                pair.log_tail(&format!("astha-{}", active.other().letter()), 25)
+            );
+        }
         times.push(t.detection_s * 1000.0);
         pair.heal(active, fault).map_err(|e| e.to_string())?;
         let healed = active;
