@@ -49,6 +49,10 @@ impl Core {
     /// Both verdicts turned failed within one probe deadline of each other: the probes that
     /// failed first and last were in flight at the same time.
     fn failed_together(&self) -> bool {
+        // A cold standby's Asterisk is stopped on purpose: its silence says nothing of this host.
+        if self.is_cold_standby() {
+            return false;
+        }
         match (self.local_failed_at, self.peer_asterisk_failed_at) {
             (Some(a), Some(b)) => a.max(b).since(a.min(b)) <= self.cfg.probe_deadline_ms,
             _ => false,
@@ -75,6 +79,7 @@ impl Core {
     pub(super) fn failure_is_not_common_mode(&self) -> bool {
         match self.common_silence {
             None => true,
+            Some(_) if self.is_cold_standby() => true,
             Some(_) => self
                 .common_silence_confirmed_at()
                 .is_some_and(|at| self.now >= at),
