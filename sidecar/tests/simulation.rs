@@ -4,7 +4,7 @@
 //! fixed seeds run (default 10,000).
 
 use astha::decide::pair_sim::{
-    run_schedule, run_seed, FailureKind, PairFault, PairSchedule, SimRng, World,
+    run_schedule, run_seed, schedule_for_seed, FailureKind, PairFault, PairSchedule, SimRng, World,
 };
 use astha::decide::{DecideConfig, Role};
 use astha::side::Side;
@@ -38,6 +38,8 @@ fn ten_thousand_schedules_hold_every_invariant() {
     let mut failures = Vec::new();
     let mut events = 0;
     let mut takeovers = 0;
+    let mut cancelled = 0;
+    let mut cold = 0;
     let mut double_ip_ms = 0;
     let mut double_ip_runs = 0;
     let mut double_ip_daemon_down_ms = 0;
@@ -47,6 +49,8 @@ fn ten_thousand_schedules_hold_every_invariant() {
         let report = run_seed(seed, false);
         events += report.events;
         takeovers += report.takeovers;
+        cancelled += report.cancelled_takeovers;
+        cold += u32::from(schedule_for_seed(seed).world.cold);
         double_ip_ms += report.double_ip_ms;
         double_ip_runs += u32::from(report.double_ip_ms > 0);
         double_ip_daemon_down_ms += report.double_ip_daemon_down_ms;
@@ -65,7 +69,7 @@ fn ten_thousand_schedules_hold_every_invariant() {
         }
     }
     println!(
-        "{} schedules, {events} events, {takeovers} takeovers, {} failing",
+        "{} schedules ({cold} cold standby), {events} events, {takeovers} takeovers ({cancelled} cancelled), {} failing",
         fixed_count() + 5,
         failures.len()
     );
@@ -244,6 +248,47 @@ fn a_cold_standby_replaces_a_dead_active_within_the_bound() {
             "seed {seed}"
         );
     }
+}
+
+/// The sequence the random schedules found (seed 1672): A's Asterisk hangs, A hands over to the
+/// cold standby B, and while B's Asterisk boots A's clock jumps: A sees B silent with a failing
+/// (booting) Asterisk and takes over under a newer term. B must give way at once — cancel its
+/// boot, remove the floating IP — and not when the boot completes, seconds later, while both
+/// hold the address and can talk.
+#[test]
+fn an_aborted_cold_takeover_gives_way_at_once_not_after_its_boot() {
+    let mut cancelled = 0;
+    for seed in 0..40 {
+        for jump_after in [1_500, 1_900, 2_300] {
+            let report = one_fault(
+                seed,
+                cold_without_drbd(),
+                vec![
+                    (
+                        9_000,
+                        PairFault::AsteriskHang {
+                            node: Side::A,
+                            ms: 8_000,
+                        },
+                    ),
+                    (
+                        9_000 + jump_after,
+                        // Just under `peer_dead_after` (a longer jump is a stall: the core
+                        // gathers fresh evidence before acting).
+                        PairFault::ClockJump {
+                            node: Side::A,
+                            ms: 450,
+                        },
+                    ),
+                ],
+            );
+            assert!(report.ok(), "{}", report.explain());
+            cancelled += report.cancelled_takeovers;
+        }
+    }
+    // The schedules reach the sequence (else this test proves nothing).
+    println!("{cancelled} of 120 runs cancelled a cold takeover");
+    assert!(cancelled > 0, "no takeover was cancelled");
 }
 
 /// `systemctl restart astha` on the active (the daemon down for 0.2–5 s, everything else left as

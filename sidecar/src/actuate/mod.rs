@@ -24,4 +24,6 @@ pub use drbd::{Drbd, DrbdRole};
 pub use fence::{FenceEvidence, FenceLedger, FenceVerdict};
 pub use floating_ip::FloatingIp;
 pub use relay::{Relay, RelayError, RelayHandle};
-pub use sequence::{Actuators, SequenceOutcome, SequenceRunner, StepKind, StepTiming};
+pub use sequence::{
+    Actuators, SequenceOutcome, SequenceRunner, StepKind, StepTiming, TakeoverCanceller,
+};

@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::watch;
 // The runtime's clock, so durations follow paused time in tests.
 use tokio::time::Instant;
 
@@ -103,6 +104,12 @@ pub enum SequenceOutcome {
         timings: Vec<StepTiming>,
         rolled_back: bool,
     },
+    /// Stopped by [`TakeoverCanceller::cancel`] at `step` (interrupted there, or not started);
+    /// nothing is rolled back: the release the core orders next undoes it all.
+    TakeoverCancelled {
+        step: StepKind,
+        timings: Vec<StepTiming>,
+    },
     ReleaseDone {
         timings: Vec<StepTiming>,
         total: Duration,
@@ -127,6 +134,7 @@ impl SequenceOutcome {
         match self {
             SequenceOutcome::TakeoverDone { timings, .. }
             | SequenceOutcome::TakeoverFailed { timings, .. }
+            | SequenceOutcome::TakeoverCancelled { timings, .. }
             | SequenceOutcome::ReleaseDone { timings, .. }
             | SequenceOutcome::ReleaseFailed { timings, .. } => timings,
         }
@@ -172,6 +180,32 @@ impl fmt::Debug for Actuators {
     }
 }
 
+impl StepKind {
+    /// A step that waits on something else (the peer's demotion, Asterisk's boot, a test
+    /// call) for up to seconds: a cancel interrupts it. The others (relay, floating IP) are
+    /// short device commands, finished before a cancel takes effect so that no device is left
+    /// half-commanded.
+    fn waits(self) -> bool {
+        matches!(
+            self,
+            StepKind::Drbd | StepKind::Asterisk | StepKind::CallPathProbe
+        )
+    }
+}
+
+/// Stops a takeover in progress (see [`crate::decide::Command::CancelTakeover`]). Held by the
+/// daemon while the runner works in the actuator task.
+#[derive(Debug, Clone)]
+pub struct TakeoverCanceller(Arc<watch::Sender<u64>>);
+
+impl TakeoverCanceller {
+    /// Cancels the takeover of `term` and of every older term, running or not yet started.
+    /// A later takeover (a higher term) is not affected.
+    pub fn cancel(&self, term: u64) {
+        self.0.send_modify(|up_to| *up_to = (*up_to).max(term));
+    }
+}
+
 /// Runs takeovers and releases for one node.
 pub struct SequenceRunner {
     node: Side,
@@ -181,6 +215,8 @@ pub struct SequenceRunner {
     fence: FenceLedger,
     /// One sequence at a time: a release must never interleave with a takeover.
     running: tokio::sync::Mutex<()>,
+    /// Takeovers of this term and older ones are cancelled.
+    cancelled_up_to: Arc<watch::Sender<u64>>,
 }
 
 impl fmt::Debug for SequenceRunner {
@@ -255,7 +291,13 @@ impl SequenceRunner {
             journal,
             fence: FenceLedger::default(),
             running: tokio::sync::Mutex::new(()),
+            cancelled_up_to: Arc::new(watch::channel(0).0),
         }
+    }
+
+    /// The handle that cancels this runner's takeovers.
+    pub fn canceller(&self) -> TakeoverCanceller {
+        TakeoverCanceller(Arc::clone(&self.cancelled_up_to))
     }
 
     pub fn step_kinds(&self) -> Vec<StepKind> {
@@ -263,17 +305,48 @@ impl SequenceRunner {
     }
 
     /// Take over: engage every step in order. On a step that fails for good, roll back or
-    /// stop as configured.
+    /// stop as configured. A cancel ([`TakeoverCanceller`]) stops it where it is.
     pub async fn takeover(&self, reason: &str, term: u64) -> SequenceOutcome {
         let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
         let started_wall = SystemTime::now();
         tracing::info!(node = %self.node, term, reason, "takeover starting");
         self.fence.begin_takeover(term);
+        let mut cancel = self.cancelled_up_to.subscribe();
         let mut timings = Vec::new();
         let mut outcome = None;
         for (i, (step, policy)) in self.steps.iter().enumerate() {
-            let timing = run_step(step.as_ref(), Phase::Engage, policy).await;
+            if *cancel.borrow_and_update() >= term {
+                outcome = Some(SequenceOutcome::TakeoverCancelled {
+                    step: step.kind(),
+                    timings: Vec::new(),
+                });
+                break;
+            }
+            let engage = run_step(step.as_ref(), Phase::Engage, policy);
+            let timing = if step.kind().waits() {
+                let step_started = Instant::now();
+                tokio::select! {
+                    timing = engage => timing,
+                    Ok(_) = cancel.wait_for(|up_to| *up_to >= term) => {
+                        timings.push(StepTiming {
+                            step: step.kind(),
+                            phase: Phase::Engage,
+                            duration: step_started.elapsed(),
+                            attempts: 1,
+                            error: Some("cancelled".into()),
+                            note: None,
+                        });
+                        outcome = Some(SequenceOutcome::TakeoverCancelled {
+                            step: step.kind(),
+                            timings: Vec::new(),
+                        });
+                        break;
+                    }
+                }
+            } else {
+                engage.await
+            };
             let failed = timing.error.clone();
             timings.push(timing);
             if let Some(error) = failed {
@@ -312,6 +385,9 @@ impl SequenceRunner {
                 timings,
                 rolled_back,
             },
+            Some(SequenceOutcome::TakeoverCancelled { step, .. }) => {
+                SequenceOutcome::TakeoverCancelled { step, timings }
+            }
             _ => SequenceOutcome::TakeoverDone { timings, total },
         };
         self.report("takeover", reason, term, started_wall, total, &outcome)
@@ -376,6 +452,9 @@ impl SequenceRunner {
             SequenceOutcome::ReleaseFailed { step, error, .. } => {
                 (Some(step.as_str()), Some(error.clone()), false)
             }
+            SequenceOutcome::TakeoverCancelled { step, .. } => {
+                (Some(step.as_str()), Some("cancelled".to_owned()), false)
+            }
             _ => (None, None, false),
         };
         let record = AuditRecord {
@@ -388,10 +467,10 @@ impl SequenceRunner {
                 .map(|d| d.as_millis())
                 .unwrap_or(0),
             total_ms: ms(total),
-            outcome: if outcome.is_success() {
-                "done"
-            } else {
-                "failed"
+            outcome: match outcome {
+                SequenceOutcome::TakeoverCancelled { .. } => "cancelled",
+                _ if outcome.is_success() => "done",
+                _ => "failed",
             },
             failed_step,
             error,
@@ -426,6 +505,9 @@ impl SequenceRunner {
             .join(" ");
         if outcome.is_success() {
             tracing::info!(kind, node = %self.node, term, reason, total_ms = record.total_ms, steps, "sequence done");
+        } else if let SequenceOutcome::TakeoverCancelled { step, .. } = outcome {
+            tracing::warn!(kind, node = %self.node, term, reason, total_ms = record.total_ms, steps,
+                %step, "takeover cancelled: this node gave way to a newer term");
         } else {
             tracing::error!(kind, node = %self.node, term, reason, total_ms = record.total_ms, steps,
                 failed_step = record.failed_step, error = record.error.as_deref(), rolled_back, "sequence failed");
@@ -912,6 +994,73 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(*log.lock().unwrap(), ["+relay"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_ends_the_boot_wait_at_once_and_the_release_runs_right_after() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let steps = vec![
+            Fake::boxed(StepKind::Relay, &log, 0, false),
+            Fake::boxed(StepKind::FloatingIp, &log, 0, false),
+            // Asterisk boots (for ever, here); its deadline is far away.
+            Fake::boxed(StepKind::Asterisk, &log, 0, true),
+            Fake::boxed(StepKind::CallPathProbe, &log, 0, false),
+        ];
+        let runner = Arc::new(SequenceRunner::with_steps(
+            Side::B,
+            steps,
+            SequenceConfig::default(),
+        ));
+        let canceller = runner.canceller();
+        let started = Instant::now();
+        let takeover = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            async move { runner.takeover("peer dead", 4).await }
+        });
+        // Yielding keeps the paused clock still: the boot's deadline cannot pass meanwhile.
+        while !log.lock().unwrap().contains(&"+asterisk".to_owned()) {
+            tokio::task::yield_now().await;
+        }
+        canceller.cancel(4);
+        let outcome = takeover.await.unwrap();
+        let SequenceOutcome::TakeoverCancelled { step, timings } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(step, StepKind::Asterisk);
+        assert_eq!(
+            timings.last().and_then(|t| t.error.as_deref()),
+            Some("cancelled")
+        );
+        assert!(started.elapsed() < SequenceConfig::default().asterisk.deadline());
+        // Nothing rolled back, the test call never placed: the release undoes it all.
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["+relay", "+floating_ip", "+asterisk"]
+        );
+        let outcome = runner.release("gave way", 4).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(log.lock().unwrap()[3], "-floating_ip");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_stops_its_own_term_and_older_ones_not_a_later_takeover() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let steps = vec![
+            Fake::boxed(StepKind::Relay, &log, 0, false),
+            Fake::boxed(StepKind::FloatingIp, &log, 0, false),
+        ];
+        let runner = SequenceRunner::with_steps(Side::A, steps, SequenceConfig::default());
+        // The cancel may reach the runner before the job does: nothing is touched.
+        runner.canceller().cancel(5);
+        let outcome = runner.takeover("peer dead", 5).await;
+        assert!(
+            matches!(outcome, SequenceOutcome::TakeoverCancelled { step: StepKind::Relay, ref timings } if timings.is_empty()),
+            "{outcome:?}"
+        );
+        assert!(log.lock().unwrap().is_empty());
+        let outcome = runner.takeover("peer dead", 6).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        assert_eq!(*log.lock().unwrap(), ["+relay", "+floating_ip"]);
     }
 
     #[tokio::test]

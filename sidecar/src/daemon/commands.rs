@@ -50,6 +50,7 @@ impl Daemon {
                     self.report.takeover_started(term, &reason);
                     let _ = self.jobs.send(ActuatorJob::Takeover { term, reason }).await;
                 }
+                Command::CancelTakeover { term } => self.takeover_canceller.cancel(term),
                 Command::StartRelease { reason } => {
                     let term = self.core.status().term;
                     let reason = reason.to_string();

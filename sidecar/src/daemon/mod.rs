@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::actuate::fence::FenceLedger;
-use crate::actuate::{AsteriskService, Drbd, FloatingIp, RelayHandle};
+use crate::actuate::{AsteriskService, Drbd, FloatingIp, RelayHandle, TakeoverCanceller};
 use crate::config::daemon::DialplanConfig;
 use crate::config::{Config, ConfigFileError};
 use crate::control::ControlReply;
@@ -109,6 +109,8 @@ struct Daemon {
     devices: Devices,
     /// Takeover and release jobs for the actuator task.
     jobs: mpsc::Sender<ActuatorJob>,
+    /// Stops the actuator task's takeover when the core gives way to a newer term.
+    takeover_canceller: TakeoverCanceller,
     /// Where answers to the core's urgent probes of the peer's Asterisk go.
     urgent: mpsc::Sender<bool>,
     /// The operator request waiting for the core's `OperatorReply` (None for dialplan requests).

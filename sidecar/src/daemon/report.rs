@@ -187,6 +187,21 @@ impl ReportState {
                 };
                 (input, EventKind::Takeover, record)
             }
+            SequenceOutcome::TakeoverCancelled { step, .. } => {
+                // Not a failure of this node: it gave way to a newer term; the release follows.
+                let record = record_of(&format!("cancelled at {}", step.as_str()));
+                tracing::warn!(
+                    term = result.term,
+                    "takeover cancelled at {} (this node gave way to a newer term): {}",
+                    step.as_str(),
+                    summary(&record)
+                );
+                self.last_takeover = Some(record.clone());
+                let input = Input::TakeoverFailed {
+                    error: format!("cancelled at {}", step.as_str()),
+                };
+                (input, EventKind::Takeover, record)
+            }
             SequenceOutcome::ReleaseDone { .. } => {
                 let record = record_of("done");
                 tracing::warn!(

@@ -54,6 +54,7 @@ pub(super) async fn start(
     let held = what_this_node_holds(&devices).await;
     let start_role = resume::start_role(config.node.side, &persisted, &held);
     tracing::warn!(?held, "astha daemon starting: {start_role}");
+    let takeover_canceller = runner.canceller();
     let (jobs, results) = actuator_task::spawn(runner);
     if let StartRole::Standby { .. } = start_role {
         release_what_a_previous_run_held(&jobs, persisted.term).await;
@@ -140,6 +141,7 @@ pub(super) async fn start(
         peer_link,
         devices,
         jobs,
+        takeover_canceller,
         urgent,
         pending_operator: None,
         report: report::ReportState::new(link_names),

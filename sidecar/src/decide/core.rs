@@ -555,7 +555,12 @@ impl Core {
             return;
         }
         self.takeover_by_handover = false;
-        self.abort_takeover = None;
+        if let Some(reason) = self.abort_takeover.take() {
+            // Cancelled because this node gave way (or failed after that): no failure of this
+            // node's, just the release of whatever part of the takeover happened.
+            self.begin_release(DecisionKind::AbortTakeover, reason, out);
+            return;
+        }
         self.takeover_failures += 1;
         let give_up = self.takeover_failures >= self.cfg.max_takeover_failures;
         self.raise(

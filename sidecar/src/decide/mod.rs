@@ -33,6 +33,10 @@
 //! feature, models exactly this and checks the pair's invariants on seeded fault schedules):
 //! * `StartTakeover` may arrive while the peer is still releasing (a handover): move the relay at
 //!   once, and let the DRBD promotion retry until the peer has demoted (with a deadline).
+//! * [`Command::CancelTakeover`] stops the takeover in progress at once: a waiting step (DRBD
+//!   promotion, Asterisk's boot, the test call) ends now, a short one (relay, floating IP) is
+//!   finished, no further step runs; answer the takeover as usual (`TakeoverFailed` when it
+//!   stopped). The core then releases.
 //! * On start, release everything (IP, DRBD) before feeding the core; have the service manager's
 //!   stop hook remove the floating IP when the sidecar dies.
 //! * Feed `PeerAsteriskVerdict` on every change and answer `ProbePeerNow` with one AMI ping of the
@@ -115,7 +119,9 @@
 //! before use. An active (or taking-over) node gives way on the first of (`STEP_DOWN_RULES`):
 //! * `peer_claims_calls_under_a_newer_term`: an active or taking-over peer with a higher term
 //!   (equal terms, only possible after simultaneous takeovers behind a cut: side A wins); this
-//!   one also aborts a takeover in progress.
+//!   one also aborts a takeover in progress, and cancels its sequence at once
+//!   ([`Command::CancelTakeover`]): a cold takeover must not keep the floating IP through its
+//!   Asterisk's boot next to the newer active.
 //! * `relay_moved_to_the_peer`: the relay, read back after this node's takeover, is on the
 //!   peer's side while the peer is silent or claims the calls.
 //! * `older_active_cannot_hear_this_node`: an older active that never learns this node's term

@@ -20,7 +20,10 @@
 //!   else it releases and starts as standby), clock jumps;
 //! * warm or cold standby: a cold standby's Asterisk is stopped (its probes fail; its start
 //!   check passes), a cold takeover boots it (0.8–3 s) before the takeover completes, and a
-//!   release stops it again;
+//!   release stops it again; a takeover the core cancels (`Command::CancelTakeover`: it gave
+//!   way to a newer term) stops as `actuate::sequence` stops it — the relay command in flight
+//!   is finished, the DRBD wait and the boot end at once — and its answer reaches the core
+//!   1–5 ms later;
 //! * with or without DRBD;
 //! * a relay that can fail commands and may or may not read back its position;
 //! * operator failovers (plain and forced) and maintenance.
@@ -57,13 +60,12 @@
 //! restarted sidecar steps down; the report counts that time apart
 //! ([`PairSimReport::double_ip_daemon_down_ms`]). systemd restarts a dead daemon within 1 s.
 //!
-//! Open limit, found here and not yet fixed: a cold takeover that is aborted (it met a newer
-//! term) completes its sequence — boots Asterisk, seconds — before it releases, and while it
-//! boots its Asterisk fails the peer's probes. So after a silence during the boot (loss, a clock
-//! jump, a frozen host) or a heal that ends one, both nodes can hold the floating IP for up to
-//! the boot time while they can talk (5–6 of 10,005 random schedules when cold standby was
-//! drawn, with or without DRBD). The random schedules are therefore warm; the targeted cold
-//! tests in `sidecar/tests/simulation.rs` (a dead active, a daemon restart) run cold.
+//! Found here and fixed: an aborted cold takeover (it met a newer term) used to complete its
+//! sequence — boot Asterisk, seconds — before it released, so after a silence during the boot
+//! (a clock jump, a frozen host, loss) both nodes held the floating IP for up to the boot time
+//! while they could talk (6 of 10,005 random schedules with cold standby drawn). The core now
+//! cancels the sequence when it aborts (`Command::CancelTakeover`) and releases on its answer;
+//! cold standby is drawn in the random schedules (40 %) like DRBD.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -304,6 +306,8 @@ pub struct PairSimReport {
     /// (kind, ms from the failure to the standby commanding the relay)
     pub latencies: Vec<(FailureKind, u64)>,
     pub takeovers: u32,
+    /// Takeovers cancelled because the node gave way to a newer term (`Command::CancelTakeover`).
+    pub cancelled_takeovers: u32,
     /// Total time two nodes held the floating IP (only possible while they could not talk).
     pub double_ip_ms: u64,
     /// The part of `double_ip_ms` during which one holder's sidecar was down (or restarting):
@@ -348,8 +352,8 @@ pub fn schedule_for_seed(seed: u64) -> PairSchedule {
         witness: r.chance(0.3),
         relay_readback: r.chance(0.6),
         drbd: r.chance(0.5),
-        // Warm only: cold standby is an open limit (see the module's notes).
-        cold: false,
+        // Cold standby (the shipped default) is drawn per schedule, like DRBD.
+        cold: r.chance(0.4),
         base_loss: if r.chance(0.3) {
             r.range(1, 10) as f64 / 100.0
         } else {
@@ -554,6 +558,23 @@ struct Node {
     peer_highest: (u32, u64),
     tick_at: Option<u64>,
     lan_up: bool,
+    /// The takeover sequence in progress: its serial (events of an older one are dropped) and
+    /// where it is.
+    takeover: Option<(u32, TakeoverStage)>,
+    takeover_serial: u32,
+    /// A cancel arrived during the relay step: the sequence stops when that step ends.
+    cancel_after_relay: bool,
+}
+
+/// Where a takeover sequence is, as far as a cancel goes (`actuate::sequence`: the relay step
+/// is finished first; the steps that wait — DRBD's promotion, Asterisk's boot — end at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TakeoverStage {
+    Relay,
+    /// DRBD (waiting for a connected primary peer's demotion) and the floating IP.
+    Steps,
+    /// Cold: Asterisk boots (the floating IP is already held).
+    Booting,
 }
 
 #[derive(Debug, Clone)]
@@ -594,13 +615,21 @@ enum Ev {
     RelayStep {
         node: usize,
         inc: u32,
+        tk: u32,
     },
     TakeoverStepsDone {
         node: usize,
         inc: u32,
+        tk: u32,
     },
     /// Cold takeover: the booted Asterisk passed its test call.
     AsteriskBooted {
+        node: usize,
+        inc: u32,
+        tk: u32,
+    },
+    /// The cancelled takeover's answer reaches the core.
+    TakeoverCancelled {
         node: usize,
         inc: u32,
     },
@@ -772,6 +801,9 @@ impl Sim {
             peer_highest: (0, 0),
             tick_at: None,
             lan_up: true,
+            takeover: None,
+            takeover_serial: 0,
+            cancel_after_relay: false,
         };
         let hold_down_ms = config_for(Side::A, &schedule.world).hold_down_ms;
         let mut sim = Sim {
@@ -967,11 +999,14 @@ impl Sim {
                 });
                 self.feed(node, Input::UrgentProbeResult { ok });
             }
-            Ev::RelayStep { node, inc } => {
-                if !self.sidecar_ready(node, inc, &ev) {
+            Ev::RelayStep { node, inc, tk } => {
+                if !self.sidecar_ready(node, inc, &ev)
+                    || !self.takeover_at(node, tk, TakeoverStage::Relay)
+                {
                     return;
                 }
                 if self.relay_faults > 0 {
+                    self.nodes[node].takeover = None;
                     self.trace(|| format!("{} relay command failed", side_of(node)));
                     self.feed(
                         node,
@@ -982,12 +1017,19 @@ impl Sim {
                 } else {
                     self.relay = Some(side_of(node));
                     self.trace(|| format!("relay -> {}", side_of(node)));
+                    if std::mem::take(&mut self.nodes[node].cancel_after_relay) {
+                        self.end_cancelled_takeover(node);
+                        return;
+                    }
+                    self.nodes[node].takeover = Some((tk, TakeoverStage::Steps));
                     let at = self.now + self.rng.range(100, 400);
-                    self.push(at, Ev::TakeoverStepsDone { node, inc });
+                    self.push(at, Ev::TakeoverStepsDone { node, inc, tk });
                 }
             }
-            Ev::TakeoverStepsDone { node, inc } => {
-                if !self.sidecar_ready(node, inc, &ev) {
+            Ev::TakeoverStepsDone { node, inc, tk } => {
+                if !self.sidecar_ready(node, inc, &ev)
+                    || !self.takeover_at(node, tk, TakeoverStage::Steps)
+                {
                     return;
                 }
                 // With DRBD, the promotion waits while the connected peer is still primary (the
@@ -998,30 +1040,48 @@ impl Sim {
                     && self.live(peer)
                     && self.connected()
                 {
-                    self.push(self.now + 10, Ev::TakeoverStepsDone { node, inc });
+                    self.push(self.now + 10, Ev::TakeoverStepsDone { node, inc, tk });
                     return;
                 }
                 self.nodes[node].holds_ip = true;
                 self.trace(|| format!("{} holds the IP", side_of(node)));
                 if self.nodes[node].asterisk == AsteriskState::Stopped {
                     // Cold: start Asterisk, wait for FullyBooted, one test call.
+                    self.nodes[node].takeover = Some((tk, TakeoverStage::Booting));
                     let at = self.now + self.rng.range(800, 3_000);
-                    self.push(at, Ev::AsteriskBooted { node, inc });
+                    self.push(at, Ev::AsteriskBooted { node, inc, tk });
                     return;
                 }
+                self.nodes[node].takeover = None;
                 self.on_switch_completed(node);
                 self.feed(node, Input::TakeoverDone);
             }
-            Ev::AsteriskBooted { node, inc } => {
-                if !self.sidecar_ready(node, inc, &ev) {
+            Ev::AsteriskBooted { node, inc, tk } => {
+                if !self.sidecar_ready(node, inc, &ev)
+                    || !self.takeover_at(node, tk, TakeoverStage::Booting)
+                {
                     return;
                 }
+                self.nodes[node].takeover = None;
                 if self.nodes[node].asterisk == AsteriskState::Stopped {
                     self.nodes[node].asterisk = AsteriskState::Up;
                 }
                 self.trace(|| format!("{} Asterisk booted", side_of(node)));
                 self.on_switch_completed(node);
                 self.feed(node, Input::TakeoverDone);
+            }
+            Ev::TakeoverCancelled { node, inc } => {
+                if !self.sidecar_ready(node, inc, &ev) {
+                    return;
+                }
+                self.report.cancelled_takeovers += 1;
+                self.trace(|| format!("{} takeover cancelled", side_of(node)));
+                self.feed(
+                    node,
+                    Input::TakeoverFailed {
+                        error: "cancelled".into(),
+                    },
+                );
             }
             Ev::ReleaseIpRemoved { node, inc } => {
                 if !self.sidecar_ready(node, inc, &ev) {
@@ -1086,6 +1146,8 @@ impl Sim {
         node.seq = 0;
         node.peer_highest = (0, 0);
         node.tick_at = None;
+        node.takeover = None;
+        node.cancel_after_relay = false;
         let persisted = match node.term_file {
             Some((term, active_in)) => PersistedState {
                 term,
@@ -1174,11 +1236,29 @@ impl Sim {
                 Command::StartTakeover { term, reason } => {
                     self.trace(|| format!("{me} START TAKEOVER term {term}: {reason}"));
                     self.on_takeover_started(n, &reason);
+                    let node = &mut self.nodes[n];
+                    node.takeover_serial += 1;
+                    let tk = node.takeover_serial;
+                    node.takeover = Some((tk, TakeoverStage::Relay));
+                    node.cancel_after_relay = false;
                     let at = self.now + self.rng.range(5, 30);
+                    let step = Ev::RelayStep { node: n, inc, tk };
                     if self.relay_faults > 0 {
-                        self.push(at + RELAY_COMMAND_DEADLINE, Ev::RelayStep { node: n, inc });
+                        self.push(at + RELAY_COMMAND_DEADLINE, step);
                     } else {
-                        self.push(at, Ev::RelayStep { node: n, inc });
+                        self.push(at, step);
+                    }
+                }
+                Command::CancelTakeover { term } => {
+                    self.trace(|| format!("{me} cancels its takeover of term {term}"));
+                    match self.nodes[n].takeover.map(|(_, stage)| stage) {
+                        // The relay command is finished first.
+                        Some(TakeoverStage::Relay) => self.nodes[n].cancel_after_relay = true,
+                        // A waiting step (DRBD, Asterisk's boot) ends at once.
+                        Some(TakeoverStage::Steps | TakeoverStage::Booting) => {
+                            self.end_cancelled_takeover(n)
+                        }
+                        None => {}
                     }
                 }
                 Command::StartRelease { reason } => {
@@ -1216,6 +1296,19 @@ impl Sim {
             }
         }
         self.schedule_tick(n);
+    }
+
+    /// Whether the takeover sequence `tk` of node `n` is still running and at `stage`.
+    fn takeover_at(&self, n: usize, tk: u32, stage: TakeoverStage) -> bool {
+        self.nodes[n].takeover == Some((tk, stage))
+    }
+
+    /// The cancelled sequence stops; its answer reaches the core a moment later.
+    fn end_cancelled_takeover(&mut self, n: usize) {
+        self.nodes[n].takeover = None;
+        let inc = self.nodes[n].inc;
+        let at = self.now + self.rng.range(1, 5);
+        self.push(at, Ev::TakeoverCancelled { node: n, inc });
     }
 
     fn schedule_tick(&mut self, n: usize) {

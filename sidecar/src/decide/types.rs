@@ -535,6 +535,12 @@ pub enum Command {
     PersistTerm { term: u64, active_in: Option<u64> },
     /// Run the takeover steps (relay, DRBD, IP, Asterisk); answer with TakeoverDone/Failed.
     StartTakeover { term: u64, reason: Reason },
+    /// Stop the takeover of `term` where it is: the core gave way to a newer term. A step
+    /// that waits (DRBD for the peer's demotion, Asterisk's boot, the test call) ends at once,
+    /// a short one (relay, floating IP) is finished first; no further step runs. The takeover
+    /// is then answered with TakeoverFailed (or TakeoverDone if it had finished), and the core
+    /// releases at once instead of holding the floating IP through a boot.
+    CancelTakeover { term: u64 },
     /// Run the release steps (IP, DRBD, ...); answer with ReleaseDone/Failed.
     StartRelease { reason: Reason },
     /// Send this state to the peer on every link.

@@ -44,6 +44,11 @@ impl Core {
             if let Some(reason) = self.step_down_reason(true) {
                 self.record(DecisionKind::AbortTakeover, reason.clone(), out);
                 self.abort_takeover = Some(reason);
+                // Holding the floating IP through a cold boot (seconds) next to a newer active
+                // is a split brain: the sequence stops now and the release follows its answer.
+                out.push(Command::CancelTakeover {
+                    term: self.active_term,
+                });
             }
         }
     }

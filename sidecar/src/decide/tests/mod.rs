@@ -736,6 +736,7 @@ mod contract {
             let mut now = 0u64;
             let mut outstanding: Option<&'static str> = None;
             let mut last_takeover_term = 0u64;
+            let mut cancelled_term = None;
             let mut last_sent_term = 0u64;
             // Alerts are raised once and cleared once, in turn, per kind.
             let mut raised = std::collections::BTreeSet::new();
@@ -766,6 +767,12 @@ mod contract {
                             prop_assert!(outstanding.is_none(), "second actuator command while {:?} runs", outstanding);
                             last_takeover_term = *term;
                             outstanding = Some("takeover");
+                        }
+                        Command::CancelTakeover { term } => {
+                            prop_assert_eq!(outstanding, Some("takeover"), "cancel without a takeover running");
+                            prop_assert_eq!(*term, last_takeover_term, "cancel of another takeover");
+                            prop_assert!(cancelled_term != Some(*term), "takeover {} cancelled twice", term);
+                            cancelled_term = Some(*term);
                         }
                         Command::StartRelease { .. } => {
                             prop_assert!(outstanding.is_none(), "second actuator command while {:?} runs", outstanding);
@@ -912,4 +919,54 @@ fn a_completed_cold_takeover_vouches_for_the_asterisk_it_booted_until_the_probes
     b.input(Input::LocalVerdict(Verdict::Healthy));
     let out = b.input(Input::LocalVerdict(Verdict::Failed));
     assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+}
+
+/// The sequence the simulator found: a cold standby takes over a silent active and, while its
+/// Asterisk boots, hears the active claim the calls under a newer term. It cancels its takeover
+/// at once (the boot would hold the floating IP for seconds next to the newer active), releases
+/// on the sequence's answer, and counts no failure of its own.
+#[test]
+fn an_aborted_cold_takeover_is_cancelled_at_once_and_released_without_a_failure() {
+    let mut b = cold_standby_b();
+    b.input(Input::ColdStartCheck(Ok(())));
+    b.settle(Role::Active, 1);
+    b.input(Input::LocalVerdict(Verdict::Failed));
+    b.urgent_answer = Some(false);
+    b.wait(1_000);
+    let (term, _) = takeover(&b.log).expect("B takes over the silent active");
+    assert_eq!(b.core.role(), Role::TakingOver);
+    // Asterisk boots; A is heard again, active under a newer term.
+    let out = b.peer(Role::Active, term + 1, Verdict::Healthy, Handover::None);
+    let cancels: Vec<u64> = out
+        .iter()
+        .filter_map(|c| match c {
+            Command::CancelTakeover { term } => Some(*term),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancels, [term], "the takeover is cancelled at once, once");
+    assert!(
+        release(&out).is_none(),
+        "no second sequence before the first answers"
+    );
+    // Still heard while the sequence stops: no second cancel.
+    let out = b.peer(Role::Active, term + 1, Verdict::Healthy, Handover::None);
+    assert!(!out
+        .iter()
+        .any(|c| matches!(c, Command::CancelTakeover { .. })));
+    // The cancelled sequence answers; the release follows at once.
+    let out = b.input(Input::TakeoverFailed {
+        error: "cancelled at asterisk".into(),
+    });
+    assert_eq!(
+        release(&out),
+        Some(Reason::PeerHigherTerm {
+            peer_term: term + 1
+        })
+    );
+    assert_eq!(b.core.role(), Role::Releasing);
+    assert_eq!(b.core.status().takeover_failures, 0);
+    assert!(alerts(&out).is_empty(), "giving way is no failure: {out:?}");
+    b.input(Input::ReleaseDone);
+    assert_eq!(b.core.role(), Role::Standby);
 }
