@@ -49,8 +49,9 @@ impl Core {
     /// Both verdicts turned failed within one probe deadline of each other: the probes that
     /// failed first and last were in flight at the same time.
     fn failed_together(&self) -> bool {
-        // A cold standby's Asterisk is stopped on purpose: its silence says nothing of this host.
-        if self.is_cold_standby() {
+        // A cold standby's Asterisk is stopped on purpose (this node's, or the peer's as it
+        // reports): its silence says nothing of this host.
+        if self.is_cold_standby() || self.peer_last.is_some_and(|p| p.cold_standby) {
             return false;
         }
         match (self.local_failed_at, self.peer_asterisk_failed_at) {
