@@ -45,7 +45,9 @@ write_sounds() {
   mkdir -p "$dir/silence"
   [[ -f $dir/silence/1.sln ]] || head -c 16000 /dev/zero >"$dir/silence/1.sln" # 1 s
   local prompt
-  for prompt in beep agent-pass auth-thankyou auth-incorrect vm-goodbye; do
+  mkdir -p "$dir/digits"
+  for prompt in beep agent-pass auth-thankyou auth-incorrect vm-goodbye vm-sorry if-correct-press \
+    digits/{0..20} digits/{3..9}0 digits/hundred digits/thousand; do
     [[ -f $dir/$prompt.sln ]] || head -c 1600 /dev/zero >"$dir/$prompt.sln" # 0.1 s
   done
 }

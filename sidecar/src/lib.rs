@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod decide;
+pub mod doctor;
 pub mod health;
 pub mod http;
 pub mod logging;

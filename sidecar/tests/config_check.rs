@@ -465,6 +465,48 @@ fn the_old_peer_section_still_works_with_a_warning_saying_what_to_write() {
     );
 }
 
+#[test]
+fn the_astdb_user_in_its_old_place_still_works_with_a_warning_saying_what_to_write() {
+    let example = example_text();
+    assert_eq!(
+        parse(&example, &example_secrets())
+            .unwrap()
+            .0
+            .daemon
+            .astdb
+            .ami_user,
+        "astha-contacts"
+    );
+    let text = example
+        .replace("[astdb]\n", "")
+        .replace("ami_user = \"astha-contacts\"\n", "")
+        .replace(
+            "mirror = true\n",
+            "mirror = true\nami_user = \"old-writer\"\n",
+        );
+    let (config, warnings) =
+        parse(&text, &example_secrets()).unwrap_or_else(|p| panic!("{}", render(&p)));
+    assert_eq!(config.daemon.astdb.ami_user, "old-writer");
+    assert!(config.daemon.contacts.mirror);
+    let w = find(&warnings, "contacts.ami_user");
+    assert_eq!(w.severity, ProblemSeverity::Warning);
+    assert!(
+        w.message.contains("ami_user = \"old-writer\"") && w.message.contains("[astdb]"),
+        "{w}"
+    );
+
+    // Both places at once: an error.
+    let both = example.replace(
+        "mirror = true\n",
+        "mirror = true\nami_user = \"old-writer\"\n",
+    );
+    let problems = parse(&both, &example_secrets()).expect_err("set twice");
+    assert_eq!(
+        find(&problems, "contacts.ami_user").severity,
+        ProblemSeverity::Error
+    );
+}
+
 /// The example's relay alternatives (the commented `# [actuate.relay]` blocks), each put in
 /// place of the berofos section as an administrator would uncomment it.
 fn example_with_relay_alternative(number: usize) -> String {

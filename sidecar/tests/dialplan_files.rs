@@ -65,9 +65,19 @@ fn dialplan_has_the_probe_target_and_the_pin_protected_failover() {
         "exten => *999,1",
         "Authenticate(",
         "UserEvent(HAFailover",
+        "DB_DELETE(astha-failover/${UNIQUEID})",
     ] {
         assert!(text.contains(needle), "missing {needle:?}");
     }
+    // The caller hears the count and confirms before the failover event, never after it.
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("missing {needle:?}"))
+    };
+    assert!(at("Authenticate(") < at("UserEvent(HAFailoverAsk)"));
+    assert!(at("UserEvent(HAFailoverAsk)") < at("SayNumber(${HA_CALLS})"));
+    assert!(at("SayNumber(${HA_CALLS})") < at("Read(HA_CONFIRM,"));
+    assert!(at("Read(HA_CONFIRM,") < at("UserEvent(HAFailover,"));
     // The PIN never sits in the dialplan itself (it would show in `dialplan show`): it comes
     // from a file in Asterisk's configuration directory.
     let auth = text.lines().find(|l| l.contains("Authenticate(")).unwrap();

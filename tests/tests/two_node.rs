@@ -465,6 +465,132 @@ scenario!(
     }
 );
 
+/// The calls `astha status` on `side` counts on the active, once it counts `want`.
+fn wait_status_calls(pair: &Pair, test: &str, side: Side, want: u64) {
+    poll(
+        &format!("astha status counting {want} calls"),
+        SETTLE,
+        POLL,
+        || {
+            let status = pair.status(side).ok()?;
+            (status.raw["calls"]["count"].as_u64() == Some(want)).then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(pair)));
+}
+
+/// The first line of `log` with `message` after the first `skip` such lines.
+fn wait_log_line(pair: &Pair, test: &str, log: &str, message: &str, skip: usize) -> String {
+    poll(&format!("{log} logging {message:?}"), SETTLE, POLL, || {
+        pair.log(log)
+            .lines()
+            .filter(|l| l.contains(message))
+            .nth(skip)
+            .map(str::to_owned)
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(pair)))
+}
+
+/// Failover from a phone with calls in progress on the active (three Local calls held up,
+/// nothing else: no sipp load, so the count is exact): after the PIN the caller is told how
+/// many calls the switch drops (what `astha status` counts; the asking call left out), and
+/// only a confirmation (`1`) hands over; `2` leaves everything as it is.
+#[test]
+fn a_phone_failover_tells_the_calls_it_drops_and_hands_over_only_when_confirmed() {
+    let test = "phone_failover_call_count";
+    let Some(mut options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    options.calls = false;
+    let mut pair = running_pair_with(test, options);
+    let a = pair.server_asterisk(Side::A).unwrap();
+    for _ in 0..3 {
+        a.cli("channel originate Local/echo@ha-probe application Wait 600")
+            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    }
+    wait_status_calls(&pair, test, Side::A, 3);
+
+    // Told the count, not confirmed: nothing happens.
+    pair.dial_failover_answering(Side::A, '2')
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let told = wait_log_line(&pair, test, "astha-a", "told the caller how many", 0);
+    assert!(told.contains("calls=3"), "{test}: the count told: {told}");
+    let cancelled = wait_log_line(&pair, test, "astha-a", "not confirmed", 0);
+    assert!(
+        cancelled.contains("calls=3"),
+        "{test}: the count heard: {cancelled}"
+    );
+    assert_stays(&pair, Side::A, Duration::from_secs(3));
+    // The admin call is gone; the three calls are still there; no answer stays in the AstDB.
+    wait_status_calls(&pair, test, Side::A, 3);
+    let left = a
+        .cli("database show astha-failover")
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert!(
+        left.contains("0 results found"),
+        "{test}: the count stayed in the AstDB: {left}"
+    );
+
+    // Confirmed: the handover.
+    let at = now_unix();
+    pair.dial_failover(Side::A)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    let told = wait_log_line(&pair, test, "astha-a", "told the caller how many", 1);
+    assert!(told.contains("calls=3"), "{test}: the count told: {told}");
+    let confirmed = wait_log_line(&pair, test, "astha-a", "confirmed by the caller", 0);
+    assert!(
+        confirmed.contains("calls=3"),
+        "{test}: the count heard: {confirmed}"
+    );
+    assert!(
+        !pair.log("astha-a").contains("older than this astha"),
+        "{test}: the shipped dialplan asked before the failover"
+    );
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}
+
+/// The count cannot be written (A's AstDB writer names a user Asterisk refuses): the dialplan
+/// stops waiting after 2 s, says it does not know the count, and a confirmation still hands
+/// over.
+#[test]
+fn a_phone_failover_without_a_count_still_asks_and_hands_over_when_confirmed() {
+    let test = "phone_failover_no_count";
+    let Some(mut options) = options(AsteriskKind::Real, test) else {
+        return;
+    };
+    options.calls = false;
+    options.settings[0]
+        .extra_toml
+        .push_str("\n[astdb]\nami_user = \"astha-nobody\"\n");
+    let mut pair = running_pair_with(test, options);
+    let at = now_unix();
+    pair.dial_failover(Side::A)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    let t = pair
+        .measure_takeover(Side::B, at, TAKEOVER)
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    report(test, &t);
+    wait_log_line(
+        &pair,
+        test,
+        "astha-a",
+        "the caller will hear no call count",
+        0,
+    );
+    let confirmed = wait_log_line(&pair, test, "astha-a", "confirmed by the caller", 0);
+    assert!(
+        confirmed.contains("calls=unknown"),
+        "{test}: the count heard: {confirmed}"
+    );
+    assert_served_by(&mut pair, Side::B);
+    assert_no_split_brain(&pair);
+}
+
 scenario!(
     a_recovering_rejoins_as_standby_without_failback,
     |kind, test| {
@@ -954,4 +1080,333 @@ fn phones_registered_on_a_are_called_through_b_after_a_crash() {
     assert_eq!(after["mirroring"], false, "the new active mirrors nobody");
     assert_served_by(&mut pair, Side::B);
     assert_no_split_brain(&pair);
+}
+
+/// One `astha doctor` run inside a server's namespace, as an admin runs it there.
+struct DoctorRun {
+    exit: i32,
+    stdout: String,
+    took: Duration,
+}
+
+impl DoctorRun {
+    /// The JSON array of a `--json` run.
+    fn checks(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str::<Vec<serde_json::Value>>(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "astha doctor --json printed no array ({e}): {}",
+                self.stdout
+            )
+        })
+    }
+
+    /// The checks of a `--json` run whose status is not `ok` or `skip`.
+    fn not_ok(&self) -> Vec<serde_json::Value> {
+        self.checks()
+            .into_iter()
+            .filter(|c| c["status"] != "ok" && c["status"] != "skip")
+            .collect()
+    }
+
+    fn check(&self, name: &str) -> serde_json::Value {
+        self.checks()
+            .into_iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no check {name:?} in {}", self.stdout))
+    }
+}
+
+fn doctor(pair: &Pair, side: Side, config: &std::path::Path, json: bool) -> DoctorRun {
+    let started = std::time::Instant::now();
+    let mut command = std::process::Command::new("ip");
+    command
+        .args(["netns", "exec", &pair.topology().name(side.host())])
+        .arg(&pair.binaries().astha)
+        .arg("doctor")
+        .arg("--config")
+        .arg(config);
+    if json {
+        command.arg("--json");
+    }
+    let out = command.output().expect("run astha doctor");
+    DoctorRun {
+        exit: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+/// A pair at rest (A active, B standby) for the doctor, without the call load.
+fn doctor_pair(kind: AsteriskKind, test: &str) -> Option<Pair> {
+    let mut options = options(kind, test)?;
+    options.calls = false;
+    Some(running_pair_with(test, options))
+}
+
+/// The checks the doctor must fail on an emulated pair: `fake-asterisk` listens on 0.0.0.0, not
+/// on the floating IP as the shipped `pjsip_astha.conf` has a real Asterisk do, so it answers
+/// from the node's own address (which phones drop) and a standby's waits on no floating IP.
+fn emulator_gaps(kind: AsteriskKind) -> Vec<&'static str> {
+    match kind {
+        AsteriskKind::Real => Vec::new(),
+        AsteriskKind::Emulated => vec!["SIP on the floating IP"],
+    }
+}
+
+/// The names of the checks that are neither ok nor skipped, sorted.
+fn failed_names(run: &DoctorRun) -> Vec<String> {
+    let mut names: Vec<String> = run
+        .not_ok()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A copy of `side`'s configuration with `from` replaced by `to` (once, and it must be there).
+fn config_with(pair: &Pair, side: Side, name: &str, from: &str, to: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(pair.config_path(side)).unwrap();
+    assert!(
+        text.contains(from),
+        "{from:?} not in the configuration:\n{text}"
+    );
+    let path = pair.dir().join(name);
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path
+}
+
+scenario!(
+    doctor_finds_a_healthy_pair_ready_for_a_takeover,
+    |kind, test| {
+        let Some(pair) = doctor_pair(kind, test) else {
+            return;
+        };
+        let run = doctor(&pair, Side::A, &pair.config_path(Side::A), true);
+        eprintln!(
+            "TIMING {test}: astha doctor on A took {} ms",
+            run.took.as_millis()
+        );
+        let gaps = emulator_gaps(kind);
+        assert_eq!(
+            (run.exit, failed_names(&run)),
+            (
+                if gaps.is_empty() { 0 } else { 2 },
+                gaps.iter().map(|g| g.to_string()).collect()
+            ),
+            "{test}: a healthy pair passes: {}\n{}",
+            run.stdout,
+            logs(&pair)
+        );
+        // The checks a takeover needs, each really made (ok, not skipped), from the active node.
+        let a = "local Asterisk (harness-a)";
+        let b = "peer Asterisk (harness-b)";
+        let user = match kind {
+            AsteriskKind::Real => astha_tests::asterisk::AMI_USER,
+            AsteriskKind::Emulated => astha_tests::harness::config::AMI_USER,
+        };
+        let mut made = vec![
+            "config".to_owned(),
+            "daemon".to_owned(),
+            "peer link".to_owned(),
+            format!("{a} AMI login as {user}"),
+            format!("{b} AMI login as {user}"),
+            "relay".to_owned(),
+            "floating-IP interface".to_owned(),
+            "state directory".to_owned(),
+            "control socket".to_owned(),
+        ];
+        if kind == AsteriskKind::Real {
+            made.push("SIP on the floating IP".to_owned());
+            for target in [a, b] {
+                for probe in ["ping", "core", "call", "sip"] {
+                    made.push(format!("{target} probe {probe}"));
+                }
+                made.push(format!("{target} AMI login as astha-contacts"));
+            }
+        }
+        for name in &made {
+            assert_eq!(
+                run.check(name)["status"],
+                "ok",
+                "{test}: {name}: {}",
+                run.stdout
+            );
+        }
+        for check in run.checks() {
+            for field in ["check", "status", "detail", "fix"] {
+                assert!(
+                    check.get(field).is_some(),
+                    "{test}: {field} missing in {check}"
+                );
+            }
+        }
+        // The table says the same, one line per check and a summary.
+        let table = doctor(&pair, Side::A, &pair.config_path(Side::A), false);
+        eprintln!("{test}: astha doctor on A:\n{}", table.stdout);
+        assert_eq!(table.exit, run.exit, "{}", table.stdout);
+        let lines: Vec<&str> = table.stdout.lines().collect();
+        let checks = run.checks();
+        assert_eq!(lines.len(), checks.len() + 1, "{}", table.stdout);
+        for (line, check) in lines.iter().zip(&checks) {
+            let status = match check["status"].as_str().unwrap() {
+                "fail" => "FAIL",
+                other => other,
+            };
+            let prefix = format!("{status:<4}  {}: ", check["check"].as_str().unwrap());
+            assert!(line.starts_with(&prefix), "{line:?} vs {check}");
+        }
+        // No secret in the output.
+        let secret = std::fs::read_to_string(pair.dir().join("ami.secret")).unwrap();
+        assert!(
+            !run.stdout.contains(secret.trim()),
+            "the AMI secret was printed"
+        );
+        // From the standby too: B holds no floating IP, its Asterisk waits on it (warm standby).
+        let standby = doctor(&pair, Side::B, &pair.config_path(Side::B), true);
+        assert_eq!(
+            (standby.exit, failed_names(&standby)),
+            (run.exit, failed_names(&run)),
+            "{test}: from B: {}",
+            standby.stdout
+        );
+        assert_eq!(
+            standby.check("peer link")["status"],
+            "ok",
+            "{}",
+            standby.stdout
+        );
+        // A configuration that cannot be read is a usage error.
+        let missing = doctor(&pair, Side::A, &pair.dir().join("nowhere.toml"), true);
+        assert_eq!(missing.exit, 3, "{}", missing.stdout);
+        assert_eq!(missing.checks()[0]["status"], "fail");
+    }
+);
+
+scenario!(doctor_names_a_relay_that_does_not_answer, |kind, test| {
+    let Some(pair) = doctor_pair(kind, test) else {
+        return;
+    };
+    // Nothing listens on this port of the relay's address.
+    let config = config_with(
+        &pair,
+        Side::A,
+        "silent-relay.toml",
+        "port = 8080",
+        "port = 8089",
+    );
+    let run = doctor(&pair, Side::A, &config, true);
+    let relay = run.check("relay");
+    assert_eq!(run.exit, 2, "{test}: {}", run.stdout);
+    assert_eq!(relay["status"], "fail", "{test}: {relay}");
+    assert!(
+        relay["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not answer"),
+        "{relay}"
+    );
+    let mut expected = emulator_gaps(kind);
+    expected.push("relay");
+    expected.sort();
+    assert_eq!(
+        failed_names(&run),
+        expected,
+        "{test}: only the relay: {}",
+        run.stdout
+    );
+});
+
+/// B's Asterisk no longer lets A's address log in (its `permit` lines for A removed): the
+/// doctor on A fails the peer's AMI logins with the `permit` line to add, and nothing else.
+#[test]
+fn doctor_on_a_names_the_missing_permit_on_the_peers_asterisk() {
+    let test = "doctor_on_a_names_the_missing_permit_on_the_peers_asterisk";
+    let Some(pair) = doctor_pair(AsteriskKind::Real, test) else {
+        return;
+    };
+    let b = pair.server_asterisk(Side::B).unwrap();
+    let manager = b.instance().unwrap().dir().etc().join("manager_astha.conf");
+    let text = std::fs::read_to_string(&manager).unwrap();
+    let permit = format!(
+        "permit = {}/255.255.255.255",
+        astha_tests::harness::netns::LAN_A
+    );
+    assert!(text.contains(&permit), "{text}");
+    std::fs::write(&manager, text.replace(&format!("\n{permit}"), "\n")).unwrap();
+    b.cli("manager reload").unwrap();
+    let run = doctor(&pair, Side::A, &pair.config_path(Side::A), true);
+    assert_eq!(run.exit, 2, "{test}: {}", run.stdout);
+    let failed = run.not_ok();
+    let names: Vec<&str> = failed
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "peer Asterisk (harness-b) AMI login as astha",
+            "peer Asterisk (harness-b) AMI login as astha-contacts"
+        ],
+        "{test}: {}",
+        run.stdout
+    );
+    for check in &failed {
+        assert_eq!(check["status"], "fail");
+        let fix = check["fix"].as_str().unwrap();
+        assert!(fix.contains(&format!("add `{permit}`")), "{test}: {check}");
+        assert!(fix.contains("harness-b's manager.conf"), "{test}: {check}");
+    }
+    assert_eq!(
+        run.check("local Asterisk (harness-a) AMI login as astha")["status"],
+        "ok"
+    );
+}
+
+/// A's configuration holds a wrong secret for B's Asterisk: the doctor fails that login and
+/// names the secret file, not a permit line, and prints no secret.
+#[test]
+fn doctor_on_a_names_a_wrong_secret_for_the_peers_asterisk() {
+    let test = "doctor_on_a_names_a_wrong_secret_for_the_peers_asterisk";
+    let Some(pair) = doctor_pair(AsteriskKind::Real, test) else {
+        return;
+    };
+    let wrong = pair.dir().join("wrong.secret");
+    std::fs::write(&wrong, "not-the-secret-of-astha\n").unwrap();
+    let good = pair.dir().join("ami.secret").display().to_string();
+    // The second secret_file line is [asterisk.b.ami]'s.
+    let text = std::fs::read_to_string(pair.config_path(Side::A)).unwrap();
+    let at = text.match_indices(&good).nth(1).expect("B's secret_file").0;
+    let config = pair.dir().join("wrong-secret.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}{}{}",
+            &text[..at],
+            wrong.display(),
+            &text[at + good.len()..]
+        ),
+    )
+    .unwrap();
+    let run = doctor(&pair, Side::A, &config, true);
+    assert_eq!(run.exit, 2, "{test}: {}", run.stdout);
+    let login = run.check("peer Asterisk (harness-b) AMI login as astha");
+    assert_eq!(login["status"], "fail", "{login}");
+    let fix = login["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&wrong.display().to_string()),
+        "{test}: {login}"
+    );
+    assert!(
+        !fix.contains("permit ="),
+        "{test}: a secret, not a permit: {login}"
+    );
+    assert_eq!(
+        run.check("local Asterisk (harness-a) AMI login as astha")["status"],
+        "ok"
+    );
+    assert!(
+        !run.stdout.contains("not-the-secret-of-astha"),
+        "a secret was printed"
+    );
 }

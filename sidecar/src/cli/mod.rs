@@ -7,6 +7,7 @@ pub mod alert;
 pub mod check_config;
 mod control_args;
 pub mod demo;
+pub mod doctor;
 pub mod failover;
 pub mod fence_peer;
 pub mod generate;
@@ -63,6 +64,8 @@ pub enum CliCommand {
     Probe(probe::ProbeArgs),
     /// Validate the configuration file and report every problem with its key and line.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Pre-flight check of the pair from this node: one line per check with the fix (exit 0 ok, 1 warnings, 2 a failure, 3 config unreadable).
+    Doctor(doctor::DoctorArgs),
     /// Run the daemon in the foreground (what the systemd unit starts).
     Run(run::RunArgs),
     /// Show role, term, peer, both Asterisk targets, relay, IP, DRBD and the last takeover.
@@ -126,6 +129,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     match cli.command {
         CliCommand::Probe(args) => probe::run(args, out).await,
         CliCommand::CheckConfig(args) => check_config::run(args, out),
+        CliCommand::Doctor(args) => doctor::run(args, out).await,
         CliCommand::Run(args) => run::run(args, out).await,
         CliCommand::Status(args) => status::run(args, out).await,
         CliCommand::Failover(args) => failover::failover(args, out).await,

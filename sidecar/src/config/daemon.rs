@@ -28,6 +28,7 @@ pub struct DaemonConfig {
     pub state: StateConfig,
     pub dialplan: DialplanConfig,
     pub contacts: ContactsConfig,
+    pub astdb: AstdbConfig,
 }
 
 /// `[peer_link]`: authenticated datagrams to the other sidecar over one or more links.
@@ -226,18 +227,90 @@ impl Default for DialplanConfig {
 pub struct ContactsConfig {
     /// Mirror the active's contacts into the standby's Asterisk (on by default).
     pub mirror: bool,
-    /// The AMI user the mirror logs in as, on both Asterisks (with the target's secret): the
-    /// shipped `[astha-contacts]` of `manager_astha.conf`, allowed to write the astdb
-    /// (`system`) and nothing else, so astha's main user never needs `system` next to
-    /// `originate` (together they would run shell commands).
-    pub ami_user: String,
 }
 
 impl Default for ContactsConfig {
     fn default() -> Self {
-        ContactsConfig {
-            mirror: true,
+        ContactsConfig { mirror: true }
+    }
+}
+
+/// `[contacts]` as written: `ami_user` used to live here (it is `[astdb] ami_user` now).
+#[derive(Debug, Default)]
+struct ContactsSection {
+    config: ContactsConfig,
+    legacy_ami_user: Option<Spanned<String>>,
+}
+
+/// `[astdb]`: how astha writes Asterisk's AstDB, for the contact mirror (`daemon/contacts.rs`)
+/// and the call count a phone's failover request hears (`daemon/dialplan.rs`).
+#[derive(Debug, Clone)]
+pub struct AstdbConfig {
+    /// The AMI user astha logs in as to write the AstDB, on both Asterisks (with the target's
+    /// secret): the shipped `[astha-contacts]` of `manager_astha.conf`, allowed to write the
+    /// AstDB (`system`) and nothing else, so astha's main user never needs `system` next to
+    /// `originate` (together they would run shell commands).
+    pub ami_user: String,
+}
+
+impl Default for AstdbConfig {
+    fn default() -> Self {
+        AstdbConfig {
             ami_user: "astha-contacts".to_owned(),
+        }
+    }
+}
+
+/// `[astdb]` as written, before `[contacts] ami_user` (its old place) is taken into account.
+#[derive(Debug, Default)]
+struct AstdbSection {
+    ami_user: Option<Spanned<String>>,
+}
+
+impl AstdbConfig {
+    /// `[astdb] ami_user`, or the deprecated `[contacts] ami_user` of older files (with a
+    /// warning that says where it goes now), or the shipped user.
+    fn resolve(
+        astdb: AstdbSection,
+        legacy: Option<Spanned<String>>,
+        problems: &mut Problems,
+    ) -> AstdbConfig {
+        let moved = "`[contacts] ami_user` is deprecated: the same AMI user now also writes the \
+                     call count of a phone's failover request, so it is `ami_user` in [astdb]";
+        let chosen = match (astdb.ami_user, legacy) {
+            // Which one wins would be a guess: an error, as for `[peer] name`.
+            (Some(user), Some(old)) => {
+                problems.error(
+                    "contacts.ami_user",
+                    old.span(),
+                    format!("{moved}, which sets it too: remove it from [contacts]"),
+                );
+                user
+            }
+            (None, Some(old)) => {
+                problems.warning(
+                    "contacts.ami_user",
+                    old.span(),
+                    format!(
+                        "{moved}: write `ami_user = \"{}\"` in [astdb] and remove it from \
+                         [contacts] (it is still honoured)",
+                        old.get_ref()
+                    ),
+                );
+                old
+            }
+            (Some(user), None) => user,
+            (None, None) => return AstdbConfig::default(),
+        };
+        if chosen.get_ref().trim().is_empty() {
+            problems.error(
+                "astdb.ami_user",
+                chosen.span(),
+                "must name the AMI user of manager_astha.conf's [astha-contacts] section",
+            );
+        }
+        AstdbConfig {
+            ami_user: chosen.into_inner(),
         }
     }
 }
@@ -259,8 +332,13 @@ impl DaemonConfig {
             metrics: root.table(problems, "metrics").unwrap_or_default(),
             state: root.table(problems, "state").unwrap_or_default(),
             dialplan: root.table(problems, "dialplan").unwrap_or_default(),
-            contacts: root.table(problems, "contacts").unwrap_or_default(),
+            contacts: ContactsConfig::default(),
+            astdb: AstdbConfig::default(),
         };
+        let contacts: ContactsSection = root.table(problems, "contacts").unwrap_or_default();
+        let astdb: AstdbSection = root.table(problems, "astdb").unwrap_or_default();
+        config.contacts = contacts.config;
+        config.astdb = AstdbConfig::resolve(astdb, contacts.legacy_ami_user, problems);
         config.resolve_paths(base_dir);
         config
     }
@@ -384,21 +462,21 @@ impl FromSection for StateConfig {
     }
 }
 
-impl FromSection for ContactsConfig {
+impl FromSection for ContactsSection {
     fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
-        let d = ContactsConfig::default();
-        let ami_user: String = s.get_or(p, "ami_user", d.ami_user);
-        if ami_user.trim().is_empty() {
-            s.problem_at(
-                p,
-                ProblemSeverity::Error,
-                "ami_user",
-                "must name the AMI user of manager_astha.conf's [astha-contacts] section",
-            );
-        }
-        Some(ContactsConfig {
-            mirror: s.get_or(p, "mirror", d.mirror),
-            ami_user,
+        Some(ContactsSection {
+            config: ContactsConfig {
+                mirror: s.get_or(p, "mirror", ContactsConfig::default().mirror),
+            },
+            legacy_ami_user: s.string(p, "ami_user"),
+        })
+    }
+}
+
+impl FromSection for AstdbSection {
+    fn read(s: &mut Section<'_, '_>, p: &mut Problems) -> Option<Self> {
+        Some(AstdbSection {
+            ami_user: s.string(p, "ami_user"),
         })
     }
 }

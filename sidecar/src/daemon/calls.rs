@@ -19,8 +19,10 @@ pub const COUNT_DEADLINE: Duration = Duration::from_millis(500);
 /// The channel prefix of astha's own call probe (`dialplan/extensions_astha.conf`).
 const PROBE_CHANNEL: &str = "Local/probe@ha-probe";
 
-/// Counts the calls in progress from the `CoreShowChannel` items of one `CoreShowChannels`.
-pub fn count_calls(channels: &[Message]) -> u32 {
+/// Counts the calls in progress from the `CoreShowChannel` items of one `CoreShowChannels`,
+/// leaving out the call whose `Linkedid` is `leave_out` (a phone's failover request counts the
+/// calls besides its own).
+pub fn count_calls(channels: &[Message], leave_out: Option<&str>) -> u32 {
     let probe_calls: BTreeSet<&str> = channels
         .iter()
         .filter(|c| {
@@ -32,34 +34,37 @@ pub fn count_calls(channels: &[Message]) -> u32 {
     let calls: BTreeSet<&str> = channels
         .iter()
         .filter_map(|c| c.get("Linkedid").or(c.get("Uniqueid")))
-        .filter(|linked| !probe_calls.contains(linked))
+        .filter(|linked| !probe_calls.contains(linked) && Some(*linked) != leave_out)
         .collect();
     calls.len() as u32
 }
 
+/// Asks `client`'s Asterisk how many calls it carries besides `leave_out` (see
+/// [`count_calls`]), within [`COUNT_DEADLINE`].
+pub async fn count_on(client: &ami_client::Client, leave_out: Option<&str>) -> Result<u32, String> {
+    // The bulk connection opens on the first request.
+    client
+        .wait_logged_in(COUNT_DEADLINE)
+        .await
+        .map_err(|e| e.to_string())?;
+    let list = client
+        .send_list(Action::new("CoreShowChannels").timeout(COUNT_DEADLINE))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !list.response.is_success() {
+        return Err(list
+            .response
+            .message()
+            .unwrap_or("CoreShowChannels refused")
+            .to_owned());
+    }
+    let items: Vec<Message> = list.items.iter().map(|e| e.raw().clone()).collect();
+    Ok(count_calls(&items, leave_out))
+}
+
 /// Asks `client`'s Asterisk (of the node `name`) how many calls it carries.
 pub async fn calls_in_progress(client: &ami_client::Client, name: &str) -> CallsStatus {
-    let count = async {
-        // The bulk connection opens on the first status request.
-        client
-            .wait_logged_in(COUNT_DEADLINE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let list = client
-            .send_list(Action::new("CoreShowChannels").timeout(COUNT_DEADLINE))
-            .await
-            .map_err(|e| e.to_string())?;
-        if !list.response.is_success() {
-            return Err(list
-                .response
-                .message()
-                .unwrap_or("CoreShowChannels refused")
-                .to_owned());
-        }
-        let items: Vec<Message> = list.items.iter().map(|e| e.raw().clone()).collect();
-        Ok(count_calls(&items))
-    };
-    let (count, error) = match count.await {
+    let (count, error) = match count_on(client, None).await {
         Ok(n) => (Some(n), None),
         Err(e) => (None, Some(e)),
     };
@@ -91,8 +96,13 @@ mod tests {
             channel("Local/probe@ha-probe-00000007;1", "pbx-1.9"),
             channel("Local/probe@ha-probe-00000007;2", "pbx-1.9"),
         ];
-        assert_eq!(count_calls(&channels), 2);
-        assert_eq!(count_calls(&[]), 0);
+        assert_eq!(count_calls(&channels, None), 2);
+        assert_eq!(
+            count_calls(&channels, Some("pbx-1.3")),
+            1,
+            "the asking call left out"
+        );
+        assert_eq!(count_calls(&[], None), 0);
     }
 
     #[test]
@@ -115,6 +125,6 @@ mod tests {
             })
             .collect();
         assert_eq!(items.len(), 6, "both halves of three Local calls");
-        assert_eq!(count_calls(&items), 3);
+        assert_eq!(count_calls(&items, None), 3);
     }
 }

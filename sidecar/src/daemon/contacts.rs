@@ -19,7 +19,7 @@
 //! Contacts over TCP/TLS or WebSocket are left out (`prune_on_boot`): they are bound to a
 //! connection that ended with the old active, so the phone has to reconnect anyway.
 //!
-//! The mirror logs in with its own AMI user (`[contacts] ami_user`, the shipped
+//! The mirror logs in with the AstDB writer's AMI user (`[astdb] ami_user`, the shipped
 //! `[astha-contacts]`), which may write the astdb (`system`) and do nothing else, over its own
 //! connections: a long contact list never queues behind or ahead of the probes' actions.
 
@@ -27,11 +27,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ami_client::{Action, Client, ClientConfig, EventMask, RecvError};
+use ami_client::{Action, Client, EventMask, RecvError};
 use tokio::sync::watch;
 
 use crate::actuate::config::StandbyMode;
-use crate::config::{AsteriskTarget, Config, TargetRole};
+use crate::config::{Config, TargetRole};
+
+use super::astdb::expect_success;
 use crate::status::ContactsStatus;
 
 /// A full resync this often, besides the one each contact event triggers.
@@ -73,17 +75,9 @@ impl ContactMirror {
             return None;
         }
         let connect = |role: TargetRole, events: EventMask| {
-            let target: &AsteriskTarget = config.target(role);
-            let mut ami = ClientConfig::new(
-                target.ami.address.to_string(),
-                contacts.ami_user.clone(),
-                target.ami.secret.expose(),
-            );
-            ami.server_name = format!("{} (contacts)", target.side);
-            ami.events = events;
+            let mut ami = super::astdb::client_config(config, role, events);
+            ami.server_name = format!("{} (contacts)", config.target(role).side);
             ami.action_timeout = ACTION_DEADLINE;
-            ami.connect_timeout = Duration::from_secs(2);
-            ami.reconnect_backoff_max = Duration::from_secs(5);
             ami.action_id_prefix = "astha-contacts-".into();
             Client::connect(ami)
         };
@@ -216,29 +210,17 @@ async fn sync_once(active: &Client, standby: &Client) -> Result<SyncDone, String
             .header("Family", FAMILY)
             .header("Key", format!("{PREFIX}/{key}"))
             .header("Val", value);
-        expect_success(standby, action, "DBPut").await?;
+        expect_success(standby, action).await?;
         done.written += 1;
     }
     for key in &plan.delete {
         let action = Action::new("DBDel")
             .header("Family", FAMILY)
             .header("Key", format!("{PREFIX}/{key}"));
-        expect_success(standby, action, "DBDel").await?;
+        expect_success(standby, action).await?;
         done.removed += 1;
     }
     Ok(done)
-}
-
-async fn expect_success(client: &Client, action: Action, name: &str) -> Result<(), String> {
-    let response = client.send(action).await.map_err(|e| e.to_string())?;
-    if response.is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name} refused: {}",
-            response.message().unwrap_or("no message")
-        ))
-    }
 }
 
 /// The contacts in one Asterisk's astdb: contact id → the stored JSON.

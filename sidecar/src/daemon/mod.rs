@@ -33,6 +33,7 @@
 
 mod actuator_task;
 mod alerts;
+mod astdb;
 mod calls;
 mod clock;
 mod commands;

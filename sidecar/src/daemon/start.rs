@@ -28,8 +28,8 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, contacts, dialplan, reachability, readiness, report, setup, trunks,
-    witness, Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, astdb, contacts, dialplan, reachability, readiness, report, setup,
+    trunks, witness, Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -67,7 +67,11 @@ pub(super) async fn start(
     let control = open_control_socket(&config, &socket_path)?;
     let metrics = start_metrics_listener(&config).await?;
     let (dialplan_config, dialplan_config_rx) = watch::channel(config.daemon.dialplan.clone());
-    let dialplan = dialplan::spawn_watcher(local.probes_arc(), dialplan_config_rx);
+    let dialplan = dialplan::spawn_watcher(
+        local.probes_arc(),
+        astdb::client_config(&config, TargetRole::Local, ami_client::EventMask::Off),
+        dialplan_config_rx,
+    );
     let (urgent, urgent_results) = mpsc::channel::<bool>(4);
     let (device_readings_tx, device_readings) = mpsc::channel(4);
 

@@ -23,6 +23,12 @@ pub const MODULES: &[&str] = &[
     "app_authenticate.so",
     "app_echo.so",
     "app_senddtmf.so",
+    // the failover's call count and confirmation ([ha-admin]): the AstDB functions, Read, the
+    // hangup handler (CHANNEL(hangup_handler_push), run as a Gosub)
+    "func_db.so",
+    "app_read.so",
+    "func_channel.so",
+    "app_stack.so",
     "res_clioriginate.so",
     "format_sln.so",
     "codec_ulaw.so",

@@ -435,20 +435,32 @@ impl Pair {
         self.server_asterisk(side)?.emulator(command)
     }
 
-    /// A phone on `side` dials `*999` and enters the failover PIN: with a real Asterisk a
-    /// Local channel into the shipped `[ha-admin]`, whose other half sends the PIN as DTMF;
-    /// the emulator, which carries no DTMF, emits the resulting UserEvent directly.
+    /// A phone on `side` dials `*999`, enters the failover PIN and confirms with `1` once told
+    /// how many calls the switch drops (see [`Pair::dial_failover_answering`]).
     pub fn dial_failover(&self, side: Side) -> Result<(), HarnessError> {
+        self.dial_failover_answering(side, '1')
+    }
+
+    /// A phone on `side` dials `*999`, enters the failover PIN and answers the confirmation
+    /// with `digit` (`1` confirms): with a real Asterisk a Local channel into the shipped
+    /// `[ha-admin]`, whose other half sends the digits as DTMF; the emulator, which carries no
+    /// DTMF, emits the resulting UserEvent directly.
+    pub fn dial_failover_answering(&self, side: Side, digit: char) -> Result<(), HarnessError> {
         let server = self.server_asterisk(side)?;
         match server.kind() {
+            // `w` waits 0.5 s: the PIN goes out once Authenticate listens; the answer 5 s after
+            // it, once the dialplan has said the count (it waits at most 2 s for astha's answer)
+            // and listens for 10 s (digits sent while it speaks are lost).
             AsteriskKind::Real => server
-                // `w` waits 0.5 s: the PIN goes out once Authenticate listens.
                 .cli(&format!(
-                    "channel originate Local/*999@ha-admin application SendDTMF wwww{PIN}#"
+                    "channel originate Local/*999@ha-admin application SendDTMF wwww{PIN}#wwwwwwwwww{digit}"
                 ))
                 .map(|_| ()),
-            AsteriskKind::Emulated => server
+            AsteriskKind::Emulated if digit == '1' => server
                 .emulator("userevent HAFailover Reason=manual")
+                .map(|_| ()),
+            AsteriskKind::Emulated => server
+                .emulator("userevent HAFailoverCancelled Calls=unknown")
                 .map(|_| ()),
         }
     }
