@@ -1,17 +1,20 @@
-//! The loaded host in CI: a pair whose host is saturated (every core busy, memory kept hot, disk I/O bursts by stress-ng) while the peer link drops 5 % of its datagrams — for a minute, with zero takeovers and zero `failed` verdicts on the healthy Asterisks; then a real hang under the same load, still detected within a generous bound.
+//! The loaded host in CI: a pair of real Asterisk 22 servers carrying sipp calls through the floating IP, on a host saturated (every core busy, memory kept hot, disk I/O bursts by stress-ng) while the peer link drops 5 % of its datagrams — for a minute, with zero takeovers; then a real hang under the same load, still detected within a generous bound.
 //!
 //! The namespaces share the machine: the load started in A's namespace loads B as well, so this
-//! is both "active saturated" and "standby saturated" at once. The daemons run as the shipped
-//! unit schedules them (real-time round robin, see `contrib/systemd/astha.service`). The
-//! Asterisks are emulated (see the test for why a real one is not held to this yet).
+//! is both "active saturated" and "standby saturated" at once, and a stall of the machine
+//! silences both Asterisks at the same moment (what common-mode rejection is for:
+//! `decide/core/common_silence.rs`, `probe/shared_silence.rs`). The daemons run as the shipped
+//! unit schedules them (real-time round robin, see `contrib/systemd/astha.service`). Without a
+//! real Asterisk (`scripts/asterisk.sh`) it is skipped, or fails with `ASTHA_REQUIRE_ASTERISK=1`.
 //! The numbers (detection under load as a distribution, lag, calls) are the soak benchmark's:
 //! `scripts/bench-soak.sh`.
 
 use std::time::{Duration, Instant};
 
+use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
 use astha_tests::harness::{
-    require_root, Fault, Host, HostLoad, LinkLoss, LoadSpec, Pair, PairOptions, Side,
+    require_root, Fault, Host, HostLoad, LinkLoss, LoadSpec, Pair, PairAsterisk, PairOptions, Side,
 };
 
 /// How long the host stays saturated before the hang.
@@ -78,14 +81,14 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
             return;
         }
     }
-    // The emulator, not a real Asterisk: on this test bed a real Asterisk 22 under this load
-    // with 20 calls/s stopped answering astha's AMI pings for over a second and was failed over
-    // by the 1 s liveness window. One cause is found and fixed (the call count of `astha status`
-    // queued the ping on the probe connection, BENCHMARKS.md); with the fix, 1 of 2 runs of this
-    // minute on real Asterisks still failed over (then all four AMI connections went quiet at
-    // once, not explained yet): an open point of issue 15, measured by `scripts/bench-soak.sh`. What CI holds here is astha's own part: its scheduling, its lag
-    // accounting and the lossy peer link never turn a busy host into a takeover.
-    let options = PairOptions::default();
+    let Some(install) = Install::for_test(test) else {
+        return;
+    };
+    let options = PairOptions {
+        asterisk: PairAsterisk::Real(install),
+        calls: true,
+        ..PairOptions::default()
+    };
     let kind = options.asterisk.kind();
     let pair = Pair::start(options).unwrap_or_else(|e| panic!("{test}: harness start: {e}"));
     let active = pair
@@ -155,12 +158,25 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
         samples > 10,
         "{test}: the daemons answered {samples} status requests"
     );
-    assert!(
-        failed.is_empty(),
-        "{test}: healthy Asterisks judged failed under load:\n{}",
-        failed.join("\n")
-    );
+    // Not asserted: when this one machine stalls, both Asterisks really do not answer for a
+    // second and their verdicts fail together (the common-mode case, counted by the soak);
+    // what must not follow is a takeover, asserted above on every status sample.
+    if !failed.is_empty() {
+        eprintln!(
+            "FAILED VERDICTS {test} (no takeover followed):\n{}",
+            failed.join("\n")
+        );
+    }
     assert!(pair.split_brain().is_empty(), "{test}: split brain");
+    // A takeover and a way back between two samples would leave its record on B.
+    if let Ok(b) = pair.status(Side::B) {
+        assert!(
+            b.last_takeover.is_none(),
+            "{test}: B took over under load: {:?}\n{}",
+            b.last_takeover,
+            logs(&pair)
+        );
+    }
 
     // A real hang under the same load is still seen quickly.
     let at = pair.inject(Side::A, Fault::AsteriskHang).unwrap();

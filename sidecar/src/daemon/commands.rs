@@ -8,10 +8,15 @@ use std::time::Duration;
 use crate::actuate::fence::FenceEvidence;
 use crate::control::ControlReply;
 use crate::decide::{Command, DecisionRecord, Input, Reason};
+use crate::probe::shared_silence::fell_silent_together;
 
 use super::actuator_task::ActuatorJob;
 use super::alerts::Stamp;
 use super::Daemon;
+
+/// How long an urgent probe that found both Asterisks silent waits for the own one to answer
+/// again: longer than the multi-second host stalls seen under load.
+const SHARED_SILENCE_WAIT: Duration = Duration::from_secs(10);
 
 impl Daemon {
     /// Executes a batch of commands in order; a term that cannot be persisted stops the batch.
@@ -100,12 +105,35 @@ impl Daemon {
     /// then known about `deadline_ms` after it died rather than after the urgent ping was sent,
     /// which comes only once its datagrams are missed. At least half the deadline is given to
     /// the ping itself.
+    ///
+    /// Common-mode rejection: when this node's own Asterisk fell silent together with the
+    /// peer's (`probe::shared_silence`), this host or its network stalled and the peer's silence
+    /// says nothing; the answer waits until the own Asterisk answers again and then gives the
+    /// peer's a full window from there (no answer from the own one within
+    /// [`SHARED_SILENCE_WAIT`]: failed, and the core's readiness rule keeps this node from
+    /// taking over anyway).
     fn probe_peer_now(&self, deadline_ms: u64) {
-        let backend = self.peer.probes_arc();
+        let peer = self.peer.probes_arc();
+        let local = self.local.probes_arc();
         let urgent = self.urgent.clone();
         tokio::spawn(async move {
             let window = Duration::from_millis(deadline_ms);
-            let ok = backend.ami().urgent_ping(window, window / 2).await;
+            let mut ok = peer.ami().urgent_ping(window, window / 2).await;
+            if !ok
+                && fell_silent_together(
+                    local.ami().last_answered(),
+                    peer.ami().last_answered(),
+                    std::time::Instant::now(),
+                    window,
+                )
+            {
+                tracing::warn!(
+                    window_ms = deadline_ms,
+                    "the peer's Asterisk and this node's own fell silent together: this host or its network stalled, the peer is judged once the own Asterisk answers again"
+                );
+                ok = local.ami().answers_again(SHARED_SILENCE_WAIT).await
+                    && peer.ami().urgent_ping(window, window).await;
+            }
             let _ = urgent.send(ok).await;
         });
     }

@@ -6,6 +6,7 @@
 
 mod active;
 mod alerts;
+mod common_silence;
 mod operator;
 mod rule;
 mod standby;
@@ -64,6 +65,10 @@ pub struct Core {
     urgent_probe_failed: bool,
     /// When the peer's Asterisk verdict last turned failed.
     peer_asterisk_failed_at: Option<Millis>,
+    /// When the local Asterisk verdict last turned failed.
+    local_failed_at: Option<Millis>,
+    /// Both Asterisks fell silent together (see [`common_silence`]).
+    common_silence: Option<common_silence::CommonSilence>,
     /// When an urgent probe that the peer's Asterisk answered was sent.
     peer_answered_at: Option<Millis>,
     peer_last: Option<PeerState>,
@@ -164,6 +169,8 @@ impl Core {
             urgent_answered_at: None,
             urgent_probe_failed: false,
             peer_asterisk_failed_at: None,
+            local_failed_at: None,
+            common_silence: None,
             peer_answered_at: None,
             peer_last: None,
             peer_last_at: None,
@@ -284,6 +291,7 @@ impl Core {
         candidates.extend(self.designated_since.map(|t| t.plus(c.peer_interval_ms)));
         candidates.extend(self.resume_check.map(|r| r.until));
         candidates.extend(self.takeover_vouches_until);
+        candidates.extend(self.common_silence_confirmed_at());
         for since in [self.peer_unprobeable_since, self.unprobed_by_peer_since] {
             candidates.extend(since.map(|t| t.plus(UNPROBEABLE_AFTER_MS)));
         }
@@ -361,13 +369,18 @@ impl Core {
                 if v != self.local {
                     self.takeover_vouches_until = None;
                 }
+                if v == Verdict::Failed && self.local != Verdict::Failed {
+                    self.local_failed_at = Some(self.now);
+                }
                 self.local = v;
+                self.track_common_silence();
             }
             Input::PeerAsteriskVerdict(v) => {
                 if v == Verdict::Failed && self.peer_asterisk != Verdict::Failed {
                     self.peer_asterisk_failed_at = Some(self.now);
                 }
                 self.peer_asterisk = v;
+                self.track_common_silence();
                 if v != Verdict::Failed {
                     // A probe answered since the urgent one failed: newer evidence wins.
                     self.urgent_probe_failed = false;

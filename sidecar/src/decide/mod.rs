@@ -83,6 +83,10 @@
 //!   cut links: no takeover, an alert.
 //! * `peer_asterisk_fails_probes_from_here`: a failed verdict or urgent probe during this
 //!   silence; a silent peer whose Asterisk still answers is a broken link: no takeover, an alert.
+//! * `peer_asterisk_not_silent_with_own`: common-mode rejection (`core/common_silence.rs`): a
+//!   peer's Asterisk that fell silent within one probe deadline of this node's own is this
+//!   node's host or network stalling; it counts as failed only once the own Asterisk has
+//!   answered again and the peer's still fails two probe deadlines later.
 //! * `peer_not_in_maintenance`: no automatic decision over a peer in maintenance.
 //! * `no_handover_offer_open`: this node just handed over; the peer is expected to take over.
 //! * `no_recent_step_down_for_this_peer`: a node that gave way to the peer (stepped down or
@@ -134,7 +138,10 @@
 //! `standby_asks_for_the_calls` (its operator, or failback; a request from before the current
 //! term is stale), or when `hand_over_when_this_node_cannot_serve`: its own call path failed or
 //! its service network is down, and the standby reports itself ready, after hold-down;
-//! otherwise it keeps the calls and alerts.
+//! otherwise it keeps the calls and alerts. A call path that failed together with the
+//! standby's Asterisk as seen from here (common-mode, `core/common_silence.rs`) is this host
+//! stalling: it is handed over only once the standby's answers again and its own still fails
+//! two probe deadlines later.
 //!
 //! ## Hold-down, failback, maintenance, faults
 //!

@@ -368,6 +368,20 @@ impl AmiProbes {
         }
     }
 
+    /// When the last action Asterisk answered was sent (None before any answer).
+    pub fn last_answered(&self) -> Option<std::time::Instant> {
+        *self.answers.borrow()
+    }
+
+    /// Waits up to `timeout` for Asterisk to answer any action of these probes: whether it did.
+    pub async fn answers_again(&self, timeout: Duration) -> bool {
+        let mut answers = self.answers.subscribe();
+        answers.borrow_and_update();
+        tokio::time::timeout(timeout, answers.changed())
+            .await
+            .is_ok_and(|changed| changed.is_ok())
+    }
+
     /// Asterisk answered an action sent at `sent`: a sign of life for the monitor (see
     /// `TargetSignal::Answered`).
     fn answered(&self, sent: std::time::Instant) {

@@ -39,6 +39,7 @@ pub mod oneshot;
 mod outcome;
 pub mod runner;
 pub mod schedule;
+pub mod shared_silence;
 pub mod sip;
 pub mod target_monitor;
 mod unique;

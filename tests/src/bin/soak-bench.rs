@@ -236,6 +236,9 @@ fn bump(counts: &mut Vec<(String, u32)>, key: String) {
     }
 }
 
+/// A detection slower than this (the p99 goal for a hang) prints both daemons' logs.
+const SLOW_DETECTION_S: f64 = 1.5;
+
 /// A uniformly random delay below `max`, so each fault lands at a random phase of the probe cycle.
 fn random_phase(max: Duration) -> Duration {
     let mut bytes = [0u8; 4];
@@ -244,7 +247,8 @@ fn random_phase(max: Duration) -> Duration {
 }
 
 /// Detection times (ms) of `fault` injected `n` times into whichever side is active, on a
-/// saturated host carrying calls; the side heals and rejoins as standby between injections.
+/// saturated host carrying calls; the side heals and rejoins as a standby ready to take the
+/// calls between injections.
 fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<Vec<f64>, String> {
     let pair = loaded_pair(install, load)?;
     let _stress = start_load(&pair, Duration::from_secs(3600))?;
@@ -268,6 +272,16 @@ fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<V
             times.len() + 1,
             t.detection_s * 1000.0
         );
+        if t.detection_s > SLOW_DETECTION_S {
+            // What each daemon did meanwhile: the distribution says how often, this says why.
+            eprintln!(
+                "soak-bench: slow detection, the daemons' logs:\n--- astha-{} ---\n{}\n--- astha-{} ---\n{}",
+                active.letter(),
+                pair.log_tail(&format!("astha-{}", active.letter()), 25),
+                active.other().letter(),
+                pair.log_tail(&format!("astha-{}", active.other().letter()), 25)
+            );
+        }
         times.push(t.detection_s * 1000.0);
         pair.heal(active, fault).map_err(|e| e.to_string())?;
         let healed = active;
@@ -279,10 +293,11 @@ fn detect(install: &Install, load: CallLoad, fault: Fault, n: usize) -> Result<V
             || {
                 let s = pair.status(healed).ok()?;
                 let other = pair.status(active).ok()?;
-                (s.role == "standby"
-                    && s.verdict("local") == Some("healthy")
-                    && other.verdict("peer") == Some("healthy"))
-                .then_some(())
+                // Degraded is ready to take the calls (what the active's handover asks): a
+                // healed Asterisk can stay degraded for a while (its test call, its SIP probe).
+                let ready = |v: Option<&str>| matches!(v, Some("healthy" | "degraded"));
+                (s.role == "standby" && ready(s.verdict("local")) && ready(other.verdict("peer")))
+                    .then_some(())
             },
         );
         if let Err(e) = healed_back {

@@ -193,15 +193,20 @@ impl Core {
     }
 
     /// The active hands over (releases first, asking the standby to take over) when it cannot
-    /// serve: its own call path has failed, or its service network is down (no carrier on the
+    /// serve: its own call path has failed (alone: not in a silence shared with the standby's
+    /// Asterisk), or its service network is down (no carrier on the
     /// floating IP's interface, no reachability target answering) — and the standby can take the
     /// calls, after hold-down. With no standby able to, it keeps the calls and alerts.
     fn hand_over_when_this_node_cannot_serve(&mut self, out: &mut Vec<Command>) {
         let reason = match (self.service_network(), self.local_verdict()) {
-            (_, Verdict::Failed) => Reason::OwnCallPathFailed,
+            (_, Verdict::Failed) if self.failure_is_not_common_mode() => Reason::OwnCallPathFailed,
             (Err(detail), _) => Reason::ServiceNetworkDown {
                 detail: detail.to_string(),
             },
+            // Its own Asterisk fell silent together with the standby's (seen from here): this
+            // host stalled, not its Asterisk alone (see `common_silence`); the calls stay
+            // until the standby's answers again and its own still does not.
+            (Ok(()), Verdict::Failed) => return,
             (Ok(()), _) => {
                 self.clear(AlertKey::OwnCallPathFailedNoStandby);
                 return;

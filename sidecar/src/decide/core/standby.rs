@@ -24,6 +24,7 @@ pub(super) const DEAD_PEER_RULES: &[Rule] = &[
     rule!(silence_lasted_since_own_start_or_stall),
     rule!(silent_peer_did_not_move_the_relay),
     rule!(peer_asterisk_fails_probes_from_here, ends BrokenLink),
+    rule!(peer_asterisk_not_silent_with_own),
     rule!(peer_not_in_maintenance),
     rule!(no_handover_offer_open),
     rule!(no_recent_step_down_for_this_peer, ends HeldAfterStepDown),
@@ -199,6 +200,13 @@ impl Core {
             );
         }
         Check::Wait
+    }
+
+    /// The peer's Asterisk did not fall silent together with this node's own (see
+    /// [`super::common_silence`]): if it did, this node's host or network stalled, and the peer
+    /// counts as failed only once the own Asterisk answers again and the peer's still does not.
+    pub(super) fn peer_asterisk_not_silent_with_own(&self) -> Check {
+        pass_if(self.failure_is_not_common_mode())
     }
 
     /// The latest urgent probe answered during this silence failed (none answered since).

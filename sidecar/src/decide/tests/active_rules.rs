@@ -194,6 +194,50 @@ fn hand_over_when_this_node_cannot_serve() {
 }
 
 #[test]
+fn an_own_call_path_failed_with_the_standbys_asterisk_is_handed_over_once_that_one_answers() {
+    // Its Asterisk and the standby's miss its probes together (this host stalled): the calls
+    // stay, even when the standby reports itself ready.
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    a.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    a.wait(200);
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert!(release(&out).is_none(), "{out:?}");
+    a.wait_hearing(3_000, Role::Standby, 1, Verdict::Healthy);
+    assert!(release(&a.log).is_none());
+    // The standby's Asterisk answers again and its own still does not: handed over two probe
+    // deadlines later.
+    a.input(Input::PeerAsteriskVerdict(Verdict::Healthy));
+    a.wait_hearing(900, Role::Standby, 1, Verdict::Healthy);
+    assert!(release(&a.log).is_none());
+    a.wait_hearing(200, Role::Standby, 1, Verdict::Healthy);
+    assert_eq!(release(&a.log), Some(Reason::OwnCallPathFailed));
+
+    // Both answer again: nothing moves, and a failure of its own alone later is handed over at once.
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    a.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    a.wait(100);
+    a.input(Input::LocalVerdict(Verdict::Failed));
+    a.wait_hearing(1_000, Role::Standby, 1, Verdict::Healthy);
+    a.input(Input::LocalVerdict(Verdict::Healthy));
+    a.wait(100);
+    a.input(Input::PeerAsteriskVerdict(Verdict::Healthy));
+    a.wait_hearing(3_000, Role::Standby, 1, Verdict::Healthy);
+    assert!(release(&a.log).is_none());
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+
+    // Failures more than a probe deadline apart are two faults, each acted upon as ever.
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    a.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    a.wait_hearing(2_000, Role::Standby, 1, Verdict::Healthy);
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+}
+
+#[test]
 fn hand_over_when_no_reachability_target_answers() {
     // The interface keeps its carrier, but no target (gateway, trunk) answers from here: a
     // standby that reaches them takes the calls.

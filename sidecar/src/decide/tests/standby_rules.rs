@@ -199,6 +199,49 @@ fn peer_asterisk_fails_probes_from_here() {
 }
 
 #[test]
+fn peer_asterisk_not_silent_with_own() {
+    // The peer falls silent on every link, and its Asterisk and this node's own miss their
+    // probes together: this host stalled. Its own Asterisk answers first once the stall ends.
+    let mut h = standby_with_silent_active();
+    h.urgent_answer = Some(false);
+    h.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    h.wait(150);
+    h.input(Input::LocalVerdict(Verdict::Failed));
+    h.wait(2_000);
+    h.input(Input::LocalVerdict(Verdict::Healthy));
+    h.wait(900);
+    assert!(
+        takeover(&h.log).is_none(),
+        "the peer's Asterisk gets its chance to answer after the shared silence"
+    );
+    // The peer's Asterisk answers too: nothing happened, and a failure of it alone later is
+    // taken over as fast as ever.
+    h.urgent_answer = Some(true);
+    h.input(Input::PeerAsteriskVerdict(Verdict::Healthy));
+    h.wait(3_000);
+    assert!(takeover(&h.log).is_none());
+    h.urgent_answer = Some(false);
+    h.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    h.wait(1_000);
+    assert_eq!(took_over(&h.log), Some(Reason::PeerDead));
+
+    // The same shared silence, but the peer's Asterisk stays silent after the own one is back:
+    // a takeover two probe deadlines later.
+    let mut h = standby_with_silent_active();
+    h.urgent_answer = Some(false);
+    h.input(Input::LocalVerdict(Verdict::Failed));
+    h.input(Input::PeerAsteriskVerdict(Verdict::Failed));
+    h.wait(2_000);
+    h.input(Input::LocalVerdict(Verdict::Healthy));
+    let back = h.now;
+    h.wait(900);
+    assert!(takeover(&h.log).is_none());
+    h.wait(200);
+    assert_eq!(took_over(&h.log), Some(Reason::PeerDead));
+    assert!(h.now - back >= 2 * h.core.config().probe_deadline_ms);
+}
+
+#[test]
 fn peer_not_in_maintenance() {
     // A silent peer that was in maintenance.
     let mut b = Harness::new(Side::B);
