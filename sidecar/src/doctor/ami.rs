@@ -113,13 +113,9 @@ pub async fn login(address: &str, user: &str, secret: &Secret) -> Result<(), Log
     client.close().await;
     match (result, state) {
         (Ok(()), _) => Ok(()),
-        (Err(_), ConnectionState::AuthFailed { message }) => Err(LoginFailure::Rejected {
-            address: resolved,
-            user: user.to_owned(),
-            message,
-            source_ip,
-        }),
-        (Err(ami_client::Error::Authentication { message }), _) => Err(LoginFailure::Rejected {
+        // The refusal is in the connection's state or, when it closed since, in the error.
+        (Err(_), ConnectionState::AuthFailed { message })
+        | (Err(ami_client::Error::Authentication { message }), _) => Err(LoginFailure::Rejected {
             address: resolved,
             user: user.to_owned(),
             message,
