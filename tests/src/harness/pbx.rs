@@ -172,6 +172,14 @@ impl ServerAsterisk {
         }
     }
 
+    /// The Asterisk's process id on this host, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Emulated { _proc, .. } => Some(_proc.pid()),
+            Inner::Real(instance) => instance.pid().and_then(|p| u32::try_from(p.as_raw()).ok()),
+        }
+    }
+
     /// Injects an Asterisk fault (not [`Fault::NetworkLoss`], which is the pair's business).
     pub fn inject(&self, fault: Fault) -> Result<(), HarnessError> {
         match &self.inner {
