@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Soak benchmark on a loaded host: two real Asterisk 22 servers carrying sipp calls (20 new/s,
-# 10 s each: ~200 at once) while stress-ng saturates the host (every core, memory, disk I/O);
-# counts takeovers and false verdicts per probe (10 min per scenario, with and without 5 %
-# peer-link loss), then measures hang and node-death detection under the same load over random-
-# phase injections (p50/p95/p99/max). Writes (or replaces) the "## Soak (loaded host)" section of
-# BENCHMARKS.md. Needs root, a real Asterisk (scripts/asterisk.sh), stress-ng and nft
-# (scripts/setup.sh). Takes ~30 min by default; --short: 1 min per scenario (~12 min).
-# Usage: sudo scripts/bench-soak.sh [--short] [soak-bench args: --minutes N --injections N --rate N --hold-ms N]
+# 10 s each: ~200 at once) while stress-ng saturates a host (every core, memory, disk I/O);
+# counts takeovers and false verdicts per probe (10 min per scenario: the active's host
+# saturated, the standby's, and the active's with 5 % peer-link loss), then measures hang and
+# node-death detection with the active's host saturated over random-phase injections
+# (p50/p95/p99/max). By default each server is pinned to half the CPUs, its "host" (--hosts
+# shared: everything on every CPU, both servers loaded together). Writes (or replaces) the
+# "## Soak (loaded host)" section of BENCHMARKS.md. Needs root, a real Asterisk
+# (scripts/asterisk.sh), stress-ng and nft (scripts/setup.sh). Takes ~45 min by default;
+# --short: 1 min per scenario. --minutes 0 measures detection only.
+# Usage: sudo scripts/bench-soak.sh [--short] [soak-bench args: --minutes N --injections N
+#        --faults hang,node-loss --hosts pinned|shared --rate N --hold-ms N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then

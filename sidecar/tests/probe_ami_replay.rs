@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use astha::config::{AmiEndpoint, AsteriskTarget, HostPort, ProbesConfig, Secret, SecretSource};
+use astha::config::{
+    AmiEndpoint, AsteriskCgroup, AsteriskTarget, HostPort, ProbesConfig, Secret, SecretSource,
+};
 use astha::probe::oneshot::run_once;
 use astha::probe::{ProbeError, ProbeKind, TargetProbes};
 use astha::side::Side;
@@ -154,6 +156,7 @@ fn target(address: HostPort) -> AsteriskTarget {
         },
         sip: None,
         ari: None,
+        cgroup: AsteriskCgroup::Off,
     }
 }
 

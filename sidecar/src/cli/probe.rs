@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::config::{
-    self, AmiEndpoint, AriEndpoint, AsteriskTarget, Config, HostPort, HttpUrl, ProbesConfig,
-    SecretSource, SipEndpoint, TargetRole,
+    self, AmiEndpoint, AriEndpoint, AsteriskCgroup, AsteriskTarget, Config, HostPort, HttpUrl,
+    ProbesConfig, SecretSource, SipEndpoint, TargetRole,
 };
 use crate::probe::oneshot::{run_once, run_once_without_ami};
 use crate::probe::TargetProbes;
@@ -187,6 +187,8 @@ fn resolve_target(args: &ProbeArgs) -> Result<(AsteriskTarget, ProbesConfig), St
         },
         sip,
         ari,
+        // A one-shot check from the command line judges on its own deadlines.
+        cgroup: AsteriskCgroup::Off,
     };
     Ok((target, ProbesConfig::default()))
 }

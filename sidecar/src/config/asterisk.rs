@@ -18,6 +18,21 @@ pub struct AsteriskTarget {
     pub sip: Option<SipEndpoint>,
     /// ARI ping probe target; `None` disables the ARI probe for this target.
     pub ari: Option<AriEndpoint>,
+    /// The cgroup whose CPU starvation is given back to this Asterisk's probes (`cgroup`), read
+    /// by the daemon on this Asterisk's own host only.
+    pub cgroup: AsteriskCgroup,
+}
+
+/// `cgroup`: where the Asterisk's CPU pressure is read (see `probe::starvation`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AsteriskCgroup {
+    /// `asterisk.service`'s cgroup where systemd puts it, if it exists.
+    #[default]
+    Auto,
+    /// Not read: a starved Asterisk is judged like a hung one.
+    Off,
+    /// This cgroup directory (it must have `cpu.pressure`).
+    Path(std::path::PathBuf),
 }
 
 /// AMI address and login.
@@ -78,11 +93,29 @@ pub(crate) fn read(
         .flatten();
     ari_section.finish(problems);
 
+    let cgroup = match section.string(problems, "cgroup").map(|c| c.into_inner()) {
+        None => AsteriskCgroup::Auto,
+        Some(c) if c == "auto" => AsteriskCgroup::Auto,
+        Some(c) if c == "off" => AsteriskCgroup::Off,
+        Some(c) if c.starts_with('/') => AsteriskCgroup::Path(c.into()),
+        Some(_) => {
+            section.problem_at(
+                problems,
+                super::ProblemSeverity::Error,
+                "cgroup",
+                "must be \"auto\", \"off\" or the absolute path of Asterisk's cgroup \
+                 (e.g. /sys/fs/cgroup/system.slice/asterisk.service)",
+            );
+            AsteriskCgroup::Auto
+        }
+    };
+
     Some(AsteriskTarget {
         side,
         ami: ami?,
         sip,
         ari,
+        cgroup,
     })
 }
 

@@ -20,7 +20,7 @@ pub(crate) mod secret;
 use std::path::{Path, PathBuf};
 
 pub use address::{HostPort, HttpUrl};
-pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskTarget, SipEndpoint};
+pub use asterisk::{AmiEndpoint, AriEndpoint, AsteriskCgroup, AsteriskTarget, SipEndpoint};
 pub use daemon::{DaemonConfig, DEFAULT_CONTROL_SOCKET};
 pub use node::NodeConfig;
 pub use probes::{default_timing, CoreMethod, ProbeTiming, ProbesConfig, AMI_BUDGET_PER_SECOND};

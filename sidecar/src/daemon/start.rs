@@ -13,13 +13,14 @@ use tokio::sync::{mpsc, watch};
 use crate::actuate::fence::FenceLedger;
 use crate::actuate::{Actuators, AsteriskService, Drbd, FloatingIp, RelayHandle, SequenceRunner};
 use crate::alerts::{build_sinks, Dispatcher, EventSource};
-use crate::config::{Config, TargetRole};
+use crate::config::{AsteriskCgroup, Config, TargetRole};
 use crate::control::{ControlServer, IncomingRequest};
 use crate::decide::resume::{self, HeldAtStart, RelayAtStart, StartRole};
 use crate::decide::term_store::TermStore;
 use crate::decide::{Core, DecideConfig, PersistedState};
 use crate::peer::udp::{LinkAddrs, UdpLinks};
 use crate::peer::{PeerKey, PeerLink};
+use crate::probe::starvation::CpuPressure;
 use crate::probe::TargetMonitor;
 use crate::sd_notify::Notifier;
 
@@ -47,8 +48,15 @@ pub(super) async fn start(
     let (peer_link, link_names) = open_peer_link(&config).await?;
 
     // Probes of both Asterisk instances, over persistent AMI connections.
-    let local = TargetMonitor::start("local", config.target(TargetRole::Local), &config.probes);
+    let mut local = TargetMonitor::start("local", config.target(TargetRole::Local), &config.probes);
     let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
+    if let Some(pressure) = local_cpu_pressure(&config.target(TargetRole::Local).cgroup)? {
+        tracing::info!(
+            file = %pressure.file().display(),
+            "the local Asterisk's CPU starvation is given back to its probes"
+        );
+        local.give_back_starvation(pressure);
+    }
 
     let (runner, devices) = open_actuators(&config, &local).await?;
     let held = what_this_node_holds(&devices).await;
@@ -375,4 +383,25 @@ fn decide_config(config: &Config) -> DecideConfig {
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
         });
     d
+}
+
+/// The local Asterisk's CPU pressure, as `cgroup` asks: an explicit cgroup that cannot be read is
+/// an error at start; `auto` finds `asterisk.service` or goes without (said at info).
+fn local_cpu_pressure(cgroup: &AsteriskCgroup) -> Result<Option<CpuPressure>, DaemonError> {
+    match cgroup {
+        AsteriskCgroup::Off => Ok(None),
+        AsteriskCgroup::Path(dir) => CpuPressure::open(dir)
+            .map(Some)
+            .map_err(setup("[asterisk] cgroup")),
+        AsteriskCgroup::Auto => {
+            let found = CpuPressure::auto();
+            if found.is_none() {
+                tracing::info!(
+                    "no asterisk.service cgroup found: a local Asterisk starved of CPU is judged \
+                     like a hung one (set [asterisk.<side>] cgroup to give its starvation back)"
+                );
+            }
+            Ok(found)
+        }
+    }
 }

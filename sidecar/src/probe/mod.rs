@@ -41,6 +41,7 @@ pub mod runner;
 pub mod schedule;
 pub mod shared_silence;
 pub mod sip;
+pub mod starvation;
 pub mod target_monitor;
 mod unique;
 

@@ -28,7 +28,14 @@ pub struct Monitor {
     health: TargetHealth,
     outputs: VecDeque<MonitorOutput>,
     ami_connected: bool,
+    /// Starvation given back since the target last answered (bounded by [`MAX_STARVED_CREDIT`]).
+    starved_credit: std::time::Duration,
 }
+
+/// The most time the target's own starvation ([`Monitor::starved`]) may add to the deadlines of
+/// one silence: one liveness window. A deadlock whose other threads still wait for a CPU on a
+/// saturated host is judged at most this much later.
+pub const MAX_STARVED_CREDIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Monitor {
     /// Monitors the `enabled` probe kinds with the timings and hysteresis of `probes`.
@@ -45,6 +52,7 @@ impl Monitor {
             health: TargetHealth::new(probes, enabled),
             outputs: VecDeque::new(),
             ami_connected: true,
+            starved_credit: std::time::Duration::ZERO,
         }
     }
 
@@ -139,12 +147,25 @@ impl Monitor {
     /// probe that sent it has an outcome): see [`ProbeSchedule::answered`].
     pub fn answered(&mut self, sent: Instant, at: Instant) {
         self.schedule.answered(sent, at);
+        self.starved_credit = std::time::Duration::ZERO;
     }
 
     /// astha was not running for `lag` (see [`ProbeSchedule::postpone_deadlines`]): runs in
     /// flight get that time back before anything is judged. Call before [`Monitor::poll`].
     pub fn stalled(&mut self, lag: std::time::Duration) {
         self.schedule.postpone_deadlines(lag);
+    }
+
+    /// The target itself could not run for `starved` (its host gave none of its tasks a CPU,
+    /// see [`super::starvation`]): runs in flight get that time back, up to
+    /// [`MAX_STARVED_CREDIT`] per silence. Returns the time given back.
+    pub fn starved(&mut self, starved: std::time::Duration) -> std::time::Duration {
+        let credit = starved.min(MAX_STARVED_CREDIT.saturating_sub(self.starved_credit));
+        if !credit.is_zero() {
+            self.schedule.postpone_deadlines(credit);
+            self.starved_credit += credit;
+        }
+        credit
     }
 
     /// When to call `poll` next.
@@ -164,7 +185,7 @@ impl Monitor {
                 .at
                 .checked_sub(outcome.latency)
                 .unwrap_or(outcome.at);
-            self.schedule.answered(sent, outcome.at);
+            self.answered(sent, outcome.at);
         }
         let kind = outcome.kind;
         let at = outcome.at;
@@ -311,6 +332,42 @@ mod tests {
         m.poll(next + ms(1299));
         assert_eq!(m.verdict(), Verdict::Healthy);
         m.poll(next + ms(1300));
+        assert_eq!(m.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn a_starved_asterisk_gets_its_lost_time_back_up_to_one_window_per_silence() {
+        let (mut m, t0) = healthy();
+        let start = t0 + ms(250);
+        next_ping(&mut m, start);
+        // Its host gave it no CPU for 400 ms, then for 900 ms more: only 1 s in all is given
+        // back, so a silent target is failed at 1 s + 1 s at the latest.
+        assert_eq!(m.starved(ms(400)), ms(400));
+        assert_eq!(m.starved(ms(900)), ms(600));
+        assert_eq!(m.starved(ms(100)), ms(0));
+        m.poll(start + ms(1999));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        m.poll(start + ms(2000));
+        assert_eq!(m.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn an_answer_renews_the_starvation_allowance() {
+        let (mut m, t0) = healthy();
+        let start = t0 + ms(250);
+        let ping = next_ping(&mut m, start);
+        assert_eq!(m.starved(ms(1000)), ms(1000));
+        m.complete(ping, Ok(()), start + ms(1500));
+        let next = start + ms(1500);
+        next_ping(&mut m, next);
+        assert_eq!(
+            m.starved(ms(700)),
+            ms(700),
+            "a new silence, a new allowance"
+        );
+        m.poll(next + ms(1699));
+        assert_eq!(m.verdict(), Verdict::Healthy);
+        m.poll(next + ms(1700));
         assert_eq!(m.verdict(), Verdict::Failed);
     }
 

@@ -47,6 +47,9 @@ pub enum TargetSignal {
     Answered {
         sent: Instant,
     },
+    /// The target could not run for this long: its host gave none of its tasks a CPU
+    /// ([`super::starvation`], the local Asterisk only).
+    Starved(Duration),
 }
 
 /// Streamed to subscribers: every probe outcome and every verdict change.
@@ -254,6 +257,16 @@ fn apply_signal(monitor: &mut Monitor, signal: TargetSignal) {
         TargetSignal::FullyBooted => monitor.fully_booted(at),
         TargetSignal::ProbeNow(kind) => monitor.probe_now(kind, at),
         TargetSignal::Answered { sent } => monitor.answered(sent, at),
+        TargetSignal::Starved(starved) => {
+            let given = monitor.starved(starved);
+            if given < starved {
+                tracing::debug!(
+                    starved_ms = u64::try_from(starved.as_millis()).unwrap_or(u64::MAX),
+                    given_ms = u64::try_from(given.as_millis()).unwrap_or(u64::MAX),
+                    "Asterisk starved of CPU past the most given back per silence"
+                );
+            }
+        }
         TargetSignal::Finding { kind, result } => monitor.external_outcome(ProbeOutcome {
             kind,
             at,

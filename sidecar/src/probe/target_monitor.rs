@@ -9,8 +9,9 @@ use crate::config::{AsteriskTarget, ProbesConfig};
 
 use super::ami::AmiProbes;
 use super::ari::AriPingProbe;
-use super::runner::{spawn_monitor, MonitorHandle, ProbeBackend, ProbeFuture};
+use super::runner::{spawn_monitor, MonitorHandle, ProbeBackend, ProbeFuture, TargetSignal};
 use super::sip::SipOptionsProbe;
+use super::starvation::CpuPressure;
 use super::{ProbeError, ProbeKind};
 
 /// Runs every probe kind against one Asterisk.
@@ -104,6 +105,8 @@ pub struct TargetMonitor {
     probes: Arc<TargetProbes>,
     handle: MonitorHandle,
     pump: tokio::task::JoinHandle<()>,
+    signals: mpsc::UnboundedSender<TargetSignal>,
+    starvation: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl TargetMonitor {
@@ -111,12 +114,25 @@ impl TargetMonitor {
     pub fn start(name: &str, target: &AsteriskTarget, probes: &ProbesConfig) -> Self {
         let backend = Arc::new(TargetProbes::new(name, target, probes));
         let (signals_tx, signals_rx) = mpsc::unbounded_channel();
-        let pump = backend.ami.spawn_signal_pump(signals_tx);
+        let pump = backend.ami.spawn_signal_pump(signals_tx.clone());
         let handle = spawn_monitor(name, probes, backend.enabled(), backend.clone(), signals_rx);
         TargetMonitor {
             probes: backend,
             handle,
             pump,
+            signals: signals_tx,
+            starvation: None,
+        }
+    }
+
+    /// Gives the time this Asterisk's cgroup was starved of CPU back to its probes (the
+    /// Asterisk on this daemon's own host only: see [`super::starvation`]).
+    pub fn give_back_starvation(&mut self, pressure: CpuPressure) {
+        if let Some(old) = self
+            .starvation
+            .replace(pressure.spawn_sampler(self.signals.clone()))
+        {
+            old.abort();
         }
     }
 
@@ -148,6 +164,9 @@ impl TargetMonitor {
 impl Drop for TargetMonitor {
     fn drop(&mut self) {
         self.pump.abort();
+        if let Some(sampler) = &self.starvation {
+            sampler.abort();
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use astha::config::{
-    AmiEndpoint, AriEndpoint, AsteriskTarget, HostPort, HttpUrl, ProbesConfig, Secret,
-    SecretSource, SipEndpoint,
+    AmiEndpoint, AriEndpoint, AsteriskCgroup, AsteriskTarget, HostPort, HttpUrl, ProbesConfig,
+    Secret, SecretSource, SipEndpoint,
 };
 use astha::probe::{MonitorEvent, ProbeKind, TargetMonitor};
 use astha::side::Side;
@@ -83,6 +83,7 @@ pub fn target_of(asterisk: &FakeAsterisk) -> AsteriskTarget {
                     secret_source: source,
                 })
         }),
+        cgroup: AsteriskCgroup::Off,
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Instance {
     last_pid: Mutex<Option<i32>>,
     /// Threads held stopped (a hung subsystem); they run on when released or dropped.
     frozen: Mutex<Vec<FrozenThread>>,
+    /// The instance's own cgroup (v2), as systemd gives `asterisk.service` one: `start.sh`
+    /// joins it, and astha reads its CPU pressure. None where no cgroup v2 can be created.
+    cgroup: Option<OwnCgroup>,
 }
 
 impl Instance {
@@ -53,6 +56,7 @@ impl Instance {
         netns: Option<&str>,
     ) -> Result<Instance, HarnessError> {
         let dir = config.write(install, root)?;
+        let cgroup = own_cgroup(root);
         let instance = Instance {
             name: name.to_owned(),
             install: install.clone(),
@@ -61,6 +65,7 @@ impl Instance {
             restart_requested: Mutex::new(None),
             last_pid: Mutex::new(None),
             frozen: Mutex::new(Vec::new()),
+            cgroup,
         };
         instance.write_scripts()?;
         Ok(instance)
@@ -68,6 +73,11 @@ impl Instance {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The cgroup the instance runs in (see `cgroup`), if the host has cgroup v2.
+    pub fn cgroup(&self) -> Option<&Path> {
+        self.cgroup.as_ref().map(|c| c.visible.as_path())
     }
 
     pub fn dir(&self) -> &InstanceDir {
@@ -107,12 +117,16 @@ impl Instance {
             )
         };
         let name = &self.name;
+        let join_cgroup = match &self.cgroup {
+            Some(cg) => format!("echo $$ > {}/cgroup.procs\n", cg.dir.display()),
+            None => String::new(),
+        };
         let scripts = [
             (
                 self.start_script(),
                 format!(
                     "#!/bin/sh\n# Starts Asterisk instance {name} (daemonized).\n\
-                     exec {enter}{bin} -n -C {conf}\n"
+                     {join_cgroup}exec {enter}{bin} -n -C {conf}\n"
                 ),
             ),
             (
@@ -385,6 +399,67 @@ impl Drop for Instance {
         if let Some(pid) = pid {
             let _ = kill(pid, Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.remove();
+        }
+    }
+}
+
+/// A cgroup of the instance's own, and where processes in a network namespace see it.
+#[derive(Debug)]
+struct OwnCgroup {
+    /// The cgroup's directory in the cgroup v2 hierarchy.
+    dir: PathBuf,
+    /// The same directory bind-mounted under the instance's files: `ip netns exec` mounts a
+    /// fresh /sys for the namespace, which hides the cgroup hierarchy from a daemon run in it.
+    visible: PathBuf,
+}
+
+impl OwnCgroup {
+    fn remove(&self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.visible)
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir(&self.visible);
+        // Empty once the killed process is reaped (its parent, init or the harness, does so at
+        // once): a few tries, then it is left for the machine's next boot.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A fresh cgroup (v2) for the instance whose files live under `root`, or None when the host has
+/// no writable cgroup v2 (the unified hierarchy at /sys/fs/cgroup, or its `unified` mount on a
+/// hybrid host).
+fn own_cgroup(root: &Path) -> Option<OwnCgroup> {
+    let base = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(Path::new)
+        .find(|b| b.join("cgroup.procs").exists() && b.join("cpu.pressure").exists())?;
+    let label = root.to_string_lossy().replace('/', "-");
+    let dir = base.join(format!("astha{label}"));
+    std::fs::create_dir_all(&dir).ok()?;
+    let visible = root.join("cgroup");
+    let cgroup = OwnCgroup { dir, visible };
+    let mounted = std::fs::create_dir_all(&cgroup.visible).is_ok()
+        && Command::new("mount")
+            .arg("--bind")
+            .arg(&cgroup.dir)
+            .arg(&cgroup.visible)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if mounted && cgroup.visible.join("cpu.pressure").exists() {
+        Some(cgroup)
+    } else {
+        cgroup.remove();
+        None
     }
 }
 

@@ -1,11 +1,13 @@
-//! Soak benchmark on a loaded host: takeovers and false verdicts while a saturated pair carries real SIP calls (with and without 5 % peer-link loss), then hang and node-death detection under the same load over random-phase injections.
+//! Soak benchmark on a loaded host: takeovers and false verdicts while a saturated server carries real SIP calls (the active's host, the standby's, with 5 % peer-link loss), then hang and node-death detection under the same load over random-phase injections.
 //!
 //! Every scenario runs a fresh pair of real Asterisk 22 servers with astha scheduled as the
 //! shipped unit schedules it, sipp placing `--rate` new calls per second each up for
-//! `--hold-ms` through the floating IP, and stress-ng saturating the host (every core, memory
-//! kept hot, disk I/O). The namespaces share the machine, so the load is on both servers at once
-//! (the active and the standby saturated together). Prints a Markdown section (or writes it to
-//! `--out`); `scripts/bench-soak.sh` puts it into BENCHMARKS.md.
+//! `--hold-ms` through the floating IP, and stress-ng saturating a host (every core, memory
+//! kept hot, disk I/O). The two servers' namespaces share one machine: by default each server
+//! (its Asterisk and its daemon) is pinned to half the CPUs, its host, and stress-ng to the
+//! loaded server's; `--hosts shared` puts everything on every CPU, the active and the standby
+//! saturated together. Prints a Markdown section (or writes it to `--out`);
+//! `scripts/bench-soak.sh` puts it into BENCHMARKS.md.
 
 use std::io::Read;
 use std::time::{Duration, Instant};

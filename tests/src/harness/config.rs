@@ -34,6 +34,9 @@ pub struct AsteriskSetup {
     /// The Asterisks have a PJSIP registrar (real ones; the emulator has none, so astha's
     /// contact mirror is switched off with it).
     pub registrar: bool,
+    /// This server's Asterisk's own cgroup (`[asterisk.<side>] cgroup`), where it has one;
+    /// without, astha is told not to look for `asterisk.service` (`off`).
+    pub cgroup: Option<std::path::PathBuf>,
 }
 
 /// Settings a scenario may change; everything else is astha's defaults.
@@ -90,9 +93,16 @@ links = [
   {{ name = "crossover", local = "{x_me}:{PEER_PORT}", remote = "{x_peer}:{PEER_PORT}" }},
 ]
 
+[asterisk.{me}]
+cgroup = "{cgroup}"
+
 [decide]
 failback = {failback}
 "#,
+        cgroup = asterisk
+            .cgroup
+            .as_ref()
+            .map_or_else(|| "off".to_owned(), |c| c.display().to_string()),
         failback = settings.failback,
         dir = dir.display(),
         user = asterisk.ami_user,

@@ -306,6 +306,7 @@ impl PacemakerPair {
                     instance.stop_script(),
                     instance.status_script(),
                 ],
+                cgroup: instance.cgroup().map(Path::to_owned),
             };
             let text = config::render(side, &self.dir, &NodeSettings::default(), &setup);
             let path = self.astha_config(side);

@@ -229,6 +229,7 @@ impl Pair {
                 standby: pair.standby,
                 commands: pair.server_asterisk(side)?.commands(),
                 registrar: pair.asterisk_kind.kind() == AsteriskKind::Real,
+                cgroup: pair.server_asterisk(side)?.cgroup().map(Path::to_owned),
             };
             let text = config::render(side, &pair.dir.0, &options.settings[side.index()], &setup);
             let path = pair.config_path(side);

@@ -172,6 +172,14 @@ impl ServerAsterisk {
         }
     }
 
+    /// The real Asterisk's own cgroup (the emulator has none).
+    pub fn cgroup(&self) -> Option<&Path> {
+        match &self.inner {
+            Inner::Emulated { .. } => None,
+            Inner::Real(instance) => instance.cgroup(),
+        }
+    }
+
     /// The Asterisk's process id on this host, while it runs.
     pub fn pid(&self) -> Option<u32> {
         match &self.inner {
