@@ -76,7 +76,7 @@ fn a_process_kept_off_its_cpu_is_starved_and_a_stopped_one_is_not() {
     let mut target = busy_loop();
     let pid = target.id();
     std::fs::write(cgroup.0.join("cgroup.procs"), pid.to_string()).expect("join the cgroup");
-    let mut pressure = CpuPressure::open(&cgroup.0).expect("cpu.pressure");
+    let mut pressure = CpuPressure::at(&cgroup.0);
 
     pressure.since_last().expect("read");
     hog();

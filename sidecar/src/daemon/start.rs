@@ -50,11 +50,7 @@ pub(super) async fn start(
     // Probes of both Asterisk instances, over persistent AMI connections.
     let mut local = TargetMonitor::start("local", config.target(TargetRole::Local), &config.probes);
     let peer = TargetMonitor::start("peer", config.target(TargetRole::Peer), &config.probes);
-    if let Some(pressure) = local_cpu_pressure(&config.target(TargetRole::Local).cgroup)? {
-        tracing::info!(
-            file = %pressure.file().display(),
-            "the local Asterisk's CPU starvation is given back to its probes"
-        );
+    if let Some(pressure) = local_cpu_pressure(&config.target(TargetRole::Local).cgroup) {
         local.give_back_starvation(pressure);
     }
 
@@ -385,23 +381,22 @@ fn decide_config(config: &Config) -> DecideConfig {
     d
 }
 
-/// The local Asterisk's CPU pressure, as `cgroup` asks: an explicit cgroup that cannot be read is
-/// an error at start; `auto` finds `asterisk.service` or goes without (said at info).
-fn local_cpu_pressure(cgroup: &AsteriskCgroup) -> Result<Option<CpuPressure>, DaemonError> {
+/// The local Asterisk's CPU pressure, as `cgroup` asks (`auto`: `asterisk.service` where
+/// systemd would put it; without a systemd slice, none, said at info).
+fn local_cpu_pressure(cgroup: &AsteriskCgroup) -> Option<CpuPressure> {
     match cgroup {
-        AsteriskCgroup::Off => Ok(None),
-        AsteriskCgroup::Path(dir) => CpuPressure::open(dir)
-            .map(Some)
-            .map_err(setup("[asterisk] cgroup")),
+        AsteriskCgroup::Off => None,
+        AsteriskCgroup::Path(dir) => Some(CpuPressure::at(dir)),
         AsteriskCgroup::Auto => {
             let found = CpuPressure::auto();
             if found.is_none() {
                 tracing::info!(
-                    "no asterisk.service cgroup found: a local Asterisk starved of CPU is judged \
-                     like a hung one (set [asterisk.<side>] cgroup to give its starvation back)"
+                    "no systemd slice for asterisk.service: a local Asterisk starved of CPU is \
+                     judged like a hung one (set [asterisk.<side>] cgroup to give its starvation \
+                     back)"
                 );
             }
-            Ok(found)
+            found
         }
     }
 }

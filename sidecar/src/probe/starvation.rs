@@ -11,6 +11,8 @@
 //! a deadlock whose other threads still run on a saturated host is judged later by at most that.
 //!
 //! Only the daemon on the Asterisk's own host can read this; the peer's Asterisk is judged without.
+//! The cgroup exists only while Asterisk runs (systemd removes a stopped unit's): until it can be
+//! read, and after Asterisk stops, nothing is given back.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,41 +48,41 @@ pub enum StarvationError {
 #[derive(Debug)]
 pub struct CpuPressure {
     file: PathBuf,
-    last_us: u64,
+    /// None until read (and again after a failed read: a recreated cgroup starts from zero).
+    last_us: Option<u64>,
 }
 
 impl CpuPressure {
-    /// Opens the cgroup directory `cgroup` (reading it once, so that a wrong path is an error at
-    /// start, not silence later).
-    pub fn open(cgroup: &Path) -> Result<CpuPressure, StarvationError> {
-        let file = cgroup.join("cpu.pressure");
-        let last_us = read_full_total(&file)?;
-        Ok(CpuPressure { file, last_us })
+    /// The pressure of the cgroup directory `cgroup` (read from the first call on).
+    pub fn at(cgroup: &Path) -> CpuPressure {
+        CpuPressure {
+            file: cgroup.join("cpu.pressure"),
+            last_us: None,
+        }
     }
 
-    /// The first of the usual places of `asterisk.service` that exists, if any.
+    /// `asterisk.service` in the first of systemd's usual places whose `system.slice` exists
+    /// (the unit's own cgroup appears when it starts).
     pub fn auto() -> Option<CpuPressure> {
         AUTO_CANDIDATES
             .iter()
-            .find_map(|dir| CpuPressure::open(Path::new(dir)).ok())
+            .map(Path::new)
+            .find(|dir| dir.parent().is_some_and(Path::is_dir))
+            .map(CpuPressure::at)
     }
 
-    /// The pressure file read.
-    pub fn file(&self) -> &Path {
-        &self.file
-    }
-
-    /// How long every task of the cgroup waited for a CPU since the previous call.
+    /// How long every task of the cgroup waited for a CPU since the previous successful read
+    /// (zero at the first).
     pub fn since_last(&mut self) -> Result<Duration, StarvationError> {
-        let now = read_full_total(&self.file)?;
-        let delta = now.saturating_sub(self.last_us);
-        self.last_us = now;
+        let now = read_full_total(&self.file).inspect_err(|_| self.last_us = None)?;
+        let delta = self.last_us.map_or(0, |last| now.saturating_sub(last));
+        self.last_us = Some(now);
         Ok(Duration::from_micros(delta))
     }
 
     /// Reads the pressure every [`SAMPLE_EVERY`] and tells the monitor each starvation as
-    /// [`TargetSignal::Starved`]. Ends when the monitor is gone; stops (with a warning) if the
-    /// file can no longer be read, e.g. the cgroup was removed.
+    /// [`TargetSignal::Starved`]. Ends when the monitor is gone. While the file cannot be read
+    /// (Asterisk stopped, its cgroup removed) nothing is given back; each change is logged once.
     pub fn spawn_sampler(
         mut self,
         signals: mpsc::UnboundedSender<TargetSignal>,
@@ -88,20 +90,25 @@ impl CpuPressure {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(SAMPLE_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut readable = None;
             loop {
                 every.tick().await;
-                match self.since_last() {
-                    Ok(starved) if starved.is_zero() => {}
-                    Ok(starved) => {
-                        if signals.send(TargetSignal::Starved(starved)).is_err() {
-                            return;
-                        }
+                let result = self.since_last();
+                if readable != Some(result.is_ok()) {
+                    match &result {
+                        Ok(_) => tracing::info!(
+                            file = %self.file.display(),
+                            "the local Asterisk's CPU starvation is given back to its probes"
+                        ),
+                        Err(e) => tracing::info!(
+                            "{e}: the local Asterisk's CPU starvation is not given back while \
+                             it cannot be read (Asterisk not running?)"
+                        ),
                     }
-                    Err(e) => {
-                        tracing::warn!(
-                            "{e}: the local Asterisk's CPU starvation is no longer given back \
-                             to its probes"
-                        );
+                    readable = Some(result.is_ok());
+                }
+                if let Ok(starved) = result {
+                    if !starved.is_zero() && signals.send(TargetSignal::Starved(starved)).is_err() {
                         return;
                     }
                 }
@@ -150,23 +157,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("cpu.pressure");
         std::fs::write(&file, SAMPLE).unwrap();
-        let mut pressure = CpuPressure::open(&dir).unwrap();
+        let mut pressure = CpuPressure::at(&dir);
         assert_eq!(pressure.since_last().unwrap(), Duration::ZERO);
         std::fs::write(&file, SAMPLE.replace("3813105", "4113105")).unwrap();
         assert_eq!(pressure.since_last().unwrap(), Duration::from_millis(300));
+        // The cgroup removed (Asterisk stopped) and created again, its count from zero.
         std::fs::remove_file(&file).unwrap();
-        assert!(matches!(
-            pressure.since_last(),
-            Err(StarvationError::Read { .. })
-        ));
+        let err = pressure.since_last().unwrap_err();
+        assert!(err.to_string().contains("cpu.pressure"), "{err}");
+        std::fs::write(&file, SAMPLE.replace("3813105", "1000")).unwrap();
+        assert_eq!(pressure.since_last().unwrap(), Duration::ZERO);
+        std::fs::write(&file, SAMPLE.replace("3813105", "51000")).unwrap();
+        assert_eq!(pressure.since_last().unwrap(), Duration::from_millis(50));
+        std::fs::remove_file(&file).unwrap();
         std::fs::remove_dir(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_missing_cgroup_is_an_error_at_open() {
-        let err = CpuPressure::open(Path::new("/nonexistent/asterisk.service")).unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("/nonexistent/asterisk.service/cpu.pressure"));
     }
 }
