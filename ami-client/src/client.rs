@@ -448,6 +448,11 @@ impl Driver {
                     self.handle_command(command);
                 }
                 _ = &mut sleep => {
+                    // An elapsed sleep is ready at every poll: re-arm it idle now, or a session
+                    // left without a deadline (its last action timed out) would spin on it
+                    // until the next action (seen: 3 million turns a second, a whole CPU at the
+                    // daemon's real-time priority).
+                    sleep.as_mut().reset(tokio::time::Instant::now() + IDLE_SLEEP);
                     armed_deadline = None;
                     self.proto.handle_timeout(now());
                 }

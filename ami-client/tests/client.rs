@@ -176,6 +176,8 @@ async fn serve(stream: TcpStream, script: Script, connection: usize, counters: C
                     .map(|b| with_action_id(b, &id))
                     .collect()
             }
+            // A hung Asterisk: never answered.
+            "silence" => continue,
             "logoff" => {
                 out = with_action_id(&fixture_block("17-logoff", "Response: Goodbye"), &id);
                 close = true;
@@ -210,6 +212,47 @@ async fn login_ok_ping_and_close() {
     assert_eq!(*client.state().borrow(), ConnectionState::Closed);
     assert_eq!(client.send(Action::ping()).await, Err(Error::Closed));
     assert_eq!(server.logins(), 1);
+}
+
+/// CPU time this process has used (user + system), from /proc/self/stat.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks (100 per second on Linux).
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// After an action times out and nothing else is in flight, the connection waits idle: it once
+/// re-polled its elapsed timer about 3 million times a second until the next action, a whole
+/// CPU at the daemon's real-time priority, which starved the host's Asterisk after a hang.
+#[tokio::test]
+async fn an_action_that_timed_out_leaves_the_connection_idle() {
+    let server = FakeAsterisk::start(Script::default()).await;
+    let mut config = server.config(SECRET);
+    // No keepalive deadline either (astha's probes are their own keepalive).
+    config.ping_interval = Duration::ZERO;
+    let client = Client::connect(config);
+    client.wait_logged_in(WAIT).await.expect("logged in");
+    let unanswered = client
+        .send(Action::new("Silence").timeout(Duration::from_millis(50)))
+        .await;
+    assert!(
+        matches!(unanswered, Err(Error::Timeout { .. })),
+        "{unanswered:?}"
+    );
+    let before = cpu_time();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let used = cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(200),
+        "{used:?} of CPU in 500 ms with nothing to do"
+    );
+    // And the connection still works.
+    let pong = client.send(Action::ping()).await.expect("pong");
+    assert!(pong.is_success());
 }
 
 #[tokio::test]
