@@ -403,6 +403,61 @@ scenario!(
     }
 );
 
+/// From A both Asterisks fall silent, its own 300 ms before B's: as far as A can tell its host
+/// or network stalled, and neither silence alone says anything (common-mode rejection). Before
+/// the verdict gate (`probe/shared_silence.rs`), A's own verdict failed first, B still reported
+/// itself ready, and A handed its calls to a B whose Asterisk was about to fall silent too.
+///
+/// A ping every 100 ms in a 2 s window: A's own verdict fails 1.9-2.0 s after its Asterisk fell
+/// silent, its view of B's 0.4 s later, always in that order, and B has then been silent for
+/// 1.5 s, well past the gate's half window, even if the second injection comes late on a busy
+/// machine. No SIP probe: the emulator drops the OPTIONS sent during its hang for good, where a
+/// real Asterisk answers them once it runs again, and the subject here is the liveness ping.
+#[test]
+fn both_asterisks_silent_the_actives_first_moves_no_calls() {
+    let test = "both_silent_own_first";
+    let Some(mut options) = options(AsteriskKind::Emulated, test) else {
+        return;
+    };
+    for s in &mut options.settings {
+        s.extra_toml
+            .push_str("\n[probes.ping]\ninterval_ms = 100\ntimeout_ms = 2000\n[probes.sip]\nenabled = false\n");
+    }
+    let mut pair = running_pair_with(test, options);
+    let a_at = pair.inject(Side::A, Fault::AsteriskHang).unwrap();
+    // The stagger is the scenario, not a wait for something.
+    std::thread::sleep(Duration::from_millis(400));
+    let b_at = pair.inject(Side::B, Fault::AsteriskHang).unwrap();
+    eprintln!("STAGGER {test}: {:.0} ms", (b_at - a_at) * 1000.0);
+    poll("A to judge both Asterisks failed", SETTLE, POLL, || {
+        let a = pair.status(Side::A).ok()?;
+        (a.verdict("local") == Some("failed") && a.verdict("peer") == Some("failed")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    for side in [Side::A, Side::B] {
+        pair.heal(side, Fault::AsteriskHang).unwrap();
+    }
+    poll("A to judge both Asterisks answering", SETTLE, POLL, || {
+        let a = pair.status(Side::A).ok()?;
+        let answering = |t| matches!(a.verdict(t), Some("healthy" | "degraded"));
+        (answering("local") && answering("peer")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    assert_stays(&pair, Side::A, Duration::from_secs(3));
+    let b = pair.status(Side::B).unwrap();
+    assert!(
+        b.last_takeover.is_none(),
+        "{test}: B took over: {:?}\n{}",
+        b.last_takeover,
+        logs(&pair)
+    );
+    assert_served_by(&mut pair, Side::A);
+    assert_no_split_brain(&pair);
+    // And it was the gate that kept A's own failure from the decision.
+    let held = wait_log_line(&pair, test, "astha-a", "failure held back", 0);
+    eprintln!("GATE {test}: {held}");
+}
+
 #[test]
 fn cutting_one_of_two_peer_links_has_no_effect() {
     let test = "one_peer_link_cut";

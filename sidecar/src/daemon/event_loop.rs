@@ -4,12 +4,15 @@
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::actuate::drbd::DrbdObservation;
 use crate::control::IncomingRequest;
 use crate::decide::{AlertKey, AlertSeverity, Input, OperatorCommand};
+use crate::probe::ami::Answer;
+use crate::probe::shared_silence::{Judged, VerdictGate};
 use crate::sd_notify::Notifier;
+use crate::verdict::Verdict;
 
 use super::actuator_task::ActuatorResult;
 use super::devices::DeviceReading;
@@ -37,6 +40,14 @@ pub(super) struct EventSources {
     pub reachability_answers: Option<mpsc::Receiver<ReachabilityAnswer>>,
     /// Relay watchdog kicks (when the relay has a watchdog).
     pub kick_results: Option<mpsc::Receiver<KickResult>>,
+}
+
+/// Sleeps until `at`; never ready when there is none.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Receives from an optional channel; never ready when there is none.
@@ -72,20 +83,41 @@ impl Daemon {
         let mut reachability_timer = timer(self.reachability.as_ref().map(|r| r.interval()));
         let mut kick_timer = timer(self.relay_watchdog.as_ref().map(|k| k.kick_every()));
 
+        // Failed verdicts reach the core once the other Asterisk is heard from (see
+        // `VerdictGate`); it follows both Asterisks' answers while it holds one back.
+        let window = Duration::from_millis(self.core.config().probe_deadline_ms);
+        let mut gate = VerdictGate::new(window);
+        let mut local_answers = self.local.probes().ami().answers();
+        let mut peer_answers = self.peer.probes().ami().answers();
+
         // Verdicts known before the loop starts.
-        let initial = [
-            Input::LocalVerdict(local_status.borrow_and_update().verdict),
-            Input::PeerAsteriskVerdict(peer_status.borrow_and_update().verdict),
-        ];
-        for input in initial {
-            self.feed(input).await;
-        }
+        let local_verdict = local_status.borrow_and_update().verdict;
+        self.gated(&mut gate, Judged::Own, local_verdict, &peer_answers)
+            .await;
+        let peer_verdict = peer_status.borrow_and_update().verdict;
+        self.gated(&mut gate, Judged::Peer, peer_verdict, &local_answers)
+            .await;
 
         loop {
             let next_tick = self.clock.instant_at(self.core.next_tick_at());
+            let release = gate.next_release().map(tokio::time::Instant::from_std);
             let link = &mut self.peer_link;
             tokio::select! {
                 _ = tokio::time::sleep_until(next_tick.into()) => self.tick().await,
+                () = sleep_until_some(release) => {
+                    let released = gate.poll(tokio::time::Instant::now().into_std());
+                    self.feed_verdicts(released).await;
+                }
+                Ok(()) = local_answers.changed(), if gate.waits_for_answers_of(Judged::Own) => {
+                    if let Some(a) = *local_answers.borrow_and_update() {
+                        gate.answered(Judged::Own, a.heard);
+                    }
+                }
+                Ok(()) = peer_answers.changed(), if gate.waits_for_answers_of(Judged::Peer) => {
+                    if let Some(a) = *peer_answers.borrow_and_update() {
+                        gate.answered(Judged::Peer, a.heard);
+                    }
+                }
                 received = link.links.recv(&mut link.codec, self.clock.start) => {
                     let Some(r) = received else {
                         return Err(DaemonError::Setup("every peer link receive task ended".into()));
@@ -94,11 +126,11 @@ impl Daemon {
                 }
                 Ok(()) = local_status.changed() => {
                     let verdict = local_status.borrow_and_update().verdict;
-                    self.feed(Input::LocalVerdict(verdict)).await;
+                    self.gated(&mut gate, Judged::Own, verdict, &peer_answers).await;
                 }
                 Ok(()) = peer_status.changed() => {
                     let verdict = peer_status.borrow_and_update().verdict;
-                    self.feed(Input::PeerAsteriskVerdict(verdict)).await;
+                    self.gated(&mut gate, Judged::Peer, verdict, &local_answers).await;
                 }
                 Some(ok) = events.urgent_results.recv() => {
                     self.feed(Input::UrgentProbeResult { ok }).await;
@@ -165,6 +197,31 @@ impl Daemon {
         self.notifier.stopping();
         tracing::info!(role = %self.core.status().role, "astha daemon stopping; the role is kept (no release on exit)");
         Ok(())
+    }
+
+    /// A verdict of `judged` as its monitor published it, through the gate (`other`: the other
+    /// Asterisk's answers).
+    async fn gated(
+        &mut self,
+        gate: &mut VerdictGate,
+        judged: Judged,
+        verdict: Verdict,
+        other: &watch::Receiver<Option<Answer>>,
+    ) {
+        let other_heard = other.borrow().map(|a| a.heard);
+        let now = tokio::time::Instant::now().into_std();
+        let passed = gate.verdict(judged, verdict, now, other_heard);
+        self.feed_verdicts(passed).await;
+    }
+
+    async fn feed_verdicts(&mut self, verdicts: Vec<(Judged, Verdict)>) {
+        for (judged, verdict) in verdicts {
+            let input = match judged {
+                Judged::Own => Input::LocalVerdict(verdict),
+                Judged::Peer => Input::PeerAsteriskVerdict(verdict),
+            };
+            self.feed(input).await;
+        }
     }
 
     /// Feeds one input to the core and executes what it decides.

@@ -30,6 +30,15 @@ const MARKER_GRACE: Duration = Duration::from_millis(250);
 const NO_MARKER: &str = "the call ended without the HAProbe marker: the probe dialplan did not \
      run to its end (an application not loaded, a sound file missing? see the Asterisk log)";
 
+/// One answer of Asterisk to an action of the probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// When the action was sent.
+    pub sent: std::time::Instant,
+    /// When its answer was heard.
+    pub heard: std::time::Instant,
+}
+
 /// The AMI side of one target's probes.
 #[derive(Debug, Clone)]
 pub struct AmiProbes {
@@ -43,7 +52,7 @@ pub struct AmiProbes {
     /// Counts the answers Asterisk gave to any action of these probes (a response, even a
     /// refusal): every one is a sign of life, before the probe that sent it has its outcome (a
     /// test call ends seconds after its Originate is answered). See `spawn_signal_pump`.
-    answers: std::sync::Arc<watch::Sender<Option<std::time::Instant>>>,
+    answers: std::sync::Arc<watch::Sender<Option<Answer>>>,
     core_method: CoreMethod,
     channel: String,
     ping_timeout: Duration,
@@ -358,7 +367,9 @@ impl AmiProbes {
     pub async fn urgent_ping(&self, window: Duration, floor: Duration) -> bool {
         let started = tokio::time::Instant::now();
         let mut answers = self.answers.subscribe();
-        let last_answered = (*answers.borrow_and_update()).map(tokio::time::Instant::from_std);
+        let last_answered = answers
+            .borrow_and_update()
+            .map(|a| tokio::time::Instant::from_std(a.sent));
         let deadline = (started + floor).max(last_answered.unwrap_or(started) + window);
         tokio::select! {
             // A refusal is an answer too: the node is up (a shutdown is the monitor's to judge).
@@ -370,7 +381,12 @@ impl AmiProbes {
 
     /// When the last action Asterisk answered was sent (None before any answer).
     pub fn last_answered(&self) -> Option<std::time::Instant> {
-        *self.answers.borrow()
+        self.answers.borrow().map(|a| a.sent)
+    }
+
+    /// Every answer Asterisk gives to an action of these probes, as it is heard.
+    pub fn answers(&self) -> watch::Receiver<Option<Answer>> {
+        self.answers.subscribe()
     }
 
     /// Waits up to `timeout` for Asterisk to answer any action of these probes: whether it did.
@@ -385,7 +401,8 @@ impl AmiProbes {
     /// Asterisk answered an action sent at `sent`: a sign of life for the monitor (see
     /// `TargetSignal::Answered`).
     fn answered(&self, sent: std::time::Instant) {
-        self.answers.send_replace(Some(sent));
+        let heard = sent_now();
+        self.answers.send_replace(Some(Answer { sent, heard }));
     }
 
     /// Forwards the connection state, every answer to an action and the lifecycle/alarm events
@@ -429,8 +446,8 @@ impl AmiProbes {
                         if answered.is_err() {
                             return;
                         }
-                        let sent = *answers.borrow_and_update();
-                        sent.map(|sent| TargetSignal::Answered { sent })
+                        let answer = *answers.borrow_and_update();
+                        answer.map(|a| TargetSignal::Answered { sent: a.sent })
                     }
                     event = events.recv() => match event {
                         Ok(event) => lifecycle_signal(&event.typed(), &mut alarmed),

@@ -8,6 +8,10 @@
 //! observer: the standby takes over a healthy active because its own Asterisk came back a moment
 //! before the peer's, or the active hands over because the standby's came back first.
 //!
+//! The daemon feeds the two verdicts through `probe::shared_silence::VerdictGate`, which holds
+//! back a failure while the other Asterisk is silent from here too: both then arrive here
+//! together, whichever fell first.
+//!
 //! So a failure that began within one probe deadline of the other's counts only once the other
 //! Asterisk has answered again (its verdict no longer failed) and the failing one still fails
 //! [`Core::common_silence_confirm_ms`] later. A hang of one Asterisk alone is judged as fast as
