@@ -249,6 +249,18 @@ mod tests {
         gate
     }
 
+    /// This host stalls at t: the own Asterisk fails a window later, and the peer's has not
+    /// been heard from since t either. Returns t, the gate holding the failure, and when it fell.
+    fn own_failure_held() -> (Instant, VerdictGate, Instant) {
+        let t = Instant::now();
+        let mut gate = healthy_gate(t);
+        let own_failed = t + GATE_WINDOW;
+        assert!(gate
+            .verdict(Judged::Own, Verdict::Failed, own_failed, Some(t))
+            .is_empty());
+        (t, gate, own_failed)
+    }
+
     #[test]
     fn a_failure_while_the_other_answers_reaches_the_core_at_once() {
         let t = Instant::now();
@@ -283,14 +295,7 @@ mod tests {
 
     #[test]
     fn two_silences_reach_the_core_together_whichever_failed_first() {
-        let t = Instant::now();
-        let mut gate = healthy_gate(t);
-        // This host stalls at t: the own Asterisk fails first, the peer's has not been heard
-        // from either.
-        let own_failed = t + Duration::from_millis(1000);
-        assert!(gate
-            .verdict(Judged::Own, Verdict::Failed, own_failed, Some(t))
-            .is_empty());
+        let (t, mut gate, own_failed) = own_failure_held();
         assert!(gate.waits_for_answers_of(Judged::Peer));
         let peer_failed = own_failed + Duration::from_millis(200);
         assert_eq!(
@@ -305,12 +310,7 @@ mod tests {
 
     #[test]
     fn a_held_failure_that_answers_again_never_reaches_the_core() {
-        let t = Instant::now();
-        let mut gate = healthy_gate(t);
-        let own_failed = t + Duration::from_millis(1000);
-        assert!(gate
-            .verdict(Judged::Own, Verdict::Failed, own_failed, Some(t))
-            .is_empty());
+        let (_, mut gate, own_failed) = own_failure_held();
         // The stall ends: the peer's answers first, the own a moment later.
         let back = own_failed + Duration::from_millis(300);
         gate.answered(Judged::Peer, back);
@@ -326,12 +326,7 @@ mod tests {
 
     #[test]
     fn a_held_failure_counts_half_a_window_after_the_other_answers_again() {
-        let t = Instant::now();
-        let mut gate = healthy_gate(t);
-        let own_failed = t + Duration::from_millis(1000);
-        assert!(gate
-            .verdict(Judged::Own, Verdict::Failed, own_failed, Some(t))
-            .is_empty());
+        let (_, mut gate, own_failed) = own_failure_held();
         // An answer heard before the hold says nothing new.
         gate.answered(Judged::Peer, own_failed - Duration::from_millis(1));
         assert_eq!(gate.next_release(), Some(own_failed + MAX_HOLD));
