@@ -834,10 +834,11 @@ fn a_trunk_registers_from_the_active_only_and_moves_with_the_calls() {
         // This test watches where the trunk registers over minutes of refreshes; whether a
         // stalled Asterisk on a busy host is a hang is `loaded_host`'s subject. On a test machine
         // building a release beside it, B's Asterisk once did not answer for 1051 ms, just past
-        // the default 1 s window, and the calls (and the trunk, rightly) moved. A 3 s window
-        // keeps such a stall from moving them here.
+        // the default 1 s window, and the calls (and the trunk, rightly) moved. Another time
+        // A's `CoreStatus` went unanswered twice in 1 s. 3 s windows keep such stalls from
+        // moving them here.
         s.extra_toml
-            .push_str("\n[probes.ping]\ntimeout_ms = 3000\n");
+            .push_str("\n[probes.ping]\ntimeout_ms = 3000\n[probes.core]\ninterval_ms = 5000\ntimeout_ms = 3000\n");
     }
     let mut pair = running_pair_with(test, options);
     wait_local_trunk(&pair, test, Side::A, "registered");
