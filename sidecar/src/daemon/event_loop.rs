@@ -42,14 +42,6 @@ pub(super) struct EventSources {
     pub kick_results: Option<mpsc::Receiver<KickResult>>,
 }
 
-/// Sleeps until `at`; never ready when there is none.
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Receives from an optional channel; never ready when there is none.
 async fn recv_some<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
@@ -104,7 +96,7 @@ impl Daemon {
             let link = &mut self.peer_link;
             tokio::select! {
                 _ = tokio::time::sleep_until(next_tick.into()) => self.tick().await,
-                () = sleep_until_some(release) => {
+                () = crate::probe::runner::sleep_until(release) => {
                     let released = gate.poll(tokio::time::Instant::now().into_std());
                     self.feed_verdicts(released).await;
                 }

@@ -241,7 +241,8 @@ const DRAIN_YIELDS: usize = 3;
 /// A run is dropped by its task at this many times its deadline, long after the monitor judged it.
 pub const RUN_BACKSTOP_FACTOR: u32 = 3;
 
-async fn sleep_until(wake: Option<tokio::time::Instant>) {
+/// Sleeps until `wake`; never ready when there is none (a `select!` branch with nothing to time).
+pub(crate) async fn sleep_until(wake: Option<tokio::time::Instant>) {
     match wake {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
