@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::config::ProbesConfig;
-use crate::health::{TargetHealth, TargetObservation, VerdictChange};
+use crate::health::{ProbeState, TargetHealth, TargetObservation, VerdictChange};
 use crate::verdict::Verdict;
 
 use super::schedule::{ProbeSchedule, RunId, StartProbe};
@@ -194,13 +194,39 @@ impl Monitor {
         let failed = outcome
             .error()
             .is_some_and(|e| !matches!(e, ProbeError::NotConnected(_)));
+        let liveness_was_up = self.liveness_up();
         self.outputs
             .push_back(MonitorOutput::Outcome(outcome.clone()));
         self.observe(TargetObservation::Probe(outcome));
+        if kind == ProbeKind::Ping && !liveness_was_up && self.liveness_up() {
+            self.rerun_down_probes(at);
+        }
         if failed && self.health.needs_confirmation(kind) {
             // A first miss of a probe that needs several is confirmed at once instead of at the
             // next cadence: one late answer never decides, and a real fault is not kept waiting.
             self.schedule.kick(kind, at);
+        }
+    }
+
+    fn liveness_up(&self) -> bool {
+        self.health
+            .track(ProbeKind::Ping)
+            .is_some_and(|t| t.state == ProbeState::Up)
+    }
+
+    /// The target answers again after a silence (its boot, a stall, a healed hang): every probe
+    /// that went down meanwhile runs now instead of at its cadence. Otherwise a test call that
+    /// failed during the boot keeps the verdict failed for up to its interval (10 s) while the
+    /// Asterisk already carries calls, and the peer reports it unprobeable meanwhile.
+    fn rerun_down_probes(&mut self, now: Instant) {
+        let down: Vec<ProbeKind> = self
+            .health
+            .tracks()
+            .filter(|(kind, t)| *kind != ProbeKind::Ping && t.state == ProbeState::Down)
+            .map(|(kind, _)| kind)
+            .collect();
+        for kind in down {
+            self.schedule.kick(kind, now);
         }
     }
 
@@ -278,6 +304,41 @@ mod tests {
         m.poll(start + ms(700));
         assert_eq!(m.verdict(), Verdict::Healthy);
         assert!(drain(&mut m).1.is_empty());
+    }
+
+    #[test]
+    fn probes_that_went_down_in_a_silence_rerun_once_the_target_answers_again() {
+        let (mut m, t0) = healthy();
+        let slow = |ms_| Err(ProbeError::Timeout(ms(ms_)));
+        // A freshly booted (or stalled) Asterisk leaves everything unanswered for a while.
+        let start = t0 + ms(2000);
+        m.poll(start);
+        let (started, _) = drain(&mut m);
+        m.complete(run_of(&started, ProbeKind::Core), slow(1000), start);
+        m.complete(run_of(&started, ProbeKind::Ping), slow(1000), start);
+        // The core's first miss is confirmed at once, and fails too: the core is down.
+        m.poll(start);
+        let core = run_of(&drain(&mut m).0, ProbeKind::Core);
+        m.complete(core, slow(1000), start);
+        assert_eq!(m.verdict(), Verdict::Failed);
+        // The pings are answered again; liveness is back after `recover_after` (3) of them.
+        let mut at = start;
+        for _ in 0..3 {
+            at += ms(250);
+            let ping = next_ping(&mut m, at);
+            m.complete(ping, Ok(()), at);
+        }
+        // The core runs now, not a cadence (2 s) after its last failure.
+        m.poll(at);
+        let (started, _) = drain(&mut m);
+        let core = run_of(&started, ProbeKind::Core);
+        m.complete(core, Ok(()), at);
+        // Its second success (`recover_after` 2) comes at its cadence.
+        let next = at + ms(2000);
+        m.poll(next);
+        let core = run_of(&drain(&mut m).0, ProbeKind::Core);
+        m.complete(core, Ok(()), next);
+        assert_eq!(m.verdict(), Verdict::Healthy);
     }
 
     #[test]
