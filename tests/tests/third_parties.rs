@@ -44,17 +44,9 @@ fn start(
     let pair = Pair::start(options).unwrap_or_else(|e| panic!("{test}: harness start: {e}"));
     let active = pair
         .wait_steady(SETTLE)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     assert_eq!(active, Side::A, "the preferred side A starts active");
     Some(pair)
-}
-
-fn logs(pair: &Pair) -> String {
-    format!(
-        "--- astha-a ---\n{}\n--- astha-b ---\n{}",
-        pair.log_tail("astha-a", 30),
-        pair.log_tail("astha-b", 30)
-    )
 }
 
 fn relay(pair: &mut Pair) -> RelayState {
@@ -106,7 +98,7 @@ fn a_witness_breaks_a_total_cut(kind: AsteriskKind, test: &str) {
             "standby",
             "{test}: cut-off B took over after {:?}\n{}",
             cut_at.elapsed(),
-            logs(&pair)
+            pair.failure_report()
         );
         assert_eq!(pair.status(Side::A).unwrap().role, "active");
         std::thread::sleep(Duration::from_millis(50));
@@ -130,13 +122,13 @@ fn a_witness_breaks_a_total_cut(kind: AsteriskKind, test: &str) {
         let witness = b.raw.pointer("/witness/reachable")?.as_bool()?;
         (heard && witness && b.role == "standby").then_some(())
     })
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
 
     // A cut off: B still reaches the witness and takes over.
     let at = pair.inject(Side::A, Fault::NetworkLoss).unwrap();
     let t = pair
         .measure_takeover(Side::B, at, TAKEOVER)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     eprintln!(
         "TIMING {test}: B took over {:.0} ms after A was cut off ({}), client SIP outage {:.0} ms",
         t.takeover_s * 1000.0,
@@ -176,7 +168,7 @@ fn the_relay_watchdog_moves_the_calls_when_the_active_dies() {
             now.side,
             Some(Side::A),
             "{test}: the relay moved: {now:?}\n{}",
-            logs(&pair)
+            pair.failure_report()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -208,7 +200,7 @@ fn the_relay_watchdog_moves_the_calls_when_the_active_dies() {
         let now = pair.relay_state().ok()?;
         (now.side == Some(Side::B)).then_some(now)
     })
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     eprintln!(
         "TIMING {test}: the berofos moved the calls to B {:.0} ms after A died (watchdog {WATCHDOG_S} s)",
         died_at.elapsed().as_secs_f64() * 1000.0
@@ -242,7 +234,7 @@ fn the_relay_watchdog_moves_the_calls_when_the_active_is_cut_off() {
         let now = pair.relay_state().ok()?;
         (now.side == Some(Side::B)).then_some(now)
     })
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     eprintln!(
         "TIMING {test}: the berofos moved the calls to B {:.0} ms after A was cut off (watchdog {WATCHDOG_S} s)",
         cut_at.elapsed().as_secs_f64() * 1000.0
@@ -268,7 +260,7 @@ fn the_relay_watchdog_moves_the_calls_when_the_active_is_cut_off() {
         POLL,
         || (pair.status(Side::A).ok()?.role == "standby").then_some(()),
     )
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     assert_eq!(
         relay(&mut pair).side,
         Some(Side::B),

@@ -287,6 +287,15 @@ fn apply_outcome(status: &mut MonitoredTarget, outcome: &ProbeOutcome, monitor: 
         if let Some(e) = outcome.error() {
             p.failures += 1;
             p.last_error = Some(e.clone());
+            // Only verdict changes reach the default log; with `--log-level debug` every
+            // failed run shows, for a verdict that stays failed (say after a slow boot).
+            tracing::debug!(
+                target = %status.name,
+                probe = %outcome.kind,
+                latency_ms = u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
+                error = %e,
+                "probe failed"
+            );
         }
         if let Some(t) = track {
             p.state = t.state;

@@ -508,7 +508,11 @@ impl Pair {
 
     fn spawn_daemon(&mut self, side: Side) -> Result<(), HarnessError> {
         let _ = std::fs::remove_file(self.control_socket(side));
+        // Debug shows every failed probe run, not just verdict changes: a failure report then
+        // says why a verdict stayed where it was.
         let args = [
+            "--log-level".to_owned(),
+            "debug".to_owned(),
             "run".to_owned(),
             "--config".to_owned(),
             self.config_path(side).display().to_string(),
@@ -841,6 +845,36 @@ impl Pair {
             std::fs::read_to_string(self.dir.0.join(format!("{name}.log"))).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// What a failed test prints: each daemon's log tail and its view of both Asterisks (every
+    /// probe's last result, which the log only shows when a verdict changes), each real
+    /// Asterisk's log tail, and the stress load's log when one runs.
+    pub fn failure_report(&self) -> String {
+        let mut report = String::new();
+        for side in [Side::A, Side::B] {
+            let letter = side.letter();
+            let targets = match self.status(side) {
+                Ok(view) => view
+                    .raw
+                    .get("targets")
+                    .map(|t| serde_json::to_string_pretty(t).unwrap_or_default())
+                    .unwrap_or_default(),
+                Err(e) => format!("(no status: {e})"),
+            };
+            report += &format!(
+                "--- astha-{letter} ---\n{}\n--- astha-{letter} probes now ---\n{targets}\n",
+                self.log_tail(&format!("astha-{letter}"), 40),
+            );
+            if let Ok(asterisk) = self.server_asterisk(side) {
+                report += &format!("--- asterisk-{letter} ---\n{}\n", asterisk.log_tail(15));
+            }
+        }
+        let stress = self.log_tail("stress-ng", 10);
+        if !stress.is_empty() {
+            report += &format!("--- stress-ng ---\n{stress}\n");
+        }
+        report
     }
 }
 
