@@ -10,14 +10,17 @@ use std::time::Duration;
 
 use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
+use astha_tests::harness::config::SHARED_MACHINE_PROBES;
 use astha_tests::harness::netns::GATEWAY;
 use astha_tests::harness::{
     poll, require_root, AsteriskKind, Cable, Fault, Pair, PairAsterisk, PairOptions, Side, Standby,
 };
 
-const SETTLE: Duration = Duration::from_secs(45);
-/// A cold takeover boots Asterisk (a real one: about a second, much more on a loaded machine).
-const COLD_TAKEOVER: Duration = Duration::from_secs(40);
+/// Bounds that only stop a broken run from hanging. A cold takeover boots Asterisk: a real one
+/// in about a second on a quiet machine, but 24-30 s were seen with two pairs and two CPU hogs
+/// on two cores, and the takeover's test call 7 s more.
+const SETTLE: Duration = Duration::from_secs(90);
+const COLD_TAKEOVER: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(20);
 const HOLD_DOWN_MS: u64 = 3_000;
 
@@ -36,16 +39,11 @@ fn options(kind: AsteriskKind, standby: Standby, test: &str) -> Option<PairOptio
     if kind == AsteriskKind::Real {
         options.asterisk = PairAsterisk::Real(Install::for_test(test)?);
         options.calls = true;
+        for s in &mut options.settings {
+            s.extra_toml.push_str(SHARED_MACHINE_PROBES);
+        }
     }
     Some(options)
-}
-
-fn logs(pair: &Pair) -> String {
-    format!(
-        "--- astha-a ---\n{}\n--- astha-b ---\n{}",
-        pair.log_tail("astha-a", 40),
-        pair.log_tail("astha-b", 40),
-    )
 }
 
 /// Starts a pair and waits for A (preferred) active and the client (and calls) answered.
@@ -53,12 +51,12 @@ fn running_pair(test: &str, options: PairOptions) -> Pair {
     let pair = Pair::start(options).unwrap_or_else(|e| panic!("{test}: harness start: {e}"));
     let active = pair
         .wait_steady(SETTLE)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     assert_eq!(active, Side::A, "the preferred side A starts active");
     if let Some(calls) = pair.calls() {
         calls
             .wait_set_up_after(now_unix() - 1.0, SETTLE)
-            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     }
     pair
 }
@@ -99,7 +97,7 @@ fn cold_pair_survives(kind: AsteriskKind, test: &str, fault: Fault) {
             (b == "stopped, cold standby" && a.contains("cold standby")).then_some(())
         },
     )
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     let b = pair.status(Side::B).unwrap();
     assert_eq!(b.raw["node"]["cannot_take_over"], serde_json::Value::Null);
     assert_eq!(b.raw["node"]["standby"], "cold");
@@ -107,7 +105,7 @@ fn cold_pair_survives(kind: AsteriskKind, test: &str, fault: Fault) {
     let at = pair.inject(Side::A, fault).unwrap();
     let t = pair
         .measure_takeover(Side::B, at, COLD_TAKEOVER)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     eprintln!(
         "TIMING {test}: cold takeover (Asterisk boot included): detection {:.0} ms, active {:.0} ms, client SIP outage {:.0} ms",
         t.detection_s * 1000.0,
@@ -124,7 +122,7 @@ fn cold_pair_survives(kind: AsteriskKind, test: &str, fault: Fault) {
             (b.role == "active" && b.verdict("local") == Some("healthy")).then_some(())
         },
     )
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     let b = pair.status(Side::B).unwrap();
     let steps = b.raw["last_takeover"]["steps"].to_string();
     assert!(
@@ -134,7 +132,7 @@ fn cold_pair_survives(kind: AsteriskKind, test: &str, fault: Fault) {
     if let Some(calls) = pair.calls() {
         calls
             .wait_set_up_after(at + t.takeover_s, SETTLE)
-            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     }
     assert_eq!(pair.relay_side().unwrap(), Some(Side::B));
     assert!(pair.topology().holds_floating_ip(Side::B.host()).unwrap());
@@ -154,12 +152,12 @@ fn restarts_move_no_call(kind: AsteriskKind, test: &str) {
     let since = now_unix();
 
     pair.restart_daemon(Side::A)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     let upgraded = pair.dir().join("astha-upgraded");
     std::fs::copy(&pair.binaries().astha, &upgraded).expect("copy the new binary");
     pair.set_astha_binary(upgraded);
     pair.restart_daemon(Side::A)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     // Long enough for B to have taken over had it meant to, and for the resumed role to be
     // confirmed.
     std::thread::sleep(Duration::from_secs(3));
@@ -169,7 +167,7 @@ fn restarts_move_no_call(kind: AsteriskKind, test: &str) {
         (a.role.as_str(), a.term),
         ("active", term),
         "{}",
-        logs(&pair)
+        pair.failure_report()
     );
     for s in pair.samples().iter().filter(|s| s.at >= since) {
         assert_ne!(s.role[1].as_deref(), Some("active"), "B took over: {s:?}");
@@ -190,8 +188,11 @@ fn restarts_move_no_call(kind: AsteriskKind, test: &str) {
         outage.sip_s * 1000.0,
         outage.ping_s * 1000.0
     );
-    // The client asks every 50 ms; a re-election or a moved IP costs well over a second.
-    assert!(outage.sip_s < 0.5, "SIP outage {:.3} s", outage.sip_s);
+    // The samples above show the calls stayed; this catches what they cannot: a daemon stop or
+    // start that took Asterisk down with it (a restart of Asterisk is a gap of several
+    // seconds). The bound leaves room for a saturated host, whose Asterisk can leave the
+    // client's OPTIONS (every 50 ms) unanswered for a second without any restart.
+    assert!(outage.sip_s < 3.0, "SIP outage {:.3} s", outage.sip_s);
     if let Some(calls) = pair.calls() {
         let counts = calls.counts(since, now_unix());
         eprintln!("CALLS {test}: {counts:?}");
@@ -325,13 +326,13 @@ fn active_loses_its_service_network(test: &str, cut: NetworkCut) {
         poll("both nodes reach the gateway", SETTLE, POLL, || {
             (gateway_up(&pair, Side::A)? && gateway_up(&pair, Side::B)?).then_some(())
         })
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     }
     let at = now_unix();
     cut.apply(&pair, Side::A);
     let t = pair
         .measure_takeover(Side::B, at, COLD_TAKEOVER)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     eprintln!(
         "TIMING {test}: {cut:?}-only failure of the active: detection {:.0} ms, B active {:.0} ms, client SIP outage {:.0} ms ({})",
         t.detection_s * 1000.0,
@@ -347,7 +348,7 @@ fn active_loses_its_service_network(test: &str, cut: NetworkCut) {
         (a.role == "standby" && !pair.topology().holds_floating_ip(Side::A.host()).ok()?)
             .then_some(())
     })
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     let a = pair.status(Side::A).unwrap();
     let why = a.raw["node"]["last_decision"].as_str().unwrap_or_default();
     assert!(
@@ -386,7 +387,7 @@ fn standby_loses_its_service_network(test: &str, cut: NetworkCut) {
             .any(|a| a.contains("service network down") && a.contains(cut.detail()))
             .then_some(())
     })
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     let b = pair.status(Side::B).unwrap();
     assert!(
         b.raw["node"]["cannot_take_over"]
@@ -452,7 +453,7 @@ fn a_cold_standby_that_cannot_start_its_asterisk_rolls_back_and_says_why() {
         let outcome = record.get("outcome")?.as_str()?.to_owned();
         (started + 0.05 >= at && outcome.starts_with("failed")).then_some(outcome)
     })
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     assert!(
         outcome.contains("asterisk") && outcome.contains("cannot load modules.conf"),
         "{outcome}"
@@ -467,6 +468,6 @@ fn a_cold_standby_that_cannot_start_its_asterisk_rolls_back_and_says_why() {
             (b.role != "active" && b.role != "taking-over" && !ip).then_some(())
         },
     )
-    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+    .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     assert_no_split_brain(&pair);
 }

@@ -33,15 +33,6 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn logs(pair: &Pair) -> String {
-    format!(
-        "--- astha-a ---\n{}\n--- astha-b ---\n{}\n--- stress-ng ---\n{}",
-        pair.log_tail("astha-a", 40),
-        pair.log_tail("astha-b", 40),
-        pair.log_tail("stress-ng", 10),
-    )
-}
-
 /// The `failed` verdicts a daemon logged (each change is logged once, with its evidence).
 fn failed_verdicts(log: &str) -> Vec<&str> {
     log.lines()
@@ -93,12 +84,12 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
     let pair = Pair::start(options).unwrap_or_else(|e| panic!("{test}: harness start: {e}"));
     let active = pair
         .wait_steady(SETTLE)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     assert_eq!(active, Side::A);
     if let Some(calls) = pair.calls() {
         calls
             .wait_set_up_after(now_unix() - 1.0, SETTLE)
-            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+            .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     }
 
     // Saturate the host (started in A's namespace, active side), drop 5 % of the peer datagrams.
@@ -118,7 +109,7 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
         assert!(
             load.running(),
             "{test}: stress-ng stopped early\n{}",
-            logs(&pair)
+            pair.failure_report()
         );
         // A status request may itself be slow on a saturated host: only answers are judged.
         if let (Ok(a), Ok(b)) = (pair.status(Side::A), pair.status(Side::B)) {
@@ -127,9 +118,14 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
                 a.role,
                 "active",
                 "{test}: A lost the calls\n{}",
-                logs(&pair)
+                pair.failure_report()
             );
-            assert_ne!(b.role, "active", "{test}: B took over\n{}", logs(&pair));
+            assert_ne!(
+                b.role,
+                "active",
+                "{test}: B took over\n{}",
+                pair.failure_report()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -174,7 +170,7 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
             b.last_takeover.is_none(),
             "{test}: B took over under load: {:?}\n{}",
             b.last_takeover,
-            logs(&pair)
+            pair.failure_report()
         );
     }
 
@@ -182,7 +178,7 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
     let at = pair.inject(Side::A, Fault::AsteriskHang).unwrap();
     let t = pair
         .measure_takeover(Side::B, at, SETTLE)
-        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", logs(&pair)));
+        .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     eprintln!(
         "TIMING {test} ({}): hang under load detected {:.0} ms, takeover {:.0} ms ({})",
         kind.name(),

@@ -22,7 +22,7 @@ use super::install::Install;
 use crate::harness::{poll, HarnessError};
 
 /// How long a boot may take on a loaded machine (about 1 s on an idle one).
-pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long one console command may take (a stopped Asterisk never answers).
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);

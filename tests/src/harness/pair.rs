@@ -147,6 +147,8 @@ pub struct Pair {
     topo: Topology,
     dir: RunDir,
     bins: Binaries,
+    /// Held while this pair runs real Asterisks (see [`RealPairSlot`]); released last.
+    _real_pair_slot: Option<RealPairSlot>,
 }
 
 /// How long after its cables are plugged back a cut-off server may still claim the calls.
@@ -157,6 +159,10 @@ impl Pair {
     pub fn start(options: PairOptions) -> Result<Pair, HarnessError> {
         require_root()?;
         let bins = Binaries::locate()?;
+        let real_pair_slot = match options.asterisk {
+            PairAsterisk::Real(_) => Some(RealPairSlot::wait()?),
+            PairAsterisk::Emulated => None,
+        };
         let dir = std::env::temp_dir().join(format!(
             "astha-harness-{}-{}",
             std::process::id(),
@@ -195,6 +201,7 @@ impl Pair {
             topo,
             dir,
             bins,
+            _real_pair_slot: real_pair_slot,
         };
         if let Err(e) = pair.bring_up(&options) {
             // Keep the logs of a pair that did not come up.
@@ -875,6 +882,38 @@ impl Pair {
             report += &format!("--- stress-ng ---\n{stress}\n");
         }
         report
+    }
+}
+
+/// The right to run a pair of real Asterisks on this machine: one pair at a time, across the
+/// test processes (`cargo nextest` runs each test in its own). Two pairs booting four real
+/// Asterisks beside two CPU hogs on two cores took 24-48 s per boot and left healthy Asterisks
+/// silent for 3 s: every scenario then fails on the machine, not on what it tests. With one
+/// pair the load is the one the soak benchmark measures (`BENCHMARKS.md`). Emulated pairs are
+/// light and run in parallel as before.
+#[derive(Debug)]
+struct RealPairSlot {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl RealPairSlot {
+    /// Blocks until no other process holds the slot (an exclusive `flock`, released by the
+    /// kernel even if the holder dies).
+    fn wait() -> Result<RealPairSlot, HarnessError> {
+        let path = std::env::temp_dir().join("astha-harness-real-pair.lock");
+        let io = |source| HarnessError::Io {
+            what: format!("lock {}", path.display()),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io(errno.into()))?;
+        Ok(RealPairSlot { _lock: lock })
     }
 }
 
