@@ -27,7 +27,7 @@ use astha_tests::harness::client::spawn_in_netns;
 use astha_tests::harness::netns::LAN_A;
 use astha_tests::harness::{require_root, Host, Topology};
 use astha_tests::sip::exchange_options;
-use support::{count_messages, parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
+use support::{parse_flow, parse_transcript, FlowChunk, RawAmi, WAIT};
 
 const SECRET: &str = "differential-secret";
 
@@ -105,7 +105,8 @@ fn astha_session(ns: &Path) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Replays the client side of `flow` against the emulator, each chunk once the emulator has
-/// sent as many messages as the real Asterisk had before it, and returns the emulator's bytes.
+/// sent what the recording client had waited for before it ([`Awaited`]), and returns the
+/// emulator's bytes.
 async fn replay(asterisk: &FakeAsterisk, flow: &[FlowChunk]) -> RawAmi {
     let mut ami = RawAmi::connect(asterisk.ami_addr()).await.expect("connect");
     let mut server_so_far = Vec::new();
@@ -114,9 +115,15 @@ async fn replay(asterisk: &FakeAsterisk, flow: &[FlowChunk]) -> RawAmi {
             FlowChunk::Server(bytes) => server_so_far.extend_from_slice(bytes),
             FlowChunk::ServerEof => {}
             FlowChunk::Client(bytes) => {
-                ami.read_until_count(count_messages(&server_so_far), WAIT)
+                let wanted = Awaited::in_(&server_so_far);
+                ami.read_until(|received| Awaited::in_(received).covers(&wanted), WAIT)
                     .await
-                    .unwrap_or_else(|e| panic!("before a client chunk: {e}"));
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "before a client chunk, waiting for {wanted:?}: {e}; the emulator sent {:?}",
+                            Awaited::in_(&ami.received)
+                        )
+                    });
                 ami.send_raw(bytes).await.expect("send to the emulator");
             }
         }
@@ -126,6 +133,45 @@ async fn replay(asterisk: &FakeAsterisk, flow: &[FlowChunk]) -> RawAmi {
         "the emulator kept the connection after Logoff"
     );
     ami
+}
+
+/// What the recording client waited for before sending its next chunk: the banner, a response
+/// to each action it had sent, and the probe call's `Hangup` events (its Logoff waits for both
+/// halves). Pacing on every message instead tied the replay to how many other events the real
+/// Asterisk happened to send first: on a busy machine one more arrived before the Logoff, and
+/// the replay waited for an event the emulator rightly sends later.
+#[derive(Debug)]
+struct Awaited {
+    banner: bool,
+    responses: usize,
+    hangups: usize,
+}
+
+impl Awaited {
+    /// Counted in raw server bytes (a message still arriving does not count).
+    fn in_(server: &[u8]) -> Awaited {
+        let transcript = parse_transcript(server);
+        let first_header = |m: &support::Msg| m.first().map(|(name, _)| name.clone());
+        Awaited {
+            banner: server.windows(2).any(|w| w == b"\r\n"),
+            responses: transcript
+                .messages
+                .iter()
+                .filter(|m| first_header(m).as_deref() == Some("Response"))
+                .count(),
+            hangups: transcript
+                .messages
+                .iter()
+                .filter(|m| support::get(m, "Event") == Some("Hangup"))
+                .count(),
+        }
+    }
+
+    fn covers(&self, wanted: &Awaited) -> bool {
+        (self.banner || !wanted.banner)
+            && self.responses >= wanted.responses
+            && self.hangups >= wanted.hangups
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -682,22 +682,28 @@ impl RawAmi {
 
     /// Reads until `count_messages(received) >= n` or `timeout`; `Err` text on EOF/timeout.
     pub async fn read_until_count(&mut self, n: usize, timeout: Duration) -> Result<(), String> {
+        self.read_until(|received| count_messages(received) >= n, timeout)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{e}: {} of {n} messages received",
+                    count_messages(&self.received)
+                )
+            })
+    }
+
+    /// Reads until `done` holds for everything received so far, within `timeout`.
+    pub async fn read_until(
+        &mut self,
+        done: impl Fn(&[u8]) -> bool,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
-        while count_messages(&self.received) < n {
+        while !done(&self.received) {
             match tokio::time::timeout_at(deadline, self.read_some()).await {
-                Err(_) => {
-                    return Err(format!(
-                        "timed out: {} of {n} messages received",
-                        count_messages(&self.received)
-                    ))
-                }
+                Err(_) => return Err("timed out".into()),
                 Ok(Ok(true)) => {}
-                Ok(Ok(false)) => {
-                    return Err(format!(
-                        "EOF after {} of {n} messages",
-                        count_messages(&self.received)
-                    ))
-                }
+                Ok(Ok(false)) => return Err("EOF".into()),
                 Ok(Err(e)) => return Err(format!("read error: {e}")),
             }
         }
