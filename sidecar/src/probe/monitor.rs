@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn probes_that_went_down_in_a_silence_rerun_once_the_target_answers_again() {
         let (mut m, t0) = healthy();
-        let slow = |ms_| Err(ProbeError::Timeout(ms(ms_)));
+        let slow = |after| Err(ProbeError::Timeout(ms(after)));
         // A freshly booted (or stalled) Asterisk leaves everything unanswered for a while.
         let start = t0 + ms(2000);
         m.poll(start);

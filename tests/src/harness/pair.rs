@@ -848,10 +848,14 @@ impl Pair {
 
     /// The last `lines` lines of a process log (for failure messages).
     pub fn log_tail(&self, name: &str, lines: usize) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.0.join(format!("{name}.log"))).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.log_tail_where(name, lines, |_| true)
+    }
+
+    /// The last `lines` lines of a process log that `keep` selects.
+    fn log_tail_where(&self, name: &str, lines: usize, keep: impl Fn(&str) -> bool) -> String {
+        let text = self.log(name);
+        let kept: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
     }
 
     /// What a failed test prints: each daemon's log tail and its view of both Asterisks (every
@@ -869,9 +873,13 @@ impl Pair {
                     .unwrap_or_default(),
                 Err(e) => format!("(no status: {e})"),
             };
+            // The story (info and up), then the last failed probe runs (debug) apart: they
+            // come several a second and would push the story out of any tail.
+            let log = format!("astha-{letter}");
             report += &format!(
-                "--- astha-{letter} ---\n{}\n--- astha-{letter} probes now ---\n{targets}\n",
-                self.log_tail(&format!("astha-{letter}"), 40),
+                "--- {log} ---\n{}\n--- {log}: last failed probe runs ---\n{}\n--- {log} probes now ---\n{targets}\n",
+                self.log_tail_where(&log, 40, |l| !l.contains(" DEBUG ")),
+                self.log_tail_where(&log, 15, |l| l.contains("probe failed")),
             );
             if let Ok(asterisk) = self.server_asterisk(side) {
                 report += &format!("--- asterisk-{letter} ---\n{}\n", asterisk.log_tail(15));
