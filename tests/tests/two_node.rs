@@ -19,9 +19,10 @@ use astha_tests::harness::{
 };
 
 /// Generous bounds: a takeover is expected within ~1 s, but CI machines are shared; these only
-/// stop a broken run from hanging.
-const SETTLE: Duration = Duration::from_secs(30);
-const TAKEOVER: Duration = Duration::from_secs(20);
+/// stop a broken run from hanging (a phone's failover request alone takes up to 13 s, see
+/// `Pair::dial_failover_answering`).
+const SETTLE: Duration = Duration::from_secs(60);
+const TAKEOVER: Duration = Duration::from_secs(40);
 const POLL: Duration = Duration::from_millis(20);
 
 /// Hold-down used by these scenarios (astha's default is 10 s): shorter, so the steady state

@@ -457,11 +457,14 @@ impl Pair {
         let server = self.server_asterisk(side)?;
         match server.kind() {
             // `w` waits 0.5 s: the PIN goes out once Authenticate listens; the answer 5 s after
-            // it, once the dialplan has said the count (it waits at most 2 s for astha's answer)
-            // and listens for 10 s (digits sent while it speaks are lost).
+            // it, once the dialplan has said the count (it waits 20 times 0.1 s for astha's
+            // answer) and listens (`Read`: twice its prompt and 5 s). Digits sent while it
+            // speaks before that are lost, and on a busy machine its waits and prompts take
+            // longer: the answer is sent again 3 s and 6 s later. Once one is read, the rest
+            // reach a channel that no longer listens.
             AsteriskKind::Real => server
                 .cli(&format!(
-                    "channel originate Local/*999@ha-admin application SendDTMF wwww{PIN}#wwwwwwwwww{digit}"
+                    "channel originate Local/*999@ha-admin application SendDTMF wwww{PIN}#wwwwwwwwww{digit}wwwwww{digit}wwwwww{digit}"
                 ))
                 .map(|_| ()),
             AsteriskKind::Emulated if digit == '1' => server
