@@ -33,9 +33,12 @@ pub struct Monitor {
 }
 
 /// The most time the target's own starvation ([`Monitor::starved`]) may add to the deadlines of
-/// one silence: one liveness window. A deadlock whose other threads still wait for a CPU on a
-/// saturated host is judged at most this much later.
-pub const MAX_STARVED_CREDIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// one silence. A deadlock whose other threads still wait for a CPU on a saturated host is
+/// judged at most this much later; a stopped or wholly deadlocked Asterisk earns nothing. 5 s:
+/// on a busy test machine the kernel kept healthy Asterisks wholly off the CPU for 4-6 s at a
+/// time (their cgroups' `full` pressure), and with 1 s the active handed its calls over twice
+/// in one run for it.
+pub const MAX_STARVED_CREDIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Monitor {
     /// Monitors the `enabled` probe kinds with the timings and hysteresis of `probes`.
@@ -397,18 +400,19 @@ mod tests {
     }
 
     #[test]
-    fn a_starved_asterisk_gets_its_lost_time_back_up_to_one_window_per_silence() {
+    fn a_starved_asterisk_gets_its_lost_time_back_up_to_the_most_per_silence() {
         let (mut m, t0) = healthy();
         let start = t0 + ms(250);
         next_ping(&mut m, start);
-        // Its host gave it no CPU for 400 ms, then for 900 ms more: only 1 s in all is given
-        // back, so a silent target is failed at 1 s + 1 s at the latest.
-        assert_eq!(m.starved(ms(400)), ms(400));
-        assert_eq!(m.starved(ms(900)), ms(600));
+        // Its host gave it no CPU for 3 s, then for 2.9 s more: only 5 s in all is given back,
+        // so a silent target is failed at 1 s + 5 s at the latest.
+        assert_eq!(MAX_STARVED_CREDIT, ms(5000));
+        assert_eq!(m.starved(ms(3000)), ms(3000));
+        assert_eq!(m.starved(ms(2900)), ms(2000));
         assert_eq!(m.starved(ms(100)), ms(0));
-        m.poll(start + ms(1999));
+        m.poll(start + ms(5999));
         assert_eq!(m.verdict(), Verdict::Healthy);
-        m.poll(start + ms(2000));
+        m.poll(start + ms(6000));
         assert_eq!(m.verdict(), Verdict::Failed);
     }
 
