@@ -340,7 +340,16 @@ fn active_loses_its_service_network(test: &str, cut: NetworkCut) {
         t.outage.sip_s * 1000.0,
         t.reason
     );
-    assert_eq!(t.reason, "peer handed over");
+    // A hands over. If A's daemon stalls first (the whole VM was seen to stop for 2 s on a
+    // busy machine), B finds A silent on every link and its Asterisk unreachable over the cut
+    // LAN, and takes the calls by itself: also right, and A then says why as well (its alert).
+    let handed_over = t.reason == "peer handed over";
+    assert!(
+        handed_over
+            || t.reason == "peer silent on every link and its Asterisk fails probes from here",
+        "{test}: B took over because {}",
+        t.reason
+    );
     assert_eq!(pair.relay_side().unwrap(), Some(Side::B));
     assert!(pair.topology().holds_floating_ip(Side::B.host()).unwrap());
     poll("A standby, saying why", SETTLE, POLL, || {
@@ -349,12 +358,14 @@ fn active_loses_its_service_network(test: &str, cut: NetworkCut) {
             .then_some(())
     })
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
-    let a = pair.status(Side::A).unwrap();
-    let why = a.raw["node"]["last_decision"].as_str().unwrap_or_default();
-    assert!(
-        why.contains("service network down") && why.contains(cut.detail()),
-        "{why}"
-    );
+    if handed_over {
+        let a = pair.status(Side::A).unwrap();
+        let why = a.raw["node"]["last_decision"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("service network down") && why.contains(cut.detail()),
+            "{why}"
+        );
+    }
     assert!(
         alerts(&pair, Side::A)
             .iter()
