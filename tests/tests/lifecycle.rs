@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
-use astha_tests::harness::config::SHARED_MACHINE_PROBES;
 use astha_tests::harness::netns::GATEWAY;
 use astha_tests::harness::{
     poll, require_root, AsteriskKind, Cable, Fault, Pair, PairAsterisk, PairOptions, Side, Standby,
@@ -40,7 +39,7 @@ fn options(kind: AsteriskKind, standby: Standby, test: &str) -> Option<PairOptio
         options.asterisk = PairAsterisk::Real(Install::for_test(test)?);
         options.calls = true;
         for s in &mut options.settings {
-            s.extra_toml.push_str(SHARED_MACHINE_PROBES);
+            s.shared_machine_probes = true;
         }
     }
     Some(options)

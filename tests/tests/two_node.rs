@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
-use astha_tests::harness::config::SHARED_MACHINE_PROBES;
 use astha_tests::harness::{
     poll, require_root, AsteriskKind, Cable, Fault, Host, Pair, PairAsterisk, PairOptions, Side,
     Takeover,
@@ -54,7 +53,7 @@ fn options(kind: AsteriskKind, test: &str) -> Option<PairOptions> {
         options.asterisk = PairAsterisk::Real(Install::for_test(test)?);
         options.calls = true;
         for s in &mut options.settings {
-            s.extra_toml.push_str(SHARED_MACHINE_PROBES);
+            s.shared_machine_probes = true;
         }
     }
     Some(options)
@@ -1192,6 +1191,37 @@ fn doctor(pair: &Pair, side: Side, config: &std::path::Path, json: bool) -> Doct
     }
 }
 
+/// [`doctor`] (`--json`) until the checks that fail are `expected`, at most three runs: a run
+/// is repeated only while every other failing check failed by a timeout ("... within ..."),
+/// which a busy machine causes (a stalled VM left an emulated Asterisk unanswered for 7 s).
+/// Any other difference is returned at once, for the caller's assertion to show.
+fn doctor_expecting(
+    pair: &Pair,
+    side: Side,
+    config: &std::path::Path,
+    expected: &[String],
+) -> DoctorRun {
+    let mut run = doctor(pair, side, config, true);
+    for _ in 1..3 {
+        let unexpected: Vec<serde_json::Value> = run
+            .not_ok()
+            .into_iter()
+            .filter(|c| !expected.iter().any(|e| c["check"] == e.as_str()))
+            .collect();
+        let timed_out =
+            |c: &serde_json::Value| c["detail"].as_str().is_some_and(|d| d.contains(" within "));
+        if unexpected.is_empty() || !unexpected.iter().all(timed_out) {
+            break;
+        }
+        eprintln!(
+            "doctor: {} check(s) timed out on a busy machine, running it again: {unexpected:?}",
+            unexpected.len()
+        );
+        run = doctor(pair, side, config, true);
+    }
+    run
+}
+
 /// A pair at rest (A active, B standby) for the doctor, without the call load.
 fn doctor_pair(kind: AsteriskKind, test: &str) -> Option<Pair> {
     let mut options = options(kind, test)?;
@@ -1250,12 +1280,12 @@ scenario!(
         let Some(pair) = doctor_pair(kind, test) else {
             return;
         };
-        let run = doctor(&pair, Side::A, &pair.config_path(Side::A), true);
+        let gaps = emulator_gaps(kind, Side::A);
+        let run = doctor_expecting(&pair, Side::A, &pair.config_path(Side::A), &gaps);
         eprintln!(
             "TIMING {test}: astha doctor on A took {} ms",
             run.took.as_millis()
         );
-        let gaps = emulator_gaps(kind, Side::A);
         assert_eq!(
             (run.exit, failed_names(&run)),
             (if gaps.is_empty() { 0 } else { 2 }, gaps),
@@ -1328,10 +1358,11 @@ scenario!(
             "the AMI secret was printed"
         );
         // From the standby too: B holds no floating IP, its Asterisk waits on it (warm standby).
-        let standby = doctor(&pair, Side::B, &pair.config_path(Side::B), true);
+        let standby_gaps = emulator_gaps(kind, Side::B);
+        let standby = doctor_expecting(&pair, Side::B, &pair.config_path(Side::B), &standby_gaps);
         assert_eq!(
             (standby.exit, failed_names(&standby)),
-            (run.exit, emulator_gaps(kind, Side::B)),
+            (run.exit, standby_gaps),
             "{test}: from B: {}",
             standby.stdout
         );
@@ -1360,7 +1391,10 @@ scenario!(doctor_names_a_relay_that_does_not_answer, |kind, test| {
         "port = 8080",
         "port = 8089",
     );
-    let run = doctor(&pair, Side::A, &config, true);
+    let mut expected = emulator_gaps(kind, Side::A);
+    expected.push("relay".to_owned());
+    expected.sort();
+    let run = doctor_expecting(&pair, Side::A, &config, &expected);
     let relay = run.check("relay");
     assert_eq!(run.exit, 2, "{test}: {}", run.stdout);
     assert_eq!(relay["status"], "fail", "{test}: {relay}");
@@ -1371,9 +1405,6 @@ scenario!(doctor_names_a_relay_that_does_not_answer, |kind, test| {
             .contains("does not answer"),
         "{relay}"
     );
-    let mut expected = emulator_gaps(kind, Side::A);
-    expected.push("relay".to_owned());
-    expected.sort();
     assert_eq!(
         failed_names(&run),
         expected,

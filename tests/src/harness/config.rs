@@ -6,20 +6,17 @@ use std::path::Path;
 use super::netns::{CROSS_A, CROSS_B, FLOATING_IP, LAN_A, LAN_B, PEER_LAN_A, PEER_LAN_B, RELAY};
 use super::Side;
 
-/// Probe windows for a real Asterisk in a test whose subject is not detection speed. The tests
-/// run two pairs at once, four real Asterisks on a machine that may be busy with other work
-/// too; there a healthy Asterisk was seen silent for 1.8 s, past the default 1 s window, and
-/// the calls moved in the middle of the scenario under test. What the defaults do under load
-/// is `loaded_host`'s subject (it runs alone) and the soak benchmark's; the emulated variants
-/// keep the defaults.
-pub const SHARED_MACHINE_PROBES: &str = "
-[probes.ping]
-timeout_ms = 3000
-
-[probes.core]
-interval_ms = 5000
-timeout_ms = 3000
-";
+/// Probe windows for a real Asterisk in a test whose subject is not detection speed
+/// ([`NodeSettings::shared_machine_probes`]), one table per probe kind. On a busy test machine
+/// a healthy Asterisk was seen silent for 1.8 s, past the default 1 s window, and its SIP stack
+/// left two OPTIONS in a row unanswered for 2 s, and the calls moved in the middle of the
+/// scenario under test. What the defaults do under load is `loaded_host`'s subject (it runs
+/// alone) and the soak benchmark's; the emulated variants keep the defaults.
+pub const SHARED_MACHINE_PROBES: [(&str, &str); 3] = [
+    ("[probes.ping]", "timeout_ms = 3000"),
+    ("[probes.core]", "interval_ms = 5000\ntimeout_ms = 3000"),
+    ("[probes.sip]", "timeout_ms = 3000"),
+];
 
 /// UDP port of the peer link on both links.
 pub const PEER_PORT: u16 = 7400;
@@ -69,6 +66,8 @@ pub struct NodeSettings {
     pub contacts_mirror: Option<bool>,
     /// Extra TOML appended verbatim (new tables only).
     pub extra_toml: String,
+    /// [`SHARED_MACHINE_PROBES`], each table unless `extra_toml` has its own.
+    pub shared_machine_probes: bool,
 }
 
 /// Renders the configuration of `side`; every path is absolute, inside `dir`.
@@ -173,5 +172,12 @@ dir = "{dir}/state-{me}"
         status = asterisk.commands[2].display(),
     );
     toml.push_str(&settings.extra_toml);
+    if settings.shared_machine_probes {
+        for (table, body) in SHARED_MACHINE_PROBES {
+            if !settings.extra_toml.contains(table) {
+                let _ = write!(toml, "\n{table}\n{body}\n");
+            }
+        }
+    }
     toml
 }
