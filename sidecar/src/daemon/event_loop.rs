@@ -206,14 +206,18 @@ impl Daemon {
         self.feed_verdicts(passed).await;
     }
 
+    /// The verdicts the gate passes at once reach the core as one input: two of them are one
+    /// shared silence, which the core must see whole.
     async fn feed_verdicts(&mut self, verdicts: Vec<(Judged, Verdict)>) {
-        for (judged, verdict) in verdicts {
-            let input = match judged {
-                Judged::Own => Input::LocalVerdict(verdict),
-                Judged::Peer => Input::PeerAsteriskVerdict(verdict),
-            };
-            self.feed(input).await;
+        if verdicts.is_empty() {
+            return;
         }
+        let inputs = verdicts.into_iter().map(|(judged, verdict)| match judged {
+            Judged::Own => Input::LocalVerdict(verdict),
+            Judged::Peer => Input::PeerAsteriskVerdict(verdict),
+        });
+        let commands = self.core.handle_all(self.clock.now(), inputs);
+        self.execute(commands).await;
     }
 
     /// Feeds one input to the core and executes what it decides.

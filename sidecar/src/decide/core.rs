@@ -248,9 +248,22 @@ impl Core {
 
     /// Feed one input; execute the returned commands in order.
     pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Command> {
+        self.handle_all(now, [input])
+    }
+
+    /// Several inputs that arrived together, applied before any rule is evaluated: the two
+    /// verdicts of one silence shared by both Asterisks (`probe::shared_silence::VerdictGate`)
+    /// are one observation, and acting between them would act on half of it.
+    pub fn handle_all(
+        &mut self,
+        now: Millis,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Vec<Command> {
         self.advance(now);
         let mut out = Vec::new();
-        self.apply(input, &mut out);
+        for input in inputs {
+            self.apply(input, &mut out);
+        }
         self.evaluate(&mut out);
         self.settle_alerts(&mut out);
         self.maybe_send(&mut out);

@@ -151,9 +151,9 @@ impl VerdictGate {
             }
             return vec![(judged, verdict)];
         }
-        // Both failed: the core sees a common silence. The new failure goes first: alone it
-        // moves nothing (the held one still counts as answering), and the held one then
-        // completes the pair; the other way round, the held one alone would be acted upon.
+        // Both failed: the core sees a common silence, provided it gets both at once
+        // (`Core::handle_all`): either alone, with the other still counted as answering, is a
+        // handover for an active (its own) or nothing at all (the standby's).
         if self.slots[other.index()].held.take().is_some() {
             return vec![(judged, Verdict::Failed), (other, Verdict::Failed)];
         }

@@ -194,6 +194,31 @@ fn hand_over_when_this_node_cannot_serve() {
 }
 
 #[test]
+fn both_failures_of_a_shared_silence_delivered_together_move_no_calls() {
+    // The verdict gate held the standby's Asterisk's failure back (its own was still heard);
+    // when its own fails too, both arrive in one input. Applied one by one, the first (its own,
+    // the standby's still counted as answering) would be a handover: seen on a busy machine.
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    let out = a.core.handle_all(
+        Millis(a.now),
+        [
+            Input::LocalVerdict(Verdict::Failed),
+            Input::PeerAsteriskVerdict(Verdict::Failed),
+        ],
+    );
+    assert!(release(&out).is_none(), "{out:?}");
+    a.wait_hearing(3_000, Role::Standby, 1, Verdict::Healthy);
+    assert!(release(&a.log).is_none(), "{:?}", a.log);
+
+    // The same two, one input each in that order: the first alone is acted upon.
+    let mut a = active_a();
+    a.peer(Role::Standby, 1, Verdict::Healthy, Handover::None);
+    let out = a.input(Input::LocalVerdict(Verdict::Failed));
+    assert_eq!(release(&out), Some(Reason::OwnCallPathFailed));
+}
+
+#[test]
 fn an_own_call_path_failed_with_the_standbys_asterisk_is_handed_over_once_that_one_answers() {
     // Its Asterisk and the standby's miss its probes together (this host stalled): the calls
     // stay, even when the standby reports itself ready.
