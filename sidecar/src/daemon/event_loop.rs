@@ -212,17 +212,21 @@ impl Daemon {
         if verdicts.is_empty() {
             return;
         }
-        let inputs = verdicts.into_iter().map(|(judged, verdict)| match judged {
+        self.feed_all(verdicts.into_iter().map(|(judged, verdict)| match judged {
             Judged::Own => Input::LocalVerdict(verdict),
             Judged::Peer => Input::PeerAsteriskVerdict(verdict),
-        });
-        let commands = self.core.handle_all(self.clock.now(), inputs);
-        self.execute(commands).await;
+        }))
+        .await;
     }
 
     /// Feeds one input to the core and executes what it decides.
     pub(super) async fn feed(&mut self, input: Input) {
-        let commands = self.core.handle(self.clock.now(), input);
+        self.feed_all([input]).await;
+    }
+
+    /// Feeds inputs that arrived together (see `Core::handle_all`) and executes what it decides.
+    async fn feed_all(&mut self, inputs: impl IntoIterator<Item = Input>) {
+        let commands = self.core.handle_all(self.clock.now(), inputs);
         self.execute(commands).await;
     }
 

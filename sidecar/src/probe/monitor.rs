@@ -222,14 +222,10 @@ impl Monitor {
     /// failed during the boot keeps the verdict failed for up to its interval (10 s) while the
     /// Asterisk already carries calls, and the peer reports it unprobeable meanwhile.
     fn rerun_down_probes(&mut self, now: Instant) {
-        let down: Vec<ProbeKind> = self
-            .health
-            .tracks()
-            .filter(|(kind, t)| *kind != ProbeKind::Ping && t.state == ProbeState::Down)
-            .map(|(kind, _)| kind)
-            .collect();
-        for kind in down {
-            self.schedule.kick(kind, now);
+        for (kind, track) in self.health.tracks() {
+            if kind != ProbeKind::Ping && track.state == ProbeState::Down {
+                self.schedule.kick(kind, now);
+            }
         }
     }
 
