@@ -410,8 +410,8 @@ impl Drop for Instance {
 struct OwnCgroup {
     /// The cgroup's directory in the cgroup v2 hierarchy.
     dir: PathBuf,
-    /// The same directory bind-mounted under the instance's files: `ip netns exec` mounts a
-    /// fresh /sys for the namespace, which hides the cgroup hierarchy from a daemon run in it.
+    /// The same directory bind-mounted in the temp directory: `ip netns exec` mounts a fresh
+    /// /sys for the namespace, which hides the cgroup hierarchy from a daemon run in it.
     visible: PathBuf,
 }
 
@@ -445,7 +445,9 @@ fn own_cgroup(root: &Path) -> Option<OwnCgroup> {
     let label = root.to_string_lossy().replace('/', "-");
     let dir = base.join(format!("astha{label}"));
     std::fs::create_dir_all(&dir).ok()?;
-    let visible = root.join("cgroup");
+    // Outside the instance's files, so that removing them never meets a mount point (a
+    // directory tree removed before the instance is dropped stopped at the mount and stayed).
+    let visible = std::env::temp_dir().join(format!("astha-cgroup{label}"));
     let cgroup = OwnCgroup { dir, visible };
     let mounted = std::fs::create_dir_all(&cgroup.visible).is_ok()
         && Command::new("mount")
