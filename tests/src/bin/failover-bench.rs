@@ -364,7 +364,8 @@ fn timeout_for(system: &System, fault: Fault) -> Duration {
         // The stock agent's defaults: up to 20 s to the next monitor, 30 s for it to time
         // out, 15 s for the stop to give up on SIGTERM, then a boot.
         (System::Pacemaker(PacemakerAsterisk::StockAgent(_), _), _) => Duration::from_secs(180),
-        // astha-asterisk's stop waits for a hung Asterisk until its 60 s stop timeout.
+        // astha-asterisk: a monitor every second, a test call every 10 s, a stop that kills a
+        // hung Asterisk at once, then a boot on B; 120 s is room for a loaded machine.
         (System::Pacemaker(PacemakerAsterisk::AsthaAgent(_), _), _) => Duration::from_secs(120),
         (_, Fault::CallPathBroken) => Duration::from_secs(60),
         _ => Duration::from_secs(30),
