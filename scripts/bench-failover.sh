@@ -6,9 +6,10 @@
 #        scripts/bench-failover.sh --runs 5 --faults node-loss,hang
 #   real Asterisk 22 (scripts/asterisk.sh), astha warm and cold, Pacemaker with the stock
 #   ocf:heartbeat:asterisk agent and with contrib/ocf/astha-asterisk (a stock-agent hang takes
-#   ~1.5 min per run):
+#   ~1.5 min per run, an astha call-path run ~50 s; the BENCHMARKS.md table ran astha and each
+#   agent as invocations of their own side by side, ~80 min, then merged them with --from-log):
 #        scripts/bench-failover.sh --asterisk real --standby warm,cold --runs 20 \
-#            --pacemaker-agents stock,astha --tokens 3000 --pacemaker-runs 5 \
+#            --pacemaker-agents stock,astha --tokens 3000 --pacemaker-runs 20 \
 #            --faults hang,crash,node-loss,call-path,sip-stack-gone
 #   every run is a line on stderr; tables from the logs of several invocations:
 #        scripts/bench-failover.sh --from-log astha.log --from-log pacemaker.log
