@@ -4,7 +4,8 @@
 //! sd-daemon(3)). Each line then starts with its priority as `<N>` (error 3, warn 4, info 6,
 //! debug and trace 7), which journald strips and stores, so `journalctl -p warning -u astha`
 //! shows every alert, takeover and release; journald stamps the time itself. Elsewhere: no
-//! colour codes unless stderr is a terminal (and `NO_COLOR` is unset).
+//! colour codes unless stderr is a terminal (and `NO_COLOR` is unset). Lines are queued to a
+//! writer thread (`queue`), so a slow stderr never stops the daemon.
 
 use std::fmt;
 
@@ -12,6 +13,9 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
+
+mod queue;
+pub use queue::LineQueue;
 
 /// Where stderr goes, as far as the log format is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,11 +96,13 @@ where
     }
 }
 
-/// Installs the subscriber for `level` on stderr, formatted for `target`.
-pub fn init(level: Level, target: LogTarget) {
+/// Installs the subscriber for `level` on stderr, formatted for `target`. Lines are written by a
+/// thread of their own ([`LineQueue`]); flush the returned queue before the process exits.
+pub fn init(level: Level, target: LogTarget) -> LineQueue {
+    let queue = LineQueue::start(std::io::stderr(), queue::QUEUE_LINES);
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(queue.clone())
         .with_target(false);
     let _ = match target {
         LogTarget::Journal => builder
@@ -108,6 +114,7 @@ pub fn init(level: Level, target: LogTarget) {
         LogTarget::Terminal => builder.with_ansi(true).try_init(),
         LogTarget::Plain => builder.with_ansi(false).try_init(),
     };
+    queue
 }
 
 fn format() -> format::Format {

@@ -15,13 +15,14 @@ fn main() {
             std::process::exit(exit.code());
         }
     };
-    init_logging(cli.log_level());
+    let logs = init_logging(cli.log_level());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
+            logs.flush(LOG_FLUSH);
             eprintln!("astha: cannot start the async runtime: {e}");
             std::process::exit(astha::cli::Exit::Usage.code());
         }
@@ -29,12 +30,16 @@ fn main() {
     let mut stdout = std::io::stdout();
     let exit = runtime.block_on(astha::cli::run(cli, &mut stdout));
     let _ = stdout.flush();
+    logs.flush(LOG_FLUSH);
     std::process::exit(exit.code());
 }
 
-fn init_logging(level: &str) {
+/// The most time the last log lines may take to reach stderr at exit.
+const LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn init_logging(level: &str) -> astha::logging::LineQueue {
     let level = level
         .parse::<tracing::Level>()
         .unwrap_or(tracing::Level::WARN);
-    astha::logging::init(level, astha::logging::LogTarget::detect());
+    astha::logging::init(level, astha::logging::LogTarget::detect())
 }
