@@ -95,6 +95,8 @@ struct Soak {
     /// `failed` / `degraded` verdicts on healthy Asterisks, by the probe that caused them.
     failed: Vec<(String, u32)>,
     degraded: Vec<(String, u32)>,
+    /// Each `failed` verdict: whose daemon judged which Asterisk, on what evidence.
+    failed_views: Vec<String>,
     /// astha wake-ups logged as late (>= 100 ms) and the longest, in ms.
     stalls: u32,
     max_lag_ms: u64,
@@ -297,6 +299,7 @@ fn soak(
                 .to_owned();
             if line.contains("to=failed") {
                 bump(&mut soak.failed, probe);
+                soak.failed_views.push(failed_view(daemon, line));
             } else if line.contains("to=degraded") {
                 bump(&mut soak.degraded, probe);
             }
@@ -318,6 +321,18 @@ fn soak(
         }
     }
     Ok(soak)
+}
+
+/// `daemon`'s `failed` verdict `line` as "astha-a on local: <evidence>" (the daemon logs its
+/// target's name and the evidence last, see `probe/runner.rs`).
+fn failed_view(daemon: &str, line: &str) -> String {
+    let target = line
+        .split("target=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map_or("?", |t| t.trim_matches('"'));
+    let evidence = line.split("evidence=").nth(1).unwrap_or("?").trim();
+    format!("{daemon} on {target}: {evidence}")
 }
 
 fn bump(counts: &mut Vec<(String, u32)>, key: String) {
@@ -553,6 +568,16 @@ fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Detections)], start
                 k.calls.failed,
                 k.calls.dropped
             ));
+        }
+        let views: Vec<_> = soaks
+            .iter()
+            .flat_map(|k| k.failed_views.iter().map(move |v| (&k.name, v)))
+            .collect();
+        if !views.is_empty() {
+            s.push_str("\nWhose view failed (the daemon, the Asterisk it judged, the evidence it logged):\n\n");
+            for (name, view) in views {
+                s.push_str(&format!("- {name}: {view}\n"));
+            }
         }
     }
     s.push_str("\nDetection under the same load (fault to the new active's takeover start), each fault injected at a random phase of the probe cycle into whichever server is active, whose host is saturated from a few seconds before the fault until the takeover:\n\n");
