@@ -25,7 +25,9 @@ impl Daemon {
         while let Some(command) = queue.pop_front() {
             match command {
                 Command::PersistTerm { term, active_in } => {
-                    if let Err(e) = self.terms.store(term, active_in) {
+                    // The batch waits for the term to be durable; the probes, AMI readers and
+                    // the log writer do not.
+                    if let Err(e) = self.terms.store_off_thread(term, active_in).await {
                         tracing::error!(term, error = %e, "cannot persist the term: refusing to act on it");
                         let error = format!("term not persisted: {e}");
                         let more = self

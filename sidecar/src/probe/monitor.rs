@@ -171,6 +171,12 @@ impl Monitor {
         credit
     }
 
+    /// The starvation given back to the deadlines since the target last answered: how much of
+    /// a silence's wait was the host's doing, not Asterisk's.
+    pub fn starved_credit(&self) -> std::time::Duration {
+        self.starved_credit
+    }
+
     /// When to call `poll` next.
     pub fn next_wakeup(&self) -> Option<Instant> {
         self.schedule.next_wakeup()

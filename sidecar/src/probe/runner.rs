@@ -288,11 +288,15 @@ fn apply_outcome(status: &mut MonitoredTarget, outcome: &ProbeOutcome, monitor: 
             p.failures += 1;
             p.last_error = Some(e.clone());
             // Only verdict changes reach the default log; with `--log-level debug` every
-            // failed run shows, for a verdict that stays failed (say after a slow boot).
+            // failed run shows, for a verdict that stays failed (say after a slow boot), with
+            // the part of the silence given back for the host starving Asterisk of CPU (a
+            // silence judged late under load says why).
             tracing::debug!(
                 target = %status.name,
                 probe = %outcome.kind,
                 latency_ms = u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
+                starved_given_ms =
+                    u64::try_from(monitor.starved_credit().as_millis()).unwrap_or(u64::MAX),
                 error = %e,
                 "probe failed"
             );
