@@ -291,12 +291,7 @@ fn soak(
     for daemon in ["astha-a", "astha-b"] {
         let log = pair.log(daemon);
         for line in log.lines().filter(|l| l.contains("verdict changed")) {
-            let probe = line
-                .split("probe=")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .unwrap_or("lifecycle")
-                .to_owned();
+            let probe = log_field(line, "probe").unwrap_or("lifecycle").to_owned();
             if line.contains("to=failed") {
                 bump(&mut soak.failed, probe);
                 soak.failed_views.push(failed_view(daemon, line));
@@ -326,13 +321,16 @@ fn soak(
 /// `daemon`'s `failed` verdict `line` as "astha-a on local: <evidence>" (the daemon logs its
 /// target's name and the evidence last, see `probe/runner.rs`).
 fn failed_view(daemon: &str, line: &str) -> String {
-    let target = line
-        .split("target=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .map_or("?", |t| t.trim_matches('"'));
+    let target = log_field(line, "target").map_or("?", |t| t.trim_matches('"'));
     let evidence = line.split("evidence=").nth(1).unwrap_or("?").trim();
     format!("{daemon} on {target}: {evidence}")
+}
+
+/// The value of the first `key=value` in a log `line` (up to the next space).
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(&format!("{key}="))
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
 }
 
 fn bump(counts: &mut Vec<(String, u32)>, key: String) {
