@@ -84,7 +84,7 @@ impl AmiProbes {
         // The monitor judges each run's deadline (moved for astha's own lag and, for the ping,
         // for every answer heard); the AMI client's timeout is only the backstop that frees an
         // action nobody waits for any more.
-        let timeout = |k: ProbeKind| probes.timing(k).timeout * super::runner::RUN_BACKSTOP_FACTOR;
+        let timeout = |k: ProbeKind| super::runner::run_backstop(probes.timing(k).timeout);
         let mut bulk_config = config.clone();
         bulk_config.server_name = format!("{name} (bulk)");
         bulk_config.events = EventMask::Off;

@@ -315,19 +315,21 @@ mod tests {
     fn probes_that_went_down_in_a_silence_rerun_once_the_target_answers_again() {
         let (mut m, t0) = healthy();
         let slow = |after| Err(ProbeError::Timeout(ms(after)));
-        // A freshly booted (or stalled) Asterisk leaves everything unanswered for a while.
+        // A freshly booted (or stalled) Asterisk leaves everything unanswered for a while: the
+        // runs give up at their deadlines (1 s).
         let start = t0 + ms(2000);
         m.poll(start);
         let (started, _) = drain(&mut m);
-        m.complete(run_of(&started, ProbeKind::Core), slow(1000), start);
-        m.complete(run_of(&started, ProbeKind::Ping), slow(1000), start);
+        let gave_up = start + ms(1000);
+        m.complete(run_of(&started, ProbeKind::Core), slow(1000), gave_up);
+        m.complete(run_of(&started, ProbeKind::Ping), slow(1000), gave_up);
         // The core's first miss is confirmed at once, and fails too: the core is down.
-        m.poll(start);
+        m.poll(gave_up);
         let core = run_of(&drain(&mut m).0, ProbeKind::Core);
-        m.complete(core, slow(1000), start);
+        m.complete(core, slow(1000), gave_up + ms(1000));
         assert_eq!(m.verdict(), Verdict::Failed);
         // The pings are answered again; liveness is back after `recover_after` (3) of them.
-        let mut at = start;
+        let mut at = gave_up + ms(1000);
         for _ in 0..3 {
             at += ms(250);
             let ping = next_ping(&mut m, at);
@@ -416,6 +418,31 @@ mod tests {
         assert_eq!(m.verdict(), Verdict::Healthy);
         m.poll(start + ms(6000));
         assert_eq!(m.verdict(), Verdict::Failed);
+    }
+
+    #[test]
+    fn a_run_that_gives_up_before_the_starvation_deadline_is_not_a_failure() {
+        // Seen on the saturated test bed: the local Asterisk starved for 3 s and given that
+        // time back, the ping's own timeout (then 3 s) failed it 0.5 s before it answered.
+        let (mut m, t0) = healthy();
+        let start = t0 + ms(250);
+        let ping = next_ping(&mut m, start);
+        assert_eq!(m.starved(ms(2989)), ms(2989));
+        m.complete(ping, Err(ProbeError::Timeout(ms(3000))), start + ms(3000));
+        m.poll(start + ms(3000));
+        assert_eq!(m.verdict(), Verdict::Healthy, "the deadline is 3989 ms");
+        // Asterisk answers another action, sent before the silence, at 3.5 s: heard from.
+        m.answered(start, start + ms(3500));
+        m.poll(start + ms(4400));
+        assert_eq!(m.verdict(), Verdict::Healthy, "1 s of silence from 3.5 s");
+        // Without another answer the run times out at the deadline, not at the give-up.
+        m.poll(start + ms(4500));
+        assert_eq!(m.verdict(), Verdict::Failed);
+        // And the driver's bound comes after the latest deadline the monitor may set.
+        let ping_timeout = ProbesConfig::default().timing(ProbeKind::Ping).timeout;
+        assert!(
+            super::super::runner::run_backstop(ping_timeout) > ping_timeout + MAX_STARVED_CREDIT
+        );
     }
 
     #[test]

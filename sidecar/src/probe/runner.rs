@@ -191,9 +191,10 @@ async fn drive(
             match output {
                 MonitorOutput::Start(start) => {
                     let run = backend.run(start.kind);
-                    // The monitor judges the deadline (and moves it for astha's own lag and for
-                    // answers heard meanwhile); this bound only ends a run nobody waits for.
-                    let budget = (start.deadline - start.started) * RUN_BACKSTOP_FACTOR;
+                    // The monitor judges the deadline (and moves it for astha's own lag, for the
+                    // target's starvation and for answers heard meanwhile); this bound only ends
+                    // a run nobody waits for.
+                    let budget = run_backstop(start.deadline - start.started);
                     let backstop = tokio::time::Instant::from_std(start.started + budget);
                     runs.spawn(async move {
                         let result = tokio::time::timeout_at(backstop, run)
@@ -238,8 +239,16 @@ async fn drive(
 /// Yields after a stall so the AMI reader and the runs' tasks process what arrived meanwhile
 /// (reader, run task, join: three hops on the current-thread runtime).
 const DRAIN_YIELDS: usize = 3;
-/// A run is dropped by its task at this many times its deadline, long after the monitor judged it.
-pub const RUN_BACKSTOP_FACTOR: u32 = 3;
+/// How long a run with a `timeout` may take before its task drops it: three times the timeout,
+/// plus the most starvation the monitor may give back to one silence
+/// ([`super::monitor::MAX_STARVED_CREDIT`]). The monitor, not this bound, judges the run; the bound
+/// must therefore come after the latest deadline the monitor may set. At three times the
+/// timeout alone (3 s for the ping) it came first on a saturated host: the local Asterisk,
+/// starved of CPU for 3 s and given that time back, was failed by the backstop's "no answer
+/// within 3000 ms" 0.5 s before it answered, and the active handed its calls over.
+pub fn run_backstop(timeout: Duration) -> Duration {
+    timeout * 3 + super::monitor::MAX_STARVED_CREDIT
+}
 
 /// Sleeps until `wake`; never ready when there is none (a `select!` branch with nothing to time).
 pub(crate) async fn sleep_until(wake: Option<tokio::time::Instant>) {

@@ -115,7 +115,11 @@ impl ProbeSchedule {
         }
     }
 
-    /// Matches an answer to its run. `None` for unknown or abandoned (timed-out) runs.
+    /// Matches an answer to its run. `None` for unknown or abandoned (timed-out) runs, and for
+    /// a run that gave up waiting (its driver's or its client's own timeout) before the deadline
+    /// this schedule holds for it: silence is judged here, at the deadline as moved for astha's
+    /// lag, the target's starvation and the answers heard, so such a run stays in flight and
+    /// times out at that deadline unless it moves again.
     pub fn complete(
         &mut self,
         id: RunId,
@@ -126,6 +130,11 @@ impl ProbeSchedule {
             .slots
             .iter_mut()
             .find(|(_, s)| s.in_flight.map(|r| r.id) == Some(id))?;
+        if matches!(result, Err(ProbeError::Timeout(_)))
+            && slot.in_flight.is_some_and(|run| now < run.deadline)
+        {
+            return None;
+        }
         let run = slot.in_flight.take()?;
         Some(ProbeOutcome {
             kind: *kind,
