@@ -25,9 +25,12 @@ impl Daemon {
         while let Some(command) = queue.pop_front() {
             match command {
                 Command::PersistTerm { term, active_in } => {
-                    // The batch waits for the term to be durable; the probes, AMI readers and
-                    // the log writer do not.
-                    if let Err(e) = self.terms.store_off_thread(term, active_in).await {
+                    // On this thread, at astha's real-time priority: the decision waits for the
+                    // two fsyncs either way. On a thread of its own, which the unit's
+                    // CPUSchedulingResetOnFork starts at normal priority, a hang's handover
+                    // waited 362 ms for them on a saturated host; at this priority they took at
+                    // most 79 ms beside the same load, time the probes get back as astha's lag.
+                    if let Err(e) = self.terms.store(term, active_in) {
                         tracing::error!(term, error = %e, "cannot persist the term: refusing to act on it");
                         let error = format!("term not persisted: {e}");
                         let more = self
