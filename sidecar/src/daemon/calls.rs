@@ -4,9 +4,12 @@
 //! Counted on demand with AMI `CoreShowChannels` (the shipped AMI user's `reporting` write
 //! class), one call per `Linkedid`, leaving out astha's own probe calls (`Local/probe@ha-probe`,
 //! which a switch does not drop anyone from). Not a probe: a count that cannot be read says why
-//! and judges nothing.
+//! and judges nothing. `astha status` shares one count among the requests of
+//! [`COUNT_REUSE`] ([`SharedCount`]).
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ami_client::{Action, Message};
@@ -75,9 +78,83 @@ pub async fn calls_in_progress(client: &ami_client::Client, name: &str) -> Calls
     }
 }
 
+/// How old a count `astha status` may show. Each count lists every channel of the active's
+/// Asterisk (400 on a server carrying 200 calls); without sharing, a dashboard polling both
+/// daemons' status many times a second made the loaded Asterisk list them dozens of times a
+/// second (the test bed's split-brain sampler asks every 50 ms), on top of its calls. Below the
+/// 500 ms at which `astha failover --when-idle` reads the count, so that it still sees a fresh
+/// one each time.
+pub const COUNT_REUSE: Duration = Duration::from_millis(400);
+
+/// The last calls-in-progress count, shared by every `astha status` request: requests that
+/// arrive while one is being counted wait for it, and a count younger than [`COUNT_REUSE`] of
+/// the same node is answered again.
+#[derive(Debug, Clone, Default)]
+pub struct SharedCount(Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, CallsStatus)>>>);
+
+impl SharedCount {
+    /// The count of `node`'s calls: the last one if fresh enough, else what `count` says.
+    pub async fn get_or_count(
+        &self,
+        node: &str,
+        count: impl Future<Output = CallsStatus>,
+    ) -> CallsStatus {
+        let mut last = self.0.lock().await;
+        if let Some((at, status)) = last.as_ref() {
+            if status.node == node && at.elapsed() < COUNT_REUSE {
+                return status.clone();
+            }
+        }
+        let status = count.await;
+        *last = Some((tokio::time::Instant::now(), status.clone()));
+        status
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A count of `n` calls on `node`, noting that it was asked for.
+    async fn counted(node: &str, n: u32, asked: &std::cell::Cell<u32>) -> CallsStatus {
+        asked.set(asked.get() + 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        CallsStatus {
+            node: node.into(),
+            count: Some(n),
+            error: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_requests_share_one_count_until_it_is_too_old() {
+        let shared = SharedCount::default();
+        let asked = std::cell::Cell::new(0);
+        // Three requests at once: one count, three answers.
+        let (a, b, c) = tokio::join!(
+            shared.get_or_count("pbx-a", counted("pbx-a", 3, &asked)),
+            shared.get_or_count("pbx-a", counted("pbx-a", 4, &asked)),
+            shared.get_or_count("pbx-a", counted("pbx-a", 5, &asked)),
+        );
+        assert_eq!(asked.get(), 1);
+        assert_eq!([a.count, b.count, c.count], [Some(3); 3]);
+        // Still fresh: answered again.
+        tokio::time::sleep(COUNT_REUSE - Duration::from_millis(1)).await;
+        let again = shared
+            .get_or_count("pbx-a", counted("pbx-a", 6, &asked))
+            .await;
+        assert_eq!((asked.get(), again.count), (1, Some(3)));
+        // Too old, or another node active: counted again.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let later = shared
+            .get_or_count("pbx-a", counted("pbx-a", 7, &asked))
+            .await;
+        assert_eq!((asked.get(), later.count), (2, Some(7)));
+        let other = shared
+            .get_or_count("pbx-b", counted("pbx-b", 0, &asked))
+            .await;
+        assert_eq!((asked.get(), other.node.as_str()), (3, "pbx-b"));
+    }
 
     fn channel(name: &str, linkedid: &str) -> Message {
         let mut m = Message::new();

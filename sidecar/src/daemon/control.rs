@@ -74,7 +74,8 @@ impl Daemon {
         })
     }
 
-    /// `astha status`: the report, plus the calls in progress on whichever node is active,
+    /// `astha status`: the report, plus the calls in progress on whichever node is active
+    /// (one count shared by the requests of a few hundred ms, see `calls::SharedCount`),
     /// counted off the loop (a hung Asterisk costs the status its count's deadline, no more) and
     /// off the probe connection (listing every channel of a busy server must not delay a ping).
     fn status_with_calls(&mut self, reply: oneshot::Sender<ControlReply>) {
@@ -92,9 +93,11 @@ impl Daemon {
         } else {
             None
         };
+        let shared = self.call_count.clone();
         tokio::spawn(async move {
             if let Some((client, name)) = active {
-                report.calls = Some(super::calls::calls_in_progress(&client, &name).await);
+                let count = super::calls::calls_in_progress(&client, &name);
+                report.calls = Some(shared.get_or_count(&name, count).await);
             }
             let _ = reply.send(ControlReply::status(report));
         });

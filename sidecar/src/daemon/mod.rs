@@ -133,6 +133,8 @@ struct Daemon {
     trunks: trunks::TrunkKeeper,
     /// The contact mirror, unless `[contacts] mirror` is off.
     contacts: Option<contacts::ContactMirror>,
+    /// The calls in progress `astha status` shows, counted once for the requests of a moment.
+    call_count: calls::SharedCount,
 }
 
 impl Daemon {

@@ -29,8 +29,8 @@ use super::devices::RelayReading;
 use super::event_loop::EventSources;
 use super::relay_watchdog::WatchdogKicker;
 use super::{
-    actuator_task, alerts, astdb, contacts, dialplan, reachability, readiness, report, setup,
-    trunks, witness, Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
+    actuator_task, alerts, astdb, calls, contacts, dialplan, reachability, readiness, report,
+    setup, trunks, witness, Clock, Daemon, DaemonError, Devices, PeerLinkIo, RunOptions,
 };
 
 /// Opens everything, releases what a previous run may have held, and reports ready.
@@ -162,6 +162,7 @@ pub(super) async fn start(
         relay_watchdog,
         trunks,
         contacts,
+        call_count: calls::SharedCount::default(),
     };
     let events = EventSources {
         control,
