@@ -50,8 +50,12 @@ check "missing plug fails" 1 "$FENCE" -o off -c "$CFG"
 check "unknown action fails" 1 "$FENCE" -o explode -n nodea -c "$CFG"
 check "read back: failures moved nothing" 0 is_position b
 
-# A dead device: every action that needs it fails with 1, status included.
+# A dead device: every action that needs it fails with 1, status included. Unplugged, as a USB
+# serial adapter is, its device node goes too: the simulator's link left behind would point at a
+# pty number the next pty of a test running beside this one may get (then that test's simulator
+# answered, once, and "off" succeeded).
 kill -9 $CLEANUP_PIDS 2>/dev/null
+rm -f "$WORK/relay"
 wait_until 10 "relay simulator gone" sh -c "! '$ASTHA' relay --config '$CFG' --timeout-ms 300 status"
 check "monitor with the device gone" 1 "$FENCE" -o monitor -c "$CFG" --device-timeout-ms=300
 check "status with the device gone" 1 "$FENCE" -o status -n nodea -c "$CFG" --device-timeout-ms=300
