@@ -16,6 +16,7 @@
 pub mod config;
 pub mod fault;
 pub mod freeze;
+pub mod group_stop;
 pub mod install;
 pub mod instance;
 pub mod recorded_session;

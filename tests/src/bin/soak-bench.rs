@@ -16,7 +16,7 @@ use astha_tests::asterisk::Install;
 use astha_tests::harness::client::now_unix;
 use astha_tests::harness::{
     require_root, CallCounts, CallLoad, Fault, Host, HostLoad, LinkLoss, LoadSpec, Pair,
-    PairAsterisk, PairOptions, Side,
+    PairAsterisk, PairOptions, SchedTrace, Side,
 };
 use clap::Parser;
 
@@ -229,6 +229,17 @@ fn loaded_pair(install: &Install, load: CallLoad) -> Result<Pair, String> {
     Ok(pair)
 }
 
+/// Both daemons' main threads traced from now on (see `SchedTrace`).
+fn sched_traces(pair: &Pair) -> Vec<SchedTrace> {
+    [Side::A, Side::B]
+        .into_iter()
+        .filter_map(|side| {
+            let pid = pair.daemon_pid(side)?;
+            Some(SchedTrace::start(&format!("astha-{}", side.letter()), pid))
+        })
+        .collect()
+}
+
 /// stress-ng saturating `cpus` (every CPU when None).
 fn start_load(pair: &Pair, duration: Duration, cpus: Option<String>) -> Result<HostLoad, String> {
     HostLoad::start(
@@ -254,6 +265,7 @@ fn soak(
 ) -> Result<Soak, String> {
     let pair = loaded_pair(install, load)?;
     hosts.pin(&pair)?;
+    let traces = sched_traces(&pair);
     let from = now_unix();
     let _stress = start_load(&pair, duration + Duration::from_secs(30), stress_cpus)?;
     let loss = (loss_percent > 0)
@@ -287,6 +299,13 @@ fn soak(
     };
     if let Some(calls) = pair.calls() {
         soak.calls = calls.counts(from, now_unix() - f64::from(load.hold_ms) / 1000.0);
+    }
+    // Where each daemon's stalls went (the logs only say how long they were).
+    for trace in &traces {
+        eprintln!(
+            "soak-bench: {name}: {}",
+            trace.explain(from, now_unix(), Duration::from_millis(200))
+        );
     }
     for daemon in ["astha-a", "astha-b"] {
         let log = pair.log(daemon);
@@ -355,6 +374,11 @@ fn random_phase(max: Duration) -> Duration {
 struct Detections {
     /// Fault to the new active's takeover start, ms.
     times: Vec<f64>,
+    /// A hang of a real Asterisk: from every thread stopped (the hang complete) to the takeover
+    /// start, ms, and the SIGSTOP to every thread stopped, ms (see
+    /// `astha_tests::asterisk::group_stop`).
+    from_complete: Vec<f64>,
+    stopping: Vec<f64>,
     /// Healed Asterisks that had to be restarted to return as a ready standby.
     restarts: u32,
     /// Pairs started for the series.
@@ -377,7 +401,7 @@ fn detect(
         d.pairs += 1;
         let pair = loaded_pair(install, load)?;
         hosts.pin(&pair)?;
-        match injections(&pair, hosts, fault, n, &mut d.times, &mut d.restarts) {
+        match injections(&pair, hosts, fault, n, &mut d) {
             None => return Ok(d),
             Some(e) => eprintln!(
                 "soak-bench: {}: pair {} stuck after {} runs: {e}",
@@ -400,18 +424,18 @@ const MAX_PAIRS: usize = 4;
 /// How long a healed side has to return as a ready standby before its Asterisk is restarted.
 const HEAL_WAIT: Duration = Duration::from_secs(30);
 
-/// Injects `fault` into one pair until `times` holds `n` runs: None, or why the pair is stuck.
-/// A healed side not back within [`HEAL_WAIT`] has its Asterisk restarted (counted in `restarts`).
+/// Injects `fault` into one pair until `d` holds `n` runs: None, or why the pair is stuck.
+/// A healed side not back within [`HEAL_WAIT`] has its Asterisk restarted (counted in `d`).
 fn injections(
     pair: &Pair,
     hosts: Hosts,
     fault: Fault,
     n: usize,
-    times: &mut Vec<f64>,
-    restarts: &mut u32,
+    d: &mut Detections,
 ) -> Option<String> {
+    let traces = sched_traces(pair);
     let mut active = Side::A;
-    while times.len() < n {
+    while d.times.len() < n {
         // The active's host saturated (every CPU when shared) from before the fault until the
         // takeover is measured.
         let stress = match start_load(pair, Duration::from_secs(600), hosts.cpus(active)) {
@@ -429,19 +453,34 @@ fn injections(
                 pair.log_tail(&format!("astha-{}", first.other().letter()), 25)
             )
         };
-        let at = match pair.inject(active, fault) {
-            Ok(at) => at,
+        // A hang is timed from the SIGSTOP itself, and from when it took hold.
+        let injected = match fault {
+            Fault::AsteriskHang => pair.hang(active).map(|h| (h.signalled, Some(h.complete))),
+            _ => pair.inject(active, fault).map(|at| (at, None)),
+        };
+        let (at, complete) = match injected {
+            Ok(injected) => injected,
             Err(e) => return Some(e.to_string()),
         };
         let t = match pair.measure_takeover(active.other(), at, Duration::from_secs(60)) {
             Ok(t) => t,
             Err(e) => return Some(format!("{e}\n{}", both_logs(active))),
         };
+        let stopping = complete.map(|complete| {
+            let stopping_ms = (complete - at) * 1000.0;
+            d.stopping.push(stopping_ms);
+            d.from_complete.push(t.detection_s * 1000.0 - stopping_ms);
+            format!(
+                " ({:.0} ms after every thread stopped, {stopping_ms:.0} ms after the SIGSTOP)",
+                t.detection_s * 1000.0 - stopping_ms
+            )
+        });
         eprintln!(
-            "soak-bench: {} #{}: detected {:.0} ms",
+            "soak-bench: {} #{}: detected {:.0} ms{}",
             fault.name(),
-            times.len() + 1,
-            t.detection_s * 1000.0
+            d.times.len() + 1,
+            t.detection_s * 1000.0,
+            stopping.unwrap_or_default()
         );
         if t.detection_s > SLOW_DETECTION_S {
             // What each daemon did meanwhile: the distribution says how often, this says why.
@@ -449,8 +488,18 @@ fn injections(
                 "soak-bench: slow detection, the daemons' logs:\n{}",
                 both_logs(active)
             );
+            for trace in &traces {
+                eprintln!(
+                    "soak-bench: {}",
+                    trace.explain(
+                        at - 0.5,
+                        at + t.detection_s + 0.2,
+                        Duration::from_millis(100)
+                    )
+                );
+            }
         }
-        times.push(t.detection_s * 1000.0);
+        d.times.push(t.detection_s * 1000.0);
         drop(stress);
         if let Err(e) = pair.heal(active, fault) {
             return Some(e.to_string());
@@ -484,7 +533,7 @@ fn injections(
                 fault.name(),
                 both_logs(healed)
             );
-            *restarts += 1;
+            d.restarts += 1;
             let restarted = pair
                 .inject(healed, Fault::AsteriskCrash)
                 .and_then(|_| pair.heal(healed, Fault::AsteriskCrash))
@@ -498,6 +547,20 @@ fn injections(
         }
     }
     None
+}
+
+/// One row of the detection table: the distribution of `times` (ms).
+fn detection_row(name: &str, times: &[f64], pairs: &str, restarts: &str) -> String {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    format!(
+        "| {name} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {pairs} | {restarts} |\n",
+        sorted.len(),
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.95),
+        percentile(&sorted, 0.99),
+        sorted.last().copied().unwrap_or(f64::NAN),
+    )
 }
 
 /// The value below which `q` of the sorted samples fall (nearest rank).
@@ -581,19 +644,27 @@ fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Detections)], start
     s.push_str("\nDetection under the same load (fault to the new active's takeover start), each fault injected at a random phase of the probe cycle into whichever server is active, whose host is saturated from a few seconds before the fault until the takeover:\n\n");
     s.push_str("| fault | runs | p50 | p95 | p99 | max | pairs | healed Asterisks restarted |\n|---|---|---|---|---|---|---|---|\n");
     for (fault, d) in detections {
-        let mut sorted = d.times.clone();
-        sorted.sort_by(f64::total_cmp);
-        s.push_str(&format!(
-            "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} |\n",
+        s.push_str(&detection_row(
             fault.name(),
-            sorted.len(),
-            percentile(&sorted, 0.5),
-            percentile(&sorted, 0.95),
-            percentile(&sorted, 0.99),
-            sorted.last().copied().unwrap_or(f64::NAN),
-            d.pairs,
-            d.restarts
+            &d.times,
+            &d.pairs.to_string(),
+            &d.restarts.to_string(),
         ));
+        if !d.from_complete.is_empty() {
+            // The same runs measured from when the Asterisk had stopped answering at all.
+            s.push_str(&detection_row(
+                &format!("{}, from every thread stopped", fault.name()),
+                &d.from_complete,
+                "same",
+                "same",
+            ));
+            s.push_str(&detection_row(
+                "(SIGSTOP to every thread stopped)",
+                &d.stopping,
+                "",
+                "",
+            ));
+        }
     }
     s
 }

@@ -24,6 +24,7 @@ pub mod phones;
 pub mod process;
 pub mod registrar;
 pub mod sampler;
+pub mod sched_trace;
 pub mod stress;
 pub mod unit_scheduling;
 
@@ -42,6 +43,7 @@ pub use pbx::ServerAsterisk;
 pub use phones::{PhoneCaller, Phones};
 pub use registrar::Registrar;
 pub use sampler::{Sample, Sampler};
+pub use sched_trace::SchedTrace;
 pub use stress::{HostLoad, LinkLoss, LoadSpec};
 pub use unit_scheduling::UnitScheduling;
 

@@ -20,6 +20,7 @@ use super::registrar::Registrar;
 use super::sampler::{Sample, Sampler};
 use super::unit_scheduling::UnitScheduling;
 use super::{poll, require_root, HarnessError, Side};
+use crate::asterisk::group_stop::GroupStop;
 use crate::asterisk::{Install, AMI_USER as SHIPPED_AMI_USER};
 
 /// How long start-up steps may take on a loaded machine.
@@ -698,6 +699,12 @@ impl Pair {
         Ok(at)
     }
 
+    /// Hangs `side`'s Asterisk ([`Fault::AsteriskHang`]), timed: when the signal was sent and
+    /// when every thread had stopped (on a saturated host these differ).
+    pub fn hang(&self, side: Side) -> Result<GroupStop, HarnessError> {
+        self.server_asterisk(side)?.hang()
+    }
+
     /// Undoes `fault` (the Asterisk whole again, or the cables plugged back).
     pub fn heal(&self, side: Side, fault: Fault) -> Result<(), HarnessError> {
         match fault {
@@ -711,12 +718,17 @@ impl Pair {
     /// and a load pinned to one server's CPUs loads that server only. An Asterisk started
     /// again afterwards (a crash healed) runs unpinned until pinned again.
     pub fn pin(&self, side: Side, cpus: &str) -> Result<(), HarnessError> {
-        let daemon = self.daemons[side.index()].as_ref().map(Proc::pid);
+        let daemon = self.daemon_pid(side);
         let asterisk = self.server_asterisk(side)?.pid();
         for pid in daemon.into_iter().chain(asterisk) {
             super::netns::run("taskset", &["-a", "-p", "-c", cpus, &pid.to_string()])?;
         }
         Ok(())
+    }
+
+    /// The process id of `side`'s daemon, while it runs.
+    pub fn daemon_pid(&self, side: Side) -> Option<u32> {
+        self.daemons[side.index()].as_ref().map(Proc::pid)
     }
 
     /// Pulls both of a server's cables.

@@ -4,11 +4,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::binaries::Binaries;
+use super::client::now_unix;
 use super::control::asterisk_command;
 use super::fault::{AsteriskKind, Fault};
 use super::netns::{Topology, CLIENT, FLOATING_IP, LAN_A, LAN_B};
 use super::process::{Proc, Stdio2};
 use super::{poll, HarnessError, Side};
+use crate::asterisk::group_stop::GroupStop;
 use crate::asterisk::{Install, Instance, InstanceConfig, PairAddresses};
 
 /// The failover PIN of the real instances' `[ha-admin]` (site configuration).
@@ -197,6 +199,23 @@ impl ServerAsterisk {
                     .emulator_command()
                     .ok_or_else(|| self.unsupported(fault))?;
                 self.emulator(command).map(|_| ())
+            }
+        }
+    }
+
+    /// [`Fault::AsteriskHang`], timed: when it was asked for and when it took hold. A real
+    /// Asterisk's threads stop one by one (see [`crate::asterisk::group_stop`]); the
+    /// emulator's hang is one flag, whole at once.
+    pub fn hang(&self) -> Result<GroupStop, HarnessError> {
+        match &self.inner {
+            Inner::Real(instance) => instance.hang(),
+            Inner::Emulated { .. } => {
+                let at = now_unix();
+                self.inject(Fault::AsteriskHang)?;
+                Ok(GroupStop {
+                    signalled: at,
+                    complete: at,
+                })
             }
         }
     }
