@@ -81,9 +81,10 @@ impl AmiProbes {
         config.reconnect_backoff_max = Duration::from_secs(2);
         config.auth_failure_backoff = Duration::from_secs(10);
         config.action_id_prefix = "astha-".into();
-        // The monitor judges each run's deadline (moved for astha's own lag and, for the ping,
-        // for every answer heard); the AMI client's timeout is only the backstop that frees an
-        // action nobody waits for any more.
+        // The monitor judges each run's deadline (moved for astha's own lag, the local
+        // Asterisk's starvation and, for the ping, every answer heard); the AMI client's timeout
+        // is only the backstop that frees an action nobody waits for any more, after the latest
+        // deadline the monitor may set.
         let timeout = |k: ProbeKind| super::runner::run_backstop(probes.timing(k).timeout);
         let mut bulk_config = config.clone();
         bulk_config.server_name = format!("{name} (bulk)");
