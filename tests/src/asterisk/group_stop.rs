@@ -13,15 +13,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::harness::client::now_unix;
+use crate::harness::thread_look::{become_looker, thread_state};
 use crate::harness::HarnessError;
 
 /// How often the threads are looked at.
 const LOOK_EVERY: Duration = Duration::from_millis(2);
-
-/// The real-time priority of the thread that looks (`chrt --rr`): above every ordinary process,
-/// so that a saturated host does not make the stamp late, and below astha (the shipped unit
-/// gives it 10), so that looking does not delay what is measured.
-const LOOKER_PRIORITY: &str = "5";
 
 /// When a hang was asked for and when it took hold, as Unix times.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,10 +35,9 @@ pub fn stop_all_threads(pid: Pid, within: Duration) -> Result<GroupStop, Harness
     // A thread of its own, so that its real-time priority ends with it; the signal is sent from
     // it too, so that the stamp before it is not late either.
     std::thread::spawn(move || {
-        let tid = nix::unistd::gettid().to_string();
-        // Without it (no CAP_SYS_NICE) the looks may come late on a loaded host, which makes
-        // `complete` later, not wrong: it stays a time at which a thread was still running.
-        let _ = crate::harness::netns::run("chrt", &["--rr", "-p", LOOKER_PRIORITY, &tid]);
+        // Looks that come late make `complete` later, not wrong: it stays a time at which a
+        // thread was still running.
+        become_looker();
         let signalled = now_unix();
         kill(pid, Signal::SIGSTOP).map_err(|e| HarnessError::Io {
             what: format!("SIGSTOP to {pid}"),
@@ -95,22 +90,9 @@ fn running_threads(pid: Pid) -> Result<usize, HarnessError> {
         .count())
 }
 
-/// The state letter of a `/proc/PID/task/TID/stat` line: the field after the command name,
-/// which is in parentheses and may itself hold spaces and parentheses.
-fn thread_state(stat: &str) -> Option<char> {
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_state_after_a_name_with_spaces_and_parentheses() {
-        assert_eq!(thread_state("1234 (asterisk) S 1 1234"), Some('S'));
-        assert_eq!(thread_state("1235 (a (b) c) T 1 1234"), Some('T'));
-        assert_eq!(thread_state("garbage"), None);
-    }
 
     #[test]
     fn a_stopped_child_is_seen_stopped_and_a_running_one_is_not() {

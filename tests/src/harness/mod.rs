@@ -26,6 +26,7 @@ pub mod registrar;
 pub mod sampler;
 pub mod sched_trace;
 pub mod stress;
+pub mod thread_look;
 pub mod unit_scheduling;
 
 use std::path::PathBuf;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::client::now_unix;
+use super::thread_look::{become_looker, thread_state};
 
 /// Time between two looks.
 const LOOK_EVERY: Duration = Duration::from_millis(10);
@@ -19,9 +20,6 @@ const LOOK_EVERY: Duration = Duration::from_millis(10);
 const KEEP: usize = 72_000;
 /// A look this much later than planned was itself delayed.
 const LATE_LOOK_S: f64 = 0.05;
-/// The looker's real-time priority: below astha's (the shipped unit gives it 10), so that it
-/// never takes a CPU from what it watches, above every ordinary process.
-const LOOKER_PRIORITY: &str = "5";
 
 /// One look at the thread.
 #[derive(Debug, Clone)]
@@ -52,9 +50,8 @@ impl SchedTrace {
         let stop = Arc::new(AtomicBool::new(false));
         let (into, stopped) = (Arc::clone(&looks), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let tid = nix::unistd::gettid().to_string();
-            // Without the priority the looks are late on a loaded host; the trace says so.
-            let _ = super::netns::run("chrt", &["--rr", "-p", LOOKER_PRIORITY, &tid]);
+            // Looks that come late anyway are said to be late (see `breakdown`).
+            become_looker();
             let dir = format!("/proc/{pid}/task/{pid}");
             while !stopped.load(Ordering::Relaxed) {
                 let Some(look) = look_at(&dir) else { return };
@@ -161,7 +158,7 @@ fn look_at(dir: &str) -> Option<Look> {
     let at = now_unix();
     let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
     let schedstat = std::fs::read_to_string(format!("{dir}/schedstat")).ok()?;
-    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+    let state = thread_state(&stat)?;
     let mut counters = schedstat.split_whitespace().map(|n| n.parse::<u64>().ok());
     let (ran_ns, waited_ns) = (counters.next()??, counters.next()??);
     let blocked_in = (state == 'D').then(|| {
