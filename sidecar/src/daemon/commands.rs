@@ -18,6 +18,9 @@ use super::Daemon;
 /// again: longer than the multi-second host stalls seen under load.
 const SHARED_SILENCE_WAIT: Duration = Duration::from_secs(10);
 
+/// A term write at least this slow is logged: the decision after it waited as long.
+const SLOW_TERM_WRITE: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Daemon {
     /// Executes a batch of commands in order; a term that cannot be persisted stops the batch.
     pub(super) async fn execute(&mut self, commands: Vec<Command>) {
@@ -25,12 +28,21 @@ impl Daemon {
         while let Some(command) = queue.pop_front() {
             match command {
                 Command::PersistTerm { term, active_in } => {
-                    // On this thread, at astha's real-time priority: the decision waits for the
-                    // two fsyncs either way. On a thread of its own, which the unit's
-                    // CPUSchedulingResetOnFork starts at normal priority, a hang's handover
-                    // waited 362 ms for them on a saturated host; at this priority they took at
-                    // most 79 ms beside the same load, time the probes get back as astha's lag.
-                    if let Err(e) = self.terms.store(term, active_in) {
+                    // The batch waits for the term to be durable; the probes, AMI readers and
+                    // the log writer do not. On the daemon's own thread the two fsyncs stopped
+                    // them all for 726 ms on a saturated host (logged as a stall of astha).
+                    let started = std::time::Instant::now();
+                    let stored = self.terms.store_off_thread(term, active_in).await;
+                    let took = started.elapsed();
+                    if took >= SLOW_TERM_WRITE {
+                        // Time a decision waited for the disk, not for Asterisk or the network.
+                        tracing::info!(
+                            term,
+                            ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                            "the term write waited for the disk; the decision after it did too"
+                        );
+                    }
+                    if let Err(e) = stored {
                         tracing::error!(term, error = %e, "cannot persist the term: refusing to act on it");
                         let error = format!("term not persisted: {e}");
                         let more = self
