@@ -2,7 +2,7 @@
 //!
 //! SIGSTOP stops a process thread by thread: each thread stops when it next runs in the kernel.
 //! An Asterisk carrying 200 calls has about 400 threads, and on a host whose CPUs are all busy
-//! the last of them can wait in the run queue for a second; until then that Asterisk still
+//! the last of them waited in the run queue for up to 459 ms (100 hangs); until then it still
 //! answers some of what it is asked. A detection time measured from the signal then charges
 //! the watcher for time the Asterisk was still working, so the benches also measure from the
 //! moment the hang was complete.
@@ -35,8 +35,8 @@ pub fn stop_all_threads(pid: Pid, within: Duration) -> Result<GroupStop, Harness
     // A thread of its own, so that its real-time priority ends with it; the signal is sent from
     // it too, so that the stamp before it is not late either.
     std::thread::spawn(move || {
-        // Looks that come late make `complete` later, not wrong: it stays a time at which a
-        // thread was still running.
+        // Looks that come late only widen the gap between `complete` and the last thread's
+        // stop; `complete` stays a time at which a thread was still running.
         become_looker();
         let signalled = now_unix();
         kill(pid, Signal::SIGSTOP).map_err(|e| HarnessError::Io {
