@@ -772,11 +772,16 @@ fn server_address(side: Side) -> std::net::Ipv4Addr {
     }
 }
 
+/// How long a trunk may take to reach a state: a REGISTER lost on a busy machine (unanswered
+/// for 10 s, seen once in CI beside stress-ng) is sent again `retry_interval` (60 s in the
+/// shipped `pjsip_trunk_example.conf`) later.
+const TRUNK_SETTLE: Duration = Duration::from_secs(90);
+
 /// Waits until `side`'s daemon keeps its own registration of the example trunk in `state`.
 fn wait_local_trunk(pair: &Pair, test: &str, side: Side, state: &str) {
     poll(
         &format!("{side:?}'s trunk {state}, as its daemon reports"),
-        SETTLE,
+        TRUNK_SETTLE,
         POLL,
         || {
             let view = pair.status(side).ok()?;
