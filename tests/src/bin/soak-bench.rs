@@ -466,21 +466,23 @@ fn injections(
             Ok(t) => t,
             Err(e) => return Some(format!("{e}\n{}", both_logs(active))),
         };
-        let stopping = complete.map(|complete| {
+        let detected_ms = t.detection_s * 1000.0;
+        let mut stopping = String::new();
+        if let Some(complete) = complete {
             let stopping_ms = (complete - at) * 1000.0;
+            let from_complete_ms = detected_ms - stopping_ms;
             d.stopping.push(stopping_ms);
-            d.from_complete.push(t.detection_s * 1000.0 - stopping_ms);
-            format!(
-                " ({:.0} ms after every thread stopped, {stopping_ms:.0} ms after the SIGSTOP)",
-                t.detection_s * 1000.0 - stopping_ms
-            )
-        });
+            d.from_complete.push(from_complete_ms);
+            stopping = format!(
+                " ({from_complete_ms:.0} ms after every thread stopped, {stopping_ms:.0} ms after the SIGSTOP)"
+            );
+        }
         eprintln!(
             "soak-bench: {} #{}: detected {:.0} ms{}",
             fault.name(),
             d.times.len() + 1,
-            t.detection_s * 1000.0,
-            stopping.unwrap_or_default()
+            detected_ms,
+            stopping
         );
         if t.detection_s > SLOW_DETECTION_S {
             // What each daemon did meanwhile: the distribution says how often, this says why.
@@ -499,7 +501,7 @@ fn injections(
                 );
             }
         }
-        d.times.push(t.detection_s * 1000.0);
+        d.times.push(detected_ms);
         drop(stress);
         if let Err(e) = pair.heal(active, fault) {
             return Some(e.to_string());
