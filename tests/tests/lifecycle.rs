@@ -73,9 +73,12 @@ fn expected_down(pair: &Pair, side: Side, target: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// No split brain, and no SIP message of the harness refused by a real Asterisk.
 fn assert_no_split_brain(pair: &Pair) {
     let bad = pair.split_brain();
     assert!(bad.is_empty(), "split brain: {:?}", bad.first());
+    let refused = pair.refused_sip();
+    assert!(refused.is_empty(), "malformed SIP sent: {:?}", refused.first());
 }
 
 /// A cold-standby pair elects A (its Asterisk started by astha), B's Asterisk stays stopped and

@@ -164,6 +164,12 @@ fn a_saturated_host_with_a_lossy_peer_link_never_fails_over() {
         );
     }
     assert!(pair.split_brain().is_empty(), "{test}: split brain");
+    let refused = pair.refused_sip();
+    assert!(
+        refused.is_empty(),
+        "{test}: the calls' SIP was refused as malformed: {:?}",
+        refused.first()
+    );
     // A takeover and a way back between two samples would leave its record on B.
     if let Ok(b) = pair.status(Side::B) {
         assert!(

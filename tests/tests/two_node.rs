@@ -155,7 +155,16 @@ fn assert_served_by(pair: &mut Pair, active: Side) {
     assert_eq!(pair.relay_side().unwrap(), Some(active), "relay position");
 }
 
+/// No split brain in the sampler's record, and no SIP message of the harness refused by a real
+/// Asterisk (a malformed ACK or BYE leaves calls up, unseen by sipp).
 fn assert_no_split_brain(pair: &Pair) {
+    let refused = pair.refused_sip();
+    assert!(
+        refused.is_empty(),
+        "{} SIP messages refused as malformed, first: {:?}",
+        refused.len(),
+        refused.first()
+    );
     let samples = pair.samples();
     assert!(
         samples.len() > 10,

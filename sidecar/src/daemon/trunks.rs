@@ -341,6 +341,7 @@ impl Keeper {
             return Ok(Vec::new());
         };
         let todo = actions(keep, &regs, everything, &self.stopped_before);
+        tracing::debug!(kept = keep.as_str(), everything, listed = ?regs, sending = ?todo, "trunks checked");
         self.stopped_before = regs
             .iter()
             .filter(|r| r.state == RegState::Unregistered)

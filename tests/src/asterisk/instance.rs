@@ -380,6 +380,18 @@ impl Instance {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The SIP messages Asterisk refused to parse, as its log names them (pjproject's
+    /// "Dropping ... packet from ...: PJSIP syntax error"): a scenario of the harness that sends
+    /// malformed requests shows up here, not as a failed call (sipp takes a retransmitted answer
+    /// to the INVITE for the answer to its BYE).
+    pub fn refused_sip(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.messages()).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("Dropping") && l.contains("syntax error"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn with_log(&self, e: HarnessError) -> HarnessError {
         HarnessError::Exited {
             name: format!("{} ({e})", self.name),

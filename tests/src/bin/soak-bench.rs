@@ -102,6 +102,8 @@ struct Soak {
     max_lag_ms: u64,
     datagrams_dropped: u64,
     calls: CallCounts,
+    /// The calls in progress on the active's Asterisk at each status sample (astha's count).
+    calls_at_once: Vec<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -273,6 +275,7 @@ fn soak(
         .transpose()
         .map_err(|e| e.to_string())?;
     let mut takeovers = 0;
+    let mut calls_at_once = Vec::new();
     let mut active = Some(Side::A);
     let started = Instant::now();
     while started.elapsed() < duration {
@@ -282,6 +285,7 @@ fn soak(
                 (_, "active") => Some(Side::B),
                 _ => active,
             };
+            calls_at_once.extend(a.calls().or(b.calls()).map(|n| n as f64));
             if now_active != active {
                 takeovers += 1;
                 eprintln!("soak-bench: {name}: the calls moved to {now_active:?}");
@@ -295,6 +299,7 @@ fn soak(
         minutes: duration.as_secs_f64() / 60.0,
         takeovers,
         datagrams_dropped: loss.as_ref().map_or(0, LinkLoss::dropped),
+        calls_at_once,
         ..Soak::default()
     };
     if let Some(calls) = pair.calls() {
@@ -552,6 +557,16 @@ fn injections(
 }
 
 /// One row of the detection table: the distribution of `times` (ms).
+/// The median and the most of the calls counted at once, or a dash when none was counted.
+fn at_once(counts: &[f64]) -> String {
+    let mut sorted = counts.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.last() {
+        Some(max) => format!("{:.0} / {max:.0}", percentile(&sorted, 0.5)),
+        None => "-".into(),
+    }
+}
+
 fn detection_row(name: &str, times: &[f64], pairs: &str, restarts: &str) -> String {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -596,7 +611,7 @@ fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Detections)], start
     s.push_str(&format!(
         "`scripts/bench-soak.sh`, {date}, a {cpus}-CPU machine, {:.0} min in all. Two real Asterisk 22 servers \
          in network namespaces, astha scheduled as `contrib/systemd/astha.service` schedules it, sipp placing \
-         {} new calls/s through the floating IP, each up {} s (about {} at once), and stress-ng saturating \
+         {} new calls/s through the floating IP, each up {} s (about {} at once; measured: the table), and stress-ng saturating \
          a host (`{}`). {}\n\n",
         (now_unix() - started) / 60.0,
         args.rate,
@@ -614,11 +629,11 @@ fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Detections)], start
         },
     ));
     if !soaks.is_empty() {
-        s.push_str("| scenario | minutes | takeovers | failed verdicts (probe) | degraded verdicts (probe) | astha stalls >= 100 ms | longest stall | peer datagrams dropped | calls set up / failed / dropped |\n");
-        s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("| scenario | minutes | takeovers | failed verdicts (probe) | degraded verdicts (probe) | astha stalls >= 100 ms | longest stall | peer datagrams dropped | calls set up / failed / dropped | calls at once p50 / max |\n");
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
         for k in soaks {
             s.push_str(&format!(
-                "| {} | {:.0} | {} | {} | {} | {} | {} ms | {} | {} / {} / {} |\n",
+                "| {} | {:.0} | {} | {} | {} | {} | {} ms | {} | {} / {} / {} | {} |\n",
                 k.name,
                 k.minutes,
                 k.takeovers,
@@ -629,7 +644,8 @@ fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Detections)], start
                 k.datagrams_dropped,
                 k.calls.set_up,
                 k.calls.failed,
-                k.calls.dropped
+                k.calls.dropped,
+                at_once(&k.calls_at_once),
             ));
         }
         let views: Vec<_> = soaks

@@ -80,7 +80,9 @@ const CALL_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true" timeout="3000" ontimeout="failed"/>
+  <!-- rrs: records the answer's Contact, which [next_url] (the ACK's and the BYE's Request-URI)
+       is made of; without it they go out as `ACK  SIP/2.0`, which Asterisk drops as malformed. -->
+  <recv response="200" rtd="true" rrs="true" timeout="3000" ontimeout="failed"/>
   <send>
     <![CDATA[
       ACK [next_url] SIP/2.0

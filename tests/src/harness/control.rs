@@ -77,6 +77,12 @@ impl NodeView {
             .map(str::to_owned)
     }
 
+    /// The calls in progress on the active's Asterisk, as the daemon counted them (None when it
+    /// could not, or no node is active).
+    pub fn calls(&self) -> Option<u64> {
+        self.raw.pointer("/calls/count")?.as_u64()
+    }
+
     /// The kinds of the alerts active now (`broken_link`, ...).
     pub fn alerts(&self) -> Vec<String> {
         self.raw

@@ -856,6 +856,21 @@ impl Pair {
             .unwrap_or_default()
     }
 
+    /// The SIP messages either real Asterisk refused as malformed, each with its server's
+    /// letter: a test's sipp scenario must speak SIP both Asterisks accept.
+    pub fn refused_sip(&self) -> Vec<String> {
+        [Side::A, Side::B]
+            .into_iter()
+            .filter_map(|side| Some((side, self.server_asterisk(side).ok()?)))
+            .flat_map(|(side, asterisk)| {
+                asterisk
+                    .refused_sip()
+                    .into_iter()
+                    .map(move |line| format!("{}: {line}", side.letter()))
+            })
+            .collect()
+    }
+
     /// The whole log of a process (`astha-a`, `astha-b`, ...), empty if there is none.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.0.join(format!("{name}.log"))).unwrap_or_default()

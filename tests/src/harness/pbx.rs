@@ -276,6 +276,15 @@ impl ServerAsterisk {
         }
     }
 
+    /// The SIP messages a real Asterisk refused as malformed (none for the emulator, which has
+    /// no SIP parser).
+    pub fn refused_sip(&self) -> Vec<String> {
+        match &self.inner {
+            Inner::Real(instance) => instance.refused_sip(),
+            Inner::Emulated { .. } => Vec::new(),
+        }
+    }
+
     fn real_fault(&self, fault: Fault) -> Result<crate::asterisk::AsteriskFault, HarnessError> {
         fault.real().ok_or_else(|| self.unsupported(fault))
     }
