@@ -78,7 +78,11 @@ fn assert_no_split_brain(pair: &Pair) {
     let bad = pair.split_brain();
     assert!(bad.is_empty(), "split brain: {:?}", bad.first());
     let refused = pair.refused_sip();
-    assert!(refused.is_empty(), "malformed SIP sent: {:?}", refused.first());
+    assert!(
+        refused.is_empty(),
+        "malformed SIP sent: {:?}",
+        refused.first()
+    );
 }
 
 /// A cold-standby pair elects A (its Asterisk started by astha), B's Asterisk stays stopped and

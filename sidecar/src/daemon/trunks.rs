@@ -12,7 +12,9 @@
 //!   the `PJSIPShowRegistrationsOutbound` list every [`CHECK_INTERVAL`]);
 //! * as active sends `PJSIPRegister` at once for every registration that is not registered when
 //!   the role changes or a new session starts, and for one it finds stopped (`Unregistered`) at
-//!   two checks in a row; a registered one is left alone (`PJSIPRegister` would unregister first).
+//!   two checks in a row, or, just after a takeover, still `Unregistered` 3 s after it was asked
+//!   for ([`REASK_AFTER`]: Asterisk can drop the REGISTER it was asked for); a registered one is
+//!   left alone (`PJSIPRegister` would unregister first).
 //!
 //! It runs in a task of its own: a takeover never waits for it. Its outcome and timing (from the
 //! role change until every registration answered) go to the log and to `astha status`, which
@@ -40,6 +42,16 @@ const ACTION_DEADLINE: Duration = Duration::from_secs(2);
 /// answered (registered or rejected), for the log line with the timing.
 const CONFIRM_DEADLINE: Duration = Duration::from_secs(10);
 const CONFIRM_POLL: Duration = Duration::from_millis(50);
+
+/// While it follows them, a registration still `Unregistered` this long after it was asked for
+/// is asked for again. `PJSIPRegister` sends an un-REGISTER at once and the REGISTER 1 s later
+/// (plus `max_random_initial_delay`); pjproject allows one transaction per registration, so a
+/// REGISTER sent while the carrier has not yet answered the un-REGISTER (a lost datagram is
+/// resent after 0.5 s, then 1 s more) is dropped without a word, and Asterisk never tries
+/// again: the registration stays `Unregistered` (seen on a loaded test host, where it waited for
+/// the periodic checks, 10 to 20 s). 3 s leaves an answered REGISTER time to arrive; asking
+/// again while one is in flight costs nothing (the un-REGISTER is the one dropped then).
+const REASK_AFTER: Duration = Duration::from_secs(3);
 
 /// What this node keeps its Asterisk's registrations at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +183,15 @@ pub fn actions(
                 (action, r.name.clone())
             })
         })
+        .collect()
+}
+
+/// The registrations among `asked` that `regs` still lists as `Unregistered`: while a new active
+/// follows its registrations, those are asked for again (see [`REASK_AFTER`]).
+pub fn still_stopped<'a>(asked: &[&str], regs: &'a [Registration]) -> Vec<&'a str> {
+    regs.iter()
+        .filter(|r| r.state == RegState::Unregistered && asked.contains(&r.name.as_str()))
+        .map(|r| r.name.as_str())
         .collect()
 }
 
@@ -341,7 +362,15 @@ impl Keeper {
             return Ok(Vec::new());
         };
         let todo = actions(keep, &regs, everything, &self.stopped_before);
-        tracing::debug!(kept = keep.as_str(), everything, listed = ?regs, sending = ?todo, "trunks checked");
+        if !regs.is_empty() {
+            tracing::debug!(
+                kept = keep.as_str(),
+                everything,
+                listed = ?regs,
+                sending = ?todo,
+                "trunks checked"
+            );
+        }
         self.stopped_before = regs
             .iter()
             .filter(|r| r.state == RegState::Unregistered)
@@ -380,6 +409,8 @@ impl Keeper {
             ),
             Keep::Registered => {
                 let deadline = since + CONFIRM_DEADLINE;
+                let mut asked_at = Instant::now();
+                let mut asked_again = 0;
                 let states = loop {
                     let states = match list(&self.local).await {
                         Ok(Some(regs)) => regs,
@@ -393,6 +424,21 @@ impl Keeper {
                     {
                         break states;
                     }
+                    if asked_at.elapsed() >= REASK_AFTER {
+                        for name in still_stopped(&names, &states) {
+                            tracing::info!(
+                                trunk = name,
+                                "trunks: still unregistered {} ms after it was asked for (its \
+                                 REGISTER lost?): asking again",
+                                asked_at.elapsed().as_millis()
+                            );
+                            match send(&self.local, TrunkAction::Register, name).await {
+                                Ok(()) => asked_again += 1,
+                                Err(e) => tracing::warn!("trunks: {e}"),
+                            }
+                        }
+                        asked_at = Instant::now();
+                    }
                     tokio::time::sleep(CONFIRM_POLL).await;
                 };
                 let described: Vec<String> = states
@@ -400,9 +446,14 @@ impl Keeper {
                     .filter(|r| names.contains(&r.name.as_str()))
                     .map(|r| format!("{} {}", r.name, r.state.as_str()))
                     .collect();
+                let again = match asked_again {
+                    0 => String::new(),
+                    1 => " (asked once more)".to_owned(),
+                    n => format!(" (asked {n} more times)"),
+                };
                 format!(
-                    "registration asked {asked_ms} ms after this node became {}, answered after \
-                     {} ms: {}",
+                    "registration asked {asked_ms} ms after this node became {}{again}, answered \
+                     after {} ms: {}",
                     keep.role_word(),
                     since.elapsed().as_millis(),
                     described.join(", ")
@@ -556,5 +607,21 @@ mod tests {
         // Rejected: Asterisk retries by itself unless the role just changed.
         let rejected = [reg("carrier", RegState::Rejected)];
         assert!(actions(Keep::Registered, &rejected, false, &before).is_empty());
+    }
+
+    #[test]
+    fn a_new_active_asks_again_only_for_what_it_asked_for_and_is_still_stopped() {
+        let regs = [
+            reg("carrier", RegState::Unregistered),
+            reg("backup", RegState::Registered),
+            reg("third", RegState::Rejected),
+            reg("not-asked", RegState::Unregistered),
+        ];
+        assert_eq!(
+            still_stopped(&["carrier", "backup", "third"], &regs),
+            vec!["carrier"],
+            "registered and rejected ones have their answer; one not asked for is left alone"
+        );
+        assert!(still_stopped(&["carrier"], &[]).is_empty());
     }
 }
