@@ -556,7 +556,6 @@ fn injections(
     None
 }
 
-/// One row of the detection table: the distribution of `times` (ms).
 /// The median and the most of the calls counted at once, or a dash when none was counted.
 fn at_once(counts: &[f64]) -> String {
     let mut sorted = counts.to_vec();
@@ -567,6 +566,7 @@ fn at_once(counts: &[f64]) -> String {
     }
 }
 
+/// One row of the detection table: the distribution of `times` (ms).
 fn detection_row(name: &str, times: &[f64], pairs: &str, restarts: &str) -> String {
     let mut sorted = times.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -611,7 +611,7 @@ fn render(args: &Args, soaks: &[Soak], detections: &[(Fault, Detections)], start
     s.push_str(&format!(
         "`scripts/bench-soak.sh`, {date}, a {cpus}-CPU machine, {:.0} min in all. Two real Asterisk 22 servers \
          in network namespaces, astha scheduled as `contrib/systemd/astha.service` schedules it, sipp placing \
-         {} new calls/s through the floating IP, each up {} s (about {} at once; measured: the table), and stress-ng saturating \
+         {} new calls/s through the floating IP, each up {} s (about {} at once; the table has astha's count), and stress-ng saturating \
          a host (`{}`). {}\n\n",
         (now_unix() - started) / 60.0,
         args.rate,
