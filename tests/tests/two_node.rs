@@ -800,6 +800,18 @@ fn wait_local_trunk(pair: &Pair, test: &str, side: Side, state: &str) {
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
 }
 
+/// How long after becoming active a daemon asked for its trunks' registration, from the last
+/// `trunks registration asked N ms after this node became active` line of its log.
+fn registration_asked_ms(log: &str) -> Option<u64> {
+    log.lines()
+        .rev()
+        .find_map(|l| l.split("trunks registration asked ").nth(1))?
+        .split(" ms after")
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Waits until `active` has refreshed its registration `refreshes` more times (every 2 s with
 /// the test's 12 s expiry), then asserts `standby` registered not once meanwhile.
 fn assert_only_one_registers(
@@ -859,20 +871,28 @@ fn a_trunk_registers_from_the_active_only_and_moves_with_the_calls() {
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
     report(test, &t);
     let registrar = pair.registrar().expect("registrar");
-    let b_registered = poll("B's first registration", SETTLE, POLL, || {
+    let b_registered = poll("B's first registration", TRUNK_SETTLE, POLL, || {
         (registrar.registrations_from(server_address(Side::B)) > b_before).then(now_unix)
     })
     .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));
-    let registered_after = b_registered - (at + t.takeover_s);
     eprintln!(
         "{test}: B registered the trunk {:.0} ms after its takeover finished",
-        registered_after * 1000.0
+        (b_registered - (at + t.takeover_s)) * 1000.0
     );
-    // Asterisk sends it 1 s after PJSIPRegister (the example trunk has no random delay); 10 s
-    // is generous for a busy machine, and far below "at the next refresh".
+    // astha's part is to ask B's Asterisk at once, and its log says how soon it did. When the
+    // REGISTER follows is Asterisk's: 1 s later on a quiet host (the example trunk has no
+    // random delay), 18.9 s once in CI beside stress-ng, B's Asterisk waiting for a CPU for
+    // more than 5 s at a stretch; so only astha's part is bounded (a failed ask is retried at
+    // the next check, 5 s later).
+    let asked_ms = registration_asked_ms(&pair.log("astha-b")).unwrap_or_else(|| {
+        panic!(
+            "{test}: B's daemon logged no registration after its takeover\n{}",
+            pair.failure_report()
+        )
+    });
     assert!(
-        registered_after < 10.0,
-        "{test}: B registered {registered_after:.1} s after its takeover, not at once"
+        asked_ms < 10_000,
+        "{test}: B's daemon asked for the registration {asked_ms} ms after its takeover, not at once"
     );
     wait_local_trunk(&pair, test, Side::A, "unregistered");
     wait_local_trunk(&pair, test, Side::B, "registered");
