@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod fault;
+pub mod firewall;
 pub mod netns;
 pub mod pacemaker;
 pub mod pair;

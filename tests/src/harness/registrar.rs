@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use super::calls::spawn_sipp;
+use super::firewall::DropTable;
 use super::netns::CLIENT;
 use super::process::Proc;
 use super::HarnessError;
@@ -55,6 +56,7 @@ impl Register {
 /// sipp as a registrar; stopped on drop.
 #[derive(Debug)]
 pub struct Registrar {
+    namespace: String,
     log_file: PathBuf,
     _sipp: Proc,
 }
@@ -76,9 +78,26 @@ impl Registrar {
             &[],
         )?;
         Ok(Registrar {
+            namespace: client_ns.to_owned(),
             log_file,
             _sipp: sipp,
         })
+    }
+
+    /// Loses the next `count` datagrams `contact` sends to the registrar: a carrier's network
+    /// losing a request and its first retransmissions. They are dropped on arrival, in the
+    /// client namespace (a drop on the sender's side would fail its `sendto`, which pjproject
+    /// takes for a transport error, not a loss). Lasts until the table is dropped (`limit` lets
+    /// `count` through at once, then one an hour).
+    pub fn lose_next_from(&self, contact: Ipv4Addr, count: u32) -> Result<DropTable, HarnessError> {
+        DropTable::add(
+            &self.namespace,
+            "astha_harness_carrier_loss",
+            "input",
+            &[format!(
+                "ip saddr {contact} udp dport {PORT} limit rate 1/hour burst {count} packets counter drop"
+            )],
+        )
     }
 
     /// Every REGISTER answered so far, in order.

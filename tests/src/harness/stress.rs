@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::netns::{run, Topology, CROSS_A, CROSS_B, PEER_LAN_A, PEER_LAN_B};
+use super::firewall::DropTable;
+use super::netns::{Topology, CROSS_A, CROSS_B, PEER_LAN_A, PEER_LAN_B};
 use super::process::{Proc, Stdio2};
 use super::{HarnessError, Host};
 
@@ -121,75 +122,37 @@ impl HostLoad {
 }
 
 /// Drops a share of the datagrams between the two servers' peer-link addresses, at random, in
-/// both directions (nftables `numgen random` in each server's namespace: the kernel has no
-/// netem). Removed on drop.
+/// both directions (nftables `numgen random` in each server's namespace). Removed on drop.
 #[derive(Debug)]
 pub struct LinkLoss {
-    namespaces: Vec<String>,
+    tables: Vec<DropTable>,
 }
-
-const LOSS_TABLE: &str = "astha_harness_loss";
 
 impl LinkLoss {
     /// Drops `percent` % of the UDP datagrams each server sends to the other's peer-link addresses.
     pub fn start(topo: &Topology, percent: u32) -> Result<LinkLoss, HarnessError> {
-        let mut loss = LinkLoss {
-            namespaces: Vec::new(),
-        };
+        let mut tables = Vec::new();
         for (host, targets) in [
             (Host::A, [PEER_LAN_B, CROSS_B]),
             (Host::B, [PEER_LAN_A, CROSS_A]),
         ] {
-            let ns = topo.name(host);
-            let ruleset = format!(
-                "table inet {LOSS_TABLE} {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    ip daddr {{ {}, {} }} meta l4proto udp numgen random mod 100 < {percent} counter drop\n  }}\n}}\n",
+            let rule = format!(
+                "ip daddr {{ {}, {} }} meta l4proto udp numgen random mod 100 < {percent} counter drop",
                 targets[0], targets[1]
             );
-            let file = std::env::temp_dir().join(format!("{ns}-loss.nft"));
-            std::fs::write(&file, ruleset).map_err(|source| HarnessError::Io {
-                what: format!("write {}", file.display()),
-                source,
-            })?;
-            let path = file.display().to_string();
-            let added = run("ip", &["netns", "exec", &ns, "nft", "-f", &path]);
-            let _ = std::fs::remove_file(&file);
-            added?;
-            loss.namespaces.push(ns);
+            tables.push(DropTable::add(
+                &topo.name(host),
+                "astha_harness_loss",
+                "output",
+                &[rule],
+            )?);
         }
-        Ok(loss)
+        Ok(LinkLoss { tables })
     }
 
     /// Datagrams dropped so far (the rules' counters), for the report.
     pub fn dropped(&self) -> u64 {
-        self.namespaces
-            .iter()
-            .filter_map(|ns| {
-                super::netns::output(
-                    "ip",
-                    &[
-                        "netns", "exec", ns, "nft", "list", "table", "inet", LOSS_TABLE,
-                    ],
-                )
-                .ok()
-            })
-            .filter_map(|text| {
-                let after = text.split("packets ").nth(1)?;
-                after.split_whitespace().next()?.parse::<u64>().ok()
-            })
-            .sum()
-    }
-}
-
-impl Drop for LinkLoss {
-    fn drop(&mut self) {
-        for ns in &self.namespaces {
-            let _ = run(
-                "ip",
-                &[
-                    "netns", "exec", ns, "nft", "delete", "table", "inet", LOSS_TABLE,
-                ],
-            );
-        }
+        self.tables.iter().map(DropTable::dropped).sum()
     }
 }
 
