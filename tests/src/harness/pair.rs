@@ -915,6 +915,9 @@ impl Pair {
                 report += &format!("--- asterisk-{letter} ---\n{}\n", asterisk.log_tail(15));
             }
         }
+        if let Some(registrar) = &self.registrar {
+            report += &format!("--- carrier registrar ---\n{}\n", registrar.report());
+        }
         let stress = self.log_tail("stress-ng", 10);
         if !stress.is_empty() {
             report += &format!("--- stress-ng ---\n{stress}\n");

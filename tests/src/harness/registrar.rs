@@ -1,4 +1,4 @@
-//! A carrier's SIP registrar played by sipp in the client namespace: answers every REGISTER with 200 (echoing its Contact and Expires) and logs who registered, so a test can count each server's registrations.
+//! A carrier's SIP registrar played by sipp in the client namespace: answers every REGISTER with 200 (echoing its Contact and Expires) and logs who registered, so a test can count each server's registrations; it can lose a server's next datagrams.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -13,14 +13,20 @@ use super::HarnessError;
 pub const PORT: u16 = 5080;
 
 /// The uas scenario: every REGISTER of a registration (one Call-ID, refreshed for as long as
-/// it lasts) answered and logged, in a loop.
+/// it lasts) logged and answered, in a loop. The answer leads straight back to the `recv`: a
+/// step between them (a `nop` logging after the answer, as this scenario had) is where a starved
+/// sipp, handed the next REGISTER of the same registration before it ran that step, took it for
+/// an unexpected message and killed the registration's call; every later REGISTER of it went
+/// unanswered ("Dead call"), and a busy CI run saw the trunk never register.
 const REGISTRAR_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <!-- astha harness: a carrier's registrar; one line per REGISTER with its Contact and Expires. -->
 <scenario name="astha harness registrar">
   <label id="again"/>
-  <recv request="REGISTER"/>
-  <send>
+  <recv request="REGISTER">
+    <action><log message="REGISTER [last_Contact:] [last_Expires:]"/></action>
+  </recv>
+  <send next="again">
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -33,7 +39,6 @@ const REGISTRAR_SCENARIO: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-  <nop next="again"><action><log message="REGISTER [last_Contact:] [last_Expires:]"/></action></nop>
 </scenario>
 "#;
 
@@ -58,7 +63,8 @@ impl Register {
 pub struct Registrar {
     namespace: String,
     log_file: PathBuf,
-    _sipp: Proc,
+    errors_file: PathBuf,
+    sipp: Proc,
 }
 
 impl Registrar {
@@ -69,19 +75,51 @@ impl Registrar {
 
     /// Starts sipp in the client namespace.
     pub fn start(client_ns: &str, run_dir: &Path) -> Result<Registrar, HarnessError> {
+        // sipp's warnings (a message it could not map to a call, one it did not expect) go to
+        // a file of their own, for the failure report; an unexpected message is dropped, not
+        // the registration's call with it (a carrier keeps a binding it cannot parse once).
+        let errors_file = run_dir.join("sipp-registrar.errors");
         let (sipp, log_file) = spawn_sipp(
             "sipp-registrar",
             client_ns,
             run_dir,
             REGISTRAR_SCENARIO,
             PORT,
-            &[],
+            &[
+                "-default_behaviors".into(),
+                "all,-abortunexp".into(),
+                "-trace_err".into(),
+                "-error_file".into(),
+                errors_file.display().to_string(),
+            ],
         )?;
         Ok(Registrar {
             namespace: client_ns.to_owned(),
             log_file,
-            _sipp: sipp,
+            errors_file,
+            sipp,
         })
+    }
+
+    /// For a failed test: whether sipp still runs, the end of its output, the last REGISTERs it
+    /// answered and its last warnings.
+    pub fn report(&self) -> String {
+        let running = std::fs::read_to_string(format!("/proc/{}/stat", self.sipp.pid()))
+            .ok()
+            .and_then(|stat| stat.rsplit(") ").next()?.chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X');
+        let tail = |path: &Path, lines: usize| {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        };
+        format!(
+            "sipp {}; its output:\n{}\nlast REGISTERs received:\n{}\nlast warnings:\n{}",
+            if running { "running" } else { "NOT RUNNING" },
+            tail(self.sipp.log_path(), 5),
+            tail(&self.log_file, 8),
+            tail(&self.errors_file, 12),
+        )
     }
 
     /// Loses the next `count` datagrams `contact` sends to the registrar: a carrier's network
@@ -100,7 +138,7 @@ impl Registrar {
         )
     }
 
-    /// Every REGISTER answered so far, in order.
+    /// Every REGISTER received (each is answered at once) so far, in order.
     pub fn registers(&self) -> Vec<Register> {
         std::fs::read_to_string(&self.log_file)
             .map(|text| text.lines().filter_map(parse).collect())
