@@ -847,9 +847,10 @@ fn assert_only_one_registers(
 /// sipp, with the shipped example trunk (`dialplan/pjsip_trunk_example.conf`, 12 s expiry):
 /// A registers while it is active and B, whose Asterisk registered by itself at boot, is
 /// stopped; over several expiry intervals B never registers. A planned handover, the carrier
-/// losing B's first un-REGISTER and its retransmission (so B's Asterisk drops its own REGISTER):
-/// B's daemon asks at once and again, B registers and A stops. A's Asterisk restarts as standby and registers by itself: A's daemon
-/// notices and stops it again, and over several intervals only B registers.
+/// losing B's first un-REGISTER and its retransmission (so B's Asterisk drops its own
+/// REGISTER): B's daemon asks at once and again, B registers and A stops. A's Asterisk restarts
+/// as standby and registers by itself: A's daemon notices and stops it again, and over several
+/// intervals only B registers.
 #[test]
 fn a_trunk_registers_from_the_active_only_and_moves_with_the_calls() {
     let test = "trunk_registration";
@@ -865,9 +866,9 @@ fn a_trunk_registers_from_the_active_only_and_moves_with_the_calls() {
     let registrar = pair.registrar().expect("registrar");
     let b_before = registrar.registrations_from(server_address(Side::B));
     // The carrier's network loses B's next two datagrams: the un-REGISTER `PJSIPRegister`
-    // starts with and its first retransmission, 0.5 s later. The REGISTER Asterisk sends 1 s
-    // in finds the un-REGISTER unanswered and is dropped by pjproject (one transaction per
-    // registration); Asterisk never tries again, so only astha asking again registers B.
+    // starts with and its first retransmission, 0.5 s later. The REGISTER due 1 s in finds the
+    // un-REGISTER unanswered and is dropped inside pjproject (one transaction per registration),
+    // never sent; Asterisk never tries again, so only astha asking again registers B.
     let lost = registrar
         .lose_next_from(server_address(Side::B), 2)
         .unwrap_or_else(|e| panic!("{test}: {e}\n{}", pair.failure_report()));

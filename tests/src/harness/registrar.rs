@@ -102,7 +102,7 @@ impl Registrar {
     }
 
     /// For a failed test: whether sipp still runs, the end of its output, the last REGISTERs it
-    /// answered and its last warnings.
+    /// received and its last warnings.
     pub fn report(&self) -> String {
         let running = std::fs::read_to_string(format!("/proc/{}/stat", self.sipp.pid()))
             .ok()
@@ -125,8 +125,8 @@ impl Registrar {
     /// Loses the next `count` datagrams `contact` sends to the registrar: a carrier's network
     /// losing a request and its first retransmissions. They are dropped on arrival, in the
     /// client namespace (a drop on the sender's side would fail its `sendto`, which pjproject
-    /// takes for a transport error, not a loss). Lasts until the table is dropped (`limit` lets
-    /// `count` through at once, then one an hour).
+    /// takes for a transport error, not a loss). The rule's `limit` matches, so drops, the first
+    /// `count` at once and then one an hour; the table goes when the returned value is dropped.
     pub fn lose_next_from(&self, contact: Ipv4Addr, count: u32) -> Result<DropTable, HarnessError> {
         DropTable::add(
             &self.namespace,
