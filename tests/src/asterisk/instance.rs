@@ -375,9 +375,7 @@ impl Instance {
 
     /// The last `lines` lines of Asterisk's own log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.dir.messages()).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        crate::harness::file_tail(&self.dir.messages(), lines)
     }
 
     /// The SIP messages Asterisk refused to parse, as its log names them (pjproject's

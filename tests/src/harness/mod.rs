@@ -124,6 +124,13 @@ pub enum HarnessError {
     NotRoot,
 }
 
+/// The last `lines` lines of the file at `path` (empty if it cannot be read), for failure reports.
+pub fn file_tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// `Err(NotRoot)` unless running as root.
 pub fn require_root() -> Result<(), HarnessError> {
     if nix::unistd::Uid::effective().is_root() {

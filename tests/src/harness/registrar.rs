@@ -7,7 +7,7 @@ use super::calls::spawn_sipp;
 use super::firewall::DropTable;
 use super::netns::CLIENT;
 use super::process::Proc;
-use super::HarnessError;
+use super::{file_tail, HarnessError};
 
 /// The registrar's port on the client's address (the call client's sipp uses 5070).
 pub const PORT: u16 = 5080;
@@ -108,17 +108,12 @@ impl Registrar {
             .ok()
             .and_then(|stat| stat.rsplit(") ").next()?.chars().next())
             .is_some_and(|state| state != 'Z' && state != 'X');
-        let tail = |path: &Path, lines: usize| {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        };
         format!(
             "sipp {}; its output:\n{}\nlast REGISTERs received:\n{}\nlast warnings:\n{}",
             if running { "running" } else { "NOT RUNNING" },
-            tail(self.sipp.log_path(), 5),
-            tail(&self.log_file, 8),
-            tail(&self.errors_file, 12),
+            file_tail(self.sipp.log_path(), 5),
+            file_tail(&self.log_file, 8),
+            file_tail(&self.errors_file, 12),
         )
     }
 
